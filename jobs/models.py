@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from commandcenter.lib.models import TimeStampedModel
+
+
+class JobType(models.TextChoices):
+    SCORING = "scoring", "Scoring"
+    METRICS = "metrics", "Metrics"
+    TRAINING = "training", "Training"
+
+
+class JobStatus(models.TextChoices):
+    CREATED = "CREATED", "Created"
+    WAITING = "WAITING", "Waiting"
+    RUNNING = "RUNNING", "Running"
+    COMPLETE = "COMPLETE", "Complete"
+    ERROR = "ERROR", "Error"
+    CANCELLED = "CANCELLED", "Cancelled"
+
+
+TERMINAL_STATUSES = (JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.CANCELLED)
+ACTIVE_STATUSES = (JobStatus.CREATED, JobStatus.WAITING, JobStatus.RUNNING)
+
+
+class JobResult(models.TextChoices):
+    NONE = "", "—"
+    SUCCESS = "SUCCESS", "Success"
+    FAILURE = "FAILURE", "Records rejected"
+
+
+class AssetFormat(models.TextChoices):
+    JSONL = "jsonl", "JSON lines"
+    JSON = "json", "JSON array"
+    CSV = "csv", "CSV"
+    PARQUET = "parquet", "Parquet"
+
+
+class Runtime(TimeStampedModel):
+    """A named Celery queue served by one or more workers."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    queue = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    is_default = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Upload(TimeStampedModel):
+    """A file a person uploaded as job input, before (and while) jobs use it."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    name = models.CharField(max_length=255)
+    file = models.FileField(upload_to="uploads/%Y/%m/", max_length=500)
+    size = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Job(TimeStampedModel):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    job_type = models.CharField(max_length=20, choices=JobType.choices, default=JobType.SCORING)
+    snapshot = models.ForeignKey(
+        "models_registry.Snapshot", on_delete=models.PROTECT, related_name="jobs"
+    )
+    runtime = models.ForeignKey(Runtime, null=True, blank=True, on_delete=models.SET_NULL)
+    runtime_auto = models.BooleanField(default=False)
+    placement = models.CharField(max_length=500, blank=True)
+    status = models.CharField(
+        max_length=20, choices=JobStatus.choices, default=JobStatus.CREATED, db_index=True
+    )
+    result = models.CharField(max_length=20, choices=JobResult.choices, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs"
+    )
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True)
+    records_read = models.BigIntegerField(default=0)
+    records_written = models.BigIntegerField(default=0)
+    records_rejected = models.BigIntegerField(default=0)
+    bytes_read = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    log = models.TextField(blank=True)
+    input_schema = models.CharField(max_length=200, blank=True)
+    output_schema = models.CharField(max_length=200, blank=True)
+    check_input_schema = models.BooleanField(default=False)
+    check_output_schema = models.BooleanField(default=False)
+    params = models.JSONField(default=dict, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    peak_memory = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_job_type_display()} job {self.uuid}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("jobs-detail", args=[self.uuid])
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def elapsed_seconds(self) -> float | None:
+        if not self.started_at:
+            return None
+        end = self.finished_at or timezone.now()
+        return max((end - self.started_at).total_seconds(), 0.0)
+
+    @property
+    def rate(self) -> float | None:
+        """Records read per second."""
+        elapsed = self.elapsed_seconds
+        if not elapsed or not self.records_read:
+            return None
+        return self.records_read / elapsed
+
+    @property
+    def percent(self) -> float | None:
+        if self.status == JobStatus.COMPLETE:
+            return 100.0
+        if not self.bytes_total:
+            return None
+        return min(100.0, 100.0 * self.bytes_read / self.bytes_total)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        percent, elapsed = self.percent, self.elapsed_seconds
+        if self.is_terminal or not percent or not elapsed or percent >= 100:
+            return None
+        return elapsed * (100 - percent) / percent
+
+    def input_assets(self):
+        return self.assets.filter(direction=JobAsset.Direction.INPUT).order_by("position")
+
+    def output_asset(self) -> JobAsset | None:
+        return self.assets.filter(direction=JobAsset.Direction.OUTPUT).order_by("position").first()
+
+
+class JobAsset(TimeStampedModel):
+    """An input or output of a job. The kind says where the data lives."""
+
+    class Direction(models.TextChoices):
+        INPUT = "in", "Input"
+        OUTPUT = "out", "Output"
+
+    class Kind(models.TextChoices):
+        UPLOAD = "upload", "Uploaded file"
+        EMBEDDED = "embedded", "Embedded"
+        FILE = "file", "Stored file"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="assets")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    position = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=255, blank=True)
+    format = models.CharField(max_length=10, choices=AssetFormat.choices, default=AssetFormat.JSONL)
+    # Input: the uploaded or stored file. Output: the committed result file (set on success).
+    file = models.FileField(upload_to="assets/", max_length=500, blank=True)
+    data = models.TextField(blank=True)  # embedded input, as pasted
+    size = models.BigIntegerField(null=True, blank=True)
+    rejects_file = models.FileField(upload_to="assets/", max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["job", "direction", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.position}: {self.name or self.kind}"

@@ -1,0 +1,270 @@
+"""Everything that changes a job. Views, tasks, the API, the CLI and MLC processes call these.
+
+Every status change is one conditional UPDATE (…WHERE status IN (…)), so a duplicate
+message, a retry or a race between a cancel and a finish can never run a job twice or move a
+finished job backwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.formats import FORMATS, format_from_name
+from jobs.models import (
+    ACTIVE_STATUSES,
+    Job,
+    JobAsset,
+    JobResult,
+    JobStatus,
+    JobType,
+    Runtime,
+    Upload,
+)
+from models_registry.models import Snapshot
+from models_registry.selectors import snapshot_list
+from models_registry.services import attachment_name_clean
+
+logger = logging.getLogger(__name__)
+
+FUNCTION_FOR_TYPE = {
+    JobType.SCORING: "score",
+    JobType.METRICS: "metrics",
+    JobType.TRAINING: "train",
+}
+
+
+@dataclass
+class InputSpec:
+    kind: str  # JobAsset.Kind
+    name: str = ""
+    format: str = ""
+    upload: Upload | None = None
+    data: str = ""
+
+
+@dataclass
+class OutputSpec:
+    kind: str = JobAsset.Kind.EMBEDDED
+    name: str = ""
+    format: str = ""
+
+
+# --- Placement ----------------------------------------------------------------------------
+
+
+def runtime_choose(*, snapshot: Snapshot) -> tuple[Runtime, str]:
+    """The runtime "let the system choose" picks, and why."""
+    runtime = Runtime.objects.filter(is_default=True).first() or Runtime.objects.first()
+    if runtime is None:
+        raise ValidationError("No runtime is configured; ask an administrator to add one.")
+    return runtime, f"chosen automatically: {runtime.name} is the default runtime"
+
+
+# --- Submit -------------------------------------------------------------------------------
+
+
+def _input_asset(spec: InputSpec, *, user, position: int) -> JobAsset:
+    fmt = spec.format or format_from_name(spec.name or (spec.upload.name if spec.upload else ""))
+    if fmt not in FORMATS:
+        raise ValidationError(f"Unknown input format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    asset = JobAsset(
+        direction=JobAsset.Direction.INPUT, position=position, kind=spec.kind, format=fmt
+    )
+    if spec.kind == JobAsset.Kind.UPLOAD:
+        if spec.upload is None or spec.upload.owner_id != user.pk:
+            raise ValidationError("The uploaded input file was not found; upload it again.")
+        asset.name = spec.upload.name
+        asset.file.name = spec.upload.file.name
+        asset.size = spec.upload.size
+    elif spec.kind == JobAsset.Kind.EMBEDDED:
+        size = len(spec.data.encode())
+        if size > settings.EMBEDDED_INPUT_MAX_BYTES:
+            raise ValidationError(
+                f"Embedded input is {size:,} bytes; the limit is "
+                f"{settings.EMBEDDED_INPUT_MAX_BYTES:,}. Upload it as a file instead."
+            )
+        asset.name = spec.name or f"embedded.{fmt}"
+        asset.data = spec.data
+        asset.size = size
+    else:
+        raise ValidationError(f"Unknown input kind {spec.kind!r}.")
+    return asset
+
+
+def _output_asset(spec: OutputSpec) -> JobAsset:
+    if spec.kind == JobAsset.Kind.EMBEDDED:
+        fmt = spec.format or "jsonl"
+        name = spec.name or f"output.{fmt}"
+    elif spec.kind == JobAsset.Kind.FILE:
+        if not spec.name:
+            raise ValidationError("Give the output file a name, such as scores.jsonl.")
+        name = attachment_name_clean(spec.name)
+        fmt = spec.format or format_from_name(name)
+    else:
+        raise ValidationError(f"Unknown output kind {spec.kind!r}.")
+    if fmt not in FORMATS:
+        raise ValidationError(f"Unknown output format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    return JobAsset(
+        direction=JobAsset.Direction.OUTPUT, position=0, kind=spec.kind, name=name, format=fmt
+    )
+
+
+@transaction.atomic
+def job_submit(
+    *,
+    user,
+    snapshot: Snapshot,
+    job_type: str = JobType.SCORING,
+    inputs: Iterable[InputSpec],
+    output: OutputSpec | None = None,
+    runtime: Runtime | None = None,
+    input_schema: str = "",
+    output_schema: str = "",
+    check_input_schema: bool = False,
+    check_output_schema: bool = False,
+    params: dict | None = None,
+) -> Job:
+    """Validate and create a job, then queue it once the transaction commits."""
+    if not snapshot_list(user=user).filter(pk=snapshot.pk).exists():
+        raise ValidationError("You may not run jobs on this model.")
+    if job_type not in JobType.values:
+        raise ValidationError(f"Unknown job type {job_type!r}.")
+    function = FUNCTION_FOR_TYPE[JobType(job_type)]
+    if function not in snapshot.tags_parsed.functions:
+        raise ValidationError(
+            f"{snapshot} has no {function} function (tag '# modelop.{function}'), "
+            f"so it cannot run a {JobType(job_type).label.lower()} job."
+        )
+    schemas = set(snapshot.schema_names())
+    for label, name, check in (
+        ("input", input_schema, check_input_schema),
+        ("output", output_schema, check_output_schema),
+    ):
+        if name and name not in schemas:
+            raise ValidationError(f"The {label} schema {name!r} is not an attachment of {snapshot}.")
+        if check and not name:
+            raise ValidationError(f"Choose an {label} schema to check {label} records against.")
+
+    input_assets = [
+        _input_asset(spec, user=user, position=i) for i, spec in enumerate(inputs)
+    ]
+    if not input_assets:
+        raise ValidationError("A job needs at least one input asset.")
+    output_asset = _output_asset(output or OutputSpec())
+
+    runtime_auto = runtime is None
+    if runtime is None:
+        runtime, placement = runtime_choose(snapshot=snapshot)
+    else:
+        placement = f"chosen by {user.get_username()}"
+
+    job = Job.objects.create(
+        job_type=job_type,
+        snapshot=snapshot,
+        runtime=runtime,
+        runtime_auto=runtime_auto,
+        placement=placement,
+        created_by=user,
+        input_schema=input_schema,
+        output_schema=output_schema,
+        check_input_schema=check_input_schema,
+        check_output_schema=check_output_schema,
+        params=params or {},
+        bytes_total=sum(a.size or 0 for a in input_assets) or None,
+    )
+    for asset in [*input_assets, output_asset]:
+        asset.job = job
+        asset.save()
+
+    _transition(job.pk, (JobStatus.CREATED,), JobStatus.WAITING)
+    job.status = JobStatus.WAITING
+    queue = runtime.queue
+    transaction.on_commit(lambda: job_enqueue(job_uuid=job.uuid, queue=queue))
+    return job
+
+
+def job_enqueue(*, job_uuid, queue: str) -> bool:
+    """Send the job's id to its runtime's queue. The database stays the source of truth: a job
+    whose message is lost stays WAITING and can be sent again."""
+    from jobs.tasks import run_job
+
+    try:
+        run_job.apply_async(args=[str(job_uuid)], queue=queue)
+    except Exception:  # the broker is down: the job waits, it is not lost
+        logger.exception("could not queue job %s on %s", job_uuid, queue)
+        return False
+    return True
+
+
+# --- State changes --------------------------------------------------------------------------
+
+
+def _transition(job_pk: int, from_statuses: Iterable[str], to: str, **fields) -> bool:
+    """Move one job to TO if it is in FROM_STATUSES; True when this call moved it."""
+    changed = Job.objects.filter(pk=job_pk, status__in=list(from_statuses)).update(
+        status=to, updated_at=timezone.now(), **fields
+    )
+    return changed == 1
+
+
+def job_claim(*, job: Job, worker: str) -> bool:
+    """WAITING → RUNNING for exactly one claimer."""
+    from django.db.models import F
+
+    return _transition(
+        job.pk,
+        (JobStatus.WAITING,),
+        JobStatus.RUNNING,
+        started_at=timezone.now(),
+        worker=worker,
+        attempts=F("attempts") + 1,
+    )
+
+
+def job_progress_save(*, job: Job, **counts) -> bool:
+    """Save progress counters; False when the job is no longer RUNNING (e.g. cancelled)."""
+    counts["progress_at"] = timezone.now()
+    return (
+        Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            updated_at=timezone.now(), **counts
+        )
+        == 1
+    )
+
+
+def job_complete(*, job: Job, **fields) -> bool:
+    fields.setdefault(
+        "result", JobResult.FAILURE if fields.get("records_rejected") else JobResult.SUCCESS
+    )
+    return _transition(
+        job.pk, (JobStatus.RUNNING,), JobStatus.COMPLETE, finished_at=timezone.now(), **fields
+    )
+
+
+def job_fail(*, job: Job, message: str, **fields) -> bool:
+    return _transition(
+        job.pk,
+        (JobStatus.RUNNING, JobStatus.WAITING, JobStatus.CREATED),
+        JobStatus.ERROR,
+        finished_at=timezone.now(),
+        error_message=message,
+        **fields,
+    )
+
+
+def job_cancel(*, job: Job, by) -> bool:
+    """Cancel a job that has not ended. A running job's child process is killed by its
+    supervisor, which notices the status change within a second."""
+    done = _transition(
+        job.pk, ACTIVE_STATUSES, JobStatus.CANCELLED, finished_at=timezone.now(), cancelled_by=by
+    )
+    if done:
+        job.refresh_from_db()
+    return done

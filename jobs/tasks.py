@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="jobs.run_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_job(job_uuid: str) -> None:
+    """Thin: the supervisor claims the job (exactly once) and runs it in a child process."""
+    from jobs.executor.supervisor import job_execute
+
+    job_execute(job_uuid=job_uuid)

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.db.models import Count, Max, QuerySet
+
+from models_registry.models import Model, Snapshot
+
+
+def model_list(*, user) -> QuerySet[Model]:
+    """The models USER may see: their teams' models; staff see all."""
+    qs = Model.objects.select_related("team", "owner").annotate(
+        snapshot_count=Count("snapshots"), latest_version=Max("snapshots__version")
+    )
+    if user.is_staff:
+        return qs
+    return qs.filter(team__in=user.groups.all())
+
+
+def snapshot_list(*, user) -> QuerySet[Snapshot]:
+    qs = Snapshot.objects.select_related("model", "model__team", "created_by")
+    if user.is_staff:
+        return qs
+    return qs.filter(model__team__in=user.groups.all())
+
+
+def user_teams(*, user):
+    from django.contrib.auth.models import Group
+
+    return Group.objects.all() if user.is_staff else user.groups.all()

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import PurePosixPath, PureWindowsPath
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile, File
+from django.db import transaction
+from django.db.models import Max
+
+from models_registry.models import Attachment, Model, Snapshot
+from models_registry.smarttags import SmartTagError, parse_smart_tags
+
+MAX_SOURCE_BYTES = 2 * 1024 * 1024
+
+
+def attachment_name_clean(name: str) -> str:
+    """A plain file name, or ValidationError: attachments are extracted into a work dir by name."""
+    base = PurePosixPath(PureWindowsPath(name).as_posix()).name
+    if not name or name != base or name in {".", ".."} or name.startswith(".") or "\x00" in name:
+        raise ValidationError(
+            f"Attachment name {name!r} is not a plain file name (no folders, no leading dot)."
+        )
+    return name
+
+
+def source_decode(raw: bytes, *, filename: str) -> str:
+    if len(raw) > MAX_SOURCE_BYTES:
+        raise ValidationError(f"{filename} is larger than {MAX_SOURCE_BYTES // 1024} KiB.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"{filename} is not UTF-8 text (byte {exc.start}).") from exc
+
+
+def _source_check(source: str, source_name: str) -> dict:
+    if not source_name.endswith(".py"):
+        raise ValidationError(f"The model source must be a .py file, not {source_name!r}.")
+    attachment_name_clean(source_name)
+    try:
+        return parse_smart_tags(source, filename=source_name).as_dict()
+    except SmartTagError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+@transaction.atomic
+def model_create(
+    *,
+    owner,
+    team,
+    name: str,
+    source_name: str,
+    source: str,
+    description: str = "",
+    tags: Iterable[str] = (),
+    attachments: Iterable[File] = (),
+    notes: str = "",
+) -> Model:
+    """Register a model with its first snapshot (version 1)."""
+    smart_tags = _source_check(source, source_name)  # refuse before anything is written
+    model = Model.objects.create(
+        owner=owner, team=team, name=name, description=description, tags=list(tags)
+    )
+    snapshot_create(
+        model=model,
+        created_by=owner,
+        source_name=source_name,
+        source=source,
+        attachments=attachments,
+        notes=notes,
+        _smart_tags=smart_tags,
+    )
+    return model
+
+
+@transaction.atomic
+def snapshot_create(
+    *,
+    model: Model,
+    created_by,
+    source_name: str,
+    source: str,
+    attachments: Iterable[File] = (),
+    notes: str = "",
+    tags: Iterable[str] = (),
+    parent: Snapshot | None = None,
+    _smart_tags: dict | None = None,
+) -> Snapshot:
+    """A new immutable snapshot, numbered one above the model's newest."""
+    smart_tags = _smart_tags or _source_check(source, source_name)
+    files = list(attachments)
+    names = [attachment_name_clean(f.name) for f in files]
+    if len(set(names)) != len(names):
+        raise ValidationError("Two attachments have the same name.")
+    if source_name in names:
+        raise ValidationError(f"An attachment cannot have the source's name ({source_name}).")
+    # Lock the model row so two concurrent snapshots cannot take the same version number.
+    Model.objects.select_for_update().filter(pk=model.pk).first()
+    latest = model.snapshots.aggregate(v=Max("version"))["v"] or 0
+    snapshot = Snapshot.objects.create(
+        model=model,
+        version=latest + 1,
+        source_name=source_name,
+        source=source,
+        smart_tags=smart_tags,
+        notes=notes,
+        tags=list(tags),
+        created_by=created_by,
+        parent=parent,
+    )
+    for upload, name in zip(files, names, strict=True):
+        attachment_add(snapshot=snapshot, name=name, content=upload)
+    return snapshot
+
+
+def attachment_add(*, snapshot: Snapshot, name: str, content: File) -> Attachment:
+    digest = hashlib.sha256()
+    size = 0
+    if hasattr(content, "seek"):
+        content.seek(0)
+    for chunk in content.chunks() if hasattr(content, "chunks") else [content.read()]:
+        digest.update(chunk)
+        size += len(chunk)
+    if hasattr(content, "seek"):
+        content.seek(0)
+    attachment = Attachment(snapshot=snapshot, name=name, size=size, sha256=digest.hexdigest())
+    attachment.file.save(name, content, save=False)
+    attachment.save()
+    return attachment
+
+
+def attachment_from_bytes(name: str, data: bytes) -> ContentFile:
+    return ContentFile(data, name=name)

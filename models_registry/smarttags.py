@@ -1,0 +1,110 @@
+"""Finds a model's functions the way ModelOp Center does: by comment "smart tags".
+
+    # modelop.init          the next function is the init function
+    # modelop.score         ... the score function (also metrics, train)
+    # modelop.schema.0: input_schema.avsc     header tags: input/output schema file names
+    # modelop.recordsets.0: true              score receives all input as one DataFrame
+    # modelop.recordsets.1: true              a yielded DataFrame is written as records
+    # moc.batch: true                         (ours) score receives one DataFrame per chunk
+
+"#modelop.score" (no space) is accepted too. This module imports nothing from Django, so the
+executor child process can use it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import asdict, dataclass, field
+
+FUNCTION_KINDS = ("init", "score", "metrics", "train")
+JOB_FUNCTIONS = ("score", "metrics", "train")
+
+_FUNCTION_TAG = re.compile(r"^\s*#\s*modelop\.(init|score|metrics|train)\s*$")
+_HEADER_TAG = re.compile(r"^\s*#\s*modelop\.(schema|recordsets)\.([01])\s*:\s*(\S+)\s*$")
+_BATCH_TAG = re.compile(r"^\s*#\s*moc\.batch\s*:\s*(\S+)\s*$")
+_TRUE = {"true", "yes", "1", "on"}
+
+
+class SmartTagError(ValueError):
+    """The source cannot be used as a model; the message says why, for a person."""
+
+
+@dataclass
+class SmartTags:
+    functions: dict[str, str] = field(default_factory=dict)  # kind -> function name
+    input_schema: str = ""
+    output_schema: str = ""
+    recordsets_in: bool = False
+    recordsets_out: bool = False
+    batch: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SmartTags:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def parse_smart_tags(source: str, *, filename: str = "model.py") -> SmartTags:
+    """Parse SOURCE; raise SmartTagError when it is not Python or has no job function."""
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError as exc:
+        raise SmartTagError(
+            f"{filename} is not valid Python: line {exc.lineno}: {exc.msg}."
+        ) from exc
+
+    # First line of each top-level function (its first decorator, if any) -> its name.
+    starts: dict[int, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            starts[first] = node.name
+
+    lines = source.splitlines()
+    tags = SmartTags()
+    for index, line in enumerate(lines):
+        if match := _FUNCTION_TAG.match(line):
+            kind = match.group(1)
+            name = _function_after(lines, index, starts)
+            if name is None:
+                raise SmartTagError(
+                    f"{filename} line {index + 1}: the tag '# modelop.{kind}' must stand on "
+                    f"the line just above a top-level function definition."
+                )
+            if kind in tags.functions and tags.functions[kind] != name:
+                raise SmartTagError(
+                    f"{filename}: two functions are tagged modelop.{kind} "
+                    f"({tags.functions[kind]} and {name}); keep one."
+                )
+            tags.functions[kind] = name
+        elif match := _HEADER_TAG.match(line):
+            what, slot, value = match.groups()
+            if what == "schema":
+                setattr(tags, "input_schema" if slot == "0" else "output_schema", value)
+            else:
+                setattr(
+                    tags, "recordsets_in" if slot == "0" else "recordsets_out",
+                    value.lower() in _TRUE,
+                )
+        elif match := _BATCH_TAG.match(line):
+            tags.batch = match.group(1).lower() in _TRUE
+
+    if not any(kind in tags.functions for kind in JOB_FUNCTIONS):
+        raise SmartTagError(
+            f"{filename} has no function tagged '# modelop.score', '# modelop.metrics' or "
+            f"'# modelop.train'. Put such a comment on the line above the function."
+        )
+    return tags
+
+
+def _function_after(lines: list[str], index: int, starts: dict[int, str]) -> str | None:
+    """The function starting on the first code line after the tag at INDEX (0-based)."""
+    for later in range(index + 1, len(lines)):
+        text = lines[later].strip()
+        if not text or text.startswith("#"):
+            continue
+        return starts.get(later + 1)
+    return None
