@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
+from django.core.management.base import BaseCommand, CommandError
+
+from models_registry import demo
+from models_registry.models import Model
+from models_registry.services import model_create
+
+DEMO_NAME = "Iris classifier (demo)"
+
+
+class Command(BaseCommand):
+    help = "Load the demo model (trained now on scikit-learn's iris data) and a sample input."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--owner", default="admin", help="user who owns the demo model")
+        parser.add_argument("--team", default="demo", help="team (group) the model belongs to")
+
+    def handle(self, *args, owner: str, team: str, **options):
+        user = get_user_model().objects.filter(username=owner).first()
+        if user is None:
+            raise CommandError(f"No user {owner!r}; create it first.")
+        group, _ = Group.objects.get_or_create(name=team)
+        user.groups.add(group)
+        sample = demo.write_sample_jsonl(settings.DATA_DIR / "demo" / "iris_sample.jsonl")
+        if Model.objects.filter(name=DEMO_NAME).exists():
+            self.stdout.write(f"Demo model already loaded; sample input: {sample}")
+            return
+        model_create(
+            owner=user,
+            team=group,
+            name=DEMO_NAME,
+            description="Logistic regression on scikit-learn's iris data set, trained at set-up.",
+            tags=["demo", "classification"],
+            source_name=demo.SOURCE_NAME,
+            source=demo.source(),
+            attachments=[
+                ContentFile(demo.train_pickle(), name="model.pickle"),
+                ContentFile(demo.schema("input_schema.avsc"), name="input_schema.avsc"),
+                ContentFile(demo.schema("output_schema.avsc"), name="output_schema.avsc"),
+                ContentFile(sample.read_bytes(), name="sample_input.jsonl"),
+            ],
+            notes="Loaded by load_demo.",
+        )
+        self.stdout.write(f"Demo model loaded; sample input: {sample}")
