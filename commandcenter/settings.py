@@ -86,20 +86,25 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
-if DATABASE_URL:
+# SQLite in WAL mode with IMMEDIATE transactions, so the web server and the worker can
+# write at the same time without "database is locked" errors.
+_SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+}
+if DATABASE_URL and not DATABASE_URL.startswith("sqlite:"):
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 else:
-    # SQLite in WAL mode with IMMEDIATE transactions, so the web server and the worker
-    # can write at the same time without "database is locked" errors.
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "db.sqlite3",
-            "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-            },
+            "NAME": (
+                dj_database_url.parse(DATABASE_URL)["NAME"]
+                if DATABASE_URL
+                else DATA_DIR / "db.sqlite3"
+            ),
+            "OPTIONS": _SQLITE_OPTIONS,
             # A file, not memory, so that a worker process started by the tests shares it.
             "TEST": {"NAME": str(DATA_DIR / "test-db.sqlite3")},
         }
@@ -142,7 +147,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = DATA_DIR / "static"  # only collectstatic writes here; whitenoise uses finders
+STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -183,6 +189,7 @@ USE_TZ = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

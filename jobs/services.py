@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
 
@@ -56,14 +58,41 @@ class OutputSpec:
     format: str = ""
 
 
+# --- Uploads ------------------------------------------------------------------------------
+
+
+def upload_create(*, owner, content: File, name: str = "") -> Upload:
+    """Store an uploaded input file for OWNER; jobs refer to it later by its uuid."""
+    name = PurePosixPath(PureWindowsPath(name or content.name or "").as_posix()).name
+    if not name:
+        raise ValidationError("The uploaded file has no name.")
+    size = content.size if content.size is not None else 0
+    if size > settings.UPLOAD_MAX_BYTES:
+        raise ValidationError(
+            f"{name} is {size:,} bytes; the upload limit is {settings.UPLOAD_MAX_BYTES:,}."
+        )
+    upload = Upload(owner=owner, name=name, size=size)
+    upload.file.save(name, content, save=False)
+    upload.save()
+    return upload
+
+
 # --- Placement ----------------------------------------------------------------------------
+
+
+def runtime_default() -> Runtime:
+    """The default runtime; every installation has one (made here if it was deleted)."""
+    runtime = Runtime.objects.filter(is_default=True).first()
+    if runtime is None:
+        runtime, _ = Runtime.objects.get_or_create(
+            queue="default", defaults={"name": "default", "is_default": True}
+        )
+    return runtime
 
 
 def runtime_choose(*, snapshot: Snapshot) -> tuple[Runtime, str]:
     """The runtime "let the system choose" picks, and why."""
-    runtime = Runtime.objects.filter(is_default=True).first() or Runtime.objects.first()
-    if runtime is None:
-        raise ValidationError("No runtime is configured; ask an administrator to add one.")
+    runtime = runtime_default()
     return runtime, f"chosen automatically: {runtime.name} is the default runtime"
 
 

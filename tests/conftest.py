@@ -6,7 +6,15 @@ alice owns models in team "alpha"; bob is her teammate; charlie is an outsider i
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+import uuid
+from urllib.parse import quote
+
 import pytest
+from django.conf import settings
 
 from tests.factories import GroupFactory, ModelFactory, SnapshotFactory, UserFactory
 
@@ -64,3 +72,83 @@ def alice_client(client, alice):
 def charlie_client(client, charlie):
     client.force_login(charlie)
     return client
+
+
+# --- A real Celery worker process -------------------------------------------------------------
+
+
+def _worker_database_url() -> str:
+    """A DATABASE_URL that points a worker process at the test database."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] or ""
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real `celery worker` process on the default queue, sharing the test database and
+    broker (PostgreSQL and Redis when DATABASE_URL/BROKER_URL are set, else SQLite and the
+    embedded broker). Tests using it need committed data: mark them transaction=True."""
+    from commandcenter.celery import app
+
+    with django_db_blocker.unblock():
+        app.control.purge()  # messages left over by an earlier run
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {**os.environ, "DATABASE_URL": _worker_database_url()}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "commandcenter",
+                "worker",
+                "--queues",
+                "default",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "2",
+                "--hostname",
+                f"test-{uuid.uuid4().hex[:8]}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],  # fmt: skip
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=settings.BASE_DIR,
+        )
+    deadline = time.monotonic() + 60
+    while b" ready." not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    proc.log_path = log_path
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_for_job(job, *, timeout: float = 60, statuses=("COMPLETE", "ERROR", "CANCELLED")):
+    """Poll the database until JOB reaches one of STATUSES; return it refreshed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.status in statuses:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job stayed {job.status} for {timeout}s; log:\n{job.log[-2000:]}")

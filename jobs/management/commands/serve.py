@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = (
+        "Set up and run the command center on this machine: migrate, make sure an admin login "
+        "exists (printed), load the demo model, then run the web server and a Celery worker."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--no-demo", action="store_true", help="skip loading the demo model")
+        parser.add_argument("--web-workers", type=int, default=2)
+
+    def handle(self, *args, host: str, port: int, no_demo: bool, web_workers: int, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        username, password = self._admin_login()
+        if not no_demo:
+            call_command("load_demo", owner=username)
+
+        env = os.environ.copy()
+        procs = [
+            subprocess.Popen([sys.executable, "manage.py", "runworker"], env=env),
+            subprocess.Popen(
+                [
+                    sys.executable, "-m", "gunicorn", "commandcenter.wsgi",
+                    "--bind", f"{host}:{port}",
+                    "--workers", str(web_workers), "--threads", "4",
+                    "--access-logfile", "-",
+                ],  # fmt: skip
+                env=env,
+            ),
+        ]
+        database = "SQLite (embedded)" if not settings.DATABASE_URL else "PostgreSQL"
+        broker = "embedded" if not settings.BROKER_URL else settings.BROKER_URL.split("://")[0]
+        self.stdout.write(
+            "\n"
+            f"  Command center: http://{host}:{port}/\n"
+            f"  Login:          {username} / {password}\n"
+            f"  Database:       {database};  broker: {broker};  data: {settings.DATA_DIR}\n"
+            "  Stop with Ctrl-C.\n"
+        )
+        self.stdout.flush()
+        self._wait(procs)
+
+    def _admin_login(self) -> tuple[str, str]:
+        """The first admin login: made once with a random password kept in DATA_DIR."""
+        users = get_user_model()
+        path = settings.DATA_DIR / "admin-password"
+        user = users.objects.filter(username="admin").first()
+        if user is None:
+            password = secrets.token_urlsafe(12)
+            users.objects.create_superuser("admin", "", password)
+            path.write_text(password)
+            path.chmod(0o600)
+            return "admin", password
+        if path.exists() and user.check_password(path.read_text().strip()):
+            return "admin", path.read_text().strip()
+        return "admin", "(the password you set; reset it with: manage.py changepassword admin)"
+
+    def _wait(self, procs: list[subprocess.Popen]) -> None:
+        def stop(*_):
+            for p in procs:
+                if p.poll() is None:
+                    p.terminate()
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while all(p.poll() is None for p in procs):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop()
+            deadline = time.monotonic() + 15
+            for p in procs:
+                try:
+                    p.wait(timeout=max(deadline - time.monotonic(), 0.1))
+                except subprocess.TimeoutExpired:
+                    p.kill()
