@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from jobs.models import Job, JobAsset, JobStatus, Runtime
+from jobs.services import (
+    InputSpec,
+    OutputSpec,
+    job_cancel,
+    job_claim,
+    job_complete,
+    job_fail,
+    job_progress_save,
+    job_submit,
+)
+
+EMBEDDED = InputSpec(kind=JobAsset.Kind.EMBEDDED, data='{"x": 1}\n{"x": 2}\n')
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Records what job_submit sends to the broker (the real broker is used in the e2e tests)."""
+    sent = []
+    monkeypatch.setattr(
+        "jobs.services.job_enqueue", lambda *, job_uuid, queue: sent.append((job_uuid, queue))
+    )
+    return sent
+
+
+@pytest.fixture
+def submit(alice, alice_snapshot, queued, django_capture_on_commit_callbacks):
+    def _submit(**kwargs):
+        options = {"user": alice, "snapshot": alice_snapshot, "inputs": [EMBEDDED]} | kwargs
+        with django_capture_on_commit_callbacks(execute=True):
+            return job_submit(**options)
+
+    return _submit
+
+
+def test_submit_creates_a_waiting_job_and_queues_it_after_commit(submit, queued):
+    job = submit()
+    job.refresh_from_db()
+    assert job.status == JobStatus.WAITING
+    assert queued == [(job.uuid, "default")]
+    assert job.runtime.is_default and job.runtime_auto
+    assert "chosen automatically" in job.placement
+
+
+def test_submit_keeps_the_embedded_input_and_an_embedded_output(submit):
+    job = submit()
+    (asset,) = job.input_assets()
+    assert (asset.kind, asset.format, asset.size) == ("embedded", "jsonl", 18)
+    assert job.output_asset().kind == JobAsset.Kind.EMBEDDED
+
+
+def test_submit_on_a_chosen_runtime_records_who_chose(submit, alice):
+    runtime = Runtime.objects.create(name="big", queue="big")
+    job = submit(runtime=runtime)
+    assert job.runtime == runtime and not job.runtime_auto
+    assert "alice" in job.placement
+
+
+def test_an_outsider_cannot_submit_on_another_teams_snapshot(submit, charlie):
+    with pytest.raises(ValidationError, match="may not run jobs"):
+        submit(user=charlie)
+    assert not Job.objects.exists()
+
+
+def test_a_snapshot_without_the_function_for_the_type_is_refused(submit):
+    with pytest.raises(ValidationError, match="no metrics function"):
+        submit(job_type="metrics")
+
+
+def test_schema_checking_needs_a_schema_that_is_an_attachment(submit):
+    with pytest.raises(ValidationError, match="Choose an input schema"):
+        submit(check_input_schema=True)
+    with pytest.raises(ValidationError, match="not an attachment"):
+        submit(input_schema="nope.avsc")
+
+
+def test_embedded_input_above_the_cap_is_refused(submit, settings):
+    settings.EMBEDDED_INPUT_MAX_BYTES = 10
+    with pytest.raises(ValidationError, match="limit is 10"):
+        submit()
+
+
+def test_an_upload_of_another_user_is_refused(submit, bob, tmp_path):
+    from tests.demo import sample_upload
+
+    upload = sample_upload(owner=bob, tmp_path=tmp_path)
+    with pytest.raises(ValidationError, match="upload it again"):
+        submit(inputs=[InputSpec(kind=JobAsset.Kind.UPLOAD, upload=upload)])
+
+
+def test_a_stored_output_needs_a_plain_file_name(submit):
+    with pytest.raises(ValidationError, match="not a plain file name"):
+        submit(output=OutputSpec(kind=JobAsset.Kind.FILE, name="../x.csv"))
+    job = submit(output=OutputSpec(kind=JobAsset.Kind.FILE, name="scores.csv"))
+    assert job.output_asset().format == "csv"
+
+
+def test_exactly_one_claim_wins(submit):
+    job = submit()
+    assert job_claim(job=job, worker="w1")
+    assert not job_claim(job=job, worker="w2")
+    job.refresh_from_db()
+    assert (job.status, job.worker, job.attempts) == (JobStatus.RUNNING, "w1", 1)
+
+
+def test_a_finished_job_never_moves_backwards(submit):
+    job = submit()
+    job_claim(job=job, worker="w")
+    assert job_complete(job=job, records_read=2, records_written=2)
+    assert not job_fail(job=job, message="late failure")
+    assert not job_cancel(job=job, by=None)
+    assert not job_claim(job=job, worker="w")
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE and job.result == "SUCCESS"
+
+
+def test_rejected_records_mark_the_result(submit):
+    job = submit()
+    job_claim(job=job, worker="w")
+    job_complete(job=job, records_read=2, records_written=1, records_rejected=1)
+    job.refresh_from_db()
+    assert job.result == "FAILURE"
+
+
+def test_cancel_works_while_waiting_and_while_running(submit, alice):
+    waiting = submit()
+    assert job_cancel(job=waiting, by=alice)
+    assert waiting.status == JobStatus.CANCELLED and waiting.cancelled_by == alice
+
+    running = submit()
+    job_claim(job=running, worker="w")
+    assert job_cancel(job=running, by=alice)
+    assert not job_progress_save(job=running, records_read=5)  # the supervisor's cue to kill
+    assert not job_complete(job=running)
+
+
+def test_a_cancelled_job_cannot_be_claimed(submit, alice):
+    job = submit()
+    job_cancel(job=job, by=alice)
+    assert not job_claim(job=job, worker="w")

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import pytest
+
+from models_registry import demo
+from models_registry.smarttags import SmartTagError, parse_smart_tags
+
+MODELOP_STYLE = """\
+# modelop.schema.0: input_schema.avsc
+# modelop.schema.1: output_schema.avsc
+# modelop.recordsets.0: true
+# modelop.recordsets.1: false
+import pickle
+
+# modelop.init
+def begin():
+    pass
+
+#modelop.score
+def action(datum):
+    yield datum
+
+# modelop.metrics
+def metrics(df):
+    yield {}
+
+# modelop.train
+def train(df):
+    pass
+"""
+
+
+def test_finds_all_four_functions_with_and_without_the_space():
+    tags = parse_smart_tags(MODELOP_STYLE)
+    assert tags.functions == {
+        "init": "begin",
+        "score": "action",
+        "metrics": "metrics",
+        "train": "train",
+    }
+
+
+def test_reads_schema_and_recordsets_header_tags():
+    tags = parse_smart_tags(MODELOP_STYLE)
+    assert (tags.input_schema, tags.output_schema) == ("input_schema.avsc", "output_schema.avsc")
+    assert (tags.recordsets_in, tags.recordsets_out) == (True, False)
+    assert tags.batch is False
+
+
+def test_reads_the_batch_tag_of_the_demo_model():
+    tags = parse_smart_tags(demo.source())
+    assert tags.batch is True
+    assert tags.functions == {"init": "begin", "score": "action"}
+
+
+def test_function_names_are_free():
+    tags = parse_smart_tags("# modelop.score\ndef whatever_name(x):\n    return x\n")
+    assert tags.functions == {"score": "whatever_name"}
+
+
+def test_blank_and_comment_lines_may_stand_between_tag_and_function():
+    source = "# modelop.score\n\n# a note\n@staticmethod\ndef f(x):\n    return x\n"
+    assert parse_smart_tags(source).functions == {"score": "f"}
+
+
+def test_a_tag_above_a_nested_function_is_refused_with_its_line():
+    source = "def outer():\n    # modelop.score\n    def inner(x):\n        return x\n"
+    with pytest.raises(SmartTagError, match="line 2"):
+        parse_smart_tags(source)
+
+
+def test_a_source_without_job_functions_is_refused_clearly():
+    with pytest.raises(SmartTagError, match=r"no function tagged '# modelop.score'"):
+        parse_smart_tags("# modelop.init\ndef begin():\n    pass\n")
+
+
+def test_a_source_that_is_not_python_is_refused_with_the_line():
+    with pytest.raises(SmartTagError, match="line 2"):
+        parse_smart_tags("# modelop.score\ndef f(:\n", filename="bad.py")
+
+
+def test_two_functions_with_the_same_tag_are_refused():
+    source = "# modelop.score\ndef a(x):\n    pass\n\n# modelop.score\ndef b(x):\n    pass\n"
+    with pytest.raises(SmartTagError, match="two functions"):
+        parse_smart_tags(source)
+
+
+def test_tags_round_trip_through_a_dict():
+    from models_registry.smarttags import SmartTags
+
+    tags = parse_smart_tags(MODELOP_STYLE)
+    assert SmartTags.from_dict(tags.as_dict()) == tags
