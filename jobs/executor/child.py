@@ -1,0 +1,74 @@
+"""The executor child: ``python -m jobs.executor.child spec.json``, run in the job's work dir.
+
+Model code runs here and only here, never in the worker or the web process. No Django: the
+child gets no database, broker or secret, only the work dir and the spec.
+
+The real stdout is the event channel to the supervisor; everything else the process prints,
+the model's print() and C libraries' output included, goes to stderr, which is the job log.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+
+def _take_event_channel() -> int:
+    """Keep the real stdout for events and point fd 1 at the log, so print() cannot corrupt
+    the channel. Done before anything else runs."""
+    sys.stdout.flush()
+    events_fd = os.dup(1)  # not inheritable: the model's own subprocesses do not get it
+    os.dup2(2, 1)
+    return events_fd
+
+
+def main(argv: list[str]) -> int:
+    events_fd = _take_event_channel()
+
+    from jobs.executor.errors import JobError
+    from jobs.executor.events import Events
+    from jobs.executor.modelcode import ModelCode, describe
+    from jobs.executor.spec import JobSpec
+    from models_registry.smarttags import SmartTags
+
+    events = Events(events_fd)
+    try:
+        if len(argv) != 2:
+            raise JobError("usage: python -m jobs.executor.child spec.json")
+        spec = JobSpec.read(argv[1])
+        runner = RUNNERS.get(spec.job_type)
+        if runner is None:
+            raise JobError(f"{spec.job_type} jobs are not supported by this executor yet")
+        model = ModelCode(source=spec.source, tags=SmartTags.from_dict(spec.smart_tags))
+        model.load()
+        model.init(spec.job)
+        counts = runner(spec=spec, model=model, events=events)
+    except JobError as exc:
+        print(f"job failed: {exc}", file=sys.stderr)
+        events.error(str(exc))
+        return 1
+    except Exception as exc:
+        traceback.print_exc()
+        events.error(f"internal error in the executor: {describe(exc)}")
+        return 1
+    events.done(counts)
+    return 0
+
+
+def _score(*, spec, model, events):
+    from jobs.executor.scoring import ScoringRun
+
+    return ScoringRun(spec=spec, model=model, events=events).run()
+
+
+# Job type → runner. Metrics and training jobs plug in here.
+RUNNERS = {"scoring": _score}
+
+
+if __name__ == "__main__":
+    code = main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # os._exit, not sys.exit: a thread the model started must not keep a finished job alive.
+    os._exit(code)

@@ -1,0 +1,63 @@
+"""The child's event channel: JSON lines on the real stdout, read by the supervisor.
+
+{"event": "progress", "records_read": .., "records_written": .., "records_rejected": ..,
+ "bytes_read": .., "bytes_total": ..}                     at most every PROGRESS_SECONDS
+{"event": "done", ...the same counts, "peak_memory": ..}  once, on success
+{"event": "error", "message": "..."}                      once, on failure
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import asdict, dataclass
+
+import orjson
+
+PROGRESS_SECONDS = 0.25
+
+
+@dataclass
+class Counts:
+    records_read: int = 0
+    records_written: int = 0
+    records_rejected: int = 0
+    bytes_read: int = 0
+    bytes_total: int = 0
+
+
+def peak_rss_bytes() -> int:
+    """This process's high-water RSS plus its largest finished child's (Linux: KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + children) * 1024
+
+
+class Events:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.next_progress = 0.0
+
+    def _send(self, event: dict) -> None:
+        data = orjson.dumps(event) + b"\n"
+        try:
+            while data:
+                data = data[os.write(self.fd, data) :]
+        except BrokenPipeError:
+            # The supervisor is gone (its worker died): nobody will use this job's output.
+            os._exit(2)
+
+    def due(self) -> bool:
+        return time.monotonic() >= self.next_progress
+
+    def progress(self, counts: Counts, *, force: bool = False) -> None:
+        if force or self.due():
+            self._send({"event": "progress", **asdict(counts)})
+            self.next_progress = time.monotonic() + PROGRESS_SECONDS
+
+    def done(self, counts: Counts) -> None:
+        self._send({"event": "done", **asdict(counts), "peak_memory": peak_rss_bytes()})
+
+    def error(self, message: str) -> None:
+        self._send({"event": "error", "message": message, "peak_memory": peak_rss_bytes()})

@@ -1,0 +1,154 @@
+"""The supervisor's handle on one child process: spawn, events, memory, log, kill.
+
+No Django here either; supervisor.py decides what the events mean for the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import orjson
+import psutil
+
+logger = logging.getLogger(__name__)
+
+# Environment variables a model may legitimately need. Everything else, DATABASE_URL,
+# BROKER_URL, SECRET_KEY and cloud credentials included, stays in the worker.
+_PASSED_THROUGH = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+)
+
+EOF = None  # put on the queue when the child's event channel closes
+
+
+def child_environment(*, pythonpath: str, tmpdir: str) -> dict[str, str]:
+    env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env.setdefault("LANG", "C.UTF-8")
+    env.update(
+        PYTHONPATH=pythonpath,
+        TMPDIR=tmpdir,  # inside the work dir, so temporary files go when it goes
+        PYTHONUNBUFFERED="1",  # the model's prints reach the log as they happen
+        PYTHONHASHSEED="0",  # the same input gives the same output, run after run
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
+class ChildProcess:
+    def __init__(self, *, workdir: Path, spec_path: Path, log_path: Path, env: dict[str, str]):
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "jobs.executor.child", str(spec_path)],
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                # Its own process group, so a kill reaches whatever the model started too.
+                start_new_session=True,
+                close_fds=True,
+            )
+        self.pid = self.popen.pid
+        self.events: queue.Queue[dict | None] = queue.Queue()
+        self.peak_memory = 0
+        self._thread = threading.Thread(
+            target=self._read_events, name=f"job-events-{self.pid}", daemon=True
+        )
+        self._thread.start()
+        try:
+            self._ps: psutil.Process | None = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            self._ps = None
+
+    def _read_events(self) -> None:
+        assert self.popen.stdout is not None
+        try:
+            for line in self.popen.stdout:
+                try:
+                    event = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    logger.warning("child %s: not an event: %r", self.pid, line[:200])
+                    continue
+                if isinstance(event, dict):
+                    self.events.put(event)
+        finally:
+            self.events.put(EOF)
+
+    def sample_memory(self) -> int:
+        """Resident memory of the child and everything it started; keeps the peak."""
+        if self._ps is None:
+            return self.peak_memory
+        try:
+            processes = [self._ps, *self._ps.children(recursive=True)]
+        except psutil.Error:
+            return self.peak_memory
+        total = 0
+        for process in processes:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:  # it ended between the listing and the reading
+                pass
+        self.peak_memory = max(self.peak_memory, total)
+        return total
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group; a cancelled model gets no grace period."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # already gone
+        self.popen.wait()
+
+    def finish(self, *, timeout: float = 5.0) -> None:
+        """After the child exits: remove what it left running, read the last events."""
+        self.kill()
+        self._thread.join(timeout)
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
+
+    def log_tail(self, limit: int) -> str:
+        return log_tail(self.log_path, limit)
+
+
+def log_tail(path: Path, limit: int) -> str:
+    """The last LIMIT bytes of the log at PATH (what the job page shows)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(size - limit, 0))
+            data = f.read(limit)
+    except OSError:
+        return ""
+    if size > limit:  # drop the cut first line and say that the start is missing
+        data = b"[...]\n" + data.partition(b"\n")[2]
+    return data.decode("utf-8", "replace")
+
+
+def exit_description(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = str(-returncode)
+        hint = " (out of memory?)" if -returncode == signal.SIGKILL else ""
+        return f"killed by signal {name}{hint}"
+    return f"exit code {returncode}"

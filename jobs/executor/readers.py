@@ -1,0 +1,196 @@
+"""Input readers: each streams one file in chunks, so memory stays flat whatever its size.
+
+A reader gives either lists of records (dicts with native Python values, for ModelOp's
+per-record score) or DataFrames (batch and recordsets modes), and counts the bytes it has
+consumed so the job page can show a percentage. Errors name the asset and the line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs.executor.errors import JobError
+from jobs.executor.spec import InputFile
+
+_WHITESPACE = b" \t\r\n\xef\xbb\xbf"  # and a UTF-8 byte-order mark
+
+
+class Reader:
+    # True when the file is one JSON array: ModelOp hands it to score whole, in one call.
+    whole = False
+
+    def __init__(self, item: InputFile) -> None:
+        self.name = item.name
+        self.path = item.path
+        self.size = os.path.getsize(item.path)
+        self.bytes_read = 0
+
+    def records(self, chunk_rows: int) -> Iterator[list[Any]]:
+        raise NotImplementedError
+
+    def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        raise NotImplementedError
+
+    def _where(self, where: str) -> str:
+        return f"input '{self.name}': {where}"
+
+    def _fail(self, where: str, why: str) -> JobError:
+        return JobError(self._where(where) + why)
+
+
+class JsonLinesReader(Reader):
+    def records(self, chunk_rows: int) -> Iterator[list[Any]]:
+        for _, records in self._chunks(chunk_rows):
+            yield records
+
+    def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        for numbers, records in self._chunks(chunk_rows):
+            yield _frame_of(records, lambda i, n=numbers: self._where(f"line {n[i]}: "))
+
+    def _chunks(self, chunk_rows: int) -> Iterator[tuple[list[int], list[Any]]]:
+        line_no = 0
+        with open(self.path, "rb") as f:
+            while lines := list(itertools.islice(f, chunk_rows)):
+                numbers, records = [], []
+                for line in lines:
+                    line_no += 1
+                    self.bytes_read += len(line)
+                    if line.isspace():  # blank lines (often a trailing one) are not records
+                        continue
+                    try:
+                        records.append(orjson.loads(line))
+                    except orjson.JSONDecodeError as exc:
+                        raise self._fail(f"line {line_no}: ", f"invalid JSON: {exc}") from None
+                    numbers.append(line_no)
+                if records:
+                    yield numbers, records
+
+
+class JsonDocumentReader(Reader):
+    """A file holding one JSON value: an array is the records, anything else one record."""
+
+    def __init__(self, item: InputFile) -> None:
+        super().__init__(item)
+        with open(self.path, "rb") as f:
+            raw = f.read()
+        self.bytes_read = len(raw)
+        try:
+            value = orjson.loads(raw) if raw.strip(_WHITESPACE) else []
+        except orjson.JSONDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.pos) + 1
+            raise self._fail(f"line {line}: ", f"invalid JSON: {exc.msg}") from None
+        self.whole = isinstance(value, list)
+        self.value = value if self.whole else [value]
+
+    def records(self, chunk_rows: int) -> Iterator[list[Any]]:
+        for start in range(0, len(self.value), chunk_rows):
+            yield self.value[start : start + chunk_rows]
+
+    def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        for start in range(0, len(self.value), chunk_rows):
+            chunk = self.value[start : start + chunk_rows]
+            yield _frame_of(chunk, lambda i, s=start: self._where(f"array item {s + i + 1}: "))
+
+
+class CsvReader(Reader):
+    # "Error tokenizing data. C error: Expected 4 fields in line 8, saw 5"
+    _TOKENIZE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+    def records(self, chunk_rows: int) -> Iterator[list[Any]]:
+        for frame in self.frames(chunk_rows):
+            yield frame.to_dict("records")
+
+    def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        with open(self.path, "rb") as f:
+            try:
+                chunks = pd.read_csv(f, chunksize=chunk_rows)
+                for frame in chunks:
+                    # The parser reads ahead in blocks, so this is close, not exact.
+                    self.bytes_read = f.tell()
+                    yield frame
+            except pd.errors.EmptyDataError:
+                return  # an empty file (not even a header) has no records
+            except pd.errors.ParserError as exc:
+                raise self._csv_error(exc) from None
+            except UnicodeDecodeError as exc:
+                raise self._fail("", f"not UTF-8 text (byte {exc.start}).") from None
+        self.bytes_read = self.size
+
+    def _csv_error(self, exc: Exception) -> JobError:
+        if match := self._TOKENIZE.search(str(exc)):
+            expected, line, saw = match.groups()
+            return self._fail(f"line {line}: ", f"Expected {expected} fields, saw {saw}")
+        return self._fail("", f"not valid CSV: {str(exc).strip()}")
+
+
+class ParquetReader(Reader):
+    def __init__(self, item: InputFile) -> None:
+        super().__init__(item)
+        try:
+            self.file = pq.ParquetFile(self.path)
+        except (pa.ArrowException, OSError) as exc:
+            raise self._fail("", f"not a Parquet file: {exc}") from None
+        self.rows = self.file.metadata.num_rows
+
+    def _batches(self, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+        done = 0
+        try:
+            for batch in self.file.iter_batches(batch_size=chunk_rows):
+                done += batch.num_rows
+                # Row fraction of the file size: Parquet is columnar, byte offsets mean little.
+                self.bytes_read = self.size * done // max(self.rows, 1)
+                yield batch
+        except pa.ArrowException as exc:
+            raise self._fail(f"near row {done + 1}: ", f"cannot be read: {exc}") from None
+
+    def records(self, chunk_rows: int) -> Iterator[list[Any]]:
+        for batch in self._batches(chunk_rows):
+            yield batch.to_pylist()
+
+    def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        for batch in self._batches(chunk_rows):
+            yield batch.to_pandas()
+
+
+def _frame_of(records: list[Any], where) -> pd.DataFrame:
+    """Records → DataFrame; a table needs objects, so a list or a number is an error."""
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise JobError(f"{where(i)}a JSON object is expected, found {_kind(record)}")
+    return pd.DataFrame(records)
+
+
+def _kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def _first_byte(path: str) -> bytes:
+    with open(path, "rb") as f:
+        while block := f.read(4096):
+            stripped = block.lstrip(_WHITESPACE)
+            if stripped:
+                return stripped[:1]
+    return b""
+
+
+def reader_open(item: InputFile) -> Reader:
+    if item.format == "csv":
+        return CsvReader(item)
+    if item.format == "parquet":
+        return ParquetReader(item)
+    if item.format == "json" or (item.format == "jsonl" and _first_byte(item.path) == b"["):
+        return JsonDocumentReader(item)
+    if item.format == "jsonl":
+        return JsonLinesReader(item)
+    raise JobError(f"input '{item.name}': unknown format {item.format!r}")

@@ -1,0 +1,47 @@
+"""What the supervisor tells the child: the contents of spec.json. No Django here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SPEC_VERSION = 1
+
+
+@dataclass
+class InputFile:
+    name: str  # the asset's name, as people know it (used in error messages)
+    path: str
+    format: str  # one of jobs.formats.FORMATS
+
+
+@dataclass
+class JobSpec:
+    source: str  # the model's source file, relative to the work dir
+    smart_tags: dict
+    job_type: str
+    inputs: list[InputFile]
+    output_name: str
+    output_path: str
+    output_format: str
+    rejects_path: str
+    input_schema: str = ""  # attachment file names (.avsc) in the work dir
+    output_schema: str = ""
+    check_input_schema: bool = False
+    check_output_schema: bool = False
+    chunk_rows: int = 10_000
+    # Handed to a one-argument init function, ModelOp style.
+    job: dict = field(default_factory=dict)
+    version: int = SPEC_VERSION
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def read(cls, path: Path) -> JobSpec:
+        data = json.loads(Path(path).read_text())
+        if data.get("version") != SPEC_VERSION:
+            raise ValueError(f"spec version {data.get('version')!r} is not {SPEC_VERSION}")
+        data["inputs"] = [InputFile(**item) for item in data["inputs"]]
+        return cls(**data)

@@ -1,0 +1,201 @@
+"""Runs one job from inside the Celery worker: claim, prepare, spawn the child, watch it,
+commit or discard its output. Model code never runs in this process.
+
+job_execute never raises: whatever goes wrong ends as a job in ERROR with a reason, and a
+cancelled job is left alone (its status was set by whoever cancelled it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+
+from jobs.executor.errors import JobError
+from jobs.executor.process import (
+    EOF,
+    ChildProcess,
+    child_environment,
+    exit_description,
+    log_tail,
+)
+from jobs.executor.spec import JobSpec
+from jobs.executor.workdir import WorkDir, workdir_prepare
+from jobs.models import Job
+from jobs.services import job_claim, job_complete, job_fail, job_progress_save
+
+logger = logging.getLogger(__name__)
+
+_POLL_SECONDS = 0.1  # how often the loop looks at events, memory and the clock
+_COUNTERS = ("records_read", "records_written", "records_rejected", "bytes_read")
+
+
+class _NotCommitted(Exception):
+    """job_complete found the job no longer RUNNING: roll the asset update back."""
+
+
+@dataclass
+class _Watch:
+    """What the supervisor learned from the child's events."""
+
+    counts: dict = field(default_factory=lambda: dict.fromkeys(_COUNTERS, 0))
+    bytes_total: int | None = None
+    final: dict | None = None  # the "done" or "error" event
+    reported_peak: int = 0
+
+    def take(self, event: dict) -> None:
+        for name in _COUNTERS:
+            if isinstance(event.get(name), int):
+                self.counts[name] = event[name]
+        if isinstance(event.get("bytes_total"), int):
+            self.bytes_total = event["bytes_total"]
+        if isinstance(event.get("peak_memory"), int):
+            self.reported_peak = event["peak_memory"]
+        if event.get("event") in ("done", "error"):
+            self.final = event
+
+
+def job_execute(*, job_uuid: str) -> None:
+    try:
+        _execute(job_uuid)
+    except Exception:  # e.g. the database went away: the job stays as it is, for a person
+        logger.exception("job %s: the supervisor failed", job_uuid)
+
+
+def _execute(job_uuid: str) -> None:
+    job = Job.objects.filter(uuid=job_uuid).first()
+    if job is None:
+        logger.warning("job %s does not exist; nothing to run", job_uuid)
+        return
+    if not job_claim(job=job, worker=f"{socket.gethostname()}:{os.getpid()}"):
+        # Another worker has it, or it was cancelled or has finished: a duplicate delivery
+        # must not run a job twice.
+        logger.info("job %s was not waiting; not running it", job_uuid)
+        return
+    job.refresh_from_db()  # the claim set attempts, which names the work dir
+    workdir = WorkDir.for_job(job)
+    try:
+        spec = workdir_prepare(job=job, workdir=workdir)
+        _run(job, workdir, spec)
+    except JobError as exc:
+        job_fail(
+            job=job, message=str(exc), log=log_tail(workdir.log_path, settings.JOB_LOG_TAIL_BYTES)
+        )
+    except Exception as exc:
+        logger.exception("job %s: internal error", job_uuid)
+        job_fail(job=job, message=f"internal error: {type(exc).__name__}: {exc}")
+    finally:
+        workdir.remove()
+
+
+def _run(job: Job, workdir: WorkDir, spec: JobSpec) -> None:
+    child = ChildProcess(
+        workdir=workdir.root,
+        spec_path=workdir.spec_path,
+        log_path=workdir.log_path,
+        env=child_environment(pythonpath=str(settings.BASE_DIR), tmpdir=str(workdir.tmp)),
+    )
+    try:
+        watch = _watch(job, child)
+    finally:
+        child.finish()  # kills what is left of its process group, even on our own errors
+    if watch is None:
+        logger.info("job %s is no longer running (cancelled); its child was killed", job.uuid)
+        return
+    _drain(child, watch)
+    tail = child.log_tail(settings.JOB_LOG_TAIL_BYTES)
+    peak = max(child.peak_memory, watch.reported_peak) or None
+    final, returncode = watch.final, child.popen.returncode
+    if final and final.get("event") == "done" and returncode == 0:
+        _commit(job, spec, watch, tail=tail, peak=peak)
+    elif final and final.get("event") == "error":
+        job_fail(
+            job=job,
+            message=str(final.get("message") or "the model failed"),
+            log=tail,
+            peak_memory=peak,
+            **watch.counts,
+        )
+    else:
+        message = f"the model process ended unexpectedly ({exit_description(returncode)})"
+        job_fail(job=job, message=message, log=tail, peak_memory=peak, **watch.counts)
+
+
+def _watch(job: Job, child: ChildProcess) -> _Watch | None:
+    """Follow the child until it exits; None when the job stopped RUNNING meanwhile."""
+    watch = _Watch()
+    next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS
+    while child.poll() is None:
+        try:
+            event = child.events.get(timeout=_POLL_SECONDS)
+            if event is not EOF:
+                watch.take(event)
+        except queue.Empty:
+            pass
+        child.sample_memory()
+        if time.monotonic() >= next_save:
+            saved = job_progress_save(
+                job=job,
+                **watch.counts,
+                **({"bytes_total": watch.bytes_total} if watch.bytes_total else {}),
+                log=child.log_tail(settings.JOB_LOG_TAIL_BYTES),
+                peak_memory=max(child.peak_memory, watch.reported_peak) or None,
+            )
+            if not saved:  # cancelled (or failed by someone else): stop the model now
+                child.kill()
+                return None
+            next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS
+    return watch
+
+
+def _drain(child: ChildProcess, watch: _Watch) -> None:
+    while True:
+        try:
+            event = child.events.get_nowait()
+        except queue.Empty:
+            return
+        if event is not EOF:
+            watch.take(event)
+
+
+def _commit(job: Job, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | None) -> None:
+    """Staged output → storage, then COMPLETE; if the job was cancelled meanwhile, undo."""
+    asset = job.output_asset()
+    storage = asset.file.storage
+    saved: list[str] = []
+    try:
+        with open(spec.output_path, "rb") as staged:
+            asset.file.name = storage.save(f"jobs/{job.uuid}/{asset.name}", File(staged))
+        saved.append(asset.file.name)
+        asset.size = os.path.getsize(spec.output_path)
+        if os.path.exists(spec.rejects_path):
+            with open(spec.rejects_path, "rb") as staged:
+                asset.rejects_file.name = storage.save(
+                    f"jobs/{job.uuid}/rejects.jsonl", File(staged)
+                )
+            saved.append(asset.rejects_file.name)
+        with transaction.atomic():
+            asset.save(update_fields=["file", "size", "rejects_file", "updated_at"])
+            if not job_complete(job=job, **watch.counts, log=tail, peak_memory=peak):
+                raise _NotCommitted
+    except _NotCommitted:
+        logger.info("job %s ended before its output was committed; output discarded", job.uuid)
+        _delete(storage, saved)
+    except Exception:
+        _delete(storage, saved)
+        raise
+
+
+def _delete(storage, names: list[str]) -> None:
+    for name in names:
+        try:
+            storage.delete(name)
+        except Exception:
+            logger.exception("could not delete %s", name)

@@ -1,0 +1,185 @@
+"""A job's work dir, the child's current directory:
+
+<JOB_WORK_DIR>/<job uuid>-<attempt>/
+    iris_model.py, model.pickle, ...   the snapshot's source and attachments, by name
+    .moc/spec.json  .moc/job.log       the executor's own files; attachment names cannot
+    .moc/inputs/  .moc/staging/        start with a dot, so they never collide
+    .moc/tmp/                          TMPDIR of the child
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import Storage
+
+from jobs.executor.errors import JobError
+from jobs.executor.spec import InputFile, JobSpec
+from jobs.models import Job, JobAsset
+
+_COPY_BUFFER = 1024 * 1024
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+# ModelOp's names for the job types, as its monitors expect in the init parameter.
+_MODELOP_JOB_TYPES = {
+    "scoring": "MODEL_BATCH_JOB",
+    "metrics": "MODEL_BATCH_TEST_JOB",
+    "training": "MODEL_BATCH_TRAINING_JOB",
+}
+
+
+@dataclass
+class WorkDir:
+    root: Path
+
+    @property
+    def own(self) -> Path:
+        return self.root / ".moc"
+
+    @property
+    def spec_path(self) -> Path:
+        return self.own / "spec.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.own / "job.log"
+
+    @property
+    def tmp(self) -> Path:
+        return self.own / "tmp"
+
+    @property
+    def staging(self) -> Path:
+        return self.own / "staging"
+
+    @property
+    def rejects_path(self) -> Path:
+        return self.staging / "rejects.jsonl"
+
+    @classmethod
+    def for_job(cls, job: Job) -> WorkDir:
+        return cls(Path(settings.JOB_WORK_DIR) / f"{job.uuid}-{job.attempts}")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _safe_name(name: str, fallback: str) -> str:
+    cleaned = _UNSAFE.sub("_", Path(name).name).strip("._")
+    return cleaned or fallback
+
+
+def _copy_from_storage(storage: Storage, name: str, dest: Path) -> None:
+    with storage.open(name, "rb") as src, open(dest, "wb") as dst:
+        shutil.copyfileobj(src, dst, _COPY_BUFFER)
+
+
+def _local_path(storage: Storage, name: str) -> str | None:
+    try:
+        return storage.path(name)
+    except NotImplementedError:  # remote storage (S3): the file must be copied
+        return None
+
+
+def _materialise_input(asset: JobAsset, inputs: Path) -> Path:
+    dest = inputs / f"{asset.position}-{_safe_name(asset.name, f'input.{asset.format}')}"
+    if asset.kind == JobAsset.Kind.EMBEDDED:
+        dest.write_text(asset.data, encoding="utf-8")
+    elif asset.kind in (JobAsset.Kind.UPLOAD, JobAsset.Kind.FILE):
+        if not asset.file.name:
+            raise JobError(f"input '{asset.name}' has no file")
+        storage = asset.file.storage
+        local = _local_path(storage, asset.file.name)
+        if local is not None:
+            if not os.path.exists(local):
+                raise JobError(f"input '{asset.name}': the uploaded file is missing from storage")
+            # Local storage: link instead of copying gigabytes; the child only reads it.
+            dest.symlink_to(local)
+        else:
+            try:
+                _copy_from_storage(storage, asset.file.name, dest)
+            except FileNotFoundError:
+                raise JobError(
+                    f"input '{asset.name}': the uploaded file is missing from storage"
+                ) from None
+    else:
+        raise JobError(f"input '{asset.name}': inputs of kind {asset.kind!r} are not supported")
+    return dest
+
+
+def _job_description(job: Job, inputs: list[JobAsset], output: JobAsset) -> dict:
+    snapshot = job.snapshot
+    return {
+        "id": str(job.uuid),
+        "jobType": _MODELOP_JOB_TYPES.get(job.job_type, job.job_type),
+        "jobParameters": job.params,
+        "model": {
+            "name": snapshot.model.name,
+            "version": snapshot.version,
+            "snapshotId": str(snapshot.uuid),
+        },
+        "inputData": [{"name": a.name, "format": a.format, "kind": a.kind} for a in inputs],
+        "outputData": [{"name": output.name, "format": output.format}],
+        "inputSchema": job.input_schema,
+        "outputSchema": job.output_schema,
+        "createdBy": job.created_by.get_username(),
+    }
+
+
+def workdir_prepare(*, job: Job, workdir: WorkDir) -> JobSpec:
+    """Fill a fresh WORKDIR with everything the child needs, and its spec.json."""
+    workdir.remove()  # a leftover of a crashed attempt with the same number
+    for folder in (workdir.own / "inputs", workdir.staging, workdir.tmp):
+        folder.mkdir(parents=True)
+
+    snapshot = job.snapshot
+    source = workdir.root / snapshot.source_name
+    source.write_text(snapshot.source, encoding="utf-8")
+    for attachment in snapshot.attachments.all():
+        if Path(attachment.name).name != attachment.name:  # names are checked on upload too
+            raise JobError(f"attachment {attachment.name!r} is not a plain file name")
+        try:
+            _copy_from_storage(
+                attachment.file.storage, attachment.file.name, workdir.root / attachment.name
+            )
+        except FileNotFoundError:
+            raise JobError(f"attachment '{attachment.name}' is missing from storage") from None
+
+    inputs = list(job.input_assets())
+    output = job.output_asset()
+    if output is None:
+        raise JobError("the job has no output asset")
+    input_files = [
+        InputFile(
+            name=asset.name,
+            path=str(_materialise_input(asset, workdir.own / "inputs")),
+            format=asset.format,
+        )
+        for asset in inputs
+    ]
+    output_path = workdir.staging / _safe_name(output.name, f"output.{output.format}")
+    if output_path == workdir.rejects_path:
+        output_path = workdir.staging / f"output-{output_path.name}"
+    spec = JobSpec(
+        source=snapshot.source_name,
+        smart_tags=snapshot.smart_tags,
+        job_type=job.job_type,
+        inputs=input_files,
+        output_name=output.name,
+        output_path=str(output_path),
+        output_format=output.format,
+        rejects_path=str(workdir.rejects_path),
+        input_schema=job.input_schema,
+        output_schema=job.output_schema,
+        check_input_schema=job.check_input_schema,
+        check_output_schema=job.check_output_schema,
+        chunk_rows=settings.JOB_CHUNK_ROWS,
+        job=_job_description(job, inputs, output),
+    )
+    spec.write(workdir.spec_path)
+    return spec
