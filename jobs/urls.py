@@ -1,1 +1,25 @@
-urlpatterns = []
+from __future__ import annotations
+
+from django.urls import path
+
+from jobs.views import pages, wizard
+
+urlpatterns = [
+    path("", pages.job_list_view, name="jobs-list"),
+    path("new/", wizard.wizard_start_view, name="jobs-wizard-start"),
+    path("new/<slug:step>/", wizard.wizard_step_view, name="jobs-wizard-step"),
+    path("<uuid:job_uuid>/", pages.job_detail_view, name="jobs-detail"),
+    path("<uuid:job_uuid>/status/", pages.job_status_view, name="jobs-status"),
+    path("<uuid:job_uuid>/cancel/", pages.job_cancel_view, name="jobs-cancel"),
+    path("<uuid:job_uuid>/output/", pages.job_output_download_view, name="jobs-output-download"),
+    path(
+        "<uuid:job_uuid>/assets/<uuid:asset_uuid>/",
+        pages.job_asset_download_view,
+        name="jobs-asset-download",
+    ),
+    path(
+        "<uuid:job_uuid>/assets/<uuid:asset_uuid>/rejects/",
+        pages.job_rejects_download_view,
+        name="jobs-rejects-download",
+    ),
+]

@@ -44,6 +44,12 @@ def _source_check(source: str, source_name: str) -> dict:
         raise ValidationError(str(exc)) from exc
 
 
+def source_check(*, source_name: str, source: str) -> dict:
+    """The smart tags of SOURCE, or ValidationError; forms (e.g. the admin's) validate with it
+    before calling snapshot_create, so a refusal shows on the form."""
+    return _source_check(source, source_name)
+
+
 @transaction.atomic
 def model_create(
     *,

@@ -30,4 +30,3 @@ def rate(value: float | None) -> str:
     if value >= 100:
         return f"{value:,.0f}/s"
     return f"{value:,.1f}/s"
-

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseStopPolling
+
+from jobs.forms import JobFilterForm
+from jobs.models import Job, JobAsset, JobStatus
+from jobs.preview import asset_preview
+from jobs.selectors import job_list
+from jobs.services import job_cancel
+from jobs.views._common import wants_partial
+
+JOBS_PER_PAGE = 25
+LOG_TAIL_LINES = 200
+
+
+def _get_job_for_user(request: HttpRequest, job_uuid: UUID) -> Job:
+    """The job, or 404 when it does not exist or its model belongs to another team."""
+    return get_object_or_404(job_list(user=request.user), uuid=job_uuid)
+
+
+def _file_response(field, filename: str) -> FileResponse:
+    try:
+        handle = field.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The file is missing from storage.") from exc
+    return FileResponse(handle, as_attachment=True, filename=filename)
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def job_list_view(request: HttpRequest) -> HttpResponse:
+    form = JobFilterForm(request.GET, user=request.user)
+    jobs = job_list(user=request.user, filters=form.filters())
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    template = "jobs/job_list.html#results" if wants_partial(request) else "jobs/job_list.html"
+    return render(request, template, {"form": form, "page": page})
+
+
+def _live_context(job: Job) -> dict:
+    """What the polled part of the job page shows."""
+    assets = list(job.assets.order_by("direction", "position"))
+    output = next((a for a in assets if a.direction == JobAsset.Direction.OUTPUT), None)
+    preview = asset_preview(output) if output and job.status == JobStatus.COMPLETE else None
+    return {
+        "job": job,
+        "inputs": [a for a in assets if a.direction == JobAsset.Direction.INPUT],
+        "output": output,
+        "rejects": [a for a in assets if a.rejects_file],
+        "preview": preview,
+        "log_tail": "\n".join(job.log.splitlines()[-LOG_TAIL_LINES:]),
+    }
+
+
+@login_required
+@require_GET
+def job_detail_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
+    job = _get_job_for_user(request, job_uuid)
+    return render(request, "jobs/job_detail.html", _live_context(job))
+
+
+@login_required
+@require_GET
+def job_status_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
+    """The live region of the job page, polled every second while the job runs. Once the job
+    has ended, 286 makes htmx swap in this final content and stop polling."""
+    job = _get_job_for_user(request, job_uuid)
+    content = render_to_string("jobs/job_detail.html#live", _live_context(job), request)
+    if job.is_terminal:
+        return HttpResponseStopPolling(content)
+    return HttpResponse(content)
+
+
+@login_required
+@require_POST
+def job_cancel_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
+    job = _get_job_for_user(request, job_uuid)
+    cancelled = job_cancel(job=job, by=request.user)
+    if wants_partial(request):
+        job.refresh_from_db()
+        return render(request, "jobs/job_detail.html#live", _live_context(job))
+    if cancelled:
+        messages.success(request, "Job cancelled.")
+    else:
+        messages.info(request, f"The job had already ended ({job.get_status_display()}).")
+    return redirect(job)
+
+
+@login_required
+@require_GET
+def job_output_download_view(request: HttpRequest, job_uuid: UUID) -> FileResponse:
+    job = _get_job_for_user(request, job_uuid)
+    output = job.output_asset()
+    if output is None or not output.file:
+        raise Http404("This job has no output file yet.")
+    return _file_response(output.file, output.name)
+
+
+@login_required
+@require_GET
+def job_asset_download_view(request: HttpRequest, job_uuid: UUID, asset_uuid: UUID):
+    """An input asset as it was given: the uploaded file, or the embedded data as a file."""
+    job = _get_job_for_user(request, job_uuid)
+    asset = get_object_or_404(job.assets, uuid=asset_uuid, direction=JobAsset.Direction.INPUT)
+    if asset.kind == JobAsset.Kind.EMBEDDED:
+        response = HttpResponse(asset.data, content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = content_disposition_header(True, asset.name)
+        return response
+    if not asset.file:
+        raise Http404("This input has no stored file.")
+    return _file_response(asset.file, asset.name)
+
+
+@login_required
+@require_GET
+def job_rejects_download_view(request: HttpRequest, job_uuid: UUID, asset_uuid: UUID):
+    job = _get_job_for_user(request, job_uuid)
+    asset = get_object_or_404(job.assets.filter(~Q(rejects_file="")), uuid=asset_uuid)
+    return _file_response(asset.rejects_file, PurePosixPath(asset.rejects_file.name).name)

@@ -1,0 +1,353 @@
+"""The create-a-batch-job wizard: one URL per step, answers in the session (jobs.wizard).
+
+Without JavaScript each step is a plain POST → redirect → GET. With htmx the wizard region
+is a partial: a step's form posts with hx-post, and the answer is the next step's partial
+with its URL pushed, so Back/Forward and reloads land on real pages.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect, push_url
+
+from jobs.forms import (
+    InputAddForm,
+    JobTypeStepForm,
+    ModelStepForm,
+    OutputStepForm,
+    RuntimeStepForm,
+    SchemaStepForm,
+    SnapshotStepForm,
+)
+from jobs.models import JobAsset
+from jobs.services import job_submit, upload_create
+from jobs.views._common import wants_partial
+from jobs.wizard import AUTO_RUNTIME, PAGE_STEPS, STEP_BY_SLUG, STEPS, Wizard
+from models_registry.selectors import model_list, snapshot_list
+
+TEMPLATE = "jobs/wizard.html"
+
+# A step's GET builds its page context; its POST returns a context (stay, show errors),
+# None (answer saved: go on) or a response (the job was created).
+StepGet = Callable[[HttpRequest, Wizard], dict]
+StepPost = Callable[[HttpRequest, Wizard], dict | HttpResponse | None]
+
+
+def _step_url(slug: str) -> str:
+    return reverse("jobs-wizard-step", args=[slug])
+
+
+def _uuid_or_404(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise Http404("Not a valid id.") from exc
+
+
+# --- Steps ----------------------------------------------------------------------------------
+
+
+def _model_get(request: HttpRequest, wizard: Wizard, form: ModelStepForm | None = None) -> dict:
+    form = form or ModelStepForm(user=request.user, initial={"model": wizard.answer("model")})
+    return {"form": form, "choices": form.fields["model"].queryset.order_by("name")}
+
+
+def _model_post(request: HttpRequest, wizard: Wizard) -> dict | None:
+    form = ModelStepForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _model_get(request, wizard, form)
+    wizard.save("model", str(form.cleaned_data["model"].uuid))
+    return None
+
+
+def _snapshot_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
+    if form is None:
+        latest = wizard.model.latest_snapshot()
+        initial = wizard.answer("snapshot") or (str(latest.uuid) if latest else None)
+        form = SnapshotStepForm(
+            user=request.user, model=wizard.model, initial={"snapshot": initial}
+        )
+    choices = form.fields["snapshot"].queryset.order_by("-version")
+    return {"form": form, "choices": choices}
+
+
+def _snapshot_post(request: HttpRequest, wizard: Wizard) -> dict | None:
+    form = SnapshotStepForm(request.POST, user=request.user, model=wizard.model)
+    if not form.is_valid():
+        return _snapshot_get(request, wizard, form)
+    wizard.save("snapshot", str(form.cleaned_data["snapshot"].uuid))
+    return None
+
+
+def _runtime_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
+    form = form or RuntimeStepForm(initial={"runtime": wizard.answer("runtime", AUTO_RUNTIME)})
+    return {"form": form, "runtimes": form.runtimes, "auto": AUTO_RUNTIME}
+
+
+def _runtime_post(request: HttpRequest, wizard: Wizard) -> dict | None:
+    form = RuntimeStepForm(request.POST)
+    if not form.is_valid():
+        return _runtime_get(request, wizard, form)
+    wizard.save("runtime", form.cleaned_data["runtime"])
+    return None
+
+
+def _type_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
+    if form is None:
+        form = JobTypeStepForm(snapshot=wizard.snapshot)
+        available = [value for value, _, reason in form.availability if not reason]
+        initial = wizard.answer("type") or (available[0] if available else None)
+        form.initial = {"job_type": initial}
+    return {"form": form, "availability": form.availability}
+
+
+def _type_post(request: HttpRequest, wizard: Wizard) -> dict | None:
+    form = JobTypeStepForm(request.POST, snapshot=wizard.snapshot)
+    if not form.is_valid():
+        return _type_get(request, wizard, form)
+    wizard.save("type", form.cleaned_data["job_type"])
+    return None
+
+
+def _schemas_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
+    if form is None:
+        snapshot = wizard.snapshot
+        names = set(snapshot.schema_names())
+        tags = snapshot.tags_parsed
+        # Default to the schemas the source's header tags name, when they are attached.
+        saved = wizard.answer("schemas") or {
+            "input": tags.input_schema if tags.input_schema in names else "",
+            "output": tags.output_schema if tags.output_schema in names else "",
+        }
+        form = SchemaStepForm(
+            snapshot=snapshot,
+            initial={
+                "input_schema": saved.get("input", ""),
+                "output_schema": saved.get("output", ""),
+                "check_input": saved.get("check_input", False),
+                "check_output": saved.get("check_output", False),
+            },
+        )
+    return {"form": form, "tags": wizard.snapshot.tags_parsed}
+
+
+def _schemas_post(request: HttpRequest, wizard: Wizard) -> dict | None:
+    form = SchemaStepForm(request.POST, snapshot=wizard.snapshot)
+    if not form.is_valid():
+        return _schemas_get(request, wizard, form)
+    data = form.cleaned_data
+    wizard.save(
+        "schemas",
+        {
+            "input": data["input_schema"],
+            "output": data["output_schema"],
+            "check_input": data["check_input"],
+            "check_output": data["check_output"],
+        },
+    )
+    return None
+
+
+def _embedded_format(data: str) -> str:
+    """Pasted data's format when "automatic": JSON array, JSON lines or CSV by its first char."""
+    first = data.lstrip()[:1]
+    return {"[": "json", "{": "jsonl"}.get(first, "csv")
+
+
+def _inputs_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
+    return {"form": form or InputAddForm(), "inputs": wizard.inputs}
+
+
+def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
+    answers = list(wizard.answer("inputs") or [])
+    action = request.POST.get("action", "next")
+    if action == "remove":
+        remaining = [a for a in answers if a["id"] != request.POST.get("input")]
+        wizard.save("inputs", remaining)
+        return _inputs_get(request, wizard)
+
+    form = InputAddForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _inputs_get(request, wizard, form)
+    data = form.cleaned_data
+    if data["file"]:
+        try:
+            upload = upload_create(owner=request.user, content=data["file"])
+        except ValidationError as exc:
+            form.add_error("file", exc)
+            return _inputs_get(request, wizard, form)
+        answers.append(
+            {
+                "id": uuid.uuid4().hex,
+                "kind": JobAsset.Kind.UPLOAD,
+                "upload": str(upload.uuid),
+                "format": data["format"],
+            }
+        )
+    elif data["data"].strip():
+        answers.append(
+            {
+                "id": uuid.uuid4().hex,
+                "kind": JobAsset.Kind.EMBEDDED,
+                "data": data["data"],
+                "format": data["format"] or _embedded_format(data["data"]),
+                "name": "",
+            }
+        )
+    wizard.save("inputs", answers)
+
+    if action == "next":
+        if wizard.inputs:
+            return None
+        form.add_error(None, "Add at least one input: upload a file or paste data.")
+        return _inputs_get(request, wizard, form)
+    return _inputs_get(request, wizard)  # "add": show the list with the new input
+
+
+def _output_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
+    saved = wizard.answer("output") or {"kind": JobAsset.Kind.EMBEDDED}
+    return {"form": form or OutputStepForm(initial=saved)}
+
+
+def _output_post(request: HttpRequest, wizard: Wizard) -> dict | None:
+    form = OutputStepForm(request.POST)
+    if not form.is_valid():
+        return _output_get(request, wizard, form)
+    data = form.cleaned_data
+    wizard.save("output", {"kind": data["kind"], "name": data["name"], "format": data["format"]})
+    return None
+
+
+def _review_get(request: HttpRequest, wizard: Wizard, errors: list[str] | None = None) -> dict:
+    return {"review": wizard.review(), "errors": errors or []}
+
+
+def _review_post(request: HttpRequest, wizard: Wizard) -> dict | HttpResponse:
+    try:
+        job = job_submit(user=request.user, **wizard.submit_kwargs())
+    except ValidationError as exc:
+        return _review_get(request, wizard, exc.messages)
+    wizard.reset()
+    messages.success(request, "Job submitted.")
+    if request.htmx:
+        # The job page is a whole page, not a wizard region: have htmx navigate to it.
+        return HttpResponseClientRedirect(job.get_absolute_url())
+    return redirect(job)
+
+
+HANDLERS: dict[str, tuple[StepGet, StepPost]] = {
+    "model": (_model_get, _model_post),
+    "snapshot": (_snapshot_get, _snapshot_post),
+    "runtime": (_runtime_get, _runtime_post),
+    "type": (_type_get, _type_post),
+    "schemas": (_schemas_get, _schemas_post),
+    "inputs": (_inputs_get, _inputs_post),
+    "output": (_output_get, _output_post),
+    "review": (_review_get, _review_post),
+}
+
+
+# --- Rendering ------------------------------------------------------------------------------
+
+
+def _indicator(wizard: Wizard, current: str) -> list[dict]:
+    """All ten steps, each done / current / to do; a step is a link once it is reachable."""
+    current_number = STEP_BY_SLUG[current].number
+    missing = wizard.first_missing()
+    missing_number = STEP_BY_SLUG[missing].number if missing else STEPS[-1].number
+    rows = []
+    for step in STEPS:
+        if step.number == current_number:
+            state = "current"
+        elif step.number < 3 or (step.slug in STEP_BY_SLUG and wizard.is_answered(step.slug)):
+            state = "done"
+        else:
+            state = "todo"
+        reachable = 3 <= step.number <= missing_number and step.number != current_number
+        url = (
+            reverse("jobs-list") if step.number == 1 else _step_url(step.slug) if reachable else ""
+        )
+        rows.append({"step": step, "state": state, "url": url})
+    return rows
+
+
+def _render_step(request: HttpRequest, wizard: Wizard, slug: str, context: dict) -> HttpResponse:
+    step = STEP_BY_SLUG[slug]
+    index = PAGE_STEPS.index(step)
+    full_context = {
+        "step": step,
+        "steps": _indicator(wizard, slug),
+        "step_url": _step_url(slug),
+        "back_url": _step_url(PAGE_STEPS[index - 1].slug) if index > 0 else "",
+        "step_template": f"jobs/wizard/{slug}.html",
+        "wizard": wizard,
+        **context,
+    }
+    template = f"{TEMPLATE}#wizard" if wants_partial(request) else TEMPLATE
+    return render(request, template, full_context)
+
+
+def _go_to(request: HttpRequest, wizard: Wizard, slug: str) -> HttpResponse:
+    """Show step SLUG: htmx gets its partial right away (and its URL pushed), a plain
+    browser a redirect, so that a reload never re-posts the form."""
+    if wants_partial(request):
+        get, _ = HANDLERS[slug]
+        return push_url(_render_step(request, wizard, slug, get(request, wizard)), _step_url(slug))
+    return redirect(_step_url(slug))
+
+
+# --- Views ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def wizard_start_view(request: HttpRequest) -> HttpResponse:
+    """Step 2, "Create a new batch job": a fresh wizard, optionally with the model or snapshot
+    preselected (?model=<uuid>, ?snapshot=<uuid>) from the model pages."""
+    wizard = Wizard(request.session, request.user)
+    wizard.reset()
+    if snapshot_id := request.GET.get("snapshot"):
+        queryset = snapshot_list(user=request.user)
+        snapshot = get_object_or_404(queryset, uuid=_uuid_or_404(snapshot_id))
+        wizard.save("model", str(snapshot.model.uuid))
+        wizard.save("snapshot", str(snapshot.uuid))
+    elif model_id := request.GET.get("model"):
+        model = get_object_or_404(model_list(user=request.user), uuid=_uuid_or_404(model_id))
+        wizard.save("model", str(model.uuid))
+    return redirect(_step_url(wizard.first_missing() or "review"))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def wizard_step_view(request: HttpRequest, step: str) -> HttpResponse:
+    if step not in HANDLERS:
+        raise Http404("No such step.")
+    wizard = Wizard(request.session, request.user)
+    missing = wizard.first_missing(before=step)
+    if missing:
+        if request.method == "POST" or not wants_partial(request):
+            messages.info(request, f"First choose: {STEP_BY_SLUG[missing].title.lower()}.")
+        return _go_to(request, wizard, missing)
+
+    get, post = HANDLERS[step]
+    if request.method == "GET":
+        return _render_step(request, wizard, step, get(request, wizard))
+
+    result = post(request, wizard)
+    if isinstance(result, HttpResponse):
+        return result
+    if isinstance(result, dict):
+        return _render_step(request, wizard, step, result)
+    following = PAGE_STEPS[PAGE_STEPS.index(STEP_BY_SLUG[step]) + 1].slug
+    return _go_to(request, wizard, wizard.first_missing(before=following) or following)

@@ -1,0 +1,240 @@
+"""The "create a batch job" wizard's state: ten steps, answers kept in the session.
+
+Steps 1 (Jobs) and 2 (Create a new batch job) are the navigation that leads here, as in
+ModelOp Center's guide; steps 3–10 each have a page. An answer is kept as plain JSON (uuids,
+strings) and resolved again on every request through the selectors, so an answer that became
+inaccessible (a model moved to another team, an upload deleted) counts as missing and the
+person is sent back to that step instead of reaching job_submit with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from django.contrib.sessions.backends.base import SessionBase
+
+from jobs.formats import format_from_name
+from jobs.models import AssetFormat, JobAsset, JobType, Runtime, Upload
+from jobs.services import FUNCTION_FOR_TYPE, InputSpec, OutputSpec
+from models_registry.models import Model, Snapshot
+from models_registry.selectors import model_list, snapshot_list
+
+SESSION_KEY = "job_wizard"
+AUTO_RUNTIME = "auto"
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    slug: str
+    title: str
+
+
+STEPS = (
+    Step(1, "jobs", "Jobs"),
+    Step(2, "new", "Create a new batch job"),
+    Step(3, "model", "Model"),
+    Step(4, "snapshot", "Snapshot"),
+    Step(5, "runtime", "Runtime"),
+    Step(6, "type", "Job type"),
+    Step(7, "schemas", "Schemas"),
+    Step(8, "inputs", "Input assets"),
+    Step(9, "output", "Output asset"),
+    Step(10, "review", "Review"),
+)
+PAGE_STEPS = tuple(step for step in STEPS if step.number >= 3)
+STEP_BY_SLUG = {step.slug: step for step in PAGE_STEPS}
+ANSWER_STEPS = tuple(step.slug for step in PAGE_STEPS if step.slug != "review")
+
+# Answers that stop making sense when an earlier answer changes: another model has other
+# snapshots; another snapshot has other functions and other schema attachments.
+DEPENDENTS = {"model": ("snapshot", "type", "schemas"), "snapshot": ("type", "schemas")}
+
+
+def job_type_availability(snapshot: Snapshot) -> list[tuple[str, str, str]]:
+    """(value, label, reason it is unavailable or "") for every job type."""
+    functions = snapshot.tags_parsed.functions
+    rows = []
+    for job_type in JobType:
+        function = FUNCTION_FOR_TYPE[job_type]
+        reason = (
+            ""
+            if function in functions
+            else f"This snapshot has no function tagged '# modelop.{function}'."
+        )
+        rows.append((job_type.value, job_type.label, reason))
+    return rows
+
+
+class Wizard:
+    """One person's wizard answers, stored in their session."""
+
+    def __init__(self, session: SessionBase, user) -> None:
+        self.session = session
+        self.user = user
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.session.setdefault(SESSION_KEY, {})
+
+    def answer(self, slug: str, default: Any = None) -> Any:
+        return self.data.get(slug, default)
+
+    def save(self, slug: str, value: Any) -> None:
+        data = self.data
+        if data.get(slug) != value:
+            for dependent in DEPENDENTS.get(slug, ()):
+                data.pop(dependent, None)
+        data[slug] = value
+        self.session.modified = True
+        self._forget_resolved()
+
+    def reset(self) -> None:
+        self.session[SESSION_KEY] = {}
+        self._forget_resolved()
+
+    def _forget_resolved(self) -> None:
+        for name in ("model", "snapshot", "runtime_row", "inputs"):
+            self.__dict__.pop(name, None)
+
+    # --- Answers resolved to rows the user may use --------------------------------------
+
+    @cached_property
+    def model(self) -> Model | None:
+        uuid = self.answer("model")
+        return model_list(user=self.user).filter(uuid=uuid).first() if uuid else None
+
+    @cached_property
+    def snapshot(self) -> Snapshot | None:
+        uuid = self.answer("snapshot")
+        if not uuid or self.model is None:
+            return None
+        return snapshot_list(user=self.user).filter(uuid=uuid, model=self.model).first()
+
+    @cached_property
+    def runtime_row(self) -> Runtime | None:
+        uuid = self.answer("runtime")
+        if not uuid or uuid == AUTO_RUNTIME:
+            return None
+        return Runtime.objects.filter(uuid=uuid).first()
+
+    @property
+    def runtime_is_auto(self) -> bool:
+        return self.answer("runtime") == AUTO_RUNTIME
+
+    @property
+    def job_type(self) -> str | None:
+        value = self.answer("type")
+        if self.snapshot is None or not value:
+            return None
+        available = {v for v, _, reason in job_type_availability(self.snapshot) if not reason}
+        return value if value in available else None
+
+    @property
+    def schemas(self) -> dict | None:
+        value = self.answer("schemas")
+        if value is None or self.snapshot is None:
+            return None
+        names = set(self.snapshot.schema_names())
+        if any(value.get(key) and value[key] not in names for key in ("input", "output")):
+            return None
+        return value
+
+    @cached_property
+    def inputs(self) -> list[dict]:
+        """Input answers, each with its Upload row for uploads; vanished uploads are dropped."""
+        answers = self.answer("inputs") or []
+        upload_ids = [a["upload"] for a in answers if a["kind"] == JobAsset.Kind.UPLOAD]
+        uploads = {
+            str(u.uuid): u for u in Upload.objects.filter(owner=self.user, uuid__in=upload_ids)
+        }
+        resolved = []
+        for answer in answers:
+            if answer["kind"] == JobAsset.Kind.UPLOAD:
+                upload = uploads.get(answer["upload"])
+                if upload is None:
+                    continue
+                item = {**answer, "upload_row": upload, "name": upload.name, "size": upload.size}
+            else:
+                item = {**answer, "size": len(answer["data"].encode())}
+            fmt = item.get("format") or format_from_name(item.get("name", ""))
+            item["format_shown"] = AssetFormat(fmt).label if fmt in AssetFormat.values else fmt
+            resolved.append(item)
+        return resolved
+
+    @property
+    def output(self) -> dict | None:
+        return self.answer("output")
+
+    def is_answered(self, slug: str) -> bool:
+        match slug:
+            case "model":
+                return self.model is not None
+            case "snapshot":
+                return self.snapshot is not None
+            case "runtime":
+                return self.runtime_is_auto or self.runtime_row is not None
+            case "type":
+                return self.job_type is not None
+            case "schemas":
+                return self.schemas is not None
+            case "inputs":
+                return bool(self.inputs)
+            case "output":
+                return self.output is not None
+        return False
+
+    def first_missing(self, *, before: str | None = None) -> str | None:
+        """The first unanswered step that comes before BEFORE (all steps when None)."""
+        for slug in ANSWER_STEPS:
+            if slug == before:
+                return None
+            if not self.is_answered(slug):
+                return slug
+        return None
+
+    def review(self) -> dict[str, str]:
+        """Labels for the review step; the output's name and format as job_submit fills them."""
+        output = self.output or {}
+        kind = output.get("kind", JobAsset.Kind.EMBEDDED)
+        fmt = output.get("format") or (
+            format_from_name(output["name"]) if output.get("name") else "jsonl"
+        )
+        return {
+            "job_type_label": JobType(self.job_type).label if self.job_type else "",
+            "output_kind_label": JobAsset.Kind(kind).label,
+            "output_name": output.get("name") or f"output.{fmt}",
+            "output_format": AssetFormat(fmt).label if fmt in AssetFormat.values else fmt,
+        }
+
+    # --- What job_submit receives ----------------------------------------------------------
+
+    def submit_kwargs(self) -> dict[str, Any]:
+        schemas = self.schemas or {}
+        output = self.output or {}
+        return {
+            "snapshot": self.snapshot,
+            "job_type": self.job_type,
+            "runtime": self.runtime_row,
+            "input_schema": schemas.get("input", ""),
+            "output_schema": schemas.get("output", ""),
+            "check_input_schema": schemas.get("check_input", False),
+            "check_output_schema": schemas.get("check_output", False),
+            "inputs": [
+                InputSpec(
+                    kind=item["kind"],
+                    name=item.get("name", ""),
+                    format=item.get("format", ""),
+                    upload=item.get("upload_row"),
+                    data=item.get("data", ""),
+                )
+                for item in self.inputs
+            ],
+            "output": OutputSpec(
+                kind=output.get("kind", JobAsset.Kind.EMBEDDED),
+                name=output.get("name", ""),
+                format=output.get("format", ""),
+            ),
+        }

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.files.uploadedfile import UploadedFile
+
+from models_registry.forms import MultipleFileField, clean_attachment_files
+from models_registry.models import Attachment, Model, Snapshot
+from models_registry.services import snapshot_create, source_check, source_decode
+
+# Snapshots are immutable: once created, their source, smart tags and files are read-only.
+SNAPSHOT_FIELDS = (
+    "uuid", "model", "version", "parent", "source_name", "smart_tags", "source",
+    "notes", "tags", "created_by", "created_at", "updated_at",
+)  # fmt: skip
+SNAPSHOT_EDITABLE = ("notes", "tags")
+
+
+class SnapshotInline(admin.TabularInline):
+    model = Snapshot
+    fields = ("version", "source_name", "notes", "created_by", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("-version",)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # through the Snapshot admin's add form, which parses the source
+
+
+@admin.register(Model)
+class ModelAdmin(admin.ModelAdmin):
+    list_display = ("name", "team", "owner", "created_at")
+    list_filter = ("team",)
+    search_fields = ("name", "description", "uuid")
+    readonly_fields = ("uuid", "created_at", "updated_at")
+    list_select_related = ("team", "owner")
+    inlines = [SnapshotInline]
+
+
+class AttachmentInline(admin.TabularInline):
+    model = Attachment
+    fields = ("name", "file", "size", "sha256")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class SnapshotAddForm(forms.ModelForm):
+    """A new snapshot, validated like the model pages do: the source must be Python with a
+    tagged job function, and attachment names must be plain file names."""
+
+    source_file = forms.FileField(label="Source (.py)")
+    attachments = MultipleFileField(required=False)
+
+    class Meta:
+        model = Snapshot
+        fields = ("model", "notes", "tags")
+
+    def clean_source_file(self) -> UploadedFile:
+        upload: UploadedFile = self.cleaned_data["source_file"]
+        self.source_text = source_decode(upload.read(), filename=upload.name)
+        source_check(source_name=upload.name, source=self.source_text)
+        return upload
+
+    def clean_attachments(self) -> list[UploadedFile]:
+        files = clean_attachment_files(self.cleaned_data["attachments"])
+        source = self.cleaned_data.get("source_file")
+        if source and any(f.name == source.name for f in files):
+            raise forms.ValidationError("An attachment cannot have the source's name.")
+        return files
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "model", "version", "created_by", "created_at")
+    list_filter = ("model__team",)
+    search_fields = ("model__name", "uuid", "notes")
+    list_select_related = ("model", "created_by")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = SnapshotAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("model", "source_file", "attachments", "notes", "tags")
+        return SNAPSHOT_FIELDS
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return tuple(f for f in SNAPSHOT_FIELDS if f not in SNAPSHOT_EDITABLE)
+
+    def get_inlines(self, request, obj):
+        return [AttachmentInline] if obj is not None else []
+
+    def save_form(self, request, form, change):
+        if change:
+            return super().save_form(request, form, change)
+        # A new snapshot goes through the service: it numbers the version, stores the parsed
+        # smart tags and the attachments (with sizes and digests), under the model's lock.
+        data = form.cleaned_data
+        model = data["model"]
+        return snapshot_create(
+            model=model,
+            created_by=request.user,
+            source_name=data["source_file"].name,
+            source=form.source_text,
+            attachments=data["attachments"],
+            notes=data["notes"],
+            tags=data["tags"] or [],
+            parent=model.latest_snapshot(),
+        )
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "snapshot", "size", "created_at")
+    search_fields = ("name", "snapshot__model__name", "sha256")
+    fields = ("snapshot", "name", "file", "size", "sha256", "created_at")
+    readonly_fields = fields
+    list_select_related = ("snapshot", "snapshot__model")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # attachments are added with their snapshot

@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.files.base import File
+from django.db.models import Count
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from jobs.selectors import job_list
+from models_registry import services
+from models_registry.forms import ModelRegisterForm, SnapshotForm
+from models_registry.models import Model, Snapshot
+from models_registry.selectors import model_list, snapshot_list, user_teams
+
+
+def _get_model_for_user(request: HttpRequest, model_uuid: UUID) -> Model:
+    """The model, or 404 when it does not exist or belongs to a team the user is not in."""
+    return get_object_or_404(model_list(user=request.user), uuid=model_uuid)
+
+
+def _get_snapshot_for_user(request: HttpRequest, snapshot_uuid: UUID) -> Snapshot:
+    return get_object_or_404(snapshot_list(user=request.user), uuid=snapshot_uuid)
+
+
+def _errors_to_form(form, exc: ValidationError) -> None:
+    """Put a service's refusal on the form as a non-field error: never a 500."""
+    for message in exc.messages:
+        form.add_error(None, message)
+
+
+@login_required
+@require_GET
+def model_list_view(request: HttpRequest) -> HttpResponse:
+    models = model_list(user=request.user).order_by("name")
+    return render(request, "models_registry/model_list.html", {"models": models})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def model_create_view(request: HttpRequest) -> HttpResponse:
+    has_team = user_teams(user=request.user).exists()
+    form = ModelRegisterForm(request.POST or None, request.FILES or None, user=request.user)
+    if request.method == "POST" and has_team and form.is_valid():
+        data = form.cleaned_data
+        try:
+            model = services.model_create(
+                owner=request.user,
+                team=data["team"],
+                name=data["name"],
+                description=data["description"],
+                tags=data["tags"],
+                source_name=data["source"].name,
+                source=form.source_text,
+                attachments=data["attachments"],
+                notes=data["notes"],
+            )
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, f"Model “{model.name}” registered as version 1.")
+            return redirect(model)
+    return render(
+        request, "models_registry/model_create.html", {"form": form, "has_team": has_team}
+    )
+
+
+def _model_detail(request: HttpRequest, model: Model, form: SnapshotForm) -> HttpResponse:
+    snapshots = (
+        model.snapshots.select_related("created_by")
+        .annotate(job_count=Count("jobs"))
+        .order_by("-version")
+    )
+    jobs = job_list(user=request.user, filters={"model": model.uuid})[:10]
+    context = {"model": model, "snapshots": snapshots, "form": form, "jobs": jobs}
+    return render(request, "models_registry/model_detail.html", context)
+
+
+@login_required
+@require_GET
+def model_detail_view(request: HttpRequest, model_uuid: UUID) -> HttpResponse:
+    model = _get_model_for_user(request, model_uuid)
+    return _model_detail(request, model, SnapshotForm())
+
+
+def _carried_attachments(parent: Snapshot | None, replaced: set[str]) -> list[File]:
+    """The parent's files the new snapshot keeps, named by their attachment names (the
+    storage path has folders, which snapshot_create refuses)."""
+    if parent is None:
+        return []
+    return [
+        File(attachment.file.open("rb"), name=attachment.name)
+        for attachment in parent.attachments.all()
+        if attachment.name not in replaced
+    ]
+
+
+@login_required
+@require_POST
+def snapshot_create_view(request: HttpRequest, model_uuid: UUID) -> HttpResponse:
+    model = _get_model_for_user(request, model_uuid)
+    form = SnapshotForm(request.POST, request.FILES)
+    if form.is_valid():
+        data = form.cleaned_data
+        parent = model.latest_snapshot()
+        uploads = data["attachments"]
+        carried = (
+            _carried_attachments(parent, {f.name for f in uploads} | {data["source"].name})
+            if data["keep_attachments"]
+            else []
+        )
+        try:
+            snapshot = services.snapshot_create(
+                model=model,
+                created_by=request.user,
+                source_name=data["source"].name,
+                source=form.source_text,
+                attachments=[*uploads, *carried],
+                notes=data["notes"],
+                parent=parent,
+            )
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, f"Snapshot version {snapshot.version} created.")
+            return redirect(snapshot)
+        finally:
+            for file in carried:
+                file.close()
+    return _model_detail(request, model, form)
+
+
+@login_required
+@require_GET
+def snapshot_detail_view(request: HttpRequest, snapshot_uuid: UUID) -> HttpResponse:
+    snapshot = _get_snapshot_for_user(request, snapshot_uuid)
+    tags = snapshot.tags_parsed
+    functions = [
+        (kind, tags.functions[kind])
+        for kind in ("init", "score", "metrics", "train")
+        if kind in tags.functions
+    ]
+    context = {
+        "snapshot": snapshot,
+        "model": snapshot.model,
+        "tags": tags,
+        "functions": functions,
+        "attachments": snapshot.attachments.all(),
+        "children": snapshot.children.order_by("version"),
+        "jobs": job_list(user=request.user).filter(snapshot=snapshot)[:20],
+    }
+    return render(request, "models_registry/snapshot_detail.html", context)
+
+
+@login_required
+@require_GET
+def attachment_download_view(request: HttpRequest, snapshot_uuid: UUID, name: str) -> FileResponse:
+    snapshot = _get_snapshot_for_user(request, snapshot_uuid)
+    attachment = get_object_or_404(snapshot.attachments, name=name)
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The attachment's file is missing from storage.") from exc
+    return FileResponse(handle, as_attachment=True, filename=attachment.name)
+
+
+@login_required
+@require_GET
+def snapshot_source_view(request: HttpRequest, snapshot_uuid: UUID) -> HttpResponse:
+    snapshot = _get_snapshot_for_user(request, snapshot_uuid)
+    response = HttpResponse(snapshot.source, content_type="text/x-python; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, snapshot.source_name)
+    return response

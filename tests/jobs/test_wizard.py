@@ -1,0 +1,333 @@
+from __future__ import annotations
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from jobs.models import Job, JobAsset, JobStatus, Runtime, Upload
+from jobs.wizard import SESSION_KEY
+from models_registry.services import attachment_add
+from tests.factories import GroupFactory, ModelFactory, SnapshotFactory
+
+HTMX = {"HX-Request": "true"}
+SCHEMA = b'{"type": "record", "name": "r", "fields": [{"name": "x", "type": "int"}]}'
+TAGGED_SOURCE = (
+    "# modelop.schema.0: in.avsc\n# modelop.score\ndef action(datum):\n    yield datum\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """job_submit queues the job on commit; the broker is replaced here by a list. The real
+    path through a Celery worker is covered by tests/test_e2e_worker.py."""
+    sent = []
+    monkeypatch.setattr(
+        "jobs.services.job_enqueue", lambda *, job_uuid, queue: sent.append((job_uuid, queue))
+    )
+    return sent
+
+
+def step(name: str) -> str:
+    return reverse("jobs-wizard-step", args=[name])
+
+
+def answers(client) -> dict:
+    return client.session.get(SESSION_KEY, {})
+
+
+def walk_to_inputs(client, snapshot) -> None:
+    """Answer steps 3–7 (model … schemas) the way a browser without JavaScript does."""
+    assert client.get(reverse("jobs-wizard-start")).status_code == 302
+    for name, data in [
+        ("model", {"model": snapshot.model.uuid}),
+        ("snapshot", {"snapshot": snapshot.uuid}),
+        ("runtime", {"runtime": "auto"}),
+        ("type", {"job_type": "scoring"}),
+        ("schemas", {}),
+    ]:
+        response = client.post(step(name), data)
+        assert response.status_code == 302, (name, response.content[:2000])
+
+
+# --- The whole walk ----------------------------------------------------------------------------
+
+
+def test_full_walk_creates_a_job_with_an_upload_and_embedded_input(
+    alice_client, alice, alice_snapshot, queued, django_capture_on_commit_callbacks
+):
+    walk_to_inputs(alice_client, alice_snapshot)
+
+    upload = SimpleUploadedFile("records.jsonl", b'{"x": 1}\n{"x": 2}\n')
+    response = alice_client.post(step("inputs"), {"file": upload, "action": "add"})
+    assert response.status_code == 200 and "records.jsonl" in response.text
+    stored = Upload.objects.get()
+    assert (stored.owner, stored.name, stored.size) == (alice, "records.jsonl", 18)
+
+    response = alice_client.post(
+        step("inputs"), {"data": "x\n3\n4\n", "format": "", "action": "next"}
+    )
+    assert response.status_code == 302 and response["Location"] == step("output")
+    response = alice_client.post(step("output"), {"kind": "file", "name": "scores.csv"})
+    assert response["Location"] == step("review")
+
+    review = alice_client.get(step("review")).text
+    for expected in ("echo", "v1", "Let the system choose", "Scoring", "records.jsonl",
+                     "JSON lines", "CSV", "scores.csv", "Run job"):  # fmt: skip
+        assert expected in review, expected
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(step("review"))
+    job = Job.objects.get()
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    assert (job.status, job.job_type, job.snapshot) == (
+        JobStatus.WAITING,
+        "scoring",
+        alice_snapshot,
+    )
+    assert job.runtime_auto and queued == [(job.uuid, job.runtime.queue)]
+    first, second = job.input_assets()
+    assert (first.kind, first.name, first.format, first.file.name) == (
+        JobAsset.Kind.UPLOAD, "records.jsonl", "jsonl", stored.file.name,
+    )  # fmt: skip
+    assert (second.kind, second.format, second.data) == (JobAsset.Kind.EMBEDDED, "csv", "x\n3\n4\n")
+    output = job.output_asset()
+    assert (output.kind, output.name, output.format) == (JobAsset.Kind.FILE, "scores.csv", "csv")
+    assert answers(alice_client) == {}  # a finished wizard starts fresh
+
+
+def test_wizard_with_htmx_answers_the_next_steps_partial_and_pushes_its_url(
+    alice_client, alice_snapshot
+):
+    alice_client.get(reverse("jobs-wizard-start"))
+    response = alice_client.post(step("model"), {"model": alice_snapshot.model.uuid}, headers=HTMX)
+    assert response.status_code == 200
+    assert response["HX-Push-Url"] == step("snapshot")
+    assert response.text.lstrip().startswith('<div id="wizard"')
+    assert "<html" not in response.text and "4. Snapshot" in response.text
+
+    response = alice_client.get(step("model"), headers=HTMX)
+    assert response.text.lstrip().startswith('<div id="wizard"') and "<html" not in response.text
+    assert "<html" in alice_client.get(step("model")).text  # a plain request: the whole page
+
+
+def test_htmx_run_job_redirects_the_browser_to_the_job_page(alice_client, alice_snapshot, queued):
+    walk_to_inputs(alice_client, alice_snapshot)
+    alice_client.post(step("inputs"), {"data": '{"x": 1}\n', "action": "next"})
+    alice_client.post(step("output"), {"kind": "embedded"})
+    response = alice_client.post(step("review"), headers=HTMX)
+    assert response["HX-Redirect"] == Job.objects.get().get_absolute_url()
+
+
+def test_every_step_form_posts_with_htmx_and_a_plain_action(alice_client, alice_snapshot):
+    walk_to_inputs(alice_client, alice_snapshot)
+    page = alice_client.get(step("inputs")).text
+    assert f'action="{step("inputs")}"' in page and f'hx-post="{step("inputs")}"' in page
+    assert 'enctype="multipart/form-data"' in page and 'hx-encoding="multipart/form-data"' in page
+    for number in range(1, 11):
+        assert f'<span class="step-number">{number}</span>' in page
+
+
+# --- Navigation ------------------------------------------------------------------------------
+
+
+def test_back_keeps_the_earlier_answers(alice_client, alice_snapshot):
+    runtime = Runtime.objects.create(name="gpu", queue="gpu")
+    walk_to_inputs(alice_client, alice_snapshot)
+    alice_client.post(step("runtime"), {"runtime": str(runtime.uuid)})
+
+    page = alice_client.get(step("runtime")).text
+    assert f'value="{runtime.uuid}" checked' in page
+    page = alice_client.get(step("model")).text
+    assert f'value="{alice_snapshot.model.uuid}" required checked' in page
+    # Going back did not forget what came after.
+    assert alice_client.get(step("review")).status_code == 302  # inputs still missing
+    assert answers(alice_client)["type"] == "scoring"
+
+
+def test_skipping_ahead_redirects_to_the_first_missing_step(alice_client, alice_snapshot):
+    alice_client.get(reverse("jobs-wizard-start"))
+    response = alice_client.get(step("review"))
+    assert response.status_code == 302 and response["Location"] == step("model")
+
+    alice_client.post(step("model"), {"model": alice_snapshot.model.uuid})
+    response = alice_client.get(step("type"))
+    assert response["Location"] == step("snapshot")
+    response = alice_client.post(step("output"), {"kind": "embedded"})
+    assert response["Location"] == step("snapshot") and "output" not in answers(alice_client)
+
+
+def test_unknown_step_is_404(alice_client):
+    assert alice_client.get(step("teleport")).status_code == 404
+
+
+def test_changing_the_model_resets_the_snapshot_dependent_answers(
+    alice_client, alice, alice_snapshot
+):
+    walk_to_inputs(alice_client, alice_snapshot)
+    other = SnapshotFactory(model=ModelFactory(owner=alice, team=alice_snapshot.model.team))
+    alice_client.post(step("model"), {"model": other.model.uuid})
+    kept = answers(alice_client)
+    assert "snapshot" not in kept and "type" not in kept and "schemas" not in kept
+    assert kept["runtime"] == "auto"
+    # Posting the same model again keeps everything.
+    alice_client.post(step("snapshot"), {"snapshot": other.uuid})
+    alice_client.post(step("model"), {"model": other.model.uuid})
+    assert answers(alice_client)["snapshot"] == str(other.uuid)
+
+
+def test_start_preselects_a_snapshot(alice_client, alice_snapshot):
+    url = f"{reverse('jobs-wizard-start')}?snapshot={alice_snapshot.uuid}"
+    response = alice_client.get(url)
+    assert response["Location"] == step("runtime")
+    assert answers(alice_client)["model"] == str(alice_snapshot.model.uuid)
+
+
+def test_start_preselects_a_model_and_suggests_its_latest_snapshot(alice_client, alice_snapshot):
+    newer = SnapshotFactory(model=alice_snapshot.model, version=2)
+    response = alice_client.get(f"{reverse('jobs-wizard-start')}?model={alice_snapshot.model.uuid}")
+    assert response["Location"] == step("snapshot")
+    page = alice_client.get(step("snapshot")).text
+    assert f'value="{newer.uuid}" required checked' in page
+
+
+def test_start_with_a_new_wizard_forgets_the_old_answers(alice_client, alice_snapshot):
+    walk_to_inputs(alice_client, alice_snapshot)
+    alice_client.get(reverse("jobs-wizard-start"))
+    assert answers(alice_client) == {}
+
+
+# --- Forged and invalid answers ----------------------------------------------------------------
+
+
+@pytest.fixture
+def gamma_snapshot(db):
+    return SnapshotFactory(model=ModelFactory(team=GroupFactory(name="gamma"), name="secret"))
+
+
+def test_forged_snapshot_of_another_team_is_refused(alice_client, alice_snapshot, gamma_snapshot):
+    alice_client.get(reverse("jobs-wizard-start"))
+    alice_client.post(step("model"), {"model": alice_snapshot.model.uuid})
+    response = alice_client.post(step("snapshot"), {"snapshot": gamma_snapshot.uuid})
+    assert response.status_code == 200
+    assert "Choose one of this model&#x27;s snapshots." in response.text
+    assert "snapshot" not in answers(alice_client) and not Job.objects.exists()
+
+
+def test_forged_model_of_another_team_is_refused(alice_client, alice_snapshot, gamma_snapshot):
+    alice_client.get(reverse("jobs-wizard-start"))
+    response = alice_client.post(step("model"), {"model": gamma_snapshot.model.uuid})
+    assert response.status_code == 200 and "Choose one of your teams" in response.text
+    assert "secret" not in response.text
+
+
+def test_start_with_another_teams_ids_is_404(alice_client, gamma_snapshot):
+    start = reverse("jobs-wizard-start")
+    assert alice_client.get(f"{start}?snapshot={gamma_snapshot.uuid}").status_code == 404
+    assert alice_client.get(f"{start}?model={gamma_snapshot.model.uuid}").status_code == 404
+    assert alice_client.get(f"{start}?snapshot=garbage").status_code == 404
+
+
+def test_another_users_upload_never_reaches_a_job(alice_client, alice_snapshot, charlie, queued):
+    """Upload ids live in the session, never in the form; one that does not belong to the
+    user (here planted directly) is dropped, so the inputs step counts as unanswered."""
+    walk_to_inputs(alice_client, alice_snapshot)
+    theirs = Upload.objects.create(owner=charlie, name="theirs.jsonl", size=1)
+    session = alice_client.session
+    session[SESSION_KEY]["inputs"] = [
+        {"id": "x", "kind": "upload", "upload": str(theirs.uuid), "format": ""}
+    ]
+    session[SESSION_KEY]["output"] = {"kind": "embedded", "name": "", "format": ""}
+    session.save()
+    response = alice_client.post(step("review"))
+    assert response.status_code == 302 and response["Location"] == step("inputs")
+    assert not Job.objects.exists()
+
+
+def test_job_types_without_a_function_are_disabled_with_the_reason(alice_client, alice_snapshot):
+    walk_to_inputs(alice_client, alice_snapshot)
+    page = alice_client.get(step("type")).text
+    assert 'value="metrics" disabled' in page and 'value="training" disabled' in page
+    assert "no function tagged &#x27;# modelop.metrics&#x27;" in page
+    response = alice_client.post(step("type"), {"job_type": "metrics"})
+    assert response.status_code == 200 and "Metrics is not available" in response.text
+    assert answers(alice_client)["type"] == "scoring"
+
+
+def test_schema_step_defaults_to_the_header_tags_and_checks_choices(
+    alice_client, alice, alice_snapshot
+):
+    snapshot = SnapshotFactory(model=alice_snapshot.model, version=2, source=TAGGED_SOURCE)
+    for name in ("in.avsc", "out.avsc"):
+        attachment_add(snapshot=snapshot, name=name, content=ContentFile(SCHEMA))
+    alice_client.get(f"{reverse('jobs-wizard-start')}?snapshot={snapshot.uuid}")
+    alice_client.post(step("runtime"), {"runtime": "auto"})
+    alice_client.post(step("type"), {"job_type": "scoring"})
+
+    page = alice_client.get(step("schemas")).text
+    assert '<option value="in.avsc" selected>' in page
+    assert '<option value="out.avsc">' in page  # no output tag: no default
+    response = alice_client.post(step("schemas"), {"check_output": "on"})
+    assert "Choose an output schema to check against." in response.text
+    response = alice_client.post(step("schemas"), {"input_schema": "other.avsc"})
+    assert "Select a valid choice" in response.text
+    response = alice_client.post(step("schemas"), {"input_schema": "in.avsc", "check_input": "on"})
+    assert response.status_code == 302
+    assert answers(alice_client)["schemas"] == {
+        "input": "in.avsc", "output": "", "check_input": True, "check_output": False,
+    }  # fmt: skip
+
+
+def test_inputs_step_needs_at_least_one_input(alice_client, alice_snapshot):
+    walk_to_inputs(alice_client, alice_snapshot)
+    response = alice_client.post(step("inputs"), {"action": "next"})
+    assert response.status_code == 200 and "Add at least one input" in response.text
+
+
+def test_inputs_refuse_pasted_parquet_and_both_kinds_at_once(alice_client, alice_snapshot):
+    walk_to_inputs(alice_client, alice_snapshot)
+    response = alice_client.post(step("inputs"), {"data": "x", "format": "parquet"})
+    assert "Parquet is binary" in response.text
+    response = alice_client.post(
+        step("inputs"), {"data": "x", "file": SimpleUploadedFile("a.csv", b"x\n1\n")}
+    )
+    assert "not both at once" in response.text
+    assert not Upload.objects.exists() and "inputs" not in answers(alice_client)
+
+
+def test_an_input_can_be_removed(alice_client, alice_snapshot):
+    walk_to_inputs(alice_client, alice_snapshot)
+    alice_client.post(step("inputs"), {"data": '{"x": 1}', "action": "add"})
+    alice_client.post(step("inputs"), {"data": '{"x": 2}', "action": "add"})
+    first = answers(alice_client)["inputs"][0]
+    alice_client.post(step("inputs"), {"action": "remove", "input": first["id"]})
+    assert [i["data"] for i in answers(alice_client)["inputs"]] == ['{"x": 2}']
+
+
+def test_output_file_needs_a_plain_name(alice_client, alice_snapshot):
+    walk_to_inputs(alice_client, alice_snapshot)
+    alice_client.post(step("inputs"), {"data": '{"x": 1}', "action": "next"})
+    response = alice_client.post(step("output"), {"kind": "file", "name": ""})
+    assert "Give the output file a name" in response.text
+    response = alice_client.post(step("output"), {"kind": "file", "name": "../scores.csv"})
+    assert "is not a plain file name" in response.text
+    response = alice_client.post(step("output"), {"kind": "sql"})
+    assert "Select a valid choice" in response.text
+    assert "output" not in answers(alice_client)
+
+
+def test_review_shows_a_refusal_from_job_submit(alice_client, alice_snapshot, settings, queued):
+    walk_to_inputs(alice_client, alice_snapshot)
+    alice_client.post(step("inputs"), {"data": '{"x": 1}\n' * 10, "action": "next"})
+    alice_client.post(step("output"), {"kind": "embedded"})
+    settings.EMBEDDED_INPUT_MAX_BYTES = 20  # lowered after the input was accepted
+    response = alice_client.post(step("review"))
+    assert response.status_code == 200
+    assert "The job could not be created" in response.text
+    assert "the limit is 20" in response.text
+    assert not Job.objects.exists() and queued == []
