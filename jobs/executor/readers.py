@@ -32,10 +32,19 @@ class Reader:
         self.name = item.name
         self.path = item.path
         self.size = os.path.getsize(item.path)
-        self.bytes_read = 0
+        self.bytes_read = 0  # up to the end of the chunk last handed out
+        self.chunk_start = 0  # bytes before that chunk
 
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         raise NotImplementedError
+
+    def position(self, done: int, of: int) -> int:
+        """Bytes read once DONE of the OF records of the current chunk are scored: a slow
+        per-record model would otherwise show a whole chunk done as soon as it is read."""
+        return self.chunk_start + (self.bytes_read - self.chunk_start) * done // max(of, 1)
+
+    def _advance(self, bytes_read: int) -> None:
+        self.chunk_start, self.bytes_read = self.bytes_read, bytes_read
 
     def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
         raise NotImplementedError
@@ -60,10 +69,10 @@ class JsonLinesReader(Reader):
         line_no = 0
         with open(self.path, "rb") as f:
             while lines := list(itertools.islice(f, chunk_rows)):
+                self._advance(self.bytes_read + sum(map(len, lines)))
                 numbers, records = [], []
                 for line in lines:
                     line_no += 1
-                    self.bytes_read += len(line)
                     if line.isspace():  # blank lines (often a trailing one) are not records
                         continue
                     try:
@@ -92,8 +101,12 @@ class JsonDocumentReader(Reader):
         self.value = value if self.whole else [value]
 
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
-        for start in range(0, len(self.value), chunk_rows):
-            yield self.value[start : start + chunk_rows]
+        count = len(self.value)
+        self.bytes_read = 0
+        for start in range(0, count, chunk_rows):
+            chunk = self.value[start : start + chunk_rows]
+            self._advance(self.size * (start + len(chunk)) // count)
+            yield chunk
 
     def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
         for start in range(0, len(self.value), chunk_rows):
@@ -115,7 +128,7 @@ class CsvReader(Reader):
                 chunks = pd.read_csv(f, chunksize=chunk_rows)
                 for frame in chunks:
                     # The parser reads ahead in blocks, so this is close, not exact.
-                    self.bytes_read = f.tell()
+                    self._advance(f.tell())
                     yield frame
             except pd.errors.EmptyDataError:
                 return  # an empty file (not even a header) has no records
@@ -147,7 +160,7 @@ class ParquetReader(Reader):
             for batch in self.file.iter_batches(batch_size=chunk_rows):
                 done += batch.num_rows
                 # Row fraction of the file size: Parquet is columnar, byte offsets mean little.
-                self.bytes_read = self.size * done // max(self.rows, 1)
+                self._advance(self.size * done // max(self.rows, 1))
                 yield batch
         except pa.ArrowException as exc:
             raise self._fail(f"near row {done + 1}: ", f"cannot be read: {exc}") from None

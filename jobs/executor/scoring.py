@@ -187,7 +187,7 @@ class ScoringRun:
         suffix = self._in(reader)
         number = 0
         for records in reader.records(self.spec.chunk_rows):
-            for record in records:
+            for done, record in enumerate(records):
                 number += 1
                 counts.records_read += 1
                 if check is not None and (reason := check.reason(record)) is not None:
@@ -205,7 +205,7 @@ class ScoringRun:
                 if number % _CLOCK_EVERY == 0 and self.events.due():
                     self.output.emit(out)
                     out = []
-                    self._progress(reader)
+                    self._progress(reader, reader.position(done + 1, len(records)))
             self.output.emit(out)
             out = []
             self._progress(reader)
@@ -296,8 +296,10 @@ class ScoringRun:
     def _in(self, reader: Reader) -> str:
         return f" of '{reader.name}'" if self.several_inputs else ""
 
-    def _progress(self, reader: Reader) -> None:
-        self.counts.bytes_read = self.bytes_done + reader.bytes_read
+    def _progress(self, reader: Reader, position: int | None = None) -> None:
+        self.counts.bytes_read = self.bytes_done + (
+            reader.bytes_read if position is None else position
+        )
         self.events.progress(self.counts)
 
     def _input_finished(self, reader: Reader) -> None:

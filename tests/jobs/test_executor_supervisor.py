@@ -1,0 +1,311 @@
+"""The supervisor: job_execute called directly, spawning the real child process.
+
+job_submit's broker message is replaced by a no-op here, so no broker is needed; the path
+through a real Celery worker, PostgreSQL and Redis is tested in tests/test_e2e_worker.py.
+The tests are transactional because job_execute's thread and the child see committed data.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+import orjson
+import psutil
+import pytest
+from django.core.files.storage import default_storage
+from django.db import connections
+
+from jobs.executor import supervisor
+from jobs.executor.supervisor import job_execute
+from jobs.models import Job, JobAsset, JobResult, JobStatus, Runtime
+from jobs.services import InputSpec, job_cancel, job_submit
+from models_registry import demo
+from models_registry.services import model_create
+from tests.demo import demo_snapshot, sample_upload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def executor_settings(settings, tmp_path, monkeypatch):
+    settings.JOB_WORK_DIR = tmp_path / "work"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # No broker: job_execute is called by the test instead of by a worker.
+    monkeypatch.setattr("jobs.services.job_enqueue", lambda *, job_uuid, queue: True)
+    # Transactional tests start from an empty database, without the migration's runtime.
+    Runtime.objects.get_or_create(name="default", defaults={"queue": "default", "is_default": True})
+    return settings
+
+
+def snapshot_of(source: str, *, owner, team):
+    model = model_create(
+        owner=owner,
+        team=team,
+        name=f"m-{uuid.uuid4().hex[:6]}",
+        source_name="model.py",
+        source=source,
+    )
+    return model.latest_snapshot()
+
+
+def embedded(*records) -> InputSpec:
+    data = "".join(orjson.dumps(r).decode() + "\n" for r in records)
+    return InputSpec(kind=JobAsset.Kind.EMBEDDED, data=data)
+
+
+def submit(user, snapshot, *inputs: InputSpec, **options) -> Job:
+    return job_submit(user=user, snapshot=snapshot, inputs=list(inputs), **options)
+
+
+def stored_files(job: Job) -> list[str]:
+    folder = f"jobs/{job.uuid}"
+    return default_storage.listdir(folder)[1] if default_storage.exists(folder) else []
+
+
+def run_in_thread(job: Job) -> threading.Thread:
+    def target():
+        try:
+            job_execute(job_uuid=str(job.uuid))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_until(condition, *, timeout: float = 30.0, message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(0.05)
+
+
+SLOW_SOURCE = """\
+import os, time
+
+# modelop.init
+def begin():
+    with open({pid_file!r}, "w") as f:
+        f.write(str(os.getpid()))
+
+# modelop.score
+def action(datum):
+    print("scoring", datum["x"])
+    time.sleep(0.05)
+    yield datum
+"""
+
+
+def test_a_scoring_job_completes_with_its_output_committed(alice, team_alpha, tmp_path, settings):
+    upload = sample_upload(owner=alice, tmp_path=tmp_path)
+    job = submit(
+        alice, demo_snapshot(owner=alice, team=team_alpha), InputSpec(kind="upload", upload=upload)
+    )
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE, job.error_message
+    assert job.result == JobResult.SUCCESS
+    assert (job.records_read, job.records_written, job.records_rejected) == (150, 150, 0)
+    assert job.bytes_read == upload.size
+    assert job.peak_memory > 10 * 1024 * 1024  # a Python process with pandas and scikit-learn
+    output = job.output_asset()
+    assert output.file.name == f"jobs/{job.uuid}/output.jsonl"
+    with output.file.open("rb") as f:
+        records = [orjson.loads(line) for line in f]
+    assert [r["id"] for r in records] == list(range(1, 151))
+    assert output.size == output.file.size
+    assert not output.rejects_file
+    assert list(settings.JOB_WORK_DIR.iterdir()) == []  # the work dir is removed
+
+
+def test_records_failing_the_schema_are_committed_as_a_rejects_file(alice, team_alpha):
+    good, bad = list(demo.sample_rows(2))
+    bad["sepal_width"] = "wide"
+    job = submit(
+        alice,
+        demo_snapshot(owner=alice, team=team_alpha),
+        embedded(good, bad),
+        input_schema="input_schema.avsc",
+        check_input_schema=True,
+    )
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE
+    assert job.result == JobResult.FAILURE
+    assert (job.records_read, job.records_written, job.records_rejected) == (2, 1, 1)
+    with job.output_asset().rejects_file.open("rb") as f:
+        [reject] = [orjson.loads(line) for line in f]
+    assert reject["record"] == 2
+    assert reject["reason"] == "field 'sepal_width' is 'wide' (str), expected double"
+
+
+def test_a_model_that_raises_ends_in_error_with_its_message_and_traceback(alice, team_alpha):
+    source = "# modelop.score\ndef action(datum):\n    return 1 / datum['x']\n"
+    job = submit(
+        alice, snapshot_of(source, owner=alice, team=team_alpha), embedded({"x": 1}, {"x": 0})
+    )
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.ERROR
+    assert job.error_message == (
+        "score function 'action' raised ZeroDivisionError: division by zero on input record 2"
+    )
+    assert "Traceback (most recent call last)" in job.log
+    assert "return 1 / datum['x']" in job.log
+
+
+def test_output_is_not_committed_when_the_job_fails(alice, team_alpha):
+    source = "# modelop.score\ndef action(datum):\n    yield datum\n    assert datum['x'] < 3\n"
+    records = [{"x": i} for i in range(5)]
+    job = submit(alice, snapshot_of(source, owner=alice, team=team_alpha), embedded(*records))
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.ERROR
+    assert "on input record 4" in job.error_message
+    assert not job.output_asset().file
+    assert stored_files(job) == []
+
+
+def test_a_duplicate_job_execute_for_the_same_job_does_nothing(alice, team_alpha):
+    source = "# modelop.score\ndef action(datum):\n    yield datum\n"
+    job = submit(alice, snapshot_of(source, owner=alice, team=team_alpha), embedded({"x": 1}))
+    job_execute(job_uuid=str(job.uuid))
+    job.refresh_from_db()
+    first = (job.status, job.attempts, job.finished_at, job.output_asset().file.name)
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.finished_at, job.output_asset().file.name) == first
+    assert first[:2] == (JobStatus.COMPLETE, 1)
+    assert stored_files(job) == ["output.jsonl"]
+
+
+def test_a_job_that_does_not_exist_is_ignored(db):
+    assert job_execute(job_uuid=str(uuid.uuid4())) is None
+
+
+def test_cancelling_a_running_job_kills_its_child_within_two_seconds(alice, team_alpha, tmp_path):
+    pid_file = tmp_path / "child.pid"
+    snapshot = snapshot_of(SLOW_SOURCE.format(pid_file=str(pid_file)), owner=alice, team=team_alpha)
+    job = submit(alice, snapshot, embedded(*({"x": i} for i in range(2000))))
+    thread = run_in_thread(job)
+    wait_until(pid_file.exists, message="the child to start")
+    pid = int(pid_file.read_text())
+
+    assert job_cancel(job=job, by=alice)
+    cancelled_at = time.monotonic()
+    thread.join(timeout=10)
+
+    assert not thread.is_alive()
+    assert time.monotonic() - cancelled_at < 2
+    assert not psutil.pid_exists(pid)
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+    assert not job.output_asset().file
+    assert stored_files(job) == []
+
+
+def test_progress_and_the_log_are_saved_while_the_job_runs(alice, team_alpha, tmp_path):
+    pid_file = tmp_path / "child.pid"
+    snapshot = snapshot_of(SLOW_SOURCE.format(pid_file=str(pid_file)), owner=alice, team=team_alpha)
+    job = submit(alice, snapshot, embedded(*({"x": i} for i in range(2000))))
+    thread = run_in_thread(job)
+
+    seen: list[Job] = []
+
+    def progressed():
+        seen.append(Job.objects.get(pk=job.pk))
+        return seen[-1].records_read > 0
+
+    wait_until(progressed, message="progress in the database")
+    job_cancel(job=job, by=alice)
+    thread.join(timeout=10)
+    running = seen[-1]
+    assert running.status == JobStatus.RUNNING
+    assert 0 < running.bytes_read < running.bytes_total
+    assert "scoring 0" in running.log
+    assert running.peak_memory > 0
+
+
+def test_the_child_gets_no_database_broker_or_secret_settings(alice, team_alpha, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://user:secret@db/prod")
+    monkeypatch.setenv("BROKER_URL", "redis://broker:6379/0")
+    monkeypatch.setenv("SECRET_KEY", "not-for-models")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-for-models-either")
+    source = "import os\n# modelop.score\ndef action(datum):\n    yield dict(os.environ)\n"
+    job = submit(alice, snapshot_of(source, owner=alice, team=team_alpha), embedded({"x": 1}))
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE, job.error_message
+    with job.output_asset().file.open("rb") as f:
+        environment = orjson.loads(f.read())
+    assert not {"DATABASE_URL", "BROKER_URL", "SECRET_KEY", "AWS_SECRET_ACCESS_KEY"} & set(
+        environment
+    )
+    assert "not-for-models" not in str(environment)
+    assert environment["PYTHONPATH"]
+
+
+def test_a_child_killed_by_a_signal_ends_the_job_in_error_saying_so(alice, team_alpha):
+    source = "import os, signal\n# modelop.score\ndef action(datum):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    job = submit(alice, snapshot_of(source, owner=alice, team=team_alpha), embedded({"x": 1}))
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.ERROR
+    assert job.error_message == (
+        "the model process ended unexpectedly (killed by signal SIGKILL (out of memory?))"
+    )
+
+
+def test_output_saved_for_a_job_cancelled_just_before_completion_is_deleted(
+    alice, team_alpha, monkeypatch
+):
+    source = "# modelop.score\ndef action(datum):\n    yield datum\n"
+    job = submit(alice, snapshot_of(source, owner=alice, team=team_alpha), embedded({"x": 1}))
+    real_commit = supervisor._commit
+
+    def cancel_then_commit(job, *args, **kwargs):
+        # A person clicks Cancel after the child said "done", before the output is committed.
+        job_cancel(job=Job.objects.get(pk=job.pk), by=alice)
+        return real_commit(job, *args, **kwargs)
+
+    monkeypatch.setattr(supervisor, "_commit", cancel_then_commit)
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+    assert not job.output_asset().file
+    assert stored_files(job) == []
+
+
+def test_an_input_missing_from_storage_fails_the_job_naming_it(alice, team_alpha, tmp_path):
+    upload = sample_upload(owner=alice, tmp_path=tmp_path)
+    job = submit(
+        alice, demo_snapshot(owner=alice, team=team_alpha), InputSpec(kind="upload", upload=upload)
+    )
+    os.remove(upload.file.path)
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.ERROR
+    assert job.error_message == "input 'iris.jsonl': the uploaded file is missing from storage"
