@@ -13,7 +13,7 @@ from models_registry.models import Model, Snapshot
 from models_registry.selectors import model_list, snapshot_list
 from models_registry.services import attachment_name_clean
 
-FORMAT_CHOICES = [("", "Automatic (from the file name)"), *AssetFormat.choices]
+FORMAT_CHOICES = [("", "Automatic (from the name or content)"), *AssetFormat.choices]
 
 
 class ModelStepForm(forms.Form):

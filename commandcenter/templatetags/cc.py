@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.conf import settings
 
 register = template.Library()
 
@@ -30,3 +31,10 @@ def rate(value: float | None) -> str:
     if value >= 100:
         return f"{value:,.0f}/s"
     return f"{value:,.1f}/s"
+
+
+@register.simple_tag
+def site_title() -> str:
+    """SITE_NAME; a tag because Django's LoginView puts its own `site_name` (the host name)
+    into the context, which would shadow the context processor's."""
+    return settings.SITE_NAME

@@ -58,7 +58,12 @@ def _uuid_or_404(value: str) -> uuid.UUID:
 
 
 def _model_get(request: HttpRequest, wizard: Wizard, form: ModelStepForm | None = None) -> dict:
-    form = form or ModelStepForm(user=request.user, initial={"model": wizard.answer("model")})
+    if form is None:
+        form = ModelStepForm(user=request.user)
+        choices = list(form.fields["model"].queryset.order_by("name")[:2])
+        # A person with a single model should not have to pick it.
+        only = str(choices[0].uuid) if len(choices) == 1 else None
+        form.initial = {"model": wizard.answer("model") or only}
     return {"form": form, "choices": form.fields["model"].queryset.order_by("name")}
 
 
