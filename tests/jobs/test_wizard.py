@@ -331,3 +331,11 @@ def test_review_shows_a_refusal_from_job_submit(alice_client, alice_snapshot, se
     assert "The job could not be created" in response.text
     assert "the limit is 20" in response.text
     assert not Job.objects.exists() and queued == []
+
+
+def test_a_single_model_is_preselected(alice_client, alice, alice_snapshot):
+    alice_client.get(reverse("jobs-wizard-start"))
+    checked = f'value="{alice_snapshot.model.uuid}" required checked'
+    assert checked in alice_client.get(step("model")).text
+    SnapshotFactory(model=ModelFactory(owner=alice, team=alice_snapshot.model.team))
+    assert checked not in alice_client.get(step("model")).text  # two: the person chooses
