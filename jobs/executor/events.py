@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import time
 from dataclasses import asdict, dataclass
 
@@ -27,11 +26,19 @@ class Counts:
     bytes_total: int = 0
 
 
-def peak_rss_bytes() -> int:
-    """This process's high-water RSS plus its largest finished child's (Linux: KiB)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return (own + children) * 1024
+def peak_rss_bytes(pid: int | str = "self") -> int:
+    """The process's high-water resident memory (Linux VmHWM), 0 where unknown.
+
+    Not getrusage's ru_maxrss: a child inherits its parent's value at fork, so a child of a
+    big worker process would report the worker's memory as its own."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 class Events:

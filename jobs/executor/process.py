@@ -17,6 +17,8 @@ from pathlib import Path
 import orjson
 import psutil
 
+from jobs.executor.events import peak_rss_bytes
+
 logger = logging.getLogger(__name__)
 
 # Environment variables a model may legitimately need. Everything else, DATABASE_URL,
@@ -104,7 +106,8 @@ class ChildProcess:
                 total += process.memory_info().rss
             except psutil.Error:  # it ended between the listing and the reading
                 pass
-        self.peak_memory = max(self.peak_memory, total)
+        # The child's own high-water mark catches peaks between two samples.
+        self.peak_memory = max(self.peak_memory, total, peak_rss_bytes(self.pid))
         return total
 
     def poll(self) -> int | None:

@@ -84,8 +84,10 @@ class JsonLinesReader(Reader):
                     yield numbers, records
 
 
-class JsonDocumentReader(Reader):
-    """A file holding one JSON value: an array is the records, anything else one record."""
+class JsonArrayReader(Reader):
+    """A file holding one JSON array, read whole: ModelOp scores it in one call."""
+
+    whole = True
 
     def __init__(self, item: InputFile) -> None:
         super().__init__(item)
@@ -93,12 +95,10 @@ class JsonDocumentReader(Reader):
             raw = f.read()
         self.bytes_read = len(raw)
         try:
-            value = orjson.loads(raw) if raw.strip(_WHITESPACE) else []
+            self.value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             line = raw.count(b"\n", 0, exc.pos) + 1
             raise self._fail(f"line {line}: ", f"invalid JSON: {exc.msg}") from None
-        self.whole = isinstance(value, list)
-        self.value = value if self.whole else [value]
 
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         count = len(self.value)
@@ -202,8 +202,10 @@ def reader_open(item: InputFile) -> Reader:
         return CsvReader(item)
     if item.format == "parquet":
         return ParquetReader(item)
-    if item.format == "json" or (item.format == "jsonl" and _first_byte(item.path) == b"["):
-        return JsonDocumentReader(item)
-    if item.format == "jsonl":
+    if item.format in ("json", "jsonl"):
+        # ModelOp's rule: a file that starts with "[" is an array, anything else JSON lines
+        # (".json" files with one record per line are common).
+        if _first_byte(item.path) == b"[":
+            return JsonArrayReader(item)
         return JsonLinesReader(item)
     raise JobError(f"input '{item.name}': unknown format {item.format!r}")

@@ -218,6 +218,17 @@ def test_a_json_array_file_is_handed_to_score_whole_in_one_call(tmp_path):
     assert run.final["records_read"] == 3
 
 
+def test_a_json_file_with_one_record_per_line_is_read_as_json_lines(tmp_path):
+    run = run_child(tmp_path, ECHO, {"in.json": jsonl({"a": 1}, {"a": 2})})
+    assert run.output() == [{"a": 1}, {"a": 2}]
+
+
+def test_a_malformed_json_array_fails_the_job_naming_the_line(tmp_path):
+    run = run_child(tmp_path, ECHO, {"in.json": '[\n  {"a": 1},\n  {"a": }\n]\n'})
+    assert run.returncode == 1
+    assert run.final["message"].startswith("input 'in.json': line 3: invalid JSON")
+
+
 def test_blank_lines_in_json_lines_are_not_records(tmp_path):
     run = run_child(tmp_path, ECHO, {"in.jsonl": '{"a": 1}\n\n   \n{"a": 2}\n\n'})
     assert run.output() == [{"a": 1}, {"a": 2}]
