@@ -4,14 +4,16 @@
     .venv/bin/python scripts/benchmark_scoring.py --per-record    # ModelOp per record, 50,000 rows
 
 Both sides run as child processes of this script on the same JSON-lines input and write JSON
-lines; wall time is from spawn to exit, peak memory is the process's high-water RSS (the
-kernel's VmHWM, with psutil polling for anything it started). Prints rows/s, peak MB and
-the executor/bare ratio. A benchmark, not a test: nothing here asserts a time.
+lines: the executor with the environment the supervisor gives it, the bare script with yours.
+Wall time is from spawn to exit; peak memory is the process's high-water RSS (the kernel's
+VmHWM, with psutil polling for anything it started). Prints rows/s, peak MB and the
+executor/bare ratio. A benchmark, not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -140,7 +142,8 @@ def run_bare(*, tmp: Path, input_path: Path, chunk_rows: int, rows: int) -> tupl
     output = tmp / "bare.jsonl"
     argv = [sys.executable, str(tmp / "bare.py"), str(tmp / "bare.pickle"), str(input_path)]
     argv += [str(output), str(chunk_rows)]
-    env = child_environment(pythonpath=str(BASE_DIR), tmpdir=str(tmp))
+    # As a person would run it: their own environment, no executor tuning.
+    env = {**os.environ, "TMPDIR": str(tmp)}
     return measure("bare pandas script", argv, cwd=tmp, env=env, rows=rows), output
 
 

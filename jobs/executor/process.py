@@ -32,6 +32,7 @@ _PASSED_THROUGH = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
+    "MALLOC_TRIM_THRESHOLD_",
 )
 
 EOF = None  # put on the queue when the child's event channel closes
@@ -41,6 +42,11 @@ def child_environment(*, pythonpath: str, tmpdir: str) -> dict[str, str]:
     env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
     env.setdefault("PATH", os.defpath)
     env.setdefault("LANG", "C.UTF-8")
+    # glibc gives freed heap back to the kernel as soon as 128 KiB sit free at its top, so a
+    # chunk-by-chunk loop faults the same pages in again and again: a million records took
+    # half their time in the kernel. Keeping up to 128 MiB halves per-record run time; peak
+    # memory is unchanged (it is the same high-water mark).
+    env.setdefault("MALLOC_TRIM_THRESHOLD_", str(128 * 1024 * 1024))
     env.update(
         PYTHONPATH=pythonpath,
         TMPDIR=tmpdir,  # inside the work dir, so temporary files go when it goes

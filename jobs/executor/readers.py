@@ -38,6 +38,9 @@ class Reader:
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         raise NotImplementedError
 
+    def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        raise NotImplementedError
+
     def position(self, done: int, of: int) -> int:
         """Bytes read once DONE of the OF records of the current chunk are scored: a slow
         per-record model would otherwise show a whole chunk done as soon as it is read."""
@@ -45,9 +48,6 @@ class Reader:
 
     def _advance(self, bytes_read: int) -> None:
         self.chunk_start, self.bytes_read = self.bytes_read, bytes_read
-
-    def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
-        raise NotImplementedError
 
     def _where(self, where: str) -> str:
         return f"input '{self.name}': {where}"
@@ -78,7 +78,11 @@ class JsonLinesReader(Reader):
                     try:
                         records.append(orjson.loads(line))
                     except orjson.JSONDecodeError as exc:
-                        raise self._fail(f"line {line_no}: ", f"invalid JSON: {exc}") from None
+                        # exc.pos counts the newline too; past the text means "at its end".
+                        column = min(exc.pos, len(line.rstrip(b"\r\n"))) + 1
+                        raise self._fail(
+                            f"line {line_no}: ", f"invalid JSON at column {column}: {exc.msg}"
+                        ) from None
                     numbers.append(line_no)
                 if records:
                     yield numbers, records
@@ -98,7 +102,10 @@ class JsonArrayReader(Reader):
             self.value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             line = raw.count(b"\n", 0, exc.pos) + 1
-            raise self._fail(f"line {line}: ", f"invalid JSON: {exc.msg}") from None
+            column = exc.pos - (raw.rfind(b"\n", 0, exc.pos) + 1) + 1
+            raise self._fail(
+                f"line {line}: ", f"invalid JSON at column {column}: {exc.msg}"
+            ) from None
 
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         count = len(self.value)

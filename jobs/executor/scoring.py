@@ -13,6 +13,7 @@ list of dicts is records too.
 from __future__ import annotations
 
 import os
+import time
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -26,9 +27,6 @@ from jobs.executor.readers import Reader, reader_open
 from jobs.executor.schemas import SchemaCheck
 from jobs.executor.spec import JobSpec
 from jobs.executor.writers import Writer, json_line, writer_open
-
-# In per-record mode, how often (in records) to look at the clock for a progress event.
-_CLOCK_EVERY = 256
 
 
 class Rejects:
@@ -183,7 +181,14 @@ class ScoringRun:
             self._input_finished(reader)
 
     def _per_record(self, reader: Reader) -> None:
-        score, check, counts, out = self.score, self.input_check, self.counts, []
+        score, check, counts, events, out = (
+            self.score,
+            self.input_check,
+            self.counts,
+            self.events,
+            [],
+        )
+        clock = time.monotonic  # looked at after every record: a slow model still reports
         suffix = self._in(reader)
         number = 0
         for records in reader.records(self.spec.chunk_rows):
@@ -202,7 +207,7 @@ class ScoringRun:
                             out.append(result)
                 except (Exception, SystemExit) as exc:
                     raise self._score_failed(exc, f"on input record {number}{suffix}") from exc
-                if number % _CLOCK_EVERY == 0 and self.events.due():
+                if clock() >= events.next_progress:
                     self.output.emit(out)
                     out = []
                     self._progress(reader, reader.position(done + 1, len(records)))

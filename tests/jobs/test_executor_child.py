@@ -226,7 +226,10 @@ def test_a_json_file_with_one_record_per_line_is_read_as_json_lines(tmp_path):
 def test_a_malformed_json_array_fails_the_job_naming_the_line(tmp_path):
     run = run_child(tmp_path, ECHO, {"in.json": '[\n  {"a": 1},\n  {"a": }\n]\n'})
     assert run.returncode == 1
-    assert run.final["message"].startswith("input 'in.json': line 3: invalid JSON")
+    assert run.final["message"] == (
+        "input 'in.json': line 3: invalid JSON at column 9: "
+        "unexpected character, expected a JSON value"
+    )
 
 
 def test_blank_lines_in_json_lines_are_not_records(tmp_path):
@@ -509,7 +512,9 @@ def test_a_malformed_json_line_fails_the_job_naming_the_line(tmp_path):
     run = run_child(tmp_path, ECHO, {"scores.jsonl": '{"a": 1}\n{"a": 2}\n{"a": \n'})
     assert run.returncode == 1
     assert run.final["event"] == "error"
-    assert run.final["message"].startswith("input 'scores.jsonl': line 3: invalid JSON")
+    assert run.final["message"] == (
+        "input 'scores.jsonl': line 3: invalid JSON at column 7: unexpected end of data"
+    )
 
 
 def test_a_malformed_csv_fails_the_job_naming_the_line(tmp_path):
@@ -661,4 +666,30 @@ def test_csv_output_refuses_a_column_that_appears_after_the_header(tmp_path):
     assert run.final["message"] == (
         "output 'out.csv': column 'b' appears after the first records were written "
         "(the columns come from them: a)"
+    )
+
+
+def test_the_child_imports_no_django(tmp_path):
+    source = """
+    import sys
+    # modelop.score
+    def action(datum):
+        yield sorted(name for name in sys.modules if name.split(".")[0] == "django")
+    """
+    run = run_child(tmp_path, source, {"in.jsonl": jsonl({"x": 1})})
+    assert run.output() == [[]]
+
+
+def test_several_inputs_are_scored_in_order_and_errors_name_the_input(tmp_path):
+    source = """
+    # modelop.score
+    def action(datum):
+        yield {"y": 10 // datum["x"]}
+    """
+    good = run_child(tmp_path / "good", source, {"a.jsonl": jsonl({"x": 1}), "b.csv": "x\n2\n5\n"})
+    assert good.output() == [{"y": 10}, {"y": 5}, {"y": 2}]
+    bad = run_child(tmp_path / "bad", source, {"a.jsonl": jsonl({"x": 1}), "b.csv": "x\n2\n0\n"})
+    assert bad.final["message"] == (
+        "score function 'action' raised ZeroDivisionError: integer division or modulo by zero "
+        "on input record 2 of 'b.csv'"
     )

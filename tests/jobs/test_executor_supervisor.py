@@ -309,3 +309,22 @@ def test_an_input_missing_from_storage_fails_the_job_naming_it(alice, team_alpha
     job.refresh_from_db()
     assert job.status == JobStatus.ERROR
     assert job.error_message == "input 'iris.jsonl': the uploaded file is missing from storage"
+
+
+def test_an_upload_is_copied_when_storage_has_no_local_path(
+    alice, team_alpha, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("jobs.executor.workdir._local_path", lambda storage, name: None)
+    upload = sample_upload(owner=alice, tmp_path=tmp_path, rows=20)
+    job = submit(
+        alice,
+        demo_snapshot(owner=alice, team=team_alpha),
+        InputSpec(kind="upload", upload=upload),
+    )
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE, job.error_message
+    assert job.records_written == 20
+    assert upload.file.storage.exists(upload.file.name)  # the upload itself is left alone
