@@ -43,7 +43,7 @@ def _walk_wizard(page, live_server, sample_file) -> None:
     expect(page.get_by_text("iris_sample.jsonl")).to_be_visible()
     page.get_by_role("button", name="Continue").click()
     # 9. output: embedded
-    page.get_by_label(re.compile("^Embedded")).check()
+    page.get_by_label(re.compile("Embedded: kept")).check()
     page.get_by_role("button", name="Continue").click()
     # 10. review, then run
     expect(page.get_by_text("input_schema.avsc").first).to_be_visible()
