@@ -15,7 +15,9 @@ def check_database_url(app_configs, **kwargs):
                 id="commandcenter.E001",
             )
         )
-    if settings.BROKER_URL and not settings.BROKER_URL.startswith(("redis://", "rediss://", "amqp://")):
+    if settings.BROKER_URL and not settings.BROKER_URL.startswith(
+        ("redis://", "rediss://", "amqp://")
+    ):
         errors.append(
             Error("BROKER_URL must be a redis:// or amqp:// URL.", id="commandcenter.E002")
         )

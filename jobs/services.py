@@ -177,13 +177,13 @@ def job_submit(
         ("output", output_schema, check_output_schema),
     ):
         if name and name not in schemas:
-            raise ValidationError(f"The {label} schema {name!r} is not an attachment of {snapshot}.")
+            raise ValidationError(
+                f"The {label} schema {name!r} is not an attachment of {snapshot}."
+            )
         if check and not name:
             raise ValidationError(f"Choose an {label} schema to check {label} records against.")
 
-    input_assets = [
-        _input_asset(spec, user=user, position=i) for i, spec in enumerate(inputs)
-    ]
+    input_assets = [_input_asset(spec, user=user, position=i) for i, spec in enumerate(inputs)]
     if not input_assets:
         raise ValidationError("A job needs at least one input asset.")
     output_asset = _output_asset(output or OutputSpec())

@@ -86,7 +86,8 @@ def parse_smart_tags(source: str, *, filename: str = "model.py") -> SmartTags:
                 setattr(tags, "input_schema" if slot == "0" else "output_schema", value)
             else:
                 setattr(
-                    tags, "recordsets_in" if slot == "0" else "recordsets_out",
+                    tags,
+                    "recordsets_in" if slot == "0" else "recordsets_out",
                     value.lower() in _TRUE,
                 )
         elif match := _BATCH_TAG.match(line):

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group, User
 from models_registry.models import Model, Snapshot
 from models_registry.smarttags import parse_smart_tags
 
-ECHO_SOURCE = '''\
+ECHO_SOURCE = """\
 # modelop.init
 def begin():
     global factor
@@ -16,7 +16,7 @@ def begin():
 def action(datum):
     datum["doubled"] = datum["x"] * factor
     yield datum
-'''
+"""
 
 
 class GroupFactory(factory.django.DjangoModelFactory):

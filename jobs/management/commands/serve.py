@@ -36,10 +36,18 @@ class Command(BaseCommand):
             subprocess.Popen([sys.executable, "manage.py", "runworker"], env=env),
             subprocess.Popen(
                 [
-                    sys.executable, "-m", "gunicorn", "commandcenter.wsgi",
-                    "--bind", f"{host}:{port}",
-                    "--workers", str(web_workers), "--threads", "4",
-                    "--access-logfile", "-",
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "commandcenter.wsgi",
+                    "--bind",
+                    f"{host}:{port}",
+                    "--workers",
+                    str(web_workers),
+                    "--threads",
+                    "4",
+                    "--access-logfile",
+                    "-",
                 ],  # fmt: skip
                 env=env,
             ),

@@ -1,0 +1,148 @@
+"""Run one demo scoring job of N rows through the whole embedded default and report it.
+
+A fresh DATA_DIR (SQLite, embedded broker), a real worker started by `manage.py runworker`,
+the job submitted through jobs.services.job_submit, progress polled from the database:
+
+    .venv/bin/python scripts/benchmark_embedded_job.py --rows 1000000
+
+Prints rows/s, the job's wall time, the model process's peak memory and the worker's peak
+memory, and, for comparison, the same rows scored by a bare script in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--data-dir", help="defaults to a new temporary folder")
+    args = parser.parse_args()
+
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="cc-bench-"))
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "BROKER_URL"}}
+    env.update(DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="commandcenter.settings")
+    os.environ.update(env)
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("BROKER_URL", None)
+    sys.path.insert(0, str(ROOT))
+
+    def manage(*argv: str) -> None:
+        subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, env=env, check=True)
+
+    manage("migrate", "--verbosity", "0")
+    manage("shell", "-c", "from django.contrib.auth.models import User; "
+           "User.objects.filter(username='admin').exists() or "
+           "User.objects.create_superuser('admin', '', 'bench-only')")  # fmt: skip
+    manage("load_demo")
+
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.core.files import File
+
+    from jobs.models import JobAsset, Upload
+    from jobs.services import InputSpec, job_submit
+    from models_registry import demo
+    from models_registry.models import Model
+
+    input_path = demo.write_sample_jsonl(data_dir / f"iris-{args.rows}.jsonl", args.rows)
+    size = input_path.stat().st_size
+    print(f"input: {args.rows:,} rows, {size / 1e6:.0f} MB of JSON lines")
+
+    admin = User.objects.get(username="admin")
+    upload = Upload(owner=admin, name=input_path.name, size=size)
+    with open(input_path, "rb") as f:
+        upload.file.save(input_path.name, File(f), save=False)
+    upload.save()
+    snapshot = Model.objects.get(name="Iris classifier (demo)").latest_snapshot()
+
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "runworker"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    worker_peak = 0
+    try:
+        time.sleep(5)  # let the worker start before timing the job
+        started = time.monotonic()
+        job = job_submit(
+            user=admin, snapshot=snapshot,
+            inputs=[InputSpec(kind=JobAsset.Kind.UPLOAD, upload=upload)],
+        )  # fmt: skip
+        last_print = 0.0
+        while True:
+            job.refresh_from_db()
+            worker_peak = max(worker_peak, _rss_excluding_model(worker.pid))
+            if job.is_terminal:
+                break
+            if time.monotonic() - last_print > 5:
+                last_print = time.monotonic()
+                pct = f"{job.percent:.0f}%" if job.percent is not None else "?"
+                print(f"  {job.status} {job.records_read:,} read, {pct}")
+            time.sleep(0.2)
+        wall = time.monotonic() - started
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+    print(f"job {job.status}: {job.records_written:,} records written in {wall:.1f} s")
+    if job.status != "COMPLETE":
+        print(job.error_message)
+        sys.exit(1)
+    print(f"  rows/s through the command center: {args.rows / wall:,.0f}")
+    print(f"  job pickup latency: {(job.started_at - job.created_at).total_seconds():.3f} s")
+    print(f"  model process peak memory: {(job.peak_memory or 0) / 2**20:.0f} MiB")
+    print(f"  worker peak memory (without the model process): {worker_peak / 2**20:.0f} MiB")
+
+    bare = _bare_script(input_path, data_dir / "bare-out.jsonl")
+    print(f"  bare script (pandas, same machine): {args.rows / bare:,.0f} rows/s")
+    print(f"  ratio command center / bare script: {bare / wall:.2f}")
+
+
+def _rss_excluding_model(pid: int) -> int:
+    """RSS of the worker and its children other than the model process (runworker execs
+    celery, so PID is the worker itself)."""
+    try:
+        proc = psutil.Process(pid)
+        total = proc.memory_info().rss
+        for child in proc.children(recursive=True):
+            if "jobs.executor.child" not in " ".join(child.cmdline()):
+                total += child.memory_info().rss
+        return total
+    except psutil.Error:
+        return 0
+
+
+def _bare_script(input_path: Path, output_path: Path) -> float:
+    """What a data scientist would write by hand: chunks of JSON lines, predict, write."""
+    import pickle
+
+    import pandas as pd
+
+    from models_registry import demo
+
+    clf = pickle.loads(demo.train_pickle())
+    started = time.monotonic()
+    with open(output_path, "w") as out:
+        for chunk in pd.read_json(input_path, lines=True, chunksize=10_000):
+            proba = clf.predict_proba(chunk[demo.FEATURES])
+            chunk["predicted_species"] = clf.classes_[proba.argmax(axis=1)]
+            chunk["probability"] = proba.max(axis=1).round(4)
+            out.write(chunk.to_json(orient="records", lines=True))
+    return time.monotonic() - started
+
+
+if __name__ == "__main__":
+    main()
