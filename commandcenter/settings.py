@@ -122,7 +122,7 @@ if BROKER_URL:
 else:
     for sub in ("queue", "processed", "control", "tmp"):
         (EMBEDDED_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT = "commandcenter.lib.fsbroker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(EMBEDDED_BROKER_DIR / "queue"),

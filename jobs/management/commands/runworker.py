@@ -4,6 +4,7 @@ import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from jobs.models import Runtime
 from jobs.services import runtime_default
@@ -20,23 +21,27 @@ class Command(BaseCommand):
         parser.add_argument("--loglevel", default="INFO")
 
     def handle(self, *args, runtime: str | None, concurrency: int, loglevel: str, **options):
-        if runtime:
-            found = Runtime.objects.filter(name=runtime).first()
-            if found is None:
-                names = ", ".join(Runtime.objects.values_list("name", flat=True)) or "none"
-                raise CommandError(f"No runtime named {runtime!r} (runtimes: {names}).")
-        else:
-            found = runtime_default()
-        argv = [
-            sys.executable, "-m", "celery", "-A", "commandcenter", "worker",
-            "--queues", found.queue,
-            # Threads are enough: a task only supervises the model's own child process.
-            "--pool", "threads",
-            "--concurrency", str(concurrency),
-            "--hostname", f"{found.name}@%h",
-            "--loglevel", loglevel,
-            "--without-mingle", "--without-gossip",
-        ]  # fmt: skip
+        try:
+            found = self._runtime(runtime)
+        except DatabaseError as exc:
+            raise CommandError(
+                f"The database is not ready ({exc}). Run `manage.py migrate` first, and check "
+                "DATABASE_URL if this machine should use a shared database."
+            ) from exc
+        argv = [sys.executable, "-m", "celery", "-A", "commandcenter", "worker"]
+        argv += ["--queues", found.queue, "--concurrency", str(concurrency)]
+        # Threads are enough: a task only supervises the model's own child process.
+        argv += ["--pool", "threads", "--hostname", f"{found.name}@%h", "--loglevel", loglevel]
+        argv += ["--without-mingle", "--without-gossip"]
         self.stdout.write(f"Worker for runtime {found.name!r} (queue {found.queue!r})")
         self.stdout.flush()
         os.execv(sys.executable, argv)
+
+    def _runtime(self, name: str | None) -> Runtime:
+        if not name:
+            return runtime_default()
+        found = Runtime.objects.filter(name=name).first()
+        if found is None:
+            names = ", ".join(Runtime.objects.values_list("name", flat=True)) or "none"
+            raise CommandError(f"No runtime named {name!r} (runtimes: {names}).")
+        return found
