@@ -42,6 +42,57 @@ class AssetFormat(models.TextChoices):
     PARQUET = "parquet", "Parquet"
 
 
+class Connection(TimeStampedModel):
+    """Where external data lives and how to reach it. Managed by staff in the admin.
+
+    Secrets (the S3 secret key, the SQL DSN, which holds a password) are write-only: no page,
+    API answer or log shows them back.
+    """
+
+    class Kind(models.TextChoices):
+        S3 = "s3", "S3 (AWS or S3-compatible)"
+        HDFS = "hdfs", "HDFS (WebHDFS)"
+        SQL = "sql", "SQL database"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    description = models.TextField(blank=True)
+    teams = models.ManyToManyField(
+        "auth.Group",
+        blank=True,
+        related_name="connections",
+        help_text="Teams that may use this connection; none means every team.",
+    )
+    # S3
+    endpoint_url = models.CharField(
+        max_length=500, blank=True, help_text="S3: blank for AWS, else e.g. http://minio:9000"
+    )
+    region = models.CharField(max_length=50, blank=True)
+    access_key_id = models.CharField(max_length=200, blank=True)
+    secret_access_key = models.CharField(max_length=500, blank=True)
+    # HDFS
+    webhdfs_url = models.CharField(
+        max_length=500, blank=True, help_text="HDFS: e.g. http://namenode:9870"
+    )
+    hdfs_user = models.CharField(max_length=100, blank=True)
+    # SQL
+    dsn = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="SQL: postgresql://user:password@host:5432/db or sqlite:///path/to/file.db",
+    )
+    statement_timeout_seconds = models.PositiveIntegerField(default=300)
+
+    SECRET_FIELDS = ("secret_access_key", "dsn")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
 class Runtime(TimeStampedModel):
     """A named Celery queue served by one or more workers."""
 
@@ -176,6 +227,13 @@ class JobAsset(TimeStampedModel):
         UPLOAD = "upload", "Uploaded file"
         EMBEDDED = "embedded", "Embedded"
         FILE = "file", "Stored file"
+        S3 = "s3", "S3"
+        HDFS = "hdfs", "HDFS"
+        SQL = "sql", "SQL"
+
+    class WriteMode(models.TextChoices):
+        REPLACE = "replace", "Replace"
+        APPEND = "append", "Append"
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="assets")
@@ -189,6 +247,22 @@ class JobAsset(TimeStampedModel):
     data = models.TextField(blank=True)  # embedded input, as pasted
     size = models.BigIntegerField(null=True, blank=True)
     rejects_file = models.FileField(upload_to="assets/", max_length=500, blank=True)
+    # External assets: a connection and where on it (s3://bucket/key, hdfs://nn/path, or for
+    # SQL output a table name); SQL input is a SELECT statement.
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.PROTECT, related_name="assets"
+    )
+    location = models.CharField(max_length=1000, blank=True)
+    query = models.TextField(blank=True)
+    write_mode = models.CharField(
+        max_length=10, choices=WriteMode.choices, default=WriteMode.REPLACE, blank=True
+    )
+    # What publishing an external output produced (e.g. the S3 keys written).
+    published = models.JSONField(default=dict, blank=True)
+
+    @property
+    def is_external(self) -> bool:
+        return self.kind in (self.Kind.S3, self.Kind.HDFS, self.Kind.SQL)
 
     class Meta:
         ordering = ["job", "direction", "position"]

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from jobs.models import Job
+from jobs.models import Connection, Job
 
 
 def job_list(*, user, filters: dict | None = None) -> QuerySet[Job]:
@@ -18,3 +18,13 @@ def job_list(*, user, filters: dict | None = None) -> QuerySet[Job]:
     if model := filters.get("model"):
         qs = qs.filter(snapshot__model__uuid=model)
     return qs.order_by("-created_at", "-id")
+
+
+def connection_list(*, user, kind: str | None = None) -> QuerySet[Connection]:
+    """Connections USER may use: those open to every team, or to one of USER's teams."""
+    qs = Connection.objects.all()
+    if kind:
+        qs = qs.filter(kind=kind)
+    if user.is_staff:
+        return qs
+    return qs.filter(Q(teams__isnull=True) | Q(teams__in=user.groups.all())).distinct()

@@ -21,6 +21,7 @@ from django.utils import timezone
 from jobs.formats import FORMATS, format_from_name
 from jobs.models import (
     ACTIVE_STATUSES,
+    Connection,
     Job,
     JobAsset,
     JobResult,
@@ -49,6 +50,9 @@ class InputSpec:
     format: str = ""
     upload: Upload | None = None
     data: str = ""
+    connection: Connection | None = None  # S3, HDFS, SQL
+    location: str = ""  # s3://bucket/key-or-prefix/, hdfs://namenode/path
+    query: str = ""  # SQL: a SELECT statement
 
 
 @dataclass
@@ -56,6 +60,32 @@ class OutputSpec:
     kind: str = JobAsset.Kind.EMBEDDED
     name: str = ""
     format: str = ""
+    connection: Connection | None = None
+    location: str = ""  # s3://bucket/key, hdfs://namenode/path, or a SQL table name
+    write_mode: str = JobAsset.WriteMode.REPLACE
+
+
+EXTERNAL_KINDS = (JobAsset.Kind.S3, JobAsset.Kind.HDFS, JobAsset.Kind.SQL)
+
+
+def _external_asset(asset: JobAsset, *, user, connection, location, query, direction) -> None:
+    """Fill ASSET's connection and location/query after checking them (ValidationError)."""
+    from jobs.assets import location_validate
+    from jobs.selectors import connection_list
+
+    if connection is not None and not connection_list(user=user).filter(pk=connection.pk).exists():
+        raise ValidationError(f"You may not use the connection {connection.name!r}.")
+    cleaned = location_validate(
+        kind=asset.kind, connection=connection, location=location, query=query,
+        direction=direction,
+    )  # fmt: skip
+    asset.connection = connection
+    if asset.kind == JobAsset.Kind.SQL and direction == JobAsset.Direction.INPUT:
+        asset.query = cleaned
+        asset.name = asset.name or f"SQL on {connection.name}"
+    else:
+        asset.location = cleaned
+        asset.name = asset.name or cleaned
 
 
 # --- Uploads ------------------------------------------------------------------------------
@@ -100,7 +130,8 @@ def runtime_choose(*, snapshot: Snapshot) -> tuple[Runtime, str]:
 
 
 def _input_asset(spec: InputSpec, *, user, position: int) -> JobAsset:
-    fmt = spec.format or format_from_name(spec.name or (spec.upload.name if spec.upload else ""))
+    guess = spec.name or spec.location or (spec.upload.name if spec.upload else "")
+    fmt = spec.format or ("parquet" if spec.kind == JobAsset.Kind.SQL else format_from_name(guess))
     if fmt not in FORMATS:
         raise ValidationError(f"Unknown input format {fmt!r}; use one of {', '.join(FORMATS)}.")
     asset = JobAsset(
@@ -122,12 +153,19 @@ def _input_asset(spec: InputSpec, *, user, position: int) -> JobAsset:
         asset.name = spec.name or f"embedded.{fmt}"
         asset.data = spec.data
         asset.size = size
+    elif spec.kind in EXTERNAL_KINDS:
+        asset.name = spec.name
+        _external_asset(
+            asset, user=user, connection=spec.connection, location=spec.location,
+            query=spec.query, direction=JobAsset.Direction.INPUT,
+        )  # fmt: skip
     else:
         raise ValidationError(f"Unknown input kind {spec.kind!r}.")
     return asset
 
 
-def _output_asset(spec: OutputSpec) -> JobAsset:
+def _output_asset(spec: OutputSpec, *, user) -> JobAsset:
+    external = spec.kind in EXTERNAL_KINDS
     if spec.kind == JobAsset.Kind.EMBEDDED:
         fmt = spec.format or "jsonl"
         name = spec.name or f"output.{fmt}"
@@ -136,13 +174,27 @@ def _output_asset(spec: OutputSpec) -> JobAsset:
             raise ValidationError("Give the output file a name, such as scores.jsonl.")
         name = attachment_name_clean(spec.name)
         fmt = spec.format or format_from_name(name)
+    elif external:
+        name = spec.name
+        fmt = spec.format or (
+            "parquet" if spec.kind == JobAsset.Kind.SQL else format_from_name(spec.location)
+        )
     else:
         raise ValidationError(f"Unknown output kind {spec.kind!r}.")
     if fmt not in FORMATS:
         raise ValidationError(f"Unknown output format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    return JobAsset(
-        direction=JobAsset.Direction.OUTPUT, position=0, kind=spec.kind, name=name, format=fmt
-    )
+    if spec.write_mode not in JobAsset.WriteMode.values:
+        raise ValidationError(f"Unknown write mode {spec.write_mode!r}; use replace or append.")
+    asset = JobAsset(
+        direction=JobAsset.Direction.OUTPUT, position=0, kind=spec.kind, name=name, format=fmt,
+        write_mode=spec.write_mode,
+    )  # fmt: skip
+    if external:
+        _external_asset(
+            asset, user=user, connection=spec.connection, location=spec.location, query="",
+            direction=JobAsset.Direction.OUTPUT,
+        )  # fmt: skip
+    return asset
 
 
 @transaction.atomic
@@ -186,7 +238,7 @@ def job_submit(
     input_assets = [_input_asset(spec, user=user, position=i) for i, spec in enumerate(inputs)]
     if not input_assets:
         raise ValidationError("A job needs at least one input asset.")
-    output_asset = _output_asset(output or OutputSpec())
+    output_asset = _output_asset(output or OutputSpec(), user=user)
 
     runtime_auto = runtime is None
     if runtime is None:

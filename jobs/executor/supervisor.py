@@ -13,11 +13,13 @@ import queue
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 
+from jobs.assets import output_target
 from jobs.executor.errors import JobError
 from jobs.executor.process import (
     EOF,
@@ -28,7 +30,7 @@ from jobs.executor.process import (
 )
 from jobs.executor.spec import JobSpec
 from jobs.executor.workdir import WorkDir, workdir_prepare
-from jobs.models import Job
+from jobs.models import Job, JobStatus
 from jobs.services import job_claim, job_complete, job_fail, job_progress_save
 
 logger = logging.getLogger(__name__)
@@ -166,14 +168,23 @@ def _drain(child: ChildProcess, watch: _Watch) -> None:
 
 
 def _commit(job: Job, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | None) -> None:
-    """Staged output → storage, then COMPLETE; if the job was cancelled meanwhile, undo."""
+    """Staged output → storage or its external target, then COMPLETE; if the job was
+    cancelled meanwhile, undo."""
     asset = job.output_asset()
     storage = asset.file.storage
     saved: list[str] = []
+    target = output_target(asset) if asset.is_external else None
+    published: dict = {}
     try:
-        with open(spec.output_path, "rb") as staged:
-            asset.file.name = storage.save(f"jobs/{job.uuid}/{asset.name}", File(staged))
-        saved.append(asset.file.name)
+        if target is not None:
+            if not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).exists():
+                raise _NotCommitted  # cancelled: do not touch the target at all
+            published = target.publish(staged=Path(spec.output_path))
+            asset.published = published
+        else:
+            with open(spec.output_path, "rb") as staged:
+                asset.file.name = storage.save(f"jobs/{job.uuid}/{asset.name}", File(staged))
+            saved.append(asset.file.name)
         asset.size = os.path.getsize(spec.output_path)
         if os.path.exists(spec.rejects_path):
             with open(spec.rejects_path, "rb") as staged:
@@ -182,14 +193,18 @@ def _commit(job: Job, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | No
                 )
             saved.append(asset.rejects_file.name)
         with transaction.atomic():
-            asset.save(update_fields=["file", "size", "rejects_file", "updated_at"])
+            asset.save(update_fields=["file", "size", "rejects_file", "published", "updated_at"])
             if not job_complete(job=job, **watch.counts, log=tail, peak_memory=peak):
                 raise _NotCommitted
     except _NotCommitted:
         logger.info("job %s ended before its output was committed; output discarded", job.uuid)
         _delete(storage, saved)
+        if target is not None and published:
+            target.retract(published)
     except Exception:
         _delete(storage, saved)
+        if target is not None and published:
+            target.retract(published)
         raise
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import Storage
 
+from jobs.assets import input_source, output_target
 from jobs.executor.errors import JobError
 from jobs.executor.spec import InputFile, JobSpec
 from jobs.models import Job, JobAsset
@@ -154,15 +155,23 @@ def workdir_prepare(*, job: Job, workdir: WorkDir) -> JobSpec:
     output = job.output_asset()
     if output is None:
         raise JobError("the job has no output asset")
-    input_files = [
-        InputFile(
-            name=asset.name,
-            path=str(_materialise_input(asset, workdir.own / "inputs")),
-            format=asset.format,
-        )
-        for asset in inputs
-    ]
-    output_path = workdir.staging / _safe_name(output.name, f"output.{output.format}")
+    input_files: list[InputFile] = []
+    for asset in inputs:
+        if asset.is_external:
+            # The worker streams it in; the model's process never sees the credentials.
+            dest = workdir.own / "inputs" / str(asset.position)
+            dest.mkdir()
+            for fetched in input_source(asset).fetch(dest=dest):
+                input_files.append(
+                    InputFile(name=fetched.name, path=str(fetched.path), format=fetched.format)
+                )
+        else:
+            path = _materialise_input(asset, workdir.own / "inputs")
+            input_files.append(InputFile(name=asset.name, path=str(path), format=asset.format))
+    output_format = output.format
+    if output.is_external:
+        output_format = output_target(output).staged_format or output.format
+    output_path = workdir.staging / _safe_name(output.name, f"output.{output_format}")
     if output_path == workdir.rejects_path:
         output_path = workdir.staging / f"output-{output_path.name}"
     spec = JobSpec(
@@ -172,7 +181,7 @@ def workdir_prepare(*, job: Job, workdir: WorkDir) -> JobSpec:
         inputs=input_files,
         output_name=output.name,
         output_path=str(output_path),
-        output_format=output.format,
+        output_format=output_format,
         rejects_path=str(workdir.rejects_path),
         input_schema=job.input_schema,
         output_schema=job.output_schema,

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from django.core.exceptions import ValidationError
+
+from jobs.executor.errors import JobError
+from jobs.models import Connection, JobAsset
+
+_MODULES = {
+    JobAsset.Kind.S3: "jobs.assets.s3",
+    JobAsset.Kind.HDFS: "jobs.assets.hdfs",
+    JobAsset.Kind.SQL: "jobs.assets.sql",
+}
+
+
+class AssetError(JobError):
+    """An external asset cannot be read or written. The message names the asset and says why,
+    for a person: "input 's3://bucket/x.csv': no such key", "output table 'scores': ..."."""
+
+
+@dataclass
+class FetchedFile:
+    name: str  # as people know it, e.g. the S3 key (used in the child's error messages)
+    path: Path
+    format: str  # one of jobs.formats.FORMATS
+
+
+class InputSource(ABC):
+    def __init__(self, asset: JobAsset) -> None:
+        self.asset = asset
+        self.connection = asset.connection
+
+    def size(self) -> int | None:
+        """Bytes to read, where that is cheap to learn (None otherwise)."""
+        return None
+
+    @abstractmethod
+    def fetch(self, *, dest: Path) -> list[FetchedFile]:
+        """Stream the data into new files under DEST (an empty folder), in chunks, in order.
+        Raise AssetError on any failure."""
+
+
+class OutputTarget(ABC):
+    # The format the model's output is staged in before publishing; None keeps the asset's.
+    staged_format: str | None = None
+
+    def __init__(self, asset: JobAsset) -> None:
+        self.asset = asset
+        self.connection = asset.connection
+
+    @abstractmethod
+    def publish(self, *, staged: Path) -> dict:
+        """Move the staged output to the target, all or nothing (no partial output is ever
+        visible there on failure). Return what was written, e.g. {"keys": [...], "rows": n},
+        for the job page. Raise AssetError on failure."""
+
+    @abstractmethod
+    def retract(self, published: dict) -> None:
+        """Best effort: remove what publish wrote (the job was cancelled meanwhile)."""
+
+
+def _module(kind: str) -> ModuleType:
+    try:
+        return importlib.import_module(_MODULES[kind])
+    except KeyError:
+        raise ValidationError(f"Assets of kind {kind!r} are not supported.") from None
+
+
+def input_source(asset: JobAsset) -> InputSource:
+    return _module(asset.kind).Source(asset)
+
+
+def output_target(asset: JobAsset) -> OutputTarget:
+    return _module(asset.kind).Target(asset)
+
+
+def location_validate(
+    *, kind: str, connection: Connection | None, location: str, query: str, direction: str
+) -> str:
+    """Check an external asset before a job is created; return the cleaned location/query."""
+    if connection is None:
+        raise ValidationError(f"Choose a {kind.upper()} connection for this asset.")
+    if connection.kind != kind:
+        raise ValidationError(
+            f"Connection {connection.name!r} is a {connection.get_kind_display()} connection, "
+            f"not {kind.upper()}."
+        )
+    return _module(kind).validate(
+        connection=connection, location=location, query=query, direction=direction
+    )
+
+
+def connection_test(connection: Connection) -> str:
+    return _module(connection.kind).connection_test(connection)
