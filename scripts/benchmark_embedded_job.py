@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    parser.add_argument(
+        "--gb", type=float, help="instead of --rows: a CSV of about this many gigabytes"
+    )
     parser.add_argument("--data-dir", help="defaults to a new temporary folder")
     args = parser.parse_args()
 
@@ -58,9 +62,15 @@ def main() -> None:
     from models_registry import demo
     from models_registry.models import Model
 
-    input_path = demo.write_sample_jsonl(data_dir / f"iris-{args.rows}.jsonl", args.rows)
+    if args.gb:
+        args.format = "csv"
+        args.rows = int(args.gb * 1e9 / 29)  # an iris CSV row is about 29 bytes
+    if args.format == "csv":
+        input_path = demo.write_sample_csv(data_dir / f"iris-{args.rows}.csv", args.rows)
+    else:
+        input_path = demo.write_sample_jsonl(data_dir / f"iris-{args.rows}.jsonl", args.rows)
     size = input_path.stat().st_size
-    print(f"input: {args.rows:,} rows, {size / 1e6:.0f} MB of JSON lines")
+    print(f"input: {args.rows:,} rows, {size / 1e6:,.0f} MB of {args.format}")
 
     admin = User.objects.get(username="admin")
     upload = Upload(owner=admin, name=input_path.name, size=size)
@@ -73,7 +83,7 @@ def main() -> None:
         [sys.executable, "manage.py", "runworker"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    worker_peak = 0
+    worker_peak = together_peak = 0
     try:
         time.sleep(5)  # let the worker start before timing the job
         started = time.monotonic()
@@ -84,7 +94,9 @@ def main() -> None:
         last_print = 0.0
         while True:
             job.refresh_from_db()
-            worker_peak = max(worker_peak, _rss_excluding_model(worker.pid))
+            worker_rss, model_rss = _rss(worker.pid)
+            worker_peak = max(worker_peak, worker_rss)
+            together_peak = max(together_peak, worker_rss + model_rss)
             if job.is_terminal:
                 break
             if time.monotonic() - last_print > 5:
@@ -105,27 +117,33 @@ def main() -> None:
     print(f"  job pickup latency: {(job.started_at - job.created_at).total_seconds():.3f} s")
     print(f"  model process peak memory: {(job.peak_memory or 0) / 2**20:.0f} MiB")
     print(f"  worker peak memory (without the model process): {worker_peak / 2**20:.0f} MiB")
+    print(f"  worker and model process together, peak sampled: {together_peak / 2**20:.0f} MiB")
+    upper = worker_peak + (job.peak_memory or 0)
+    print(f"  worker peak + model peak (an upper bound): {upper / 2**20:.0f} MiB")
 
-    bare = _bare_script(input_path, data_dir / "bare-out.jsonl")
+    bare = _bare_script(input_path, data_dir / "bare-out.jsonl", args.format)
     print(f"  bare script (pandas, same machine): {args.rows / bare:,.0f} rows/s")
     print(f"  ratio command center / bare script: {bare / wall:.2f}")
 
 
-def _rss_excluding_model(pid: int) -> int:
-    """RSS of the worker and its children other than the model process (runworker execs
-    celery, so PID is the worker itself)."""
+def _rss(pid: int) -> tuple[int, int]:
+    """RSS of the worker (runworker execs celery, so PID is the worker itself) and of the
+    model's process tree, sampled together."""
+    worker = model = 0
     try:
         proc = psutil.Process(pid)
-        total = proc.memory_info().rss
+        worker = proc.memory_info().rss
         for child in proc.children(recursive=True):
-            if "jobs.executor.child" not in " ".join(child.cmdline()):
-                total += child.memory_info().rss
-        return total
+            if "jobs.executor.child" in " ".join(child.cmdline()):
+                model += child.memory_info().rss
+            else:
+                worker += child.memory_info().rss
     except psutil.Error:
-        return 0
+        pass
+    return worker, model
 
 
-def _bare_script(input_path: Path, output_path: Path) -> float:
+def _bare_script(input_path: Path, output_path: Path, fmt: str) -> float:
     """What a data scientist would write by hand: chunks of JSON lines, predict, write."""
     import pickle
 
@@ -136,7 +154,12 @@ def _bare_script(input_path: Path, output_path: Path) -> float:
     clf = pickle.loads(demo.train_pickle())
     started = time.monotonic()
     with open(output_path, "w") as out:
-        for chunk in pd.read_json(input_path, lines=True, chunksize=10_000):
+        chunks = (
+            pd.read_csv(input_path, chunksize=10_000)
+            if fmt == "csv"
+            else pd.read_json(input_path, lines=True, chunksize=10_000)
+        )
+        for chunk in chunks:
             proba = clf.predict_proba(chunk[demo.FEATURES])
             chunk["predicted_species"] = clf.classes_[proba.argmax(axis=1)]
             chunk["probability"] = proba.max(axis=1).round(4)

@@ -71,3 +71,21 @@ def write_sample_jsonl(path: Path, n: int | None = None, *, chunk: int = 100_000
         if batch:
             f.write(b"\n".join(batch) + b"\n")
     return path
+
+
+def write_sample_csv(path: Path, n: int, *, chunk: int = 500_000) -> Path:
+    """Write N sample records as CSV, chunk by chunk (a 2 GB file takes little memory)."""
+    import pandas as pd
+
+    base = iris_frame()[FEATURES].to_numpy()
+    rng = np.random.default_rng(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for start in range(0, n, chunk):
+            size = min(chunk, n - start)
+            rows = base[rng.integers(0, len(base), size=size)]
+            rows = np.round(rows + rng.normal(0, 0.05, size=rows.shape), 2)
+            df = pd.DataFrame(rows, columns=FEATURES)
+            df.insert(0, "id", np.arange(start + 1, start + size + 1))
+            df.to_csv(f, header=start == 0, index=False)
+    return path
