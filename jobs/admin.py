@@ -1,9 +1,247 @@
 from __future__ import annotations
 
-from django.contrib import admin, messages
+import logging
+from urllib.parse import unquote, urlsplit
 
-from jobs.models import Job, JobAsset, Runtime, Upload
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.urls import path, reverse
+
+from jobs.models import Connection, Job, JobAsset, Runtime, Upload
 from jobs.services import job_cancel
+from jobs.views._common import call_with_timeout
+
+logger = logging.getLogger(__name__)
+
+# A connection test that hangs (a firewall dropping packets) must not hold the admin forever.
+CONNECTION_TEST_TIMEOUT = 30.0
+SECRET_SET_HELP = "set — leave blank to keep"
+SCRUBBED = "•••"
+
+
+# --- Connections --------------------------------------------------------------------------
+
+
+def _secret_values(connection: Connection) -> list[str]:
+    """Every stored secret of CONNECTION, and the password inside its DSN, longest first."""
+    values = [getattr(connection, name) for name in Connection.SECRET_FIELDS]
+    if connection.dsn:
+        try:
+            password = urlsplit(connection.dsn).password
+        except ValueError:
+            password = None
+        if password:
+            values += [password, unquote(password)]
+    return sorted({v for v in values if v and len(v) >= 3}, key=len, reverse=True)
+
+
+def scrub_secrets(text: str, connection: Connection) -> str:
+    for value in _secret_values(connection):
+        text = text.replace(value, SCRUBBED)
+    return text
+
+
+def connection_test_result(connection: Connection) -> tuple[bool, str]:
+    """(reached, message) of jobs.assets.connection_test, secrets scrubbed out of the message
+    whatever went wrong: connection_test should never include them, this makes sure."""
+    from jobs.assets import connection_test
+
+    try:
+        finished, result = call_with_timeout(
+            lambda: connection_test(connection), timeout=CONNECTION_TEST_TIMEOUT
+        )
+    except ValidationError as exc:
+        message = " ".join(exc.messages)
+        ok = False
+    except ImportError:
+        message = f"{connection.get_kind_display()} connections are not supported yet."
+        ok = False
+    except Exception as exc:  # any failure is a result to show, not a server error
+        logger.info("connection test of %s failed", connection.pk, exc_info=True)
+        message = str(exc) or exc.__class__.__name__
+        ok = False
+    else:
+        ok = finished
+        message = (
+            str(result or "reached")
+            if finished
+            else f"no answer within {CONNECTION_TEST_TIMEOUT:.0f} seconds"
+        )
+    return ok, f"{connection.name}: {scrub_secrets(message, connection)}"
+
+
+class ConnectionAdminForm(forms.ModelForm):
+    """Secrets are write-only: never rendered back, and a blank field keeps the stored value
+    (a "clear" box removes it)."""
+
+    secret_access_key = forms.CharField(
+        required=False,
+        label="Secret access key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    dsn = forms.CharField(
+        required=False,
+        label="DSN",
+        max_length=1000,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    clear_secret_access_key = forms.BooleanField(
+        required=False, label="Remove the stored secret access key"
+    )
+    clear_dsn = forms.BooleanField(required=False, label="Remove the stored DSN")
+
+    class Meta:
+        model = Connection
+        fields = (
+            "name", "kind", "description", "teams", "endpoint_url", "region", "access_key_id",
+            "secret_access_key", "webhdfs_url", "hdfs_user", "dsn", "statement_timeout_seconds",
+        )  # fmt: skip
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        model_help = {name: Connection._meta.get_field(name).help_text for name in ("dsn",)}
+        for name in Connection.SECRET_FIELDS:
+            stored = bool(self.instance.pk and getattr(self.instance, name))
+            help_text = SECRET_SET_HELP if stored else "not set"
+            if model_help.get(name):
+                help_text = f"{help_text}. {model_help[name]}"
+            self.fields[name].help_text = help_text
+            if not stored:
+                self.fields.pop(f"clear_{name}", None)
+
+    def _clean_secret(self, name: str) -> str:
+        value = self.cleaned_data.get(name) or ""
+        if not value and self.instance.pk:
+            return getattr(self.instance, name)  # blank on change: keep what is stored
+        return value
+
+    def clean_secret_access_key(self) -> str:
+        return self._clean_secret("secret_access_key")
+
+    def clean_dsn(self) -> str:
+        return self._clean_secret("dsn")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        # The clear boxes come after the secrets in the form, so redo the secrets here.
+        for name in Connection.SECRET_FIELDS:
+            if cleaned.get(f"clear_{name}"):
+                cleaned[name] = ""
+        return cleaned
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    form = ConnectionAdminForm
+    list_display = ("name", "kind", "where", "teams_shown", "credentials", "updated_at")
+    list_filter = ("kind", "teams")
+    search_fields = ("name", "description", "endpoint_url", "webhdfs_url")
+    filter_horizontal = ("teams",)
+    readonly_fields = ("uuid", "created_at", "updated_at")
+    actions = ["test_connections"]
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "description", "teams")}),
+        (
+            "S3",
+            {
+                "description": "Only for S3 connections. Blank endpoint: AWS.",
+                "fields": (
+                    "endpoint_url",
+                    "region",
+                    "access_key_id",
+                    "secret_access_key",
+                    "clear_secret_access_key",
+                ),
+            },
+        ),
+        (
+            "HDFS",
+            {"description": "Only for HDFS connections.", "fields": ("webhdfs_url", "hdfs_user")},
+        ),
+        (
+            "SQL",
+            {
+                "description": "Only for SQL connections. Statements run read-only for inputs.",
+                "fields": ("dsn", "clear_dsn", "statement_timeout_seconds"),
+            },
+        ),
+        ("Record", {"classes": ("collapse",), "fields": ("uuid", "created_at", "updated_at")}),
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        # The clear boxes exist only when a secret is stored.
+        stored = {n for n in Connection.SECRET_FIELDS if obj is not None and getattr(obj, n)}
+        return [
+            (title, {**opts, "fields": tuple(
+                f for f in opts["fields"]
+                if not f.startswith("clear_") or f.removeprefix("clear_") in stored
+            )})
+            for title, opts in self.fieldsets
+        ]  # fmt: skip
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("teams")
+
+    @admin.display(description="Where")
+    def where(self, obj: Connection) -> str:
+        match obj.kind:
+            case Connection.Kind.S3:
+                return obj.endpoint_url or f"AWS {obj.region}".strip()
+            case Connection.Kind.HDFS:
+                return obj.webhdfs_url
+        return "database (DSN not shown)"
+
+    @admin.display(description="Teams")
+    def teams_shown(self, obj: Connection) -> str:
+        return ", ".join(t.name for t in obj.teams.all()) or "every team"
+
+    @admin.display(description="Credentials")
+    def credentials(self, obj: Connection) -> str:
+        stored = [n for n in Connection.SECRET_FIELDS if getattr(obj, n)]
+        return "set" if stored else "none"
+
+    def get_urls(self):
+        test = path(
+            "<path:object_id>/test/",
+            self.admin_site.admin_view(self.test_view),
+            name="jobs_connection_test",
+        )
+        return [test, *super().get_urls()]
+
+    def _show_result(self, request: HttpRequest, connection: Connection) -> None:
+        ok, message = connection_test_result(connection)
+        if ok:
+            self.message_user(request, f"Reached {message}", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Could not reach {message}", messages.ERROR)
+
+    @admin.action(description="Test selected connections")
+    def test_connections(self, request: HttpRequest, queryset) -> None:
+        for connection in queryset:
+            self._show_result(request, connection)
+
+    def test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The change page's "Test connection" button (a POST: it reaches out to a server)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        connection = self.get_object(request, unquote(object_id))
+        if connection is None:
+            raise Http404("No such connection.")
+        if not self.has_view_or_change_permission(request, connection):
+            raise PermissionDenied
+        self._show_result(request, connection)
+        return HttpResponseRedirect(reverse("admin:jobs_connection_change", args=[connection.pk]))
+
+
+# --- Jobs -----------------------------------------------------------------------------------
 
 
 @admin.register(Runtime)
@@ -24,7 +262,10 @@ class UploadAdmin(admin.ModelAdmin):
 
 class JobAssetInline(admin.TabularInline):
     model = JobAsset
-    fields = ("direction", "position", "kind", "name", "format", "size", "file", "rejects_file")
+    fields = (
+        "direction", "position", "kind", "name", "connection", "location", "query", "format",
+        "write_mode", "size", "file", "rejects_file", "published",
+    )  # fmt: skip
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -79,8 +320,11 @@ class JobAdmin(admin.ModelAdmin):
 
 @admin.register(JobAsset)
 class JobAssetAdmin(admin.ModelAdmin):
-    list_display = ("job", "direction", "position", "kind", "name", "format", "size")
-    list_filter = ("direction", "kind", "format")
-    search_fields = ("job__uuid", "name")
-    readonly_fields = ("uuid", "job", "created_at", "updated_at")
-    list_select_related = ("job",)
+    list_display = (
+        "job", "direction", "position", "kind", "name", "connection", "location", "format",
+        "size",
+    )  # fmt: skip
+    list_filter = ("direction", "kind", "format", "connection")
+    search_fields = ("job__uuid", "name", "location")
+    readonly_fields = ("uuid", "job", "created_at", "updated_at", "published")
+    list_select_related = ("job", "connection")
