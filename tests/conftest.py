@@ -18,6 +18,8 @@ from django.conf import settings
 
 from tests.factories import GroupFactory, ModelFactory, SnapshotFactory, UserFactory
 
+pytest_plugins = ["tests.servers"]  # moto S3 and WebHDFS servers
+
 PASSWORD = "correct horse battery staple"
 
 

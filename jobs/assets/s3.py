@@ -1,0 +1,332 @@
+"""S3 assets through boto3, against AWS or any S3-compatible endpoint (MinIO, Ceph, ...).
+
+Input: s3://bucket/key (one object) or s3://bucket/prefix/ (every object under it, in key
+order). Output: s3://bucket/key, written in one request when small, else as a multipart
+upload that is completed only when every part is in, and aborted on any failure, so the key
+never holds partial output.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from django.core.exceptions import ValidationError
+
+from jobs.assets.base import AssetError, FetchedFile, InputSource, OutputTarget
+from jobs.formats import format_from_name
+from jobs.models import Connection, JobAsset
+
+logger = logging.getLogger(__name__)
+
+# Objects at least this big are uploaded in parts; S3 wants parts of 5 MiB or more (but the
+# last) and at most 10,000 of them. One part is in memory at a time.
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+PART_BYTES = 16 * 1024 * 1024
+_MAX_PARTS = 10_000
+_DOWNLOAD = TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem"}
+
+
+def location_parse(location: str) -> tuple[str, str]:
+    """s3://bucket/some/key → ("bucket", "some/key"); ValidationError if it is not one."""
+    location = location.strip()
+    if not location.lower().startswith("s3://"):
+        raise ValidationError(
+            f"{location!r} is not an S3 location: write s3://bucket/path/data.csv "
+            "(or s3://bucket/prefix/ for every object under a prefix)."
+        )
+    bucket, _, key = location[5:].partition("/")
+    if not bucket:
+        raise ValidationError(f"{location!r} names no bucket: write s3://bucket/path.")
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise ValidationError(
+            f"{bucket!r} is not a valid bucket name (3 to 63 lowercase letters, digits, "
+            "dots and hyphens)."
+        )
+    return bucket, key
+
+
+def validate(*, connection: Connection, location: str, query: str, direction: str) -> str:
+    bucket, key = location_parse(location)
+    if direction == JobAsset.Direction.OUTPUT:
+        if not key:
+            raise ValidationError(
+                f"Name the object to write, e.g. s3://{bucket}/scores/output.jsonl."
+            )
+        if key.endswith("/"):
+            raise ValidationError(
+                f"s3://{bucket}/{key} is a prefix; an output is one object: add a name, "
+                f"e.g. s3://{bucket}/{key}output.jsonl."
+            )
+    return f"s3://{bucket}/{key}"
+
+
+def connection_test(connection: Connection) -> str:
+    with _errors(connection, f"connection '{connection.name}'"):
+        buckets = _client(connection).list_buckets().get("Buckets", [])
+    count = len(buckets)
+    return f"reached {_endpoint(connection)}: {count} bucket{'' if count == 1 else 's'}"
+
+
+def presigned_url(asset: JobAsset, *, expires: int = 3600) -> str:
+    """A link that downloads ASSET's object for EXPIRES seconds, without credentials."""
+    bucket, key = location_parse(asset.published.get("location") or asset.location)
+    filename = PurePosixPath(key).name.replace('"', "")
+    with _errors(asset.connection, _label(asset)):
+        return _client(asset.connection).generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=expires,
+        )
+
+
+class Source(InputSource):
+    def __init__(self, asset: JobAsset) -> None:
+        super().__init__(asset)
+        self.bucket, self.key = location_parse(asset.location)
+        self._objects: list[tuple[str, int]] | None = None
+
+    def size(self) -> int | None:
+        return sum(size for _, size in self.objects())
+
+    def objects(self) -> list[tuple[str, int]]:
+        """(key, bytes) of every object to read, in key order."""
+        if self._objects is None:
+            with _errors(self.connection, _label(self.asset), bucket=self.bucket, key=self.key):
+                self._objects = self._find(_client(self.connection))
+        return self._objects
+
+    def fetch(self, *, dest: Path) -> list[FetchedFile]:
+        client = _client(self.connection)
+        fetched = []
+        for i, (key, _) in enumerate(self.objects()):
+            path = dest / f"{i:05d}-{_safe_name(key)}"
+            with _errors(self.connection, _label(self.asset), bucket=self.bucket, key=key):
+                client.download_file(self.bucket, key, str(path), Config=_DOWNLOAD)
+            fetched.append(
+                FetchedFile(name=f"s3://{self.bucket}/{key}", path=path, format=self._format(key))
+            )
+        return fetched
+
+    def _find(self, client) -> list[tuple[str, int]]:
+        if self.key and not self.key.endswith("/"):
+            try:
+                head = client.head_object(Bucket=self.bucket, Key=self.key)
+                return [(self.key, head["ContentLength"])]
+            except ClientError as exc:
+                if _code(exc) not in _NOT_FOUND:
+                    raise
+            # s3://bucket/folder written without its slash: read the folder.
+            objects = self._list(client, self.key + "/")
+            if not objects:
+                _bucket_check(client, self.bucket)
+                raise _Missing(f"no object s3://{self.bucket}/{self.key}")
+            return objects
+        objects = self._list(client, self.key)
+        if not objects:
+            where = f"under the prefix {self.key!r}" if self.key else "in the bucket"
+            raise _Missing(f"no objects {where} (nothing to read)")
+        return objects
+
+    def _list(self, client, prefix: str) -> list[tuple[str, int]]:
+        objects = []
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                name = key.rsplit("/", 1)[-1]
+                # Folder markers, and hidden files such as Spark's _SUCCESS, are not data.
+                if not name or name.startswith(("_", ".")):
+                    continue
+                objects.append((key, item["Size"]))
+        return sorted(objects)
+
+    def _format(self, key: str) -> str:
+        # asset.format differs from what the location's name suggests only when a person
+        # chose it: then it holds for every object; otherwise each key's extension decides.
+        if self.asset.format != format_from_name(self.asset.location):
+            return self.asset.format
+        return format_from_name(key, default=self.asset.format)
+
+
+class Target(OutputTarget):
+    def __init__(self, asset: JobAsset) -> None:
+        super().__init__(asset)
+        self.bucket, self.key = location_parse(asset.location)
+
+    def publish(self, *, staged: Path) -> dict:
+        size = staged.stat().st_size
+        client = _client(self.connection)
+        with _errors(self.connection, _label(self.asset), bucket=self.bucket, key=self.key):
+            if size < MULTIPART_THRESHOLD:
+                with open(staged, "rb") as body:
+                    client.put_object(Bucket=self.bucket, Key=self.key, Body=body)
+                parts = 1
+            else:
+                parts = self._multipart(client, staged, size)
+        location = f"s3://{self.bucket}/{self.key}"
+        return {"location": location, "keys": [location], "bytes": size, "parts": parts}
+
+    def retract(self, published: dict) -> None:
+        try:
+            _client(self.connection).delete_object(Bucket=self.bucket, Key=self.key)
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("could not delete %s: %s", published.get("location"), exc)
+
+    def _multipart(self, client, staged: Path, size: int) -> int:
+        part_bytes = max(PART_BYTES, math.ceil(size / _MAX_PARTS))
+        upload_id = client.create_multipart_upload(Bucket=self.bucket, Key=self.key)["UploadId"]
+        try:
+            parts = []
+            with open(staged, "rb") as f:
+                while chunk := f.read(part_bytes):
+                    number = len(parts) + 1
+                    answer = client.upload_part(
+                        Bucket=self.bucket, Key=self.key, UploadId=upload_id,
+                        PartNumber=number, Body=chunk,
+                    )  # fmt: skip
+                    parts.append({"ETag": answer["ETag"], "PartNumber": number})
+            client.complete_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )  # fmt: skip
+        except BaseException:
+            # Nothing becomes visible before completion; aborting frees the stored parts.
+            try:
+                client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+            except (BotoCoreError, ClientError) as exc:
+                logger.warning(
+                    "could not abort the upload to s3://%s/%s: %s", self.bucket, self.key, exc
+                )
+            raise
+        return len(parts)
+
+
+# --- Helpers ------------------------------------------------------------------------------
+
+
+class _Missing(Exception):
+    """Nothing to read where the location points (turned into an AssetError)."""
+
+
+def _client(connection: Connection):
+    session = boto3.session.Session(
+        aws_access_key_id=connection.access_key_id or None,
+        aws_secret_access_key=connection.secret_access_key or None,
+        region_name=connection.region or None,
+    )
+    config = Config(
+        signature_version="s3v4",
+        connect_timeout=10,
+        read_timeout=120,
+        retries={"max_attempts": 3, "mode": "standard"},
+        # Endpoints other than AWS (MinIO, ...) seldom serve bucket-named host names.
+        s3={"addressing_style": "path"} if connection.endpoint_url else {},
+    )
+    return session.client("s3", endpoint_url=connection.endpoint_url or None, config=config)
+
+
+def _endpoint(connection: Connection) -> str:
+    return connection.endpoint_url or f"AWS S3 ({connection.region or 'default region'})"
+
+
+def _label(asset: JobAsset) -> str:
+    direction = "input" if asset.direction == JobAsset.Direction.INPUT else "output"
+    return f"{direction} '{asset.location}'"
+
+
+def _safe_name(key: str) -> str:
+    return _UNSAFE.sub("_", key.rsplit("/", 1)[-1]).strip("._") or "object"
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _bucket_check(client, bucket: str) -> None:
+    """Raise the ClientError of a missing or forbidden bucket; None when it is there."""
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if _code(exc) in _NOT_FOUND:
+            raise ClientError({"Error": {"Code": "NoSuchBucket"}}, "HeadBucket") from None
+        raise
+
+
+@contextmanager
+def _errors(
+    connection: Connection, label: str, *, bucket: str = "", key: str = ""
+) -> Iterator[None]:
+    """Turn what boto3 raises into an AssetError naming LABEL and the reason, for a person."""
+    try:
+        yield
+    except _Missing as exc:
+        raise AssetError(f"{label}: {exc}") from None
+    except ClientError as exc:
+        reason = _client_error_reason(exc, bucket=bucket, key=key)
+        raise AssetError(_scrub(f"{label}: {reason}", connection)) from None
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        raise AssetError(
+            f"{label}: cannot reach {_endpoint(connection)} ({type(exc).__name__}); check the "
+            "connection's endpoint URL and that the server is up"
+        ) from None
+    except ReadTimeoutError:
+        raise AssetError(f"{label}: {_endpoint(connection)} stopped answering") from None
+    except NoCredentialsError:
+        raise AssetError(
+            f"{label}: connection '{connection.name}' has no access key, and the worker has "
+            "no AWS credentials of its own"
+        ) from None
+    except BotoCoreError as exc:
+        raise AssetError(_scrub(f"{label}: {exc}", connection)) from None
+
+
+def _client_error_reason(exc: ClientError, *, bucket: str, key: str) -> str:
+    code = _code(exc)
+    if code == "NoSuchBucket":
+        return f"bucket {bucket!r} does not exist"
+    if code in _NOT_FOUND:
+        return f"no object s3://{bucket}/{key}"
+    if code == "InvalidAccessKeyId":
+        return "access denied: the connection's access key ID is not known to this endpoint"
+    if code == "SignatureDoesNotMatch":
+        return "access denied: the connection's secret access key does not match its key ID"
+    if code in _DENIED:
+        return (
+            f"access denied to bucket {bucket!r}: check the connection's credentials and "
+            "that they may use this bucket"
+            if bucket
+            else "access denied: check the connection's credentials"
+        )
+    message = exc.response.get("Error", {}).get("Message") or "no message"
+    return f"S3 refused ({code}): {message}"
+
+
+def _scrub(text: str, connection: Connection) -> str:
+    secret = connection.secret_access_key
+    return text.replace(secret, "[secret]") if secret else text
