@@ -7,7 +7,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from jobs.formats import format_from_name
-from jobs.models import AssetFormat, JobAsset, JobStatus, JobType, Runtime
+from jobs.models import AssetFormat, Connection, JobAsset, JobStatus, JobType, Runtime
+from jobs.selectors import connection_list
 from jobs.wizard import AUTO_RUNTIME, job_type_availability
 from models_registry.models import Model, Snapshot
 from models_registry.selectors import model_list, snapshot_list
@@ -89,25 +90,147 @@ class SchemaStepForm(forms.Form):
         return cleaned
 
 
-class InputAddForm(forms.Form):
-    """Adds one input: an uploaded file (stored at once) or pasted data."""
+EXTERNAL_KINDS = (JobAsset.Kind.S3, JobAsset.Kind.HDFS, JobAsset.Kind.SQL)
+KIND_NAMES = {JobAsset.Kind.S3: "S3", JobAsset.Kind.HDFS: "HDFS", JobAsset.Kind.SQL: "SQL"}
 
+
+def no_connections_message(kind: str) -> str:
+    return (
+        f"No {KIND_NAMES[kind]} connections yet: an administrator adds them in Admin → Connections."
+    )
+
+
+def _connection_field(kind: str) -> forms.ModelChoiceField:
+    return forms.ModelChoiceField(
+        queryset=Connection.objects.none(),
+        to_field_name="uuid",
+        required=False,
+        label=f"{KIND_NAMES[kind]} connection",
+        empty_label="Choose a connection",
+        error_messages={"invalid_choice": "Choose one of the connections offered here."},
+    )
+
+
+class ConnectionFieldsMixin:
+    """The connection selects of a form offer only the connections USER may use, per kind; a
+    single one is preselected."""
+
+    def _set_connections(self, user) -> None:
+        self.connection_counts = {}
+        for kind in EXTERNAL_KINDS:
+            field = self.fields[f"{kind}_connection"]
+            field.queryset = connection_list(user=user, kind=kind).order_by("name")
+            choices = list(field.queryset[:2])
+            self.connection_counts[kind] = len(choices)
+            if len(choices) == 1:
+                field.initial = str(choices[0].uuid)
+
+    def _external(self, cleaned: dict, kind: str, where_field: str, what: str) -> None:
+        """Check that KIND's connection and its WHERE_FIELD are given; fill cleaned's
+        connection and location."""
+        connection = cleaned.get(f"{kind}_connection")
+        where = (cleaned.get(where_field) or "").strip()
+        if not where:
+            self.add_error(where_field, f"Enter {what}.")
+        if connection is None and f"{kind}_connection" not in self.errors:
+            message = (
+                no_connections_message(kind)
+                if not self.connection_counts[kind]
+                else f"Choose a {KIND_NAMES[kind]} connection."
+            )
+            self.add_error(f"{kind}_connection", message)
+        cleaned["connection"] = connection
+        cleaned["where"] = where
+
+
+class InputAddForm(ConnectionFieldsMixin, forms.Form):
+    """Adds one input: an uploaded file (stored at once), pasted data, or data on an S3, HDFS
+    or SQL connection. Without JavaScript every kind's fields are shown; the kind radio says
+    which to use, and when it is not chosen the kind is the one whose fields were filled in."""
+
+    kind = forms.ChoiceField(
+        required=False,
+        widget=forms.RadioSelect,
+        choices=[
+            (JobAsset.Kind.UPLOAD, "File from your computer"),
+            (JobAsset.Kind.EMBEDDED, "Pasted data"),
+            (JobAsset.Kind.S3, "S3"),
+            (JobAsset.Kind.HDFS, "HDFS"),
+            (JobAsset.Kind.SQL, "SQL query"),
+        ],
+        label="Kind of input",
+    )
     file = forms.FileField(required=False, label="Upload a file")
     data = forms.CharField(
         required=False,
         strip=False,
-        label="…or paste the data",
+        label="Paste the data",
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
         help_text="JSON lines, a JSON array or CSV, kept with the job (embedded).",
     )
+    s3_connection = _connection_field(JobAsset.Kind.S3)
+    s3_location = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="S3 location",
+        widget=forms.TextInput(attrs={"placeholder": "s3://bucket/path/data.csv"}),
+        help_text="A key, or a prefix ending in / to read every file under it, in order.",
+    )
+    hdfs_connection = _connection_field(JobAsset.Kind.HDFS)
+    hdfs_location = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="HDFS location",
+        widget=forms.TextInput(attrs={"placeholder": "hdfs://namenode/path/data.parquet"}),
+        help_text="A file, or a directory ending in / to read every file in it.",
+    )
+    sql_connection = _connection_field(JobAsset.Kind.SQL)
+    sql_query = forms.CharField(
+        required=False,
+        label="SELECT statement",
+        widget=forms.Textarea(
+            attrs={"rows": 4, "spellcheck": "false", "placeholder": "SELECT * FROM customers"}
+        ),
+        help_text="Read-only, with the connection's statement timeout; rows arrive as Parquet.",
+    )
     format = forms.ChoiceField(choices=FORMAT_CHOICES, required=False, label="Format")
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._set_connections(user)
+
+    def _contents(self, cleaned: dict) -> dict[str, bool]:
+        return {
+            JobAsset.Kind.UPLOAD: bool(cleaned.get("file")),
+            JobAsset.Kind.EMBEDDED: bool((cleaned.get("data") or "").strip()),
+            JobAsset.Kind.S3: bool((cleaned.get("s3_location") or "").strip()),
+            JobAsset.Kind.HDFS: bool((cleaned.get("hdfs_location") or "").strip()),
+            JobAsset.Kind.SQL: bool((cleaned.get("sql_query") or "").strip()),
+        }
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        upload, data = cleaned.get("file"), cleaned.get("data") or ""
-        if upload and data.strip():
-            raise ValidationError("Upload a file or paste data, not both at once.")
-        if data.strip():
+        contents = self._contents(cleaned)
+        kind = cleaned.get("kind") or ""
+        if not kind:
+            filled = [k for k, has in contents.items() if has]
+            if contents[JobAsset.Kind.UPLOAD] and contents[JobAsset.Kind.EMBEDDED]:
+                raise ValidationError("Upload a file or paste data, not both at once.")
+            if len(filled) > 1:
+                raise ValidationError(
+                    "Fill in one kind of input at a time, or choose its kind above."
+                )
+            kind = filled[0] if filled else ""
+        elif kind in EXTERNAL_KINDS and not contents[kind]:
+            if cleaned.get(f"{kind}_connection") is None:
+                kind = ""  # the kind was chosen but nothing filled in: an empty form
+        elif not contents[kind]:
+            kind = ""
+        cleaned["kind"] = kind
+        cleaned["connection"], cleaned["where"] = None, ""
+
+        if kind == JobAsset.Kind.EMBEDDED:
+            data = cleaned["data"]
             if cleaned.get("format") == AssetFormat.PARQUET:
                 self.add_error("format", "Parquet is binary: upload it as a file instead.")
             size = len(data.encode())
@@ -117,18 +240,30 @@ class InputAddForm(forms.Form):
                     f"Pasted data is {size:,} bytes; the limit is "
                     f"{settings.EMBEDDED_INPUT_MAX_BYTES:,}. Upload it as a file instead.",
                 )
+        elif kind == JobAsset.Kind.S3:
+            self._external(cleaned, kind, "s3_location", "the S3 location, like s3://bucket/key")
+        elif kind == JobAsset.Kind.HDFS:
+            self._external(cleaned, kind, "hdfs_location", "the HDFS location, like hdfs://nn/path")
+        elif kind == JobAsset.Kind.SQL:
+            self._external(cleaned, kind, "sql_query", "a SELECT statement")
         return cleaned
 
     @property
     def is_empty(self) -> bool:
-        return not self.cleaned_data.get("file") and not self.cleaned_data.get("data", "").strip()
+        return not self.cleaned_data.get("kind")
+
+    def where_field(self, kind: str) -> str:
+        return "sql_query" if kind == JobAsset.Kind.SQL else f"{kind}_location"
 
 
-class OutputStepForm(forms.Form):
+class OutputStepForm(ConnectionFieldsMixin, forms.Form):
     kind = forms.ChoiceField(
         choices=[
             (JobAsset.Kind.EMBEDDED, "Embedded: kept with the job, shown and downloadable here"),
             (JobAsset.Kind.FILE, "Stored file with a name of your choice"),
+            (JobAsset.Kind.S3, "S3"),
+            (JobAsset.Kind.HDFS, "HDFS"),
+            (JobAsset.Kind.SQL, "SQL table"),
         ],
         widget=forms.RadioSelect,
         initial=JobAsset.Kind.EMBEDDED,
@@ -137,12 +272,55 @@ class OutputStepForm(forms.Form):
     name = forms.CharField(
         required=False, max_length=200, help_text="For a stored file, e.g. scores.csv."
     )
+    s3_connection = _connection_field(JobAsset.Kind.S3)
+    s3_location = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="S3 location",
+        widget=forms.TextInput(attrs={"placeholder": "s3://bucket/results/scores.jsonl"}),
+        help_text="The key to write; it appears only when the job succeeds.",
+    )
+    hdfs_connection = _connection_field(JobAsset.Kind.HDFS)
+    hdfs_location = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="HDFS location",
+        widget=forms.TextInput(attrs={"placeholder": "hdfs://namenode/results/scores.jsonl"}),
+        help_text="The file to write; it appears only when the job succeeds.",
+    )
+    sql_connection = _connection_field(JobAsset.Kind.SQL)
+    sql_table = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Table",
+        widget=forms.TextInput(attrs={"placeholder": "scores"}),
+        help_text="Created when missing.",
+    )
+    write_mode = forms.ChoiceField(
+        choices=JobAsset.WriteMode.choices,
+        initial=JobAsset.WriteMode.REPLACE,
+        required=False,
+        widget=forms.RadioSelect,
+        label="If the table has rows",
+    )
     format = forms.ChoiceField(choices=FORMAT_CHOICES, required=False)
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._set_connections(user)
+        self.fields["write_mode"].choices = [
+            (JobAsset.WriteMode.REPLACE, "Replace them with the output"),
+            (JobAsset.WriteMode.APPEND, "Append the output"),
+        ]
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        name = (cleaned.get("name") or "").strip()
-        if cleaned.get("kind") == JobAsset.Kind.FILE:
+        kind = cleaned.get("kind")
+        local = kind in (JobAsset.Kind.EMBEDDED, JobAsset.Kind.FILE)
+        name = (cleaned.get("name") or "").strip() if local else ""
+        cleaned["connection"], cleaned["where"] = None, ""
+        cleaned["write_mode"] = cleaned.get("write_mode") or JobAsset.WriteMode.REPLACE
+        if kind == JobAsset.Kind.FILE:
             if not name:
                 self.add_error("name", "Give the output file a name, such as scores.csv.")
             else:
@@ -150,10 +328,21 @@ class OutputStepForm(forms.Form):
                     attachment_name_clean(name)
                 except ValidationError as exc:
                     self.add_error("name", exc)
+        elif kind == JobAsset.Kind.S3:
+            self._external(cleaned, kind, "s3_location", "the S3 key, like s3://bucket/key")
+        elif kind == JobAsset.Kind.HDFS:
+            self._external(cleaned, kind, "hdfs_location", "the HDFS path, like hdfs://nn/path")
+        elif kind == JobAsset.Kind.SQL:
+            self._external(cleaned, kind, "sql_table", "the table to write")
+        if kind != JobAsset.Kind.SQL:
+            cleaned["write_mode"] = JobAsset.WriteMode.REPLACE
         cleaned["name"] = name
         if not cleaned.get("format") and name:
             cleaned["format"] = format_from_name(name)
         return cleaned
+
+    def where_field(self, kind: str) -> str:
+        return "sql_table" if kind == JobAsset.Kind.SQL else f"{kind}_location"
 
 
 class JobFilterForm(forms.Form):

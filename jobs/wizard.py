@@ -16,8 +16,9 @@ from typing import Any
 from django.contrib.sessions.backends.base import SessionBase
 
 from jobs.formats import format_from_name
-from jobs.models import AssetFormat, JobAsset, JobType, Runtime, Upload
-from jobs.services import FUNCTION_FOR_TYPE, InputSpec, OutputSpec
+from jobs.models import AssetFormat, Connection, JobAsset, JobType, Runtime, Upload
+from jobs.selectors import connection_list
+from jobs.services import EXTERNAL_KINDS, FUNCTION_FOR_TYPE, InputSpec, OutputSpec
 from models_registry.models import Model, Snapshot
 from models_registry.selectors import model_list, snapshot_list
 
@@ -96,7 +97,7 @@ class Wizard:
         self._forget_resolved()
 
     def _forget_resolved(self) -> None:
-        for name in ("model", "snapshot", "runtime_row", "inputs"):
+        for name in ("model", "snapshot", "runtime_row", "inputs", "output", "_connections"):
             self.__dict__.pop(name, None)
 
     # --- Answers resolved to rows the user may use --------------------------------------
@@ -143,8 +144,23 @@ class Wizard:
         return value
 
     @cached_property
+    def _connections(self) -> dict[str, Connection]:
+        """The connections the answers name that the user may still use, by uuid."""
+        answers = [*(self.answer("inputs") or []), self.answer("output") or {}]
+        ids = [a["connection"] for a in answers if a.get("connection")]
+        if not ids:
+            return {}
+        return {str(c.uuid): c for c in connection_list(user=self.user).filter(uuid__in=ids)}
+
+    def _connection(self, answer: dict) -> Connection | None:
+        """ANSWER's connection, when the user may still use it and it is of the right kind."""
+        connection = self._connections.get(answer.get("connection") or "")
+        return connection if connection and connection.kind == answer["kind"] else None
+
+    @cached_property
     def inputs(self) -> list[dict]:
-        """Input answers, each with its Upload row for uploads; vanished uploads are dropped."""
+        """Input answers, each with its Upload or Connection row; an input whose upload
+        vanished or whose connection the user may no longer use is dropped."""
         answers = self.answer("inputs") or []
         upload_ids = [a["upload"] for a in answers if a["kind"] == JobAsset.Kind.UPLOAD]
         uploads = {
@@ -157,16 +173,37 @@ class Wizard:
                 if upload is None:
                     continue
                 item = {**answer, "upload_row": upload, "name": upload.name, "size": upload.size}
+            elif answer["kind"] in EXTERNAL_KINDS:
+                connection = self._connection(answer)
+                if connection is None:
+                    continue
+                name = answer.get("location") or f"SQL on {connection.name}"
+                item = {**answer, "connection_row": connection, "name": name, "size": None}
             else:
                 item = {**answer, "size": len(answer["data"].encode())}
-            fmt = item.get("format") or format_from_name(item.get("name", ""))
+            item["kind_label"] = JobAsset.Kind(item["kind"]).label
+            fmt = item.get("format") or (
+                "parquet"
+                if item["kind"] == JobAsset.Kind.SQL
+                else format_from_name(item.get("name", ""))
+            )
             item["format_shown"] = AssetFormat(fmt).label if fmt in AssetFormat.values else fmt
             resolved.append(item)
         return resolved
 
-    @property
+    @cached_property
     def output(self) -> dict | None:
-        return self.answer("output")
+        """The output answer; an external one carries its Connection row (None, so the step
+        counts as unanswered, when the user may no longer use it)."""
+        answer = self.answer("output")
+        if answer is None:
+            return None
+        if answer.get("kind") in EXTERNAL_KINDS:
+            connection = self._connection(answer)
+            if connection is None:
+                return None
+            return {**answer, "connection_row": connection}
+        return answer
 
     def is_answered(self, slug: str) -> bool:
         match slug:
@@ -199,13 +236,24 @@ class Wizard:
         """Labels for the review step; the output's name and format as job_submit fills them."""
         output = self.output or {}
         kind = output.get("kind", JobAsset.Kind.EMBEDDED)
-        fmt = output.get("format") or (
-            format_from_name(output["name"]) if output.get("name") else "jsonl"
-        )
+        connection = output.get("connection_row")
+        if kind == JobAsset.Kind.SQL:
+            fmt = output.get("format") or "parquet"
+        elif kind in EXTERNAL_KINDS:
+            fmt = output.get("format") or format_from_name(output.get("location", ""))
+        else:
+            fmt = output.get("format") or (
+                format_from_name(output["name"]) if output.get("name") else "jsonl"
+            )
+        write_mode = output.get("write_mode") or JobAsset.WriteMode.REPLACE
         return {
             "job_type_label": JobType(self.job_type).label if self.job_type else "",
             "output_kind_label": JobAsset.Kind(kind).label,
-            "output_name": output.get("name") or f"output.{fmt}",
+            "output_name": output.get("location") or output.get("name") or f"output.{fmt}",
+            "output_connection": connection.name if connection else "",
+            "output_write_mode": (
+                JobAsset.WriteMode(write_mode).label.lower() if kind == JobAsset.Kind.SQL else ""
+            ),
             "output_format": AssetFormat(fmt).label if fmt in AssetFormat.values else fmt,
         }
 
@@ -225,10 +273,14 @@ class Wizard:
             "inputs": [
                 InputSpec(
                     kind=item["kind"],
-                    name=item.get("name", ""),
+                    # External assets are named by job_submit (their location).
+                    name="" if item["kind"] in EXTERNAL_KINDS else item.get("name", ""),
                     format=item.get("format", ""),
                     upload=item.get("upload_row"),
                     data=item.get("data", ""),
+                    connection=item.get("connection_row"),
+                    location=item.get("location", ""),
+                    query=item.get("query", ""),
                 )
                 for item in self.inputs
             ],
@@ -236,5 +288,8 @@ class Wizard:
                 kind=output.get("kind", JobAsset.Kind.EMBEDDED),
                 name=output.get("name", ""),
                 format=output.get("format", ""),
+                connection=output.get("connection_row"),
+                location=output.get("location", ""),
+                write_mode=output.get("write_mode") or JobAsset.WriteMode.REPLACE,
             ),
         }

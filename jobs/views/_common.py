@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -16,25 +17,44 @@ def wants_partial(request: HttpRequest) -> bool:
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
-def call_with_timeout(fn: Callable[[], T], *, timeout: float) -> tuple[bool, T | None]:
-    """(True, FN()) if FN returns within TIMEOUT seconds, else (False, None); FN's exception
-    is raised here. FN runs in a daemon thread, so a call that hangs on the network is left
-    behind instead of holding the request (or the interpreter's exit)."""
-    outcome: dict[str, object] = {}
+def call_all_with_timeout(
+    fns: list[Callable[[], T]], *, timeout: float
+) -> list[tuple[bool, T | None, BaseException | None]]:
+    """Run every FN at once, each in a daemon thread, and wait at most TIMEOUT seconds for all
+    of them together: (finished, value, error) per FN. A call that hangs on the network is
+    left behind instead of holding the request (or the interpreter's exit)."""
+    outcomes: list[dict] = [{} for _ in fns]
 
-    def run() -> None:
+    def run(fn: Callable[[], T], outcome: dict) -> None:
         try:
             outcome["value"] = fn()
         except BaseException as exc:  # handed to the caller
             outcome["error"] = exc
         finally:
             db_connections.close_all()  # this thread's own database connections, if any
+            outcome["done"] = True
 
-    thread = threading.Thread(target=run, daemon=True, name="call-with-timeout")
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        return False, None
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return True, outcome.get("value")  # type: ignore[return-value]
+    threads = [
+        threading.Thread(target=run, args=(fn, outcome), daemon=True, name="call-with-timeout")
+        for fn, outcome in zip(fns, outcomes, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0))
+    return [
+        (bool(o.get("done")), o.get("value"), o.get("error"))
+        if o.get("done")
+        else (False, None, None)
+        for o in outcomes
+    ]
+
+
+def call_with_timeout(fn: Callable[[], T], *, timeout: float) -> tuple[bool, T | None]:
+    """(True, FN()) if FN returns within TIMEOUT seconds, else (False, None); FN's exception
+    is raised here."""
+    ((finished, value, error),) = call_all_with_timeout([fn], timeout=timeout)
+    if error is not None:
+        raise error
+    return finished, value

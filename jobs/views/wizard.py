@@ -7,6 +7,7 @@ with its URL pushed, so Back/Forward and reloads land on real pages.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from jobs.forms import (
+    EXTERNAL_KINDS,
     InputAddForm,
     JobTypeStepForm,
     ModelStepForm,
@@ -28,14 +30,19 @@ from jobs.forms import (
     RuntimeStepForm,
     SchemaStepForm,
     SnapshotStepForm,
+    no_connections_message,
 )
 from jobs.models import JobAsset
 from jobs.services import job_submit, upload_create
-from jobs.views._common import wants_partial
+from jobs.views._common import call_all_with_timeout, wants_partial
 from jobs.wizard import AUTO_RUNTIME, PAGE_STEPS, STEP_BY_SLUG, STEPS, Wizard
 from models_registry.selectors import model_list, snapshot_list
 
+logger = logging.getLogger(__name__)
+
 TEMPLATE = "jobs/wizard.html"
+# The review step asks external inputs for their size over the network; it waits this long.
+SIZE_TIMEOUT = 2.0
 
 # A step's GET builds its page context; its POST returns a context (stay, show errors),
 # None (answer saved: go on) or a response (the job was created).
@@ -170,7 +177,45 @@ def _embedded_format(data: str) -> str:
 
 
 def _inputs_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
-    return {"form": form or InputAddForm(), "inputs": wizard.inputs}
+    form = form or InputAddForm(user=request.user)
+    return {"form": form, "inputs": wizard.inputs, **_kind_groups(form)}
+
+
+def _kind_groups(form) -> dict:
+    """Per external kind: its fields and whether the user has any connection of it."""
+    return {
+        "external_groups": [
+            {
+                "kind": kind,
+                "connection": form[f"{kind}_connection"],
+                "where": form[form.where_field(kind)],
+                "available": bool(form.connection_counts[kind]),
+                "no_connections": no_connections_message(kind),
+            }
+            for kind in EXTERNAL_KINDS
+        ]
+    }
+
+
+def _location_check(form, *, kind: str, connection, where: str, direction: str) -> str | None:
+    """The cleaned location (or SQL) of an external asset, or None with the reason added to
+    FORM: a bad URL, SQL that writes, a kind this installation cannot read yet."""
+    from jobs.assets import location_validate
+
+    is_query = kind == JobAsset.Kind.SQL and direction == JobAsset.Direction.INPUT
+    try:
+        return location_validate(
+            kind=kind, connection=connection, location="" if is_query else where,
+            query=where if is_query else "", direction=direction,
+        )  # fmt: skip
+    except ValidationError as exc:
+        form.add_error(form.where_field(kind), exc)
+    except ImportError:
+        form.add_error("kind", f"{JobAsset.Kind(kind).label} assets are not supported yet.")
+    except Exception as exc:  # a half-configured kind must not turn the step into a 500
+        logger.exception("checking a %s location failed", kind)
+        form.add_error(form.where_field(kind), f"This could not be checked ({exc}).")
+    return None
 
 
 def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
@@ -181,11 +226,12 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
         wizard.save("inputs", remaining)
         return _inputs_get(request, wizard)
 
-    form = InputAddForm(request.POST, request.FILES)
+    form = InputAddForm(request.POST, request.FILES, user=request.user)
     if not form.is_valid():
         return _inputs_get(request, wizard, form)
     data = form.cleaned_data
-    if data["file"]:
+    kind = data["kind"]
+    if kind == JobAsset.Kind.UPLOAD:
         try:
             upload = upload_create(owner=request.user, content=data["file"])
         except ValidationError as exc:
@@ -199,7 +245,7 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
                 "format": data["format"],
             }
         )
-    elif data["data"].strip():
+    elif kind == JobAsset.Kind.EMBEDDED:
         answers.append(
             {
                 "id": uuid.uuid4().hex,
@@ -209,32 +255,99 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
                 "name": "",
             }
         )
+    elif kind in EXTERNAL_KINDS:
+        connection = data["connection"]
+        cleaned = _location_check(
+            form, kind=kind, connection=connection, where=data["where"],
+            direction=JobAsset.Direction.INPUT,
+        )  # fmt: skip
+        if cleaned is None:
+            return _inputs_get(request, wizard, form)
+        is_query = kind == JobAsset.Kind.SQL
+        answers.append(
+            {
+                "id": uuid.uuid4().hex,
+                "kind": kind,
+                "connection": str(connection.uuid),
+                "location": "" if is_query else cleaned,
+                "query": cleaned if is_query else "",
+                "format": data["format"],
+            }
+        )
     wizard.save("inputs", answers)
 
     if action == "next":
         if wizard.inputs:
             return None
-        form.add_error(None, "Add at least one input: upload a file or paste data.")
+        form.add_error(None, "Add at least one input: upload a file, paste data or name one.")
         return _inputs_get(request, wizard, form)
     return _inputs_get(request, wizard)  # "add": show the list with the new input
 
 
 def _output_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
-    saved = wizard.answer("output") or {"kind": JobAsset.Kind.EMBEDDED}
-    return {"form": form or OutputStepForm(initial=saved)}
+    if form is None:
+        saved = dict(wizard.answer("output") or {"kind": JobAsset.Kind.EMBEDDED})
+        kind = saved.get("kind")
+        if kind in EXTERNAL_KINDS:
+            saved[f"{kind}_connection"] = saved.get("connection")
+            saved["sql_table" if kind == JobAsset.Kind.SQL else f"{kind}_location"] = saved.get(
+                "location", ""
+            )
+        form = OutputStepForm(user=request.user, initial=saved)
+        for name, value in saved.items():
+            if name.endswith("_connection"):
+                form.fields[name].initial = value
+    return {"form": form, **_kind_groups(form)}
 
 
 def _output_post(request: HttpRequest, wizard: Wizard) -> dict | None:
-    form = OutputStepForm(request.POST)
+    form = OutputStepForm(request.POST, user=request.user)
     if not form.is_valid():
         return _output_get(request, wizard, form)
     data = form.cleaned_data
-    wizard.save("output", {"kind": data["kind"], "name": data["name"], "format": data["format"]})
+    kind = data["kind"]
+    answer = {"kind": kind, "name": data["name"], "format": data["format"]}
+    if kind in EXTERNAL_KINDS:
+        cleaned = _location_check(
+            form, kind=kind, connection=data["connection"], where=data["where"],
+            direction=JobAsset.Direction.OUTPUT,
+        )  # fmt: skip
+        if cleaned is None:
+            return _output_get(request, wizard, form)
+        answer.update(
+            connection=str(data["connection"].uuid), location=cleaned,
+            write_mode=data["write_mode"],
+        )  # fmt: skip
+    wizard.save("output", answer)
     return None
 
 
+def _external_sizes(items: list[dict]) -> None:
+    """Fill each external input's size where its kind learns it quickly (a HEAD request, a
+    directory listing); every call runs at once, all within SIZE_TIMEOUT seconds together.
+    An input whose size is not known by then, or whose size fails, shows "size unknown"."""
+    from jobs.assets import input_source
+
+    def size_of(item: dict) -> Callable[[], int | None]:
+        asset = JobAsset(
+            direction=JobAsset.Direction.INPUT, kind=item["kind"],
+            connection=item["connection_row"], location=item.get("location", ""),
+            query=item.get("query", ""), format=item.get("format") or "jsonl",
+        )  # fmt: skip
+        return lambda: input_source(asset).size()
+
+    external = [item for item in items if item["kind"] in EXTERNAL_KINDS]
+    calls = call_all_with_timeout([size_of(item) for item in external], timeout=SIZE_TIMEOUT)
+    for item, (finished, size, error) in zip(external, calls, strict=True):
+        if error is not None:
+            logger.info("size of input %s unknown: %s", item.get("location"), error)
+        item["size"] = size if finished and error is None else None
+
+
 def _review_get(request: HttpRequest, wizard: Wizard, errors: list[str] | None = None) -> dict:
-    return {"review": wizard.review(), "errors": errors or []}
+    inputs = [dict(item) for item in wizard.inputs]
+    _external_sizes(inputs)
+    return {"review": wizard.review(), "inputs": inputs, "errors": errors or []}
 
 
 def _review_post(request: HttpRequest, wizard: Wizard) -> dict | HttpResponse:
@@ -242,6 +355,9 @@ def _review_post(request: HttpRequest, wizard: Wizard) -> dict | HttpResponse:
         job = job_submit(user=request.user, **wizard.submit_kwargs())
     except ValidationError as exc:
         return _review_get(request, wizard, exc.messages)
+    except ImportError as exc:  # an external kind whose module this installation lacks
+        logger.warning("job_submit could not load an asset kind: %s", exc)
+        return _review_get(request, wizard, ["One of the asset kinds is not supported yet."])
     wizard.reset()
     messages.success(request, "Job submitted.")
     if request.htmx:

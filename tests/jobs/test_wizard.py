@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import time
+
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from jobs.models import Job, JobAsset, JobStatus, Runtime, Upload
+from jobs.models import Connection, Job, JobAsset, JobStatus, Runtime, Upload
 from jobs.wizard import SESSION_KEY
 from models_registry.services import attachment_add
 from tests.factories import GroupFactory, ModelFactory, SnapshotFactory
@@ -316,8 +319,12 @@ def test_output_file_needs_a_plain_name(alice_client, alice_snapshot):
     assert "Give the output file a name" in response.text
     response = alice_client.post(step("output"), {"kind": "file", "name": "../scores.csv"})
     assert "is not a plain file name" in response.text
-    response = alice_client.post(step("output"), {"kind": "sql"})
+    response = alice_client.post(step("output"), {"kind": "ftp"})
     assert "Select a valid choice" in response.text
+    response = alice_client.post(step("output"), {"kind": "sql", "sql_table": "scores"})
+    assert "No SQL connections yet: an administrator adds them in Admin → Connections." in (
+        response.text
+    )
     assert "output" not in answers(alice_client)
 
 
@@ -339,3 +346,250 @@ def test_a_single_model_is_preselected(alice_client, alice, alice_snapshot):
     assert checked in alice_client.get(step("model")).text
     SnapshotFactory(model=ModelFactory(owner=alice, team=alice_snapshot.model.team))
     assert checked not in alice_client.get(step("model")).text  # two: the person chooses
+
+
+# --- External inputs and outputs (S3, HDFS, SQL) -----------------------------------------------
+
+
+def fake_location_validate(*, kind, connection, location, query, direction):
+    """Stands in for jobs.assets.location_validate here: the real kinds (jobs/assets/s3.py,
+    hdfs.py, sql.py) are tested in their own modules' tests; these tests are about what the
+    wizard does with a location that is accepted or refused."""
+    if connection is None or connection.kind != kind:
+        raise ValidationError(f"Choose a {kind.upper()} connection for this asset.")
+    if kind == "sql" and direction == "in":
+        if not query.strip().lower().startswith("select"):
+            raise ValidationError("Only a SELECT statement can be an input.")
+        return query.strip()
+    if kind in ("s3", "hdfs") and not location.startswith(f"{kind}://"):
+        raise ValidationError(f"A {kind.upper()} location starts with {kind}://.")
+    return location.strip()
+
+
+class FakeSource:
+    size_bytes: int | None = 1234
+    delay = 0.0
+
+    def __init__(self, asset):
+        self.asset = asset
+
+    def size(self):
+        time.sleep(self.delay)
+        if isinstance(self.size_bytes, Exception):
+            raise self.size_bytes
+        return self.size_bytes
+
+
+@pytest.fixture
+def fake_assets(monkeypatch):
+    monkeypatch.setattr("jobs.assets.location_validate", fake_location_validate)
+    monkeypatch.setattr("jobs.assets.input_source", FakeSource)
+    monkeypatch.setattr(FakeSource, "size_bytes", 1234)
+    return FakeSource
+
+
+@pytest.fixture
+def lake(team_alpha):
+    connection = Connection.objects.create(name="lake", kind="s3", secret_access_key="k-9d8f7")
+    connection.teams.add(team_alpha)
+    return connection
+
+
+@pytest.fixture
+def warehouse(db):
+    return Connection.objects.create(name="warehouse", kind="sql", dsn="sqlite:////tmp/w.db")
+
+
+@pytest.fixture
+def gamma_lake(db):
+    connection = Connection.objects.create(name="gamma-lake", kind="s3")
+    connection.teams.add(GroupFactory(name="gamma"))
+    return connection
+
+
+def walk_to_output(client, snapshot) -> None:
+    walk_to_inputs(client, snapshot)
+    assert client.post(step("inputs"), {"data": '{"x": 1}', "action": "next"}).status_code == 302
+
+
+def test_walk_with_an_s3_input_and_a_sql_table_output(
+    alice_client, alice_snapshot, lake, warehouse, fake_assets, queued
+):
+    walk_to_inputs(alice_client, alice_snapshot)
+    page = alice_client.get(step("inputs")).text
+    assert 'name="kind" value="s3"' in page and "lake" in page
+    response = alice_client.post(
+        step("inputs"),
+        {"kind": "s3", "s3_connection": lake.uuid, "s3_location": "s3://bucket/in.csv",
+         "action": "next"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.text[-3000:]
+    (saved,) = answers(alice_client)["inputs"]
+    assert {k: saved[k] for k in ("kind", "connection", "location", "query", "format")} == {
+        "kind": "s3", "connection": str(lake.uuid), "location": "s3://bucket/in.csv",
+        "query": "", "format": "",
+    }  # fmt: skip
+
+    response = alice_client.post(
+        step("output"),
+        {"kind": "sql", "sql_connection": warehouse.uuid, "sql_table": "scores",
+         "write_mode": "append"},
+    )  # fmt: skip
+    assert response.status_code == 302 and response["Location"] == step("review")
+
+    review = alice_client.get(step("review")).text
+    for expected in ("s3://bucket/in.csv", "lake", "1.2\xa0KB", "CSV", "SQL on warehouse",
+                     "scores", "(append)", "Parquet"):  # fmt: skip
+        assert expected in review, expected
+    assert "k-9d8f7" not in review
+
+    alice_client.post(step("review"))
+    job = Job.objects.get()
+    (source,) = job.input_assets()
+    assert (source.kind, source.connection, source.location, source.format) == (
+        "s3", lake, "s3://bucket/in.csv", "csv",
+    )  # fmt: skip
+    output = job.output_asset()
+    assert (output.kind, output.connection, output.location, output.write_mode) == (
+        "sql", warehouse, "scores", "append",
+    )  # fmt: skip
+
+
+def test_a_sql_input_is_found_by_its_filled_in_query(
+    alice_client, alice_snapshot, warehouse, fake_assets
+):
+    walk_to_inputs(alice_client, alice_snapshot)
+    query = "SELECT id, amount FROM payments WHERE amount > 100 ORDER BY id " + "-- note " * 10
+    response = alice_client.post(
+        step("inputs"), {"sql_connection": warehouse.uuid, "sql_query": query, "action": "add"}
+    )
+    assert response.status_code == 200
+    (saved,) = answers(alice_client)["inputs"]
+    assert (saved["kind"], saved["query"], saved["location"]) == ("sql", query.strip(), "")
+    assert "SELECT id, amount FROM payments" in response.text and "Parquet" in response.text
+
+
+def test_refusals_of_location_validate_are_shown_on_the_step(
+    alice_client, alice_snapshot, lake, warehouse, fake_assets
+):
+    walk_to_inputs(alice_client, alice_snapshot)
+    response = alice_client.post(
+        step("inputs"),
+        {"kind": "s3", "s3_connection": lake.uuid, "s3_location": "http://bucket/x"},
+    )
+    assert response.status_code == 200 and "starts with s3://" in response.text
+    response = alice_client.post(
+        step("inputs"),
+        {"kind": "sql", "sql_connection": warehouse.uuid, "sql_query": "DELETE FROM t"},
+    )
+    assert response.status_code == 200 and "Only a SELECT statement" in response.text
+    response = alice_client.post(step("inputs"), {"kind": "s3", "s3_location": "s3://b/k"})
+    assert "Choose a S3 connection." in response.text
+    assert "inputs" not in answers(alice_client)
+
+    alice_client.post(step("inputs"), {"data": '{"x": 1}', "action": "next"})
+    response = alice_client.post(
+        step("output"), {"kind": "s3", "s3_connection": lake.uuid, "s3_location": "/tmp/x"}
+    )
+    assert response.status_code == 200 and "starts with s3://" in response.text
+    assert "output" not in answers(alice_client)
+
+
+def test_a_kind_that_is_not_installed_is_a_message_not_an_error(
+    alice_client, alice_snapshot, lake, monkeypatch
+):
+    def missing(**kwargs):
+        raise ModuleNotFoundError("No module named 'jobs.assets.s3'")
+
+    monkeypatch.setattr("jobs.assets.location_validate", missing)
+    walk_to_inputs(alice_client, alice_snapshot)
+    response = alice_client.post(
+        step("inputs"), {"kind": "s3", "s3_connection": lake.uuid, "s3_location": "s3://b/k"}
+    )
+    assert response.status_code == 200 and "S3 assets are not supported yet" in response.text
+
+
+def test_another_teams_connection_is_not_offered_and_a_forged_uuid_is_refused(
+    alice_client, alice_snapshot, lake, gamma_lake, fake_assets
+):
+    walk_to_inputs(alice_client, alice_snapshot)
+    page = alice_client.get(step("inputs")).text
+    assert str(lake.uuid) in page
+    assert str(gamma_lake.uuid) not in page and "gamma-lake" not in page
+    response = alice_client.post(
+        step("inputs"),
+        {"kind": "s3", "s3_connection": gamma_lake.uuid, "s3_location": "s3://b/k"},
+    )
+    assert response.status_code == 200
+    assert "Choose one of the connections offered here." in response.text
+    assert "inputs" not in answers(alice_client)
+
+    alice_client.post(step("inputs"), {"data": '{"x": 1}', "action": "next"})
+    response = alice_client.post(
+        step("output"),
+        {"kind": "s3", "s3_connection": gamma_lake.uuid, "s3_location": "s3://b/k"},
+    )
+    assert "Choose one of the connections offered here." in response.text
+    assert "output" not in answers(alice_client)
+
+
+def test_a_planted_connection_of_another_team_never_reaches_a_job(
+    alice_client, alice_snapshot, gamma_lake, fake_assets, queued
+):
+    walk_to_inputs(alice_client, alice_snapshot)
+    session = alice_client.session
+    session[SESSION_KEY]["inputs"] = [
+        {"id": "x", "kind": "s3", "connection": str(gamma_lake.uuid),
+         "location": "s3://b/k", "query": "", "format": ""},
+    ]  # fmt: skip
+    session[SESSION_KEY]["output"] = {"kind": "embedded", "name": "", "format": ""}
+    session.save()
+    response = alice_client.post(step("review"))
+    assert response.status_code == 302 and response["Location"] == step("inputs")
+    assert not Job.objects.exists()
+
+
+def test_kinds_without_connections_say_how_to_get_one(alice_client, alice_snapshot, lake):
+    walk_to_inputs(alice_client, alice_snapshot)
+    page = alice_client.get(step("inputs")).text
+    assert "No HDFS connections yet: an administrator adds them in Admin → Connections." in page
+    assert "No SQL connections yet" in page and "No S3 connections yet" not in page
+    assert 'value="hdfs" disabled' in page
+    response = alice_client.post(step("inputs"), {"hdfs_location": "hdfs://nn/x"})
+    assert "No HDFS connections yet" in response.text and "inputs" not in answers(alice_client)
+
+
+def test_the_output_step_shows_the_saved_external_answer(
+    alice_client, alice_snapshot, lake, warehouse, fake_assets
+):
+    walk_to_output(alice_client, alice_snapshot)
+    alice_client.post(
+        step("output"),
+        {"kind": "s3", "s3_connection": lake.uuid, "s3_location": "s3://out/scores.jsonl"},
+    )
+    page = alice_client.get(step("output")).text
+    assert 'name="kind" value="s3" required checked' in page
+    assert f'<option value="{lake.uuid}" selected>' in page
+    assert 'value="s3://out/scores.jsonl"' in page
+
+
+@pytest.mark.parametrize("trouble", ["raises", "hangs"])
+def test_review_says_size_unknown_when_the_size_cannot_be_learned_quickly(
+    alice_client, alice_snapshot, lake, fake_assets, monkeypatch, trouble
+):
+    if trouble == "raises":
+        monkeypatch.setattr(FakeSource, "size_bytes", OSError("connection refused"))
+    else:
+        monkeypatch.setattr(FakeSource, "delay", 1.0)
+        monkeypatch.setattr("jobs.views.wizard.SIZE_TIMEOUT", 0.1)
+    walk_to_inputs(alice_client, alice_snapshot)
+    alice_client.post(
+        step("inputs"),
+        {"kind": "s3", "s3_connection": lake.uuid, "s3_location": "s3://b/k.csv",
+         "action": "next"},
+    )  # fmt: skip
+    alice_client.post(step("output"), {"kind": "embedded"})
+    started = time.monotonic()
+    response = alice_client.get(step("review"))
+    assert response.status_code == 200 and "size unknown" in response.text
+    assert time.monotonic() - started < 0.9
