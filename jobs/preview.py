@@ -90,6 +90,8 @@ READERS = {"jsonl": _jsonl_head, "json": _json_head, "csv": _csv_head, "parquet"
 
 def asset_preview(asset: JobAsset, *, limit: int = PREVIEW_ROWS) -> Preview:
     """The head of ASSET's file as a table, or a Preview whose error says why not."""
+    if asset.is_external:  # reading it back would reach out to another system
+        return Preview(error=f"Output written to {asset.location}; it is not previewed here.")
     if not asset.file:
         return Preview(error="The output file is not available.")
     reader = READERS.get(asset.format)

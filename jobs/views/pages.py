@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import logging
 from pathlib import PurePosixPath
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
@@ -22,8 +25,12 @@ from jobs.selectors import job_list
 from jobs.services import job_cancel
 from jobs.views._common import wants_partial
 
+logger = logging.getLogger(__name__)
+
 JOBS_PER_PAGE = 25
 LOG_TAIL_LINES = 200
+DOWNLOAD_LINK_SECONDS = 3600
+PUBLISHED_ITEMS_SHOWN = 10
 
 
 def _get_job_for_user(request: HttpRequest, job_uuid: UUID) -> Job:
@@ -50,15 +57,54 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"form": form, "page": page})
 
 
+def _download_link(asset: JobAsset) -> str:
+    """A time-limited link to an S3 output, or "" when none can be made (the location is then
+    shown alone)."""
+    if asset.kind != JobAsset.Kind.S3:
+        return ""
+    try:
+        from jobs.assets.s3 import presigned_url
+
+        return presigned_url(asset, expires=DOWNLOAD_LINK_SECONDS)
+    except Exception:  # a missing module, bad credentials, a location it cannot parse
+        logger.warning("no download link for output %s", asset.uuid, exc_info=True)
+        return ""
+
+
+def _published_rows(published: dict) -> list[tuple[str, str]]:
+    """What publishing an external output reported, as (label, text) rows for the page."""
+    rows = []
+    for key, value in published.items():
+        if key == "location":
+            continue
+        label = key.replace("_", " ").capitalize()
+        if key == "bytes" and isinstance(value, int):
+            text = filesizeformat(value)
+        elif isinstance(value, int):
+            text = intcomma(value)
+        elif isinstance(value, list):
+            shown = [str(v) for v in value[:PUBLISHED_ITEMS_SHOWN]]
+            more = len(value) - len(shown)
+            text = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+        else:
+            text = str(value)
+        rows.append((label, text))
+    return rows
+
+
 def _live_context(job: Job) -> dict:
     """What the polled part of the job page shows."""
-    assets = list(job.assets.order_by("direction", "position"))
+    assets = list(job.assets.select_related("connection").order_by("direction", "position"))
     output = next((a for a in assets if a.direction == JobAsset.Direction.OUTPUT), None)
-    preview = asset_preview(output) if output and job.status == JobStatus.COMPLETE else None
+    complete = job.status == JobStatus.COMPLETE
+    external = output is not None and output.is_external
+    preview = asset_preview(output) if output and complete and not external else None
     return {
         "job": job,
         "inputs": [a for a in assets if a.direction == JobAsset.Direction.INPUT],
         "output": output,
+        "output_link": _download_link(output) if external and complete else "",
+        "published": _published_rows(output.published) if external and complete else [],
         "rejects": [a for a in assets if a.rejects_file],
         "preview": preview,
         "log_tail": "\n".join(job.log.splitlines()[-LOG_TAIL_LINES:]),

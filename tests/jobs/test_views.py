@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import io
 import json
+import sys
+import types
 from datetime import timedelta
 
 import pyarrow as pa
@@ -11,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import Job, JobAsset, JobStatus, JobType
+from jobs.models import Connection, Job, JobAsset, JobStatus, JobType
 from jobs.services import runtime_default
 from tests.factories import GroupFactory, ModelFactory, SnapshotFactory
 
@@ -327,3 +329,142 @@ def test_rejects_file_is_linked_and_downloadable(alice_client, alice, alice_snap
     output = job.output_asset()
     no_rejects = reverse("jobs-rejects-download", args=[job.uuid, output.uuid])
     assert alice_client.get(no_rejects).status_code == 404
+
+
+# --- External assets (S3, HDFS, SQL) -------------------------------------------------------------
+
+
+@pytest.fixture
+def lake(db):
+    return Connection.objects.create(name="lake", kind="s3", secret_access_key="s-81xq")
+
+
+@pytest.fixture
+def warehouse(db):
+    return Connection.objects.create(name="warehouse", kind="sql", dsn="postgresql://u:pw9x@h/d")
+
+
+def external_job(snapshot, user, *, status, inputs, output) -> Job:
+    """A job whose assets are given as JobAsset field dicts, created directly."""
+    job = Job.objects.create(
+        snapshot=snapshot, created_by=user, status=status, runtime=runtime_default()
+    )
+    for position, fields in enumerate(inputs):
+        JobAsset.objects.create(job=job, direction="in", position=position, **fields)
+    JobAsset.objects.create(job=job, direction="out", **output)
+    return job
+
+
+@pytest.fixture
+def fake_s3_module(monkeypatch):
+    """jobs.assets.s3 as the job page sees it: only presigned_url, which the test sets."""
+    module = types.ModuleType("jobs.assets.s3")
+    monkeypatch.setitem(sys.modules, "jobs.assets.s3", module)
+    return module
+
+
+def test_job_page_shows_external_inputs_and_a_sql_output(
+    alice_client, alice, alice_snapshot, lake, warehouse
+):
+    query = "SELECT id, amount FROM payments WHERE " + " AND ".join(f"c{i} > 0" for i in range(40))
+    job = external_job(
+        alice_snapshot, alice, status=JobStatus.COMPLETE,
+        inputs=[
+            {"kind": "s3", "connection": lake, "location": "s3://bucket/in/", "name": "s3://bucket/in/"},
+            {"kind": "sql", "connection": warehouse, "query": query, "format": "parquet"},
+        ],
+        output={"kind": "sql", "connection": warehouse, "location": "scores", "format": "parquet",
+                "write_mode": "append", "published": {"table": "scores", "rows": 1234}},
+    )  # fmt: skip
+    response = alice_client.get(job.get_absolute_url())
+    assert response.status_code == 200
+    page = response.text
+    assert "s3://bucket/in/" in page and "lake" in page and "warehouse" in page
+    assert "SELECT id, amount FROM payments" in page and "c39 &gt; 0</code>" not in page
+    assert 'Output written to <span class="mono">scores</span> on warehouse' in page
+    assert "(append)" in page and '<dt>Rows</dt><dd class="mono">1,234</dd>' in page
+    assert "First" not in page and "could not be previewed" not in page
+    for asset in job.input_assets():  # external inputs have nothing to download here
+        assert reverse("jobs-asset-download", args=[job.uuid, asset.uuid]) not in page
+    assert "s-81xq" not in page and "pw9x" not in page
+
+
+def test_complete_s3_output_links_a_presigned_download(
+    alice_client, alice, alice_snapshot, lake, fake_s3_module
+):
+    calls = []
+
+    def presigned_url(asset, *, expires=3600):
+        calls.append((asset.location, expires))
+        return "https://minio.example/out/scores.jsonl?X-Amz-Signature=abc&amp=1"
+
+    fake_s3_module.presigned_url = presigned_url
+    job = external_job(
+        alice_snapshot, alice, status=JobStatus.COMPLETE,
+        inputs=[{"kind": "embedded", "data": "{}", "name": "e.jsonl"}],
+        output={"kind": "s3", "connection": lake, "location": "s3://out/scores.jsonl",
+                "published": {"location": "s3://out/scores.jsonl", "keys": ["scores.jsonl"],
+                              "bytes": 2048}},
+    )  # fmt: skip
+    page = alice_client.get(job.get_absolute_url()).text
+    assert calls == [("s3://out/scores.jsonl", 3600)]
+    assert "Download (link valid 1 hour)" in page
+    assert 'href="https://minio.example/out/scores.jsonl?X-Amz-Signature=abc&amp;amp=1"' in page
+    assert "Output written to" in page and "2.0\xa0KB" in page and "scores.jsonl" in page
+
+
+def test_job_page_shows_the_location_when_presigned_url_fails(
+    alice_client, alice, alice_snapshot, lake, fake_s3_module
+):
+    def presigned_url(asset, *, expires=3600):
+        raise RuntimeError("no credentials")
+
+    fake_s3_module.presigned_url = presigned_url
+    job = external_job(
+        alice_snapshot, alice, status=JobStatus.COMPLETE,
+        inputs=[{"kind": "embedded", "data": "{}", "name": "e.jsonl"}],
+        output={"kind": "s3", "connection": lake, "location": "s3://out/scores.jsonl"},
+    )  # fmt: skip
+    for url in (job.get_absolute_url(), reverse("jobs-status", args=[job.uuid])):
+        response = alice_client.get(url)
+        assert response.status_code in (200, 286)
+        assert "s3://out/scores.jsonl" in response.text
+        assert "Download (link valid" not in response.text
+
+
+def test_job_page_without_an_s3_module_shows_the_location(
+    alice_client, alice, alice_snapshot, lake, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "jobs.assets.s3", None)  # import raises ImportError
+    job = external_job(
+        alice_snapshot, alice, status=JobStatus.COMPLETE,
+        inputs=[{"kind": "embedded", "data": "{}", "name": "e.jsonl"}],
+        output={"kind": "s3", "connection": lake, "location": "s3://out/x.jsonl"},
+    )  # fmt: skip
+    response = alice_client.get(job.get_absolute_url())
+    assert response.status_code == 200 and "s3://out/x.jsonl" in response.text
+    assert "Download (link valid" not in response.text
+
+
+def test_running_job_says_where_its_external_output_will_go(
+    alice_client, alice, alice_snapshot, lake, fake_s3_module
+):
+    fake_s3_module.presigned_url = pytest.fail  # no link before the job completes
+    job = external_job(
+        alice_snapshot, alice, status=JobStatus.RUNNING,
+        inputs=[{"kind": "embedded", "data": "{}", "name": "e.jsonl"}],
+        output={"kind": "hdfs", "connection": lake, "location": "hdfs://nn/out/scores.jsonl"},
+    )  # fmt: skip
+    page = alice_client.get(job.get_absolute_url()).text
+    assert 'is written to <span class="mono">hdfs://nn/out/scores.jsonl</span> when' in page
+    assert "The output appears here" not in page
+
+
+def test_failed_job_says_nothing_was_written(alice_client, alice, alice_snapshot, warehouse):
+    job = external_job(
+        alice_snapshot, alice, status=JobStatus.ERROR,
+        inputs=[{"kind": "embedded", "data": "{}", "name": "e.jsonl"}],
+        output={"kind": "sql", "connection": warehouse, "location": "scores"},
+    )  # fmt: skip
+    page = alice_client.get(job.get_absolute_url()).text
+    assert 'Nothing was written to <span class="mono">scores</span>' in page
