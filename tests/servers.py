@@ -372,10 +372,9 @@ class _WebHdfsHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def webhdfs_server(tmp_path) -> Iterator[WebHdfsServer]:
+def webhdfs_server(tmp_path_factory) -> Iterator[WebHdfsServer]:
     """A WebHDFS server over a fresh folder; /secure is off limits to everyone."""
-    root = tmp_path / "hdfs"
-    root.mkdir()
+    root = tmp_path_factory.mktemp("hdfs")
     server = WebHdfsServer(root, denied=("/secure",)).start()
     yield server
     server.stop()

@@ -1,0 +1,224 @@
+"""HDFS assets over WebHDFS, through HdfsCLI (the `hdfs` package).
+
+Input: hdfs://namenode/path, a file or a folder (every file in it, in name order; hidden
+files such as _SUCCESS are skipped). Output: hdfs://namenode/path/file, written under a
+hidden temporary name in the same folder and renamed into place only when complete, so the
+target never holds partial output.
+
+The namenode in the location is for people; requests go to the connection's WebHDFS URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from getpass import getuser
+from pathlib import Path
+
+import requests
+from django.core.exceptions import ValidationError
+from hdfs import HdfsError, InsecureClient
+
+from jobs.assets.base import AssetError, FetchedFile, InputSource, OutputTarget
+from jobs.formats import format_from_name
+from jobs.models import Connection, JobAsset
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1024 * 1024
+_TIMEOUT = (10, 300)  # seconds to connect, seconds between bytes
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def location_parse(location: str) -> tuple[str, str]:
+    """hdfs://namenode/some/path → ("namenode", "/some/path"); ValidationError otherwise."""
+    location = location.strip()
+    if not location.lower().startswith("hdfs://"):
+        raise ValidationError(
+            f"{location!r} is not an HDFS location: write hdfs://namenode/path/data.csv "
+            "(a file, or a folder to read every file in it)."
+        )
+    namenode, slash, path = location[7:].partition("/")
+    if not slash:
+        raise ValidationError(f"{location!r} names no path: write hdfs://{namenode}/path.")
+    if any(part == ".." for part in path.split("/")):
+        raise ValidationError(f"{location!r}: '..' is not allowed in an HDFS path.")
+    return namenode, posixpath.normpath("/" + path.lstrip("/"))
+
+
+def validate(*, connection: Connection, location: str, query: str, direction: str) -> str:
+    if not connection.webhdfs_url:
+        raise ValidationError(
+            f"Connection {connection.name!r} has no WebHDFS URL; an admin can add it."
+        )
+    namenode, path = location_parse(location)
+    if direction == JobAsset.Direction.OUTPUT:
+        if location.strip().endswith("/") or path == "/":
+            raise ValidationError(
+                f"hdfs://{namenode}{path} is a folder; an output is one file: add a name, "
+                f"e.g. hdfs://{namenode}{path.rstrip('/')}/output.jsonl."
+            )
+        if posixpath.basename(path).startswith((".", "_")):
+            raise ValidationError(
+                "Output names starting with '.' or '_' are hidden from HDFS readers; "
+                "choose another name."
+            )
+    return f"hdfs://{namenode}{path}"
+
+
+def connection_test(connection: Connection) -> str:
+    if not connection.webhdfs_url:
+        raise AssetError(f"connection '{connection.name}': no WebHDFS URL is set")
+    with _errors(connection, f"connection '{connection.name}'", "/"):
+        status = _client(connection).status("/")
+    entries = status.get("childrenNum", 0)
+    return (
+        f"reached {connection.webhdfs_url} as {_user(connection)}: "
+        f"/ holds {entries} entr{'y' if entries == 1 else 'ies'}"
+    )
+
+
+class Source(InputSource):
+    def __init__(self, asset: JobAsset) -> None:
+        super().__init__(asset)
+        self.namenode, self.path = location_parse(asset.location)
+        self._files: list[tuple[str, int]] | None = None
+
+    def size(self) -> int | None:
+        return sum(length for _, length in self.files())
+
+    def files(self) -> list[tuple[str, int]]:
+        """(path, bytes) of every file to read, in name order."""
+        if self._files is None:
+            with _errors(self.connection, _label(self.asset), self.path):
+                self._files = self._find(_client(self.connection))
+        return self._files
+
+    def fetch(self, *, dest: Path) -> list[FetchedFile]:
+        client = _client(self.connection)
+        fetched = []
+        for i, (path, _) in enumerate(self.files()):
+            local = dest / f"{i:05d}-{_safe_name(path)}"
+            with _errors(self.connection, _label(self.asset), path):
+                with client.read(path, chunk_size=CHUNK_BYTES) as chunks, open(local, "wb") as f:
+                    for chunk in chunks:
+                        f.write(chunk)
+            fetched.append(
+                FetchedFile(
+                    name=f"hdfs://{self.namenode}{path}", path=local, format=self._format(path)
+                )
+            )
+        return fetched
+
+    def _find(self, client: InsecureClient) -> list[tuple[str, int]]:
+        status = client.status(self.path)
+        if status["type"] == "FILE":
+            return [(self.path, status["length"])]
+        files = sorted(
+            (posixpath.join(self.path, name), entry["length"])
+            for name, entry in client.list(self.path, status=True)
+            if entry["type"] == "FILE" and not name.startswith((".", "_"))
+        )
+        if not files:
+            raise _Missing(f"the folder {self.path} holds no files (nothing to read)")
+        return files
+
+    def _format(self, path: str) -> str:
+        # As for S3: a format that differs from the location's own guess was chosen by a
+        # person and holds for every file; otherwise each file's extension decides.
+        if self.asset.format != format_from_name(self.asset.location):
+            return self.asset.format
+        return format_from_name(path, default=self.asset.format)
+
+
+class Target(OutputTarget):
+    def __init__(self, asset: JobAsset) -> None:
+        super().__init__(asset)
+        self.namenode, self.path = location_parse(asset.location)
+
+    def publish(self, *, staged: Path) -> dict:
+        client = _client(self.connection)
+        folder, name = posixpath.split(self.path)
+        temp = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+        with _errors(self.connection, _label(self.asset), self.path):
+            existing = client.status(self.path, strict=False)
+            if existing is not None and existing["type"] != "FILE":
+                raise _Missing(f"{self.path} is a folder, not a file")
+            try:
+                with open(staged, "rb") as data:
+                    client.write(temp, data=data)
+                # WebHDFS's rename does not replace a file: remove the old one just before.
+                if existing is not None:
+                    client.delete(self.path)
+                client.rename(temp, self.path)
+            except BaseException:
+                try:
+                    client.delete(temp)
+                except (HdfsError, requests.RequestException) as exc:
+                    logger.warning("could not delete the temporary file %s: %s", temp, exc)
+                raise
+        location = f"hdfs://{self.namenode}{self.path}"
+        return {"location": location, "paths": [location], "bytes": staged.stat().st_size}
+
+    def retract(self, published: dict) -> None:
+        try:
+            _client(self.connection).delete(self.path)
+        except (HdfsError, requests.RequestException) as exc:
+            logger.warning("could not delete %s: %s", published.get("location"), exc)
+
+
+# --- Helpers ------------------------------------------------------------------------------
+
+
+class _Missing(Exception):
+    """Nothing usable where the location points (turned into an AssetError)."""
+
+
+def _user(connection: Connection) -> str:
+    return connection.hdfs_user or getuser()
+
+
+def _client(connection: Connection) -> InsecureClient:
+    return InsecureClient(connection.webhdfs_url, user=_user(connection), timeout=_TIMEOUT)
+
+
+def _label(asset: JobAsset) -> str:
+    direction = "input" if asset.direction == JobAsset.Direction.INPUT else "output"
+    return f"{direction} '{asset.location}'"
+
+
+def _safe_name(path: str) -> str:
+    return _UNSAFE.sub("_", posixpath.basename(path)).strip("._") or "file"
+
+
+@contextmanager
+def _errors(connection: Connection, label: str, path: str) -> Iterator[None]:
+    """Turn what HdfsCLI and requests raise into an AssetError naming LABEL and the reason."""
+    if not connection.webhdfs_url:
+        raise AssetError(f"{label}: connection '{connection.name}' has no WebHDFS URL")
+    try:
+        yield
+    except _Missing as exc:
+        raise AssetError(f"{label}: {exc}") from None
+    except HdfsError as exc:
+        if exc.exception == "FileNotFoundException":
+            reason = f"no such file or folder {path}"
+        elif exc.exception == "AccessControlException":
+            reason = f"permission denied for user {_user(connection)} ({exc.message})"
+        elif exc.exception:
+            reason = f"WebHDFS refused ({exc.exception}): {exc.message}"
+        else:
+            reason = str(exc.message)
+        raise AssetError(f"{label}: {reason}") from None
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+        raise AssetError(
+            f"{label}: cannot reach WebHDFS at {connection.webhdfs_url} ({kind}); check the "
+            "connection's WebHDFS URL and that the namenode is up"
+        ) from None
+    except requests.RequestException as exc:
+        raise AssetError(f"{label}: WebHDFS request failed: {type(exc).__name__}") from None
