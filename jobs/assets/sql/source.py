@@ -1,0 +1,216 @@
+"""A SQL input: one SELECT, streamed from a server-side cursor into a Parquet file.
+
+Rows come in chunks (psycopg named cursor, sqlite3 fetchmany) and each chunk is written as
+one Parquet row group, so memory stays flat whatever the result size. The first chunk fixes
+the Arrow schema (PostgreSQL's declared column types where they are known); later chunks are
+cast to it, so column types survive the trip to the model.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.conf import settings
+
+from jobs.assets.base import AssetError, FetchedFile, InputSource
+from jobs.assets.sql.databases import (
+    Dsn,
+    DsnError,
+    Timeout,
+    Unreachable,
+    dsn_parse,
+    error_reason,
+    postgres_connect,
+    sqlite_connect,
+    sqlite_deadline,
+)
+from jobs.assets.sql.statements import StatementError, query_clean
+
+RESULT_NAME = "result.parquet"
+_CURSOR_NAME = "cc_sql_input"
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value, default=str).decode()
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+# PostgreSQL type name → the Arrow type its values keep, and how to convert them on the way.
+_POSTGRES_TYPES: dict[str, tuple[pa.DataType, Callable[[Any], Any] | None]] = {
+    "bool": (pa.bool_(), None),
+    "int2": (pa.int16(), None),
+    "int4": (pa.int32(), None),
+    "int8": (pa.int64(), None),
+    "oid": (pa.int64(), None),
+    "float4": (pa.float32(), None),
+    "float8": (pa.float64(), None),
+    "text": (pa.string(), None),
+    "varchar": (pa.string(), None),
+    "bpchar": (pa.string(), None),
+    "name": (pa.string(), None),
+    "char": (pa.string(), None),
+    "uuid": (pa.string(), _text),
+    "json": (pa.string(), _json_text),
+    "jsonb": (pa.string(), _json_text),
+    "bytea": (pa.binary(), None),
+    "date": (pa.date32(), None),
+    "time": (pa.time64("us"), None),
+    "timestamp": (pa.timestamp("us"), None),
+    "timestamptz": (pa.timestamp("us", tz="UTC"), None),
+    "interval": (pa.duration("us"), None),
+}
+
+
+class _Column:
+    def __init__(self, name: str, type_: pa.DataType | None, convert=None) -> None:
+        self.name = name
+        self.type = type_  # None: learnt from the first chunk
+        self.convert = convert
+
+    def array(self, values: Sequence[Any], *, label: str) -> pa.Array:
+        if self.convert is not None:
+            values = [self.convert(v) for v in values]
+        try:
+            if self.type is not None:
+                try:
+                    return pa.array(values, type=self.type)
+                except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                    return pa.array(values).cast(self.type)
+            array = pa.array(values)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            known = f" ({self.type})" if self.type is not None else ""
+            raise AssetError(
+                f"{label}: column {self.name!r}{known} holds values that do not fit one type: {exc}"
+            ) from None
+        if pa.types.is_null(array.type):  # no value yet to learn from: keep text
+            array = array.cast(pa.string())
+        self.type = array.type
+        return array
+
+
+def _postgres_columns(cursor: psycopg.Cursor) -> list[_Column]:
+    columns = []
+    for column in cursor.description or ():
+        info = cursor.connection.adapters.types.get(column.type_code)
+        name = info.name if info is not None else ""
+        type_, convert = _POSTGRES_TYPES.get(name, (None, None))
+        if name == "numeric":
+            if column.precision and column.precision <= 38:
+                type_ = pa.decimal128(column.precision, column.scale or 0)
+            else:  # unconstrained numeric: any precision, so a float
+                type_, convert = pa.float64(), _number
+        columns.append(_Column(column.name, type_, convert))
+    return columns
+
+
+class Source(InputSource):
+    def __init__(self, asset) -> None:
+        super().__init__(asset)
+        self.label = f"input '{asset.name or 'SQL'}'"
+
+    def fetch(self, *, dest: Path) -> list[FetchedFile]:
+        try:
+            query = query_clean(self.asset.query)  # again: the row may have been edited since
+            dsn = dsn_parse(self.connection)
+        except (StatementError, DsnError) as exc:
+            raise AssetError(f"{self.label}: {exc}") from None
+        timeout = Timeout(self.connection.statement_timeout_seconds)
+        path = dest / RESULT_NAME
+        try:
+            rows = self._postgres_rows if dsn.is_postgres else self._sqlite_rows
+            self._write(rows(dsn, query, timeout), path)
+        except (psycopg.Error, sqlite3.Error, Unreachable) as exc:
+            path.unlink(missing_ok=True)
+            raise AssetError(
+                f"{self.label}: {error_reason(exc, dsn=dsn, timeout=timeout)}"
+            ) from None
+        except AssetError:
+            path.unlink(missing_ok=True)
+            raise
+        return [FetchedFile(name=self.asset.name or "SQL", path=path, format="parquet")]
+
+    def _postgres_rows(
+        self, dsn: Dsn, query: str, timeout: Timeout
+    ) -> Iterator[tuple[list[_Column], list[tuple]]]:
+        chunk = settings.JOB_CHUNK_ROWS
+        with postgres_connect(dsn, read_only=True, timeout=timeout) as conn:
+            # A named cursor is a server-side one: FETCH brings CHUNK rows at a time.
+            with conn.cursor(name=_CURSOR_NAME) as cursor:
+                cursor.itersize = chunk
+                cursor.execute(query)
+                rows = cursor.fetchmany(chunk)
+                columns = _postgres_columns(cursor)
+                yield columns, rows
+                while rows := cursor.fetchmany(chunk):
+                    yield columns, rows
+            conn.rollback()  # it read only; nothing to keep
+
+    def _sqlite_rows(
+        self, dsn: Dsn, query: str, timeout: Timeout
+    ) -> Iterator[tuple[list[_Column], list[tuple]]]:
+        chunk = settings.JOB_CHUNK_ROWS
+        conn = sqlite_connect(dsn, read_only=True, timeout=timeout)
+        try:
+            with sqlite_deadline(conn, timeout):
+                cursor = conn.execute(query)
+                columns = [_Column(d[0], None) for d in cursor.description or ()]
+                yield columns, cursor.fetchmany(chunk)
+                while rows := cursor.fetchmany(chunk):
+                    yield columns, rows
+        finally:
+            conn.close()
+
+    def _write(self, chunks: Iterator[tuple[list[_Column], list[tuple]]], path: Path) -> None:
+        writer: pq.ParquetWriter | None = None
+        schema: pa.Schema | None = None
+        try:
+            for columns, rows in chunks:
+                if schema is None:
+                    self._unique_names(columns)
+                values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+                arrays = [
+                    c.array(v, label=self.label) for c, v in zip(columns, values, strict=True)
+                ]
+                table = pa.Table.from_arrays(arrays, names=[c.name for c in columns])
+                if schema is None:
+                    schema = table.schema
+                    writer = pq.ParquetWriter(path, schema)
+                elif table.schema != schema:
+                    table = self._cast(table, schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def _unique_names(self, columns: list[_Column]) -> None:
+        seen: set[str] = set()
+        for column in columns:
+            if column.name in seen:
+                raise AssetError(
+                    f"{self.label}: the result has two columns named {column.name!r}; "
+                    f"name one differently with AS"
+                )
+            seen.add(column.name)
+
+    def _cast(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
+        try:
+            return table.cast(schema)
+        except (pa.ArrowException, ValueError) as exc:
+            raise AssetError(
+                f"{self.label}: later rows do not fit the column types of the first "
+                f"{settings.JOB_CHUNK_ROWS:,} rows: {exc}"
+            ) from None

@@ -1,0 +1,564 @@
+"""SQL inputs and outputs against real databases: SQLite files in tmp_path always, and
+PostgreSQL on 127.0.0.1:5432 when it answers (a scratch database per test session, dropped
+at the end; the PostgreSQL cases are skipped, with the reason, when it does not)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from django.core.exceptions import ValidationError
+from psycopg import sql
+
+from jobs.assets import AssetError, connection_test, location_validate
+from jobs.assets.sql import Source, Target
+from jobs.assets.sql.databases import Timeout, dsn_parse, postgres_connect, sqlite_connect
+from jobs.models import Connection, Job, JobAsset
+from tests.demo import demo_snapshot
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# PostgreSQL here trusts local connections, so this password is never checked: it is in the
+# DSN to prove that no message ever shows it.
+PASSWORD = "pw-never-shown-7f3a"
+
+ENGINES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn():
+    """A scratch database, cc_sql_<random>, for this session; dropped at the end."""
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 as postgres ({exc})")
+    name = f"cc_sql_{uuid.uuid4().hex[:10]}"
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.close()
+
+
+@dataclass
+class Database:
+    """A database for one test, and a way to look at it from outside the code under test."""
+
+    engine: str
+    dsn: str
+    conn: psycopg.Connection | sqlite3.Connection
+
+    def run(self, statement: str, params: tuple = ()) -> list[tuple]:
+        cursor = self.conn.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+    def rows(self, table: str, order: str = "id") -> list[tuple]:
+        return self.run(f"SELECT * FROM {table} ORDER BY {order}")
+
+    def tables(self) -> set[str]:
+        if self.engine == "sqlite":
+            return {r[0] for r in self.run("SELECT name FROM sqlite_master WHERE type='table'")}
+        return {
+            r[0] for r in self.run("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+
+
+def _database(engine: str, request, tmp_path: Path):
+    if engine == "sqlite":
+        path = tmp_path / "data.sqldb"
+        conn = sqlite3.connect(path, isolation_level=None)
+        yield Database("sqlite", f"sqlite://{path}", conn)
+        conn.close()
+        return
+    dsn = request.getfixturevalue("postgres_dsn")
+    conn = psycopg.connect(dsn, autocommit=True)
+    yield Database("postgresql", dsn, conn)
+    conn.execute("DROP SCHEMA public CASCADE")
+    conn.execute("CREATE SCHEMA public")
+    conn.close()
+
+
+@pytest.fixture(params=ENGINES)
+def sqldb(request, tmp_path):
+    yield from _database(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def pg(request, tmp_path):
+    yield from _database("postgresql", request, tmp_path)
+
+
+@pytest.fixture
+def lite(request, tmp_path):
+    yield from _database("sqlite", request, tmp_path)
+
+
+@pytest.fixture
+def iris(sqldb):
+    sqldb.run(
+        "CREATE TABLE iris (id bigint, sepal_length double precision, species text, wide integer)"
+    )
+    for i in range(1, 11):
+        sqldb.run(
+            f"INSERT INTO iris VALUES ({i}, {4 + i / 10}, '{'setosa' if i % 2 else 'virginica'}',"
+            f" {i * 1000})"
+        )
+    return sqldb
+
+
+def connection_for(dsn: str, *, timeout: int = 30) -> Connection:
+    return Connection(name="warehouse", kind="sql", dsn=dsn, statement_timeout_seconds=timeout)
+
+
+def fetch(dsn: str, query: str, dest: Path, *, timeout: int = 30) -> Path:
+    asset = JobAsset(
+        kind="sql", direction="in", name="SQL on warehouse", query=query,
+        connection=connection_for(dsn, timeout=timeout),
+    )  # fmt: skip
+    dest.mkdir(exist_ok=True)
+    [fetched] = Source(asset).fetch(dest=dest)
+    assert fetched.format == "parquet"
+    return fetched.path
+
+
+# --- Input -------------------------------------------------------------------------------
+
+
+def test_a_select_is_streamed_in_chunks_and_keeps_its_column_types(iris, tmp_path, settings):
+    settings.JOB_CHUNK_ROWS = 4
+
+    path = fetch(iris.dsn, "SELECT * FROM iris ORDER BY id;", tmp_path / "in")
+
+    parquet = pq.ParquetFile(path)
+    assert parquet.metadata.num_row_groups == 3  # 4 + 4 + 2 rows
+    table = parquet.read()
+    assert table.column("id").to_pylist() == list(range(1, 11))
+    assert table.column("sepal_length").to_pylist()[0] == pytest.approx(4.1)
+    assert table.column("species").to_pylist()[:2] == ["setosa", "virginica"]
+    assert pa.types.is_integer(table.schema.field("id").type)
+    assert pa.types.is_floating(table.schema.field("sepal_length").type)
+    assert pa.types.is_string(table.schema.field("species").type)
+    assert pa.types.is_integer(table.schema.field("wide").type)
+
+
+def test_postgresql_column_types_survive_as_arrow_types(pg, tmp_path):
+    pg.run(
+        "CREATE TABLE t (id int8, small int2, ok boolean, price numeric(10,2), day date, "
+        "at timestamptz, doc jsonb, ref uuid, late text)"
+    )
+    pg.run(
+        "INSERT INTO t VALUES (1, 2, true, 12.50, '2024-02-29', '2024-01-01 12:00+02', "
+        "'{\"a\": [1, 2]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', NULL), "
+        "(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'text after a null')"
+    )
+
+    table = pq.read_table(fetch(pg.dsn, "SELECT * FROM t ORDER BY id", tmp_path / "in"))
+
+    types = {f.name: f.type for f in table.schema}
+    assert types["id"] == pa.int64() and types["small"] == pa.int16()
+    assert types["ok"] == pa.bool_() and types["price"] == pa.decimal128(10, 2)
+    assert types["day"] == pa.date32() and types["at"] == pa.timestamp("us", tz="UTC")
+    assert types["doc"] == pa.string() and types["ref"] == pa.string()
+    first = table.to_pylist()[0]
+    assert str(first["price"]) == "12.50"
+    assert first["at"].isoformat() == "2024-01-01T10:00:00+00:00"
+    assert first["doc"] == '{"a":[1,2]}'
+    assert table.column("late").to_pylist() == [None, "text after a null"]
+
+
+def test_a_sqlite_column_null_in_the_first_chunk_still_takes_later_values(lite, tmp_path, settings):
+    settings.JOB_CHUNK_ROWS = 2
+    lite.run("CREATE TABLE t (id integer, note text)")
+    lite.run("INSERT INTO t VALUES (1, NULL), (2, NULL), (3, 'three')")
+
+    table = pq.read_table(fetch(lite.dsn, "SELECT * FROM t ORDER BY id", tmp_path / "in"))
+
+    assert table.column("note").to_pylist() == [None, None, "three"]
+
+
+def test_with_select_is_accepted(iris, tmp_path):
+    query = (
+        "WITH odd AS (SELECT id, species FROM iris WHERE id % 2 = 1) "
+        "SELECT species, count(*) AS n FROM odd GROUP BY species"
+    )
+    table = pq.read_table(fetch(iris.dsn, query, tmp_path / "in"))
+
+    assert table.to_pylist() == [{"species": "setosa", "n": 5}]
+
+
+WRITING = [
+    "INSERT INTO iris (id) VALUES (99)",
+    "UPDATE iris SET species = 'x'",
+    "DELETE FROM iris",
+    "DROP TABLE iris",
+    "CREATE TABLE other (id int)",
+    "SELECT 1; DROP TABLE iris",
+    "WITH gone AS (DELETE FROM iris RETURNING id) SELECT * FROM gone",
+    "SELECT * INTO copied FROM iris",
+    "SELECT * FROM iris FOR UPDATE",
+]
+
+
+@pytest.mark.parametrize("query", WRITING)
+def test_a_statement_that_writes_is_refused_before_it_runs(iris, tmp_path, query):
+    before = iris.rows("iris")
+    connection = connection_for(iris.dsn)
+
+    with pytest.raises(ValidationError, match="(?i)refused before running"):
+        location_validate(
+            kind="sql", connection=connection, location="", query=query, direction="in"
+        )
+    with pytest.raises(AssetError, match="input 'SQL on warehouse': refused before running"):
+        fetch(iris.dsn, query, tmp_path / "in")
+
+    assert iris.rows("iris") == before
+    assert iris.tables() == {"iris"}
+
+
+def test_validate_returns_the_select_without_its_trailing_semicolon(sqldb):
+    cleaned = location_validate(
+        kind="sql", connection=connection_for(sqldb.dsn), location="",
+        query="  SELECT id FROM iris -- the ids\n;  ", direction="in",
+    )  # fmt: skip
+
+    assert cleaned == "SELECT id FROM iris -- the ids"
+
+
+def test_the_database_itself_refuses_writes_on_an_input_connection(iris):
+    dsn = dsn_parse(connection_for(iris.dsn))
+    if iris.engine == "sqlite":
+        conn = sqlite_connect(dsn, read_only=True, timeout=Timeout(5))
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            conn.execute("DELETE FROM iris")
+        conn.close()
+    else:
+        with (
+            postgres_connect(dsn, read_only=True, timeout=Timeout(5)) as conn,
+            pytest.raises(psycopg.errors.ReadOnlySqlTransaction),
+        ):
+            conn.execute("DELETE FROM iris")
+
+    assert len(iris.rows("iris")) == 10
+
+
+def test_a_function_with_side_effects_is_stopped_by_the_read_only_transaction(pg, tmp_path):
+    pg.run("CREATE SEQUENCE seq")
+
+    with pytest.raises(AssetError, match="read-only") as caught:
+        fetch(pg.dsn, "SELECT nextval('seq')", tmp_path / "in")
+
+    assert "nextval" in str(caught.value)
+    assert pg.run("SELECT last_value, is_called FROM seq") == [(1, False)]
+
+
+@pytest.mark.parametrize(
+    ("query", "reasons"),
+    [
+        ("SELECT id FROM iris WHERE", ("syntax error", "incomplete input")),
+        ("SELECT nope FROM iris", ('column "nope" does not exist', "no such column: nope")),
+        ("SELECT * FROM missing", ('relation "missing" does not exist', "no such table")),
+    ],
+)
+def test_a_failing_select_names_the_asset_and_gives_the_database_reason(
+    iris, tmp_path, query, reasons
+):
+    with pytest.raises(AssetError) as caught:
+        fetch(iris.dsn, query, tmp_path / "in")
+
+    message = str(caught.value)
+    assert message.startswith("input 'SQL on warehouse': ")
+    assert any(reason in message for reason in reasons), message
+    assert not list((tmp_path / "in").iterdir())  # no half-written file left behind
+
+
+def test_a_select_that_runs_too_long_is_stopped_by_the_statement_timeout(sqldb, tmp_path):
+    if sqldb.engine == "postgresql":
+        query = "SELECT pg_sleep(10)"
+    else:  # counts for ever
+        query = (
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
+        )
+    started = time.monotonic()
+
+    with pytest.raises(AssetError) as caught:
+        fetch(sqldb.dsn, query, tmp_path / "in", timeout=1)
+
+    assert str(caught.value) == (
+        "input 'SQL on warehouse': stopped after 1 s (the connection's statement timeout)"
+    )
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        # No such role: the server's message names the role, which is the password too.
+        f"postgresql://{PASSWORD}:{PASSWORD}@127.0.0.1:5432/postgres",
+        f"postgres://postgres:{PASSWORD}@127.0.0.1:1/{PASSWORD}",  # nothing listens there
+    ],
+    ids=["refused-login", "refused-port"],
+)
+def test_a_connection_failure_never_shows_the_password(postgres_dsn, tmp_path, dsn):
+    with pytest.raises(AssetError) as fetching:
+        fetch(dsn, "SELECT 1", tmp_path / "in")
+    with pytest.raises(AssetError) as testing:
+        connection_test(connection_for(dsn))
+
+    for caught in (fetching, testing):
+        message = str(caught.value)
+        assert "cannot connect" in message
+        assert PASSWORD not in message
+        assert "***" in message or "refused" in message
+
+
+def test_redaction_covers_the_password_as_written_and_as_decoded():
+    dsn = dsn_parse(connection_for("postgresql://u:p%40ss%2Fw@db.example:5432/x"))
+
+    text = dsn.redact("p@ss/w and p%40ss%2Fw in postgresql://u:p%40ss%2Fw@db.example:5432/x")
+
+    assert "p@ss" not in text and "p%40ss" not in text
+    assert "postgresql://u:***@db.example:5432/x" in text
+
+
+def test_a_missing_sqlite_file_is_named(tmp_path):
+    with pytest.raises(AssetError, match="cannot open the SQLite database .*missing.sqldb"):
+        fetch(f"sqlite://{tmp_path}/missing.sqldb", "SELECT 1", tmp_path / "in")
+    assert not (tmp_path / "missing.sqldb").exists()  # an input never creates the file
+
+
+def test_connection_test_says_what_it_reached_without_the_password(sqldb):
+    text = connection_test(connection_for(sqldb.dsn))
+
+    if sqldb.engine == "postgresql":
+        database = sqldb.dsn.rsplit("/", 1)[1]
+        assert text.startswith("reached PostgreSQL ")
+        assert text.endswith(f" at 127.0.0.1:5432/{database}")
+        assert PASSWORD not in text
+    else:
+        assert text == f"reached SQLite {sqlite3.sqlite_version} at {sqldb.dsn[len('sqlite://') :]}"
+
+
+@pytest.mark.parametrize(
+    "dsn", ["", "mysql://u:p@h/db", "sqlite://relative.sqldb", "postgresql://"]
+)
+def test_a_dsn_that_cannot_be_used_is_refused_at_validation(dsn):
+    with pytest.raises(ValidationError, match="DSN"):
+        location_validate(
+            kind="sql", connection=connection_for(dsn), location="t", query="", direction="out"
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "cleaned"),
+    [("scores", "scores"), ("Mart.Scores", "mart.scores"), (" _s2 ", "_s2"), ("order", "order")],
+)
+def test_an_output_table_name_is_a_plain_or_schema_qualified_identifier(name, cleaned):
+    connection = connection_for("sqlite:///tmp/x.sqldb")
+
+    assert location_validate(
+        kind="sql", connection=connection, location=name, query="", direction="out"
+    ) == cleaned  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name", ["", "scores; DROP TABLE x", "a.b.c", "1abc", 'x"y', "sc ores", "s" * 64, "a."]
+)
+def test_an_output_table_name_that_is_not_an_identifier_is_refused(name):
+    connection = connection_for("sqlite:///tmp/x.sqldb")
+
+    with pytest.raises(ValidationError):
+        location_validate(
+            kind="sql", connection=connection, location=name, query="", direction="out"
+        )
+
+
+# --- Output ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def job(alice, team_alpha):
+    snapshot = demo_snapshot(owner=alice, team=team_alpha)
+    return Job.objects.create(snapshot=snapshot, created_by=alice)
+
+
+def stage(path: Path, *batches: list[dict], schema: pa.Schema | None = None) -> Path:
+    """A staged output file with one row group per batch."""
+    tables = [pa.Table.from_pylist(rows, schema=schema) for rows in batches]
+    with pq.ParquetWriter(path, schema or tables[0].schema) as writer:
+        for table in tables:
+            writer.write_table(table)
+    return path
+
+
+def publish(job, dsn: str, table: str, staged: Path, *, mode: str = "replace") -> dict:
+    asset = JobAsset(
+        job=job, kind="sql", direction="out", location=table, write_mode=mode,
+        connection=connection_for(dsn),
+    )  # fmt: skip
+    return Target(asset).publish(staged=staged)
+
+
+def test_output_replace_writes_a_new_table_in_place_of_the_old_one(sqldb, job, tmp_path):
+    sqldb.run("CREATE TABLE scores (old_column text)")
+    sqldb.run("INSERT INTO scores VALUES ('old')")
+    staged = stage(tmp_path / "out.parquet", [{"id": 1, "score": 0.5, "label": "a"}])
+
+    published = publish(job, sqldb.dsn, "Scores", staged)
+
+    assert published == {"table": "scores", "mode": "replace", "rows": 1}
+    assert sqldb.rows("scores") == [(1, 0.5, "a")]
+    assert sqldb.tables() == {"scores"}  # no staging table left behind
+
+
+def test_output_append_adds_rows_and_makes_the_table_when_missing(sqldb, job, tmp_path):
+    first = stage(tmp_path / "1.parquet", [{"id": 1, "label": "a"}, {"id": 2, "label": "b"}])
+    second = stage(tmp_path / "2.parquet", [{"id": 3, "label": "c"}])
+
+    publish(job, sqldb.dsn, "scores", first, mode="append")
+    published = publish(job, sqldb.dsn, "scores", second, mode="append")
+
+    assert published["rows"] == 1 and published["mode"] == "append"
+    assert sqldb.rows("scores") == [(1, "a"), (2, "b"), (3, "c")]
+
+
+def test_output_columns_and_types_come_from_the_output_schema(pg, job, tmp_path):
+    job.output_schema = "output_schema.avsc"
+    row = {
+        "id": 7, "sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4,
+        "petal_width": 0.2, "predicted_species": "setosa", "probability": 0.98,
+    }  # fmt: skip
+    staged = stage(tmp_path / "out.parquet", [row])
+
+    publish(job, pg.dsn, "predictions", staged)
+
+    columns = pg.run(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_name = 'predictions' ORDER BY ordinal_position"
+    )
+    assert columns[0] == ("id", "bigint", "NO")
+    assert ("predicted_species", "text", "NO") in columns
+    assert ("probability", "double precision", "NO") in columns
+    assert pg.rows("predictions")[0][5:] == ("setosa", 0.98)
+
+
+def test_an_output_column_outside_the_output_schema_is_refused(sqldb, job, tmp_path):
+    job.output_schema = "output_schema.avsc"
+    staged = stage(tmp_path / "out.parquet", [{"id": 1, "surprise": "x"}])
+
+    with pytest.raises(AssetError, match="'surprise' of the output are not in the output schema"):
+        publish(job, sqldb.dsn, "predictions", staged)
+    assert sqldb.tables() == set()
+
+
+def test_nested_values_go_in_as_json(sqldb, job, tmp_path):
+    staged = stage(tmp_path / "out.parquet", [{"id": 1, "detail": {"a": [1, 2], "b": "x"}}])
+
+    publish(job, sqldb.dsn, "scores", staged)
+
+    if sqldb.engine == "postgresql":
+        assert sqldb.run("SELECT detail->'a'->>1, pg_typeof(detail)::text FROM scores") == [
+            ("2", "jsonb")
+        ]
+    else:
+        assert sqldb.run("SELECT json_extract(detail, '$.a[1]') FROM scores") == [(2,)]
+
+
+def test_a_reserved_word_and_a_schema_are_quoted_properly(pg, job, tmp_path):
+    pg.run("CREATE SCHEMA mart")
+    staged = stage(tmp_path / "out.parquet", [{"id": 1, "select": "quoted column"}])
+
+    publish(job, pg.dsn, "mart.order", staged)
+
+    assert pg.run('SELECT "select" FROM mart."order"') == [("quoted column",)]
+    pg.run("DROP SCHEMA mart CASCADE")
+
+
+SCHEMA = pa.schema([("id", pa.int64()), ("label", pa.string())])
+
+
+def test_an_append_that_fails_part_way_leaves_the_table_as_it_was(sqldb, job, tmp_path, settings):
+    settings.JOB_CHUNK_ROWS = 2
+    sqldb.run("CREATE TABLE scores (id bigint NOT NULL, label text)")
+    sqldb.run("INSERT INTO scores VALUES (1, 'kept')")
+    good = [{"id": i, "label": "new"} for i in range(10, 16)]
+    staged = stage(tmp_path / "out.parquet", good, [{"id": None, "label": "bad"}], schema=SCHEMA)
+
+    with pytest.raises(AssetError) as caught:
+        publish(job, sqldb.dsn, "scores", staged, mode="append")
+
+    message = str(caught.value)
+    assert message.startswith("output table 'scores': ")
+    assert "null" in message.lower() and "left as it was" in message
+    assert sqldb.rows("scores") == [(1, "kept")]
+
+
+def test_an_append_of_a_value_of_the_wrong_type_leaves_the_table_as_it_was(pg, job, tmp_path):
+    pg.run("CREATE TABLE scores (id bigint, label text)")
+    pg.run("INSERT INTO scores VALUES (1, 'kept')")
+    staged = stage(tmp_path / "out.parquet", [{"id": "seven", "label": "x"}])
+
+    with pytest.raises(AssetError, match='invalid input syntax for type bigint: "seven"'):
+        publish(job, pg.dsn, "scores", staged, mode="append")
+    assert pg.rows("scores") == [(1, "kept")]
+
+
+def test_an_append_with_columns_the_table_lacks_is_refused(sqldb, job, tmp_path):
+    sqldb.run("CREATE TABLE scores (id bigint, label text)")
+    sqldb.run("INSERT INTO scores VALUES (1, 'kept')")
+    staged = stage(tmp_path / "out.parquet", [{"id": 2, "score": 0.5}])
+
+    with pytest.raises(AssetError, match=r"cannot append: the table has no column\(s\) 'score'"):
+        publish(job, sqldb.dsn, "scores", staged, mode="append")
+    assert sqldb.rows("scores") == [(1, "kept")]
+
+
+def _break_last_row_group(path: Path) -> None:
+    """Overwrite the data of the file's last row group, as a disk or a crash might."""
+    metadata = pq.ParquetFile(path).metadata
+    column = metadata.row_group(metadata.num_row_groups - 1).column(0)
+    start = column.dictionary_page_offset or column.data_page_offset
+    with open(path, "r+b") as f:
+        f.seek(start)
+        f.write(b"\xff" * column.total_compressed_size)
+
+
+def test_a_replace_whose_staged_file_breaks_half_way_leaves_the_old_table(
+    sqldb, job, tmp_path, settings
+):
+    settings.JOB_CHUNK_ROWS = 3
+    sqldb.run("CREATE TABLE scores (id bigint, label text)")
+    sqldb.run("INSERT INTO scores VALUES (1, 'kept')")
+    batches = [[{"id": i, "label": "new"} for i in range(n, n + 3)] for n in (10, 20, 30)]
+    staged = stage(tmp_path / "out.parquet", *batches, schema=SCHEMA)
+    _break_last_row_group(staged)
+
+    with pytest.raises(AssetError, match="the staged output cannot be read.*left as it was"):
+        publish(job, sqldb.dsn, "scores", staged)
+
+    assert sqldb.rows("scores") == [(1, "kept")]
+    assert sqldb.tables() == {"scores"}
+
+
+def test_retract_removes_what_publish_wrote(sqldb, job, tmp_path):
+    sqldb.run("CREATE TABLE scores (id bigint, label text)")
+    sqldb.run("INSERT INTO scores VALUES (1, 'kept')")
+    staged = stage(tmp_path / "out.parquet", [{"id": 2, "label": "new"}])
+    asset = JobAsset(
+        job=job, kind="sql", direction="out", location="scores", write_mode="append",
+        connection=connection_for(sqldb.dsn),
+    )  # fmt: skip
+    target = Target(asset)
+
+    target.retract(target.publish(staged=staged))
+    assert sqldb.rows("scores") == [(1, "kept")]
+
+    asset.write_mode = "replace"
+    target.retract(target.publish(staged=staged))
+    assert "scores" not in sqldb.tables()
