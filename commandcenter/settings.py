@@ -154,6 +154,24 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Uploads, attachments and outputs in S3 (or MinIO, ...) instead of MEDIA_ROOT: then worker
+# machines need no shared disk. Without keys, boto3's own chain (instance role, ...) is used.
+STORAGE_S3_BUCKET = env_str("STORAGE_S3_BUCKET")
+if STORAGE_S3_BUCKET:
+    STORAGE_S3_ENDPOINT_URL = env_str("STORAGE_S3_ENDPOINT_URL")
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STORAGE_S3_BUCKET,
+            "endpoint_url": STORAGE_S3_ENDPOINT_URL or None,
+            "region_name": env_str("STORAGE_S3_REGION") or None,
+            "access_key": env_str("STORAGE_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("STORAGE_S3_SECRET_ACCESS_KEY") or None,
+            "addressing_style": "path" if STORAGE_S3_ENDPOINT_URL else None,
+            "signature_version": "s3v4",
+            "file_overwrite": False,  # a second upload of data.csv gets a new name
+        },
+    }
 WHITENOISE_USE_FINDERS = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
