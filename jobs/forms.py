@@ -120,6 +120,7 @@ class ConnectionFieldsMixin:
         for kind in EXTERNAL_KINDS:
             field = self.fields[f"{kind}_connection"]
             field.queryset = connection_list(user=user, kind=kind).order_by("name")
+            field.label_from_instance = lambda connection: connection.name  # the kind is known
             choices = list(field.queryset[:2])
             self.connection_counts[kind] = len(choices)
             if len(choices) == 1:
@@ -221,11 +222,15 @@ class InputAddForm(ConnectionFieldsMixin, forms.Form):
                     "Fill in one kind of input at a time, or choose its kind above."
                 )
             kind = filled[0] if filled else ""
-        elif kind in EXTERNAL_KINDS and not contents[kind]:
-            if cleaned.get(f"{kind}_connection") is None:
-                kind = ""  # the kind was chosen but nothing filled in: an empty form
-        elif not contents[kind]:
-            kind = ""
+        elif not contents[kind] and any(contents.values()):
+            label = dict(self.fields["kind"].choices)[kind]
+            raise ValidationError(
+                f"You chose “{label}” but filled in another kind: choose that one instead."
+            )
+        elif not contents[kind] and (
+            kind not in EXTERNAL_KINDS or cleaned.get(f"{kind}_connection") is None
+        ):
+            kind = ""  # the kind was chosen but nothing filled in: an empty form
         cleaned["kind"] = kind
         cleaned["connection"], cleaned["where"] = None, ""
 
@@ -259,8 +264,8 @@ class InputAddForm(ConnectionFieldsMixin, forms.Form):
 class OutputStepForm(ConnectionFieldsMixin, forms.Form):
     kind = forms.ChoiceField(
         choices=[
-            (JobAsset.Kind.EMBEDDED, "Embedded: kept with the job, shown and downloadable here"),
-            (JobAsset.Kind.FILE, "Stored file with a name of your choice"),
+            (JobAsset.Kind.EMBEDDED, "Embedded: kept with the job"),
+            (JobAsset.Kind.FILE, "Stored file"),
             (JobAsset.Kind.S3, "S3"),
             (JobAsset.Kind.HDFS, "HDFS"),
             (JobAsset.Kind.SQL, "SQL table"),

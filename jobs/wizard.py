@@ -248,7 +248,9 @@ class Wizard:
         write_mode = output.get("write_mode") or JobAsset.WriteMode.REPLACE
         return {
             "job_type_label": JobType(self.job_type).label if self.job_type else "",
-            "output_kind_label": JobAsset.Kind(kind).label,
+            "output_kind_label": (
+                "SQL table" if kind == JobAsset.Kind.SQL else JobAsset.Kind(kind).label
+            ),
             "output_name": output.get("location") or output.get("name") or f"output.{fmt}",
             "output_connection": connection.name if connection else "",
             "output_write_mode": (

@@ -294,9 +294,6 @@ def _output_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
                 "location", ""
             )
         form = OutputStepForm(user=request.user, initial=saved)
-        for name, value in saved.items():
-            if name.endswith("_connection"):
-                form.fields[name].initial = value
     return {"form": form, **_kind_groups(form)}
 
 

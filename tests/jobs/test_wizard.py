@@ -438,7 +438,7 @@ def test_walk_with_an_s3_input_and_a_sql_table_output(
     assert response.status_code == 302 and response["Location"] == step("review")
 
     review = alice_client.get(step("review")).text
-    for expected in ("s3://bucket/in.csv", "lake", "1.2\xa0KB", "CSV", "SQL on warehouse",
+    for expected in ("s3://bucket/in.csv", "lake", "1.2\xa0KB", "CSV", "SQL table on warehouse",
                      "scores", "(append)", "Parquet"):  # fmt: skip
         assert expected in review, expected
     assert "k-9d8f7" not in review
@@ -485,6 +485,12 @@ def test_refusals_of_location_validate_are_shown_on_the_step(
     assert response.status_code == 200 and "Only a SELECT statement" in response.text
     response = alice_client.post(step("inputs"), {"kind": "s3", "s3_location": "s3://b/k"})
     assert "Choose a S3 connection." in response.text
+    response = alice_client.post(step("inputs"), {"kind": "upload", "data": '{"x": 1}'})
+    assert "You chose “File from your computer” but filled in another kind" in response.text
+    response = alice_client.post(
+        step("inputs"), {"kind": "s3", "s3_connection": lake.uuid, "action": "add"}
+    )
+    assert "Enter the S3 location" in response.text
     assert "inputs" not in answers(alice_client)
 
     alice_client.post(step("inputs"), {"data": '{"x": 1}', "action": "next"})
