@@ -181,8 +181,14 @@ def error_reason(exc: BaseException, *, dsn: Dsn, timeout: Timeout) -> str:
         return str(exc)
     text = str(exc).strip() or type(exc).__name__
     diag = getattr(exc, "diag", None)
-    if diag is not None and diag.context:
-        text += f" ({diag.context.strip().splitlines()[0]})"
+    if diag is not None and diag.message_primary:
+        # The primary message without the echo of the statement ("LINE 1: DECLARE …"),
+        # which shows our cursor around the query rather than the person's query.
+        text = diag.message_primary
+        if diag.message_hint:
+            text += f" ({diag.message_hint.strip()})"
+        if diag.context:
+            text += f" ({diag.context.strip().splitlines()[0]})"
     return one_line(dsn.redact(text))
 
 
