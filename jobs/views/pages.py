@@ -31,6 +31,7 @@ JOBS_PER_PAGE = 25
 LOG_TAIL_LINES = 200
 DOWNLOAD_LINK_SECONDS = 3600
 PUBLISHED_ITEMS_SHOWN = 10
+PUBLISHED_LABELS = {"rows": "Rows written", "bytes": "Size"}
 
 
 def _get_job_for_user(request: HttpRequest, job_uuid: UUID) -> Job:
@@ -77,7 +78,7 @@ def _published_rows(published: dict) -> list[tuple[str, str]]:
     for key, value in published.items():
         if key == "location":
             continue
-        label = key.replace("_", " ").capitalize()
+        label = PUBLISHED_LABELS.get(key) or key.replace("_", " ").capitalize()
         if key == "bytes" and isinstance(value, int):
             text = filesizeformat(value)
         elif isinstance(value, int):

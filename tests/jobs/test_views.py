@@ -382,7 +382,7 @@ def test_job_page_shows_external_inputs_and_a_sql_output(
     assert "s3://bucket/in/" in page and "lake" in page and "warehouse" in page
     assert "SELECT id, amount FROM payments" in page and "c39 &gt; 0</code>" not in page
     assert 'Output written to <span class="mono">scores</span> on warehouse' in page
-    assert "(append)" in page and '<dt>Rows</dt><dd class="mono">1,234</dd>' in page
+    assert "(append)" in page and '<dt>Rows written</dt><dd class="mono">1,234</dd>' in page
     assert "First" not in page and "could not be previewed" not in page
     for asset in job.input_assets():  # external inputs have nothing to download here
         assert reverse("jobs-asset-download", args=[job.uuid, asset.uuid]) not in page
