@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 import orjson
+import psycopg
 import pytest
 from django.conf import settings
+from psycopg import sql
 
 from jobs.executor.supervisor import job_execute
-from jobs.models import JobAsset, JobStatus, Runtime
+from jobs.models import Connection, JobAsset, JobStatus, Runtime
 from jobs.services import InputSpec, OutputSpec, job_submit
 from models_registry import demo
 from tests.conftest import wait_for_job
@@ -166,6 +169,78 @@ def test_a_scoring_job_reads_an_hdfs_folder_and_writes_csv_to_hdfs(
     rows = webhdfs_server.local("/scores/iris.csv").read_text().splitlines()
     assert len(rows) == 151  # a header and every record once
     assert "predicted_species" in rows[0]
+
+
+@pytest.fixture
+def scratch_postgres():
+    """A PostgreSQL database of its own for one test (the data, not Django's), dropped after."""
+    admin_dsn = "postgresql://postgres@127.0.0.1:5432/postgres"
+    try:
+        admin = psycopg.connect(admin_dsn, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 as postgres ({exc})")
+    name = f"cc_s3_e2e_{uuid.uuid4().hex[:10]}"
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.close()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_s3_to_postgresql_table_and_sql_to_s3(
+    celery_worker, s3_server, s3_bucket, scratch_postgres, alice, team_alpha, tmp_path
+):
+    client = s3_server.client()
+    lines = _sample_lines(tmp_path)
+    client.put_object(Bucket=s3_bucket, Key="iris/part-0.jsonl", Body=b"".join(lines[:75]))
+    client.put_object(Bucket=s3_bucket, Key="iris/part-1.jsonl", Body=b"".join(lines[75:]))
+    lake = s3_server.connection()
+    lake.save()
+    warehouse = Connection.objects.create(
+        name="warehouse", kind=Connection.Kind.SQL, dsn=scratch_postgres
+    )
+    snapshot = demo_snapshot(owner=alice, team=team_alpha)
+
+    to_table = wait_for_job(
+        job_submit(
+            user=alice,
+            snapshot=snapshot,
+            inputs=[
+                InputSpec(
+                    kind=JobAsset.Kind.S3, connection=lake, location=f"s3://{s3_bucket}/iris/"
+                )
+            ],
+            output=OutputSpec(kind=JobAsset.Kind.SQL, connection=warehouse, location="iris_scores"),
+        )  # fmt: skip
+    )
+    assert to_table.status == JobStatus.COMPLETE, to_table.error_message
+    with psycopg.connect(scratch_postgres) as db:
+        table = db.execute("SELECT id, predicted_species FROM iris_scores ORDER BY id").fetchall()
+    assert [row[0] for row in table] == list(range(1, 151))
+
+    query = (
+        "SELECT id, sepal_length, sepal_width, petal_length, petal_width "
+        "FROM iris_scores ORDER BY id"
+    )
+    to_s3 = wait_for_job(
+        job_submit(
+            user=alice,
+            snapshot=snapshot,
+            inputs=[InputSpec(kind=JobAsset.Kind.SQL, connection=warehouse, query=query)],
+            output=OutputSpec(
+                kind=JobAsset.Kind.S3,
+                connection=lake,
+                location=f"s3://{s3_bucket}/rescored/iris.jsonl",
+            ),
+        )  # fmt: skip
+    )
+    assert to_s3.status == JobStatus.COMPLETE, to_s3.error_message
+    body = client.get_object(Bucket=s3_bucket, Key="rescored/iris.jsonl")["Body"].read()
+    rescored = [(r["id"], r["predicted_species"]) for r in _records(body)]
+    assert rescored == [tuple(row) for row in table]  # every row once, scored the same
 
 
 # --- Uploads, attachments and outputs kept in S3 (django-storages) ---------------------------

@@ -215,8 +215,9 @@ def test_writing_a_forbidden_path_is_permission_denied_and_writes_nothing(
     assert not webhdfs_server.local("/secure").exists()
 
 
-def test_an_unreachable_namenode_is_named(webhdfs_server, tmp_path):
-    url = f"http://127.0.0.1:{closed_port()}"
+@pytest.mark.parametrize("host", ["127.0.0.1", "no-such-host.invalid"])
+def test_an_unreachable_namenode_is_named(webhdfs_server, tmp_path, host):
+    url = f"http://{host}:{closed_port()}"  # refused, or a name DNS cannot resolve
     nowhere = webhdfs_server.connection(webhdfs_url=url)
 
     with pytest.raises(AssetError) as failure:

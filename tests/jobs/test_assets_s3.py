@@ -314,8 +314,9 @@ def test_an_unknown_access_key_is_access_denied(s3_auth_enforced, s3_bucket, tmp
     )
 
 
-def test_an_unreachable_endpoint_is_named(s3_server, tmp_path):
-    endpoint = f"http://127.0.0.1:{closed_port()}"
+@pytest.mark.parametrize("host", ["127.0.0.1", "no-such-host.invalid"])
+def test_an_unreachable_endpoint_is_named(s3_server, tmp_path, host):
+    endpoint = f"http://{host}:{closed_port()}"  # refused, or a name DNS cannot resolve
     nowhere = s3_server.connection(endpoint_url=endpoint)
 
     message = _fetch_error(nowhere, "s3://bucket/data.jsonl", tmp_path)
