@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from jobs.formats import format_from_name
 from jobs.models import AssetFormat, Connection, JobAsset, JobStatus, JobType, Runtime
 from jobs.selectors import connection_list
+from jobs.services import EXTERNAL_KINDS
 from jobs.wizard import AUTO_RUNTIME, job_type_availability
 from models_registry.models import Model, Snapshot
 from models_registry.selectors import model_list, snapshot_list
@@ -90,7 +91,6 @@ class SchemaStepForm(forms.Form):
         return cleaned
 
 
-EXTERNAL_KINDS = (JobAsset.Kind.S3, JobAsset.Kind.HDFS, JobAsset.Kind.SQL)
 KIND_NAMES = {JobAsset.Kind.S3: "S3", JobAsset.Kind.HDFS: "HDFS", JobAsset.Kind.SQL: "SQL"}
 
 

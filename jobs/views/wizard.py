@@ -22,7 +22,6 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from jobs.forms import (
-    EXTERNAL_KINDS,
     InputAddForm,
     JobTypeStepForm,
     ModelStepForm,
@@ -30,19 +29,18 @@ from jobs.forms import (
     RuntimeStepForm,
     SchemaStepForm,
     SnapshotStepForm,
-    no_connections_message,
 )
 from jobs.models import JobAsset
-from jobs.services import job_submit, upload_create
-from jobs.views._common import call_all_with_timeout, wants_partial
+from jobs.services import EXTERNAL_KINDS, job_submit, upload_create
+from jobs.views._common import wants_partial
+from jobs.views._external import external_sizes, kind_groups, location_check
 from jobs.wizard import AUTO_RUNTIME, PAGE_STEPS, STEP_BY_SLUG, STEPS, Wizard
 from models_registry.selectors import model_list, snapshot_list
 
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "jobs/wizard.html"
-# The review step asks external inputs for their size over the network; it waits this long.
-SIZE_TIMEOUT = 2.0
+
 
 # A step's GET builds its page context; its POST returns a context (stay, show errors),
 # None (answer saved: go on) or a response (the job was created).
@@ -178,44 +176,7 @@ def _embedded_format(data: str) -> str:
 
 def _inputs_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
     form = form or InputAddForm(user=request.user)
-    return {"form": form, "inputs": wizard.inputs, **_kind_groups(form)}
-
-
-def _kind_groups(form) -> dict:
-    """Per external kind: its fields and whether the user has any connection of it."""
-    return {
-        "external_groups": [
-            {
-                "kind": kind,
-                "connection": form[f"{kind}_connection"],
-                "where": form[form.where_field(kind)],
-                "available": bool(form.connection_counts[kind]),
-                "no_connections": no_connections_message(kind),
-            }
-            for kind in EXTERNAL_KINDS
-        ]
-    }
-
-
-def _location_check(form, *, kind: str, connection, where: str, direction: str) -> str | None:
-    """The cleaned location (or SQL) of an external asset, or None with the reason added to
-    FORM: a bad URL, SQL that writes, a kind this installation cannot read yet."""
-    from jobs.assets import location_validate
-
-    is_query = kind == JobAsset.Kind.SQL and direction == JobAsset.Direction.INPUT
-    try:
-        return location_validate(
-            kind=kind, connection=connection, location="" if is_query else where,
-            query=where if is_query else "", direction=direction,
-        )  # fmt: skip
-    except ValidationError as exc:
-        form.add_error(form.where_field(kind), exc)
-    except ImportError:
-        form.add_error("kind", f"{JobAsset.Kind(kind).label} assets are not supported yet.")
-    except Exception as exc:  # a half-configured kind must not turn the step into a 500
-        logger.exception("checking a %s location failed", kind)
-        form.add_error(form.where_field(kind), f"This could not be checked ({exc}).")
-    return None
+    return {"form": form, "inputs": wizard.inputs, **kind_groups(form)}
 
 
 def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
@@ -257,7 +218,7 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
         )
     elif kind in EXTERNAL_KINDS:
         connection = data["connection"]
-        cleaned = _location_check(
+        cleaned = location_check(
             form, kind=kind, connection=connection, where=data["where"],
             direction=JobAsset.Direction.INPUT,
         )  # fmt: skip
@@ -294,7 +255,7 @@ def _output_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
                 "location", ""
             )
         form = OutputStepForm(user=request.user, initial=saved)
-    return {"form": form, **_kind_groups(form)}
+    return {"form": form, **kind_groups(form)}
 
 
 def _output_post(request: HttpRequest, wizard: Wizard) -> dict | None:
@@ -305,7 +266,7 @@ def _output_post(request: HttpRequest, wizard: Wizard) -> dict | None:
     kind = data["kind"]
     answer = {"kind": kind, "name": data["name"], "format": data["format"]}
     if kind in EXTERNAL_KINDS:
-        cleaned = _location_check(
+        cleaned = location_check(
             form, kind=kind, connection=data["connection"], where=data["where"],
             direction=JobAsset.Direction.OUTPUT,
         )  # fmt: skip
@@ -319,31 +280,9 @@ def _output_post(request: HttpRequest, wizard: Wizard) -> dict | None:
     return None
 
 
-def _external_sizes(items: list[dict]) -> None:
-    """Fill each external input's size where its kind learns it quickly (a HEAD request, a
-    directory listing); every call runs at once, all within SIZE_TIMEOUT seconds together.
-    An input whose size is not known by then, or whose size fails, shows "size unknown"."""
-    from jobs.assets import input_source
-
-    def size_of(item: dict) -> Callable[[], int | None]:
-        asset = JobAsset(
-            direction=JobAsset.Direction.INPUT, kind=item["kind"],
-            connection=item["connection_row"], location=item.get("location", ""),
-            query=item.get("query", ""), format=item.get("format") or "jsonl",
-        )  # fmt: skip
-        return lambda: input_source(asset).size()
-
-    external = [item for item in items if item["kind"] in EXTERNAL_KINDS]
-    calls = call_all_with_timeout([size_of(item) for item in external], timeout=SIZE_TIMEOUT)
-    for item, (finished, size, error) in zip(external, calls, strict=True):
-        if error is not None:
-            logger.info("size of input %s unknown: %s", item.get("location"), error)
-        item["size"] = size if finished and error is None else None
-
-
 def _review_get(request: HttpRequest, wizard: Wizard, errors: list[str] | None = None) -> dict:
     inputs = [dict(item) for item in wizard.inputs]
-    _external_sizes(inputs)
+    external_sizes(inputs)
     return {"review": wizard.review(), "inputs": inputs, "errors": errors or []}
 
 

@@ -587,7 +587,7 @@ def test_review_says_size_unknown_when_the_size_cannot_be_learned_quickly(
         monkeypatch.setattr(FakeSource, "size_bytes", OSError("connection refused"))
     else:
         monkeypatch.setattr(FakeSource, "delay", 1.0)
-        monkeypatch.setattr("jobs.views.wizard.SIZE_TIMEOUT", 0.1)
+        monkeypatch.setattr("jobs.views._external.SIZE_TIMEOUT", 0.1)
     walk_to_inputs(alice_client, alice_snapshot)
     alice_client.post(
         step("inputs"),
