@@ -156,7 +156,8 @@ class ParquetReader(Reader):
     def __init__(self, item: InputFile) -> None:
         super().__init__(item)
         try:
-            self.file = pq.ParquetFile(self.path)
+            # pre_buffer would read the whole file into memory ahead of the batches.
+            self.file = pq.ParquetFile(self.path, pre_buffer=False)
         except (pa.ArrowException, OSError) as exc:
             raise self._fail("", f"not a Parquet file: {exc}") from None
         self.rows = self.file.metadata.num_rows

@@ -61,7 +61,8 @@ class Target(OutputTarget):
             raise AssetError(f"{self.label}: {exc}") from None
         timeout = Timeout(self.connection.statement_timeout_seconds)
         try:
-            parquet = pq.ParquetFile(staged)
+            # pre_buffer would read the whole file into memory ahead of the batches.
+            parquet = pq.ParquetFile(staged, pre_buffer=False)
         except (OSError, pa.ArrowException) as exc:
             raise AssetError(
                 f"{self.label}: the staged output cannot be read: {one_line(str(exc))}"
