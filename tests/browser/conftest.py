@@ -7,10 +7,14 @@ import os
 import shutil
 
 import pytest
+from playwright.sync_api import expect
 
 # Playwright's sync API keeps an event loop running in this thread; the ORM calls the tests
 # make between browser steps are still plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# Assertions wait for the page; a loaded CI machine may need longer than the default 5 s.
+expect.set_options(timeout=20_000)
 
 CHROMIUM = (
     os.environ.get("CHROMIUM")
