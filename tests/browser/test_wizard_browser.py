@@ -21,30 +21,50 @@ def sample_file(tmp_path):
     return demo.write_sample_jsonl(tmp_path / "iris_sample.jsonl")
 
 
+def _continue(page, next_step: str) -> None:
+    """Click Continue and wait until the wizard shows NEXT_STEP; on failure, say what the page
+    shows instead (the CI log is all one gets)."""
+    page.get_by_role("button", name="Continue").click()
+    try:
+        page.wait_for_url(f"**/jobs/new/{next_step}/")
+        page.locator("#wizard").wait_for()
+        # htmx pushes the URL before it has settled the new step; a click during the swap
+        # would land on the old form.
+        page.wait_for_function(
+            "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+        )
+    except Exception as exc:
+        raise AssertionError(
+            f"expected the wizard's {next_step!r} step at {page.url}; the page says:\n"
+            + page.locator("body").inner_text()[:3000]
+        ) from exc
+
+
 def _walk_wizard(page, live_server, sample_file) -> None:
     page.goto(f"{live_server.url}/jobs/")
     page.get_by_role("link", name="Create a new batch job").first.click()
+    page.wait_for_url("**/jobs/new/model/")
     # 3. model, 4. snapshot, 5. runtime, 6. job type
     page.get_by_label(re.compile("iris")).check()
-    page.get_by_role("button", name="Continue").click()
+    _continue(page, "snapshot")
     page.get_by_label(re.compile(r"v1|Version 1")).check()
-    page.get_by_role("button", name="Continue").click()
+    _continue(page, "runtime")
     page.get_by_label(re.compile("Let the system choose")).check()
-    page.get_by_role("button", name="Continue").click()
+    _continue(page, "type")
     page.get_by_label(re.compile("Scoring")).check()
-    page.get_by_role("button", name="Continue").click()
+    _continue(page, "schemas")
     # 7. schemas: the header tags' defaults, input checking on
     expect(page.get_by_label("Input schema")).to_have_value("input_schema.avsc")
     page.get_by_label("Check input records").check()
-    page.get_by_role("button", name="Continue").click()
+    _continue(page, "inputs")
     # 8. input: upload the sample file
     page.get_by_label("Upload a file").set_input_files(str(sample_file))
     page.get_by_role("button", name="Add input").click()
     expect(page.get_by_text("iris_sample.jsonl")).to_be_visible()
-    page.get_by_role("button", name="Continue").click()
+    _continue(page, "output")
     # 9. output: embedded
-    page.get_by_label(re.compile("Embedded: kept")).check()
-    page.get_by_role("button", name="Continue").click()
+    page.get_by_label(re.compile("Embedded: kept|^Embedded")).check()
+    _continue(page, "review")
     # 10. review, then run
     expect(page.get_by_text("input_schema.avsc").first).to_be_visible()
     page.get_by_role("button", name="Run job").click()
@@ -82,9 +102,9 @@ def test_going_back_keeps_earlier_answers(browser, live_server, alice, team_alph
     log_in(page, live_server, "alice", PASSWORD)
     page.goto(f"{live_server.url}/jobs/new/")
     page.get_by_label(re.compile("iris")).check()
-    page.get_by_role("button", name="Continue").click()
+    _continue(page, "snapshot")
     page.get_by_label(re.compile(r"v1|Version 1")).check()
-    page.get_by_role("button", name="Continue").click()
+    _continue(page, "runtime")
 
     page.get_by_role("link", name="Back").click()
     expect(page.get_by_label(re.compile(r"v1|Version 1"))).to_be_checked()
