@@ -241,7 +241,10 @@ class JobAsset(TimeStampedModel):
     position = models.PositiveSmallIntegerField(default=0)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     name = models.CharField(max_length=255, blank=True)
-    format = models.CharField(max_length=10, choices=AssetFormat.choices, default=AssetFormat.JSONL)
+    # Blank for an S3/HDFS input whose files' extensions decide, file by file.
+    format = models.CharField(
+        max_length=10, choices=AssetFormat.choices, default=AssetFormat.JSONL, blank=True
+    )
     # Input: the uploaded or stored file. Output: the committed result file (set on success).
     file = models.FileField(upload_to="assets/", max_length=500, blank=True)
     data = models.TextField(blank=True)  # embedded input, as pasted

@@ -130,9 +130,14 @@ def runtime_choose(*, snapshot: Snapshot) -> tuple[Runtime, str]:
 
 
 def _input_asset(spec: InputSpec, *, user, position: int) -> JobAsset:
-    guess = spec.name or spec.location or (spec.upload.name if spec.upload else "")
-    fmt = spec.format or ("parquet" if spec.kind == JobAsset.Kind.SQL else format_from_name(guess))
-    if fmt not in FORMATS:
+    guess = spec.name or (spec.upload.name if spec.upload else "")
+    if spec.kind in (JobAsset.Kind.S3, JobAsset.Kind.HDFS):
+        fmt = spec.format  # blank: each object's or file's extension decides, when it is read
+    elif spec.kind == JobAsset.Kind.SQL:
+        fmt = spec.format or "parquet"
+    else:
+        fmt = spec.format or format_from_name(guess)
+    if fmt and fmt not in FORMATS:
         raise ValidationError(f"Unknown input format {fmt!r}; use one of {', '.join(FORMATS)}.")
     asset = JobAsset(
         direction=JobAsset.Direction.INPUT, position=position, kind=spec.kind, format=fmt
@@ -176,9 +181,15 @@ def _output_asset(spec: OutputSpec, *, user) -> JobAsset:
         fmt = spec.format or format_from_name(name)
     elif external:
         name = spec.name
-        fmt = spec.format or (
-            "parquet" if spec.kind == JobAsset.Kind.SQL else format_from_name(spec.location)
-        )
+        if spec.kind == JobAsset.Kind.SQL:
+            fmt = spec.format or "parquet"
+        else:
+            fmt = spec.format or format_from_name(spec.location, default=None) or ""
+            if not fmt:
+                raise ValidationError(
+                    f"Cannot tell the output format from {spec.location!r}: end the name with "
+                    f".jsonl, .json, .csv or .parquet, or choose a format."
+                )
     else:
         raise ValidationError(f"Unknown output kind {spec.kind!r}.")
     if fmt not in FORMATS:

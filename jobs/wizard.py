@@ -188,6 +188,12 @@ class Wizard:
                 else format_from_name(item.get("name", ""))
             )
             item["format_shown"] = AssetFormat(fmt).label if fmt in AssetFormat.values else fmt
+            if not item.get("format") and item["kind"] in (JobAsset.Kind.S3, JobAsset.Kind.HDFS):
+                # Each object's or file's own extension decides, when it is read.
+                named = format_from_name(item.get("location", ""), default=None)
+                item["format_shown"] = (
+                    f"{AssetFormat(named).label} (from the name)" if named else "by extension"
+                )
             resolved.append(item)
         return resolved
 

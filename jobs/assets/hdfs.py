@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from hdfs import HdfsError, InsecureClient
 
 from jobs.assets.base import AssetError, FetchedFile, InputSource, OutputTarget
-from jobs.formats import format_from_name
+from jobs.formats import format_for_file
 from jobs.models import Connection, JobAsset
 
 logger = logging.getLogger(__name__)
@@ -128,11 +128,11 @@ class Source(InputSource):
         return files
 
     def _format(self, path: str) -> str:
-        # As for S3: a format that differs from the location's own guess was chosen by a
-        # person and holds for every file; otherwise each file's extension decides.
-        if self.asset.format != format_from_name(self.asset.location):
-            return self.asset.format
-        return format_from_name(path, default=self.asset.format)
+        # A format a person chose holds for every file; otherwise each file's extension.
+        try:
+            return format_for_file(path, self.asset.format, asset=f"input {self.asset.location!r}")
+        except ValueError as exc:
+            raise AssetError(str(exc)) from None
 
 
 class Target(OutputTarget):

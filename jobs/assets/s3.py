@@ -29,7 +29,7 @@ from botocore.exceptions import (
 from django.core.exceptions import ValidationError
 
 from jobs.assets.base import AssetError, FetchedFile, InputSource, OutputTarget
-from jobs.formats import format_from_name
+from jobs.formats import format_for_file
 from jobs.models import Connection, JobAsset
 
 logger = logging.getLogger(__name__)
@@ -167,11 +167,11 @@ class Source(InputSource):
         return sorted(objects)
 
     def _format(self, key: str) -> str:
-        # asset.format differs from what the location's name suggests only when a person
-        # chose it: then it holds for every object; otherwise each key's extension decides.
-        if self.asset.format != format_from_name(self.asset.location):
-            return self.asset.format
-        return format_from_name(key, default=self.asset.format)
+        # A format a person chose holds for every file; otherwise each file's extension.
+        try:
+            return format_for_file(key, self.asset.format, asset=f"input {self.asset.location!r}")
+        except ValueError as exc:
+            raise AssetError(str(exc)) from None
 
 
 class Target(OutputTarget):

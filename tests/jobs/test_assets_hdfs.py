@@ -18,7 +18,9 @@ IN, OUT = JobAsset.Direction.INPUT, JobAsset.Direction.OUTPUT
 def _asset(connection, location, *, direction=IN, fmt=""):
     return JobAsset(
         kind=JobAsset.Kind.HDFS, direction=direction, connection=connection, location=location,
-        format=fmt or format_from_name(location),
+        # As job_submit stores them: inputs keep a blank format unless one was chosen (each
+        # file's extension decides); outputs get the one their name gives.
+        format=fmt or ("" if direction == IN else format_from_name(location)),
     )  # fmt: skip
 
 

@@ -22,7 +22,9 @@ IN, OUT = JobAsset.Direction.INPUT, JobAsset.Direction.OUTPUT
 def _asset(connection, location, *, direction=IN, fmt=""):
     return JobAsset(
         kind=JobAsset.Kind.S3, direction=direction, connection=connection, location=location,
-        format=fmt or format_from_name(location),
+        # As job_submit stores them: inputs keep a blank format unless one was chosen (each
+        # file's extension decides); outputs get the one their name gives.
+        format=fmt or ("" if direction == IN else format_from_name(location)),
     )  # fmt: skip
 
 
@@ -388,3 +390,19 @@ def test_connection_test_names_an_unreachable_endpoint(db, s3_server):
 
     with pytest.raises(AssetError, match=f"connection 'lake': cannot reach {endpoint}"):
         connection_test(nowhere)
+
+
+def test_an_object_of_unknown_format_fails_naming_it(lake, s3_bucket, put, tmp_path):
+    put("book.xlsx", b"PK\x03\x04")
+    source = s3_assets.Source(_asset(lake, f"s3://{s3_bucket}/book.xlsx"))
+
+    with pytest.raises(AssetError, match=r"unknown format \(extension '\.xlsx' in 'book\.xlsx'\)"):
+        source.fetch(dest=tmp_path)
+
+
+def test_a_chosen_format_holds_for_every_object(lake, s3_bucket, put, tmp_path):
+    put("raw/a.txt", b"x,y\n1,2\n")
+    put("raw/b.data", b"x,y\n3,4\n")
+    source = s3_assets.Source(_asset(lake, f"s3://{s3_bucket}/raw/", fmt="csv"))
+
+    assert [f.format for f in source.fetch(dest=tmp_path)] == ["csv", "csv"]

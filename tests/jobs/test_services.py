@@ -143,3 +143,27 @@ def test_a_cancelled_job_cannot_be_claimed(submit, alice):
     job = submit()
     job_cancel(job=job, by=alice)
     assert not job_claim(job=job, worker="w")
+
+
+def test_an_s3_output_whose_name_gives_no_format_is_refused(submit):
+    from jobs.models import Connection
+
+    lake = Connection.objects.create(name="lake", kind=Connection.Kind.S3)
+    with pytest.raises(ValidationError, match="Cannot tell the output format"):
+        submit(
+            output=OutputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://b/out.xlsx")
+        )
+    job = submit(output=OutputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://b/o.csv"))
+    assert job.output_asset().format == "csv"
+
+
+def test_an_s3_input_keeps_its_format_blank_unless_one_is_chosen(submit):
+    from jobs.models import Connection
+
+    lake = Connection.objects.create(name="lake", kind=Connection.Kind.S3)
+    prefix = InputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://b/in/")
+    chosen = InputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://b/x", format="csv")
+
+    job = submit(inputs=[prefix, chosen])
+
+    assert [a.format for a in job.input_assets()] == ["", "csv"]
