@@ -151,9 +151,9 @@ def test_an_s3_output_whose_name_gives_no_format_is_refused(submit):
     lake = Connection.objects.create(name="lake", kind=Connection.Kind.S3)
     with pytest.raises(ValidationError, match="Cannot tell the output format"):
         submit(
-            output=OutputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://b/out.xlsx")
+            output=OutputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://bkt/out.xlsx")
         )
-    job = submit(output=OutputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://b/o.csv"))
+    job = submit(output=OutputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://bkt/o.csv"))
     assert job.output_asset().format == "csv"
 
 
@@ -161,8 +161,8 @@ def test_an_s3_input_keeps_its_format_blank_unless_one_is_chosen(submit):
     from jobs.models import Connection
 
     lake = Connection.objects.create(name="lake", kind=Connection.Kind.S3)
-    prefix = InputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://b/in/")
-    chosen = InputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://b/x", format="csv")
+    prefix = InputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://bkt/in/")
+    chosen = InputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://bkt/x", format="csv")
 
     job = submit(inputs=[prefix, chosen])
 
