@@ -153,7 +153,9 @@ def test_an_s3_output_whose_name_gives_no_format_is_refused(submit):
         submit(
             output=OutputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://bkt/out.xlsx")
         )
-    job = submit(output=OutputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://bkt/o.csv"))
+    job = submit(
+        output=OutputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://bkt/o.csv")
+    )
     assert job.output_asset().format == "csv"
 
 
