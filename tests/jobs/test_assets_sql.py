@@ -333,6 +333,15 @@ def test_a_missing_sqlite_file_is_named(tmp_path):
     assert not (tmp_path / "missing.sqldb").exists()  # an input never creates the file
 
 
+def test_connection_test_of_a_sqlite_file_not_made_yet_says_jobs_can_create_it(tmp_path):
+    text = connection_test(connection_for(f"sqlite://{tmp_path}/new.db"))
+
+    assert "does not exist yet" in text and "created on the first write" in text
+    assert not (tmp_path / "new.db").exists()
+    with pytest.raises(AssetError, match="not a folder this machine can write to"):
+        connection_test(connection_for(f"sqlite://{tmp_path}/no/such/folder/new.db"))
+
+
 def test_connection_test_says_what_it_reached_without_the_password(sqldb):
     text = connection_test(connection_for(sqldb.dsn))
 

@@ -7,10 +7,12 @@ The DSN holds a password, so no message built here ever shows it: every error go
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import psycopg
@@ -212,6 +214,18 @@ def connection_test(connection: Connection) -> str:
                 info = conn.info
                 version = _pg_version(info.server_version)
                 return f"reached PostgreSQL {version} at {info.host}:{info.port}/{info.dbname}"
+        if not Path(dsn.path).exists():
+            # Not an error for an output: the first job that writes a table creates the file.
+            folder = Path(dsn.path).parent
+            if not folder.is_dir() or not os.access(folder, os.W_OK):
+                raise AssetError(
+                    f"connection {connection.name!r}: {dsn.path} does not exist, and its folder "
+                    f"{folder} is not a folder this machine can write to"
+                )
+            return (
+                f"{dsn.path} does not exist yet: jobs can write tables to it (it is created on "
+                "the first write), but there is nothing to read"
+            )
         conn = sqlite_connect(dsn, read_only=True, timeout=timeout)
         try:
             with sqlite_deadline(conn, timeout):
