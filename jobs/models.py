@@ -164,6 +164,16 @@ class Job(TimeStampedModel):
     worker = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     peak_memory = models.BigIntegerField(null=True, blank=True)
+    # Metrics jobs: what the metrics function (or the built-in evaluator) yielded, as JSON.
+    metrics = models.JSONField(null=True, blank=True)
+    # Training jobs: the snapshot the job made.
+    result_snapshot = models.ForeignKey(
+        "models_registry.Snapshot",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -51,6 +51,12 @@ class Snapshot(TimeStampedModel):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
+    # Lineage of a snapshot made by a training job: the job, and a fingerprint of its
+    # training data ({"size": bytes, "sha256": ..., "rows": n, "inputs": [...]}).
+    training_job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    training_data = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["model", "-version"]
