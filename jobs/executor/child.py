@@ -62,8 +62,14 @@ def _score(*, spec, model, events):
     return ScoringRun(spec=spec, model=model, events=events).run()
 
 
+def _train(*, spec, model, events):
+    from jobs.executor.training import TrainingRun
+
+    return TrainingRun(spec=spec, model=model, events=events).run()
+
+
 # Job type → runner. Metrics and training jobs plug in here.
-RUNNERS = {"scoring": _score}
+RUNNERS = {"scoring": _score, "training": _train}
 
 
 if __name__ == "__main__":

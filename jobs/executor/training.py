@@ -1,0 +1,116 @@
+"""Training jobs, the ModelOp way: init, then train(DataFrame) once with all the training data
+(every input asset, concatenated), which writes its artifacts into outputDir/ in the work dir.
+
+The child only trains and checks what was written; it leaves a manifest (the artifact names
+and a fingerprint of the training data) in the staging folder, and the supervisor makes the
+new snapshot from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from jobs.executor.errors import JobError
+from jobs.executor.events import Counts, Events
+from jobs.executor.modelcode import ModelCode, describe, log_traceback
+from jobs.executor.readers import reader_open
+from jobs.executor.spec import JobSpec
+
+OUTPUT_DIR = "outputDir"  # relative to the work dir, as ModelOp models expect
+_HASH_CHUNK = 1024 * 1024
+
+
+def manifest_path(spec: JobSpec) -> Path:
+    """Where the child leaves what it trained, next to the staged output."""
+    return Path(spec.rejects_path).parent / "training.json"
+
+
+def fingerprint(spec: JobSpec, *, rows: int) -> dict:
+    """Size and SHA-256 of the input files (streamed, in input order), rows read, names."""
+    digest = hashlib.sha256()
+    size = 0
+    for item in spec.inputs:
+        with open(item.path, "rb") as f:
+            while chunk := f.read(_HASH_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+    return {
+        "size": size,
+        "sha256": digest.hexdigest(),
+        "rows": rows,
+        "inputs": [item.name for item in spec.inputs],
+    }
+
+
+def artifact_names(folder: Path, *, train_name: str) -> list[str]:
+    """The plain files train wrote into FOLDER, or JobError naming what cannot be attached."""
+    names = []
+    for entry in sorted(folder.iterdir()):
+        where = f"{OUTPUT_DIR}/{entry.name}"
+        if entry.is_dir():
+            raise JobError(
+                f"the train function '{train_name}' wrote a folder '{where}'; artifacts must be "
+                f"plain files directly in {OUTPUT_DIR}/"
+            )
+        if entry.name.startswith("."):
+            raise JobError(
+                f"the train function '{train_name}' wrote '{where}'; artifact names cannot start "
+                f"with a dot"
+            )
+        if not entry.is_file():
+            raise JobError(f"the train function '{train_name}' wrote '{where}', not a plain file")
+        names.append(entry.name)
+    if not names:
+        raise JobError(f"the train function '{train_name}' wrote no artifacts into {OUTPUT_DIR}/")
+    return names
+
+
+class TrainingRun:
+    def __init__(self, *, spec: JobSpec, model: ModelCode, events: Events) -> None:
+        self.spec = spec
+        self.model = model
+        self.events = events
+        train = model.function("train")
+        if train is None:
+            raise JobError("the model has no train function (tag '# modelop.train')")
+        self.train = train
+        self.counts = Counts(bytes_total=sum(os.path.getsize(i.path) for i in spec.inputs))
+        self.folder = Path(OUTPUT_DIR)
+
+    def run(self) -> Counts:
+        frame = self._read()
+        self.folder.mkdir(exist_ok=True)
+        name = self.model.name("train")
+        try:
+            result = self.train(frame)
+            if isinstance(result, Iterator):  # a train that yields runs only when consumed
+                for _ in result:
+                    pass
+        except (Exception, SystemExit) as exc:
+            log_traceback(exc)
+            raise JobError(f"train function '{name}' raised {describe(exc)}") from exc
+        names = artifact_names(self.folder, train_name=name)
+        manifest = {"artifacts": names, "training_data": fingerprint(self.spec, rows=len(frame))}
+        manifest_path(self.spec).write_text(json.dumps(manifest))
+        self.events.progress(self.counts, force=True)
+        return self.counts
+
+    def _read(self) -> pd.DataFrame:
+        frames: list[pd.DataFrame] = []
+        done = 0
+        for item in self.spec.inputs:
+            reader = reader_open(item)
+            for frame in reader.frames(self.spec.chunk_rows):
+                frames.append(frame)
+                self.counts.records_read += len(frame)
+                self.counts.bytes_read = done + reader.bytes_read
+                self.events.progress(self.counts)
+            done += reader.size
+            self.counts.bytes_read = done
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

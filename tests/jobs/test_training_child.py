@@ -1,0 +1,164 @@
+"""The executor child running training jobs, as a real subprocess on spec files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from jobs.executor.process import child_environment
+from jobs.executor.spec import InputFile, JobSpec
+from models_registry.smarttags import parse_smart_tags
+
+
+@dataclass
+class TrainingRun:
+    returncode: int
+    events: list[dict]
+    log: str
+    workdir: Path
+    manifest_path: Path
+
+    @property
+    def final(self) -> dict:
+        return self.events[-1]
+
+    def manifest(self) -> dict:
+        return json.loads(self.manifest_path.read_text())
+
+
+def run_training(workdir: Path, source: str, inputs: dict[str, str]) -> TrainingRun:
+    own = workdir / ".moc"
+    (own / "staging").mkdir(parents=True)
+    (own / "tmp").mkdir()
+    source = textwrap.dedent(source)
+    (workdir / "model.py").write_text(source)
+    input_files = []
+    for name, content in inputs.items():
+        path = own / name
+        path.write_text(content)
+        input_files.append(InputFile(name=name, path=str(path), format=Path(name).suffix[1:]))
+    spec = JobSpec(
+        source="model.py",
+        smart_tags=parse_smart_tags(source, filename="model.py").as_dict(),
+        job_type="training",
+        inputs=input_files,
+        output_name="output.jsonl",
+        output_path=str(own / "staging" / "output.jsonl"),
+        output_format="jsonl",
+        rejects_path=str(own / "staging" / "rejects.jsonl"),
+        chunk_rows=2,
+        job={"id": "test"},
+    )
+    spec.write(own / "spec.json")
+    with open(own / "job.log", "wb") as log:
+        done = subprocess.run(
+            [sys.executable, "-m", "jobs.executor.child", str(own / "spec.json")],
+            cwd=workdir,
+            env=child_environment(pythonpath=str(settings.BASE_DIR), tmpdir=str(own / "tmp")),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            timeout=120,
+        )
+    return TrainingRun(
+        returncode=done.returncode,
+        events=[json.loads(line) for line in done.stdout.splitlines()],
+        log=(own / "job.log").read_text(),
+        workdir=workdir,
+        manifest_path=own / "staging" / "training.json",
+    )
+
+
+A_CSV = "x,y\n1,2\n3,4\n5,6\n"
+B_CSV = "x,y\n7,8\n"
+
+TRAINS = """
+import json
+
+# modelop.init
+def begin():
+    global STARTED
+    STARTED = True
+
+# modelop.train
+def train(df):
+    assert STARTED, "init runs first"
+    with open("outputDir/model.json", "w") as f:
+        json.dump({"rows": len(df), "sum_x": int(df["x"].sum()), "type": type(df).__name__}, f)
+    with open("outputDir/notes.txt", "w") as f:
+        f.write("trained")
+"""
+
+
+def test_train_gets_all_inputs_as_one_dataframe_and_its_artifacts_are_listed(tmp_path):
+    run = run_training(tmp_path, TRAINS, {"a.csv": A_CSV, "b.csv": B_CSV})
+
+    assert run.returncode == 0, run.log
+    assert run.final["event"] == "done"
+    assert run.final["records_read"] == 4
+    written = json.loads((tmp_path / "outputDir" / "model.json").read_text())
+    assert written == {"rows": 4, "sum_x": 16, "type": "DataFrame"}
+    manifest = run.manifest()
+    assert manifest["artifacts"] == ["model.json", "notes.txt"]
+    assert manifest["training_data"] == {
+        "size": len(A_CSV) + len(B_CSV),
+        "sha256": hashlib.sha256((A_CSV + B_CSV).encode()).hexdigest(),
+        "rows": 4,
+        "inputs": ["a.csv", "b.csv"],
+    }
+
+
+def test_a_train_function_that_writes_nothing_fails_the_job(tmp_path):
+    source = """
+    # modelop.train
+    def train(df):
+        pass
+    """
+    run = run_training(tmp_path, source, {"a.csv": A_CSV})
+
+    assert run.returncode == 1
+    assert run.final == {
+        "event": "error",
+        "message": "the train function 'train' wrote no artifacts into outputDir/",
+        "peak_memory": run.final["peak_memory"],
+    }
+    assert not run.manifest_path.exists()
+
+
+def test_a_train_function_that_raises_fails_the_job_with_its_error(tmp_path):
+    source = """
+    # modelop.train
+    def fit(df):
+        raise ValueError("no label column")
+    """
+    run = run_training(tmp_path, source, {"a.csv": A_CSV})
+
+    assert run.returncode == 1
+    assert run.final["message"] == "train function 'fit' raised ValueError: no label column"
+    assert "Traceback" in run.log
+    assert not run.manifest_path.exists()
+
+
+def test_an_artifact_in_a_subfolder_is_refused_by_name(tmp_path):
+    source = """
+    import os
+
+    # modelop.train
+    def train(df):
+        os.makedirs("outputDir/weights")
+        with open("outputDir/weights/layer1.bin", "wb") as f:
+            f.write(b"0")
+    """
+    run = run_training(tmp_path, source, {"a.csv": A_CSV})
+
+    assert run.returncode == 1
+    assert "'outputDir/weights'" in run.final["message"]
+    assert "plain files" in run.final["message"]
+    assert not run.manifest_path.exists()
