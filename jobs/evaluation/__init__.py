@@ -1,0 +1,131 @@
+"""The built-in evaluator: metrics for models without a metrics function. No Django here: it
+runs in the executor child. Column roles come from an Avro schema's field attributes
+("role": label | score | predictor | identifier | weight, "protectedClass": true) or from the
+job's parameters, which win."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from jobs.evaluation.classification import classification_metrics
+from jobs.evaluation.fairness import bias_metrics
+from jobs.evaluation.interpretability import permutation_importance
+from jobs.evaluation.regression import regression_metrics
+
+# A numeric label with more distinct values than this is a regression target.
+MAX_CLASSES = 10
+
+
+class EvaluationError(Exception):
+    """The data or parameters do not allow an evaluation; the message says why."""
+
+
+@dataclass
+class Roles:
+    label: str = ""
+    score: str = ""
+    probability: str = ""
+    class_probabilities: dict[Any, str] = field(default_factory=dict)
+    predictors: list[str] = field(default_factory=list)
+    protected: list[str] = field(default_factory=list)
+    positive_label: Any = None
+    problem: str = ""  # "classification", "regression" or "" (guessed from the label)
+
+
+def roles_from_schema(schema: dict | list | None) -> Roles:
+    roles = Roles()
+    fields = schema.get("fields", []) if isinstance(schema, dict) else []
+    for item in fields:
+        name, role = item.get("name", ""), item.get("role")
+        if role == "label":
+            roles.label = name
+        elif role == "score":
+            roles.score = name
+        elif role == "predictor":
+            roles.predictors.append(name)
+        if item.get("protectedClass") is True:
+            roles.protected.append(name)
+    return roles
+
+
+def roles_with_params(roles: Roles, params: dict) -> Roles:
+    for key, attribute in (
+        ("label_column", "label"),
+        ("score_column", "score"),
+        ("probability_column", "probability"),
+        ("positive_label", "positive_label"),
+        ("problem", "problem"),
+    ):
+        if params.get(key) not in (None, ""):
+            setattr(roles, attribute, params[key])
+    if isinstance(params.get("protected_columns"), list):
+        roles.protected = list(params["protected_columns"])
+    if isinstance(params.get("predictor_columns"), list):
+        roles.predictors = list(params["predictor_columns"])
+    if isinstance(params.get("probability_columns"), dict):
+        roles.class_probabilities = dict(params["probability_columns"])
+    return roles
+
+
+def evaluate(
+    frame: pd.DataFrame,
+    roles: Roles,
+    *,
+    predict: Callable[[pd.DataFrame], pd.Series] | None = None,
+) -> dict:
+    """Performance, bias and (with PREDICT) interpretability metrics of FRAME."""
+    for what, column in (("label", roles.label), ("score", roles.score)):
+        if not column:
+            raise EvaluationError(
+                f'no {what} column: give a schema field "role": "{what}" or the job '
+                f"parameter {what}_column"
+            )
+        if column not in frame.columns:
+            raise EvaluationError(f"the {what} column '{column}' is not in the input")
+    for column in [roles.probability, *roles.class_probabilities.values(), *roles.protected]:
+        if column and column not in frame.columns:
+            raise EvaluationError(f"the column '{column}' is not in the input")
+    frame = frame[frame[roles.label].notna() & frame[roles.score].notna()]
+    if not len(frame):
+        raise EvaluationError("no input record has both a label and a score")
+    y_true, y_pred = frame[roles.label], frame[roles.score]
+    problem = roles.problem or _problem(y_true)
+
+    if problem == "regression":
+        result = regression_metrics(y_true, y_pred)
+    else:
+        class_probabilities = None
+        if roles.class_probabilities:
+            class_probabilities = pd.DataFrame(
+                {label: frame[c] for label, c in roles.class_probabilities.items()}
+            )
+        result = classification_metrics(
+            y_true,
+            y_pred,
+            positive_label=roles.positive_label,
+            probability=frame[roles.probability].astype(float) if roles.probability else None,
+            class_probabilities=class_probabilities,
+        )
+        if roles.protected:
+            result["bias"] = bias_metrics(
+                frame,
+                label=roles.label,
+                score=roles.score,
+                protected=roles.protected,
+                positive_label=result["positive_label"],
+            )
+    predictors = [p for p in roles.predictors if p in frame.columns]
+    if predict is not None and predictors:
+        result["interpretability"] = permutation_importance(
+            frame, predict=predict, predictors=predictors, label=roles.label, problem=problem
+        )
+    return result
+
+
+def _problem(y_true: pd.Series) -> str:
+    numeric = pd.api.types.is_numeric_dtype(y_true) and not pd.api.types.is_bool_dtype(y_true)
+    return "regression" if numeric and y_true.nunique() > MAX_CLASSES else "classification"

@@ -1,0 +1,22 @@
+"""Regression metrics, as ModelOp's regression monitors name them."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from sklearn import metrics
+
+from jobs.evaluation.values import native
+
+
+def regression_metrics(y_true: pd.Series, y_pred: pd.Series) -> dict:
+    y_true, y_pred = y_true.astype(float), y_pred.astype(float)
+    return native(
+        {
+            "mae": metrics.mean_absolute_error(y_true, y_pred),
+            "rmse": math.sqrt(metrics.mean_squared_error(y_true, y_pred)),
+            "r2_score": metrics.r2_score(y_true, y_pred),
+            "mape": metrics.mean_absolute_percentage_error(y_true, y_pred),
+        }
+    )
