@@ -229,7 +229,9 @@ def job_submit(
     if job_type not in JobType.values:
         raise ValidationError(f"Unknown job type {job_type!r}.")
     function = FUNCTION_FOR_TYPE[JobType(job_type)]
-    if function not in snapshot.tags_parsed.functions:
+    # The built-in evaluator measures a model that has no metrics function of its own.
+    evaluator = job_type == JobType.METRICS and bool((params or {}).get("evaluator"))
+    if function not in snapshot.tags_parsed.functions and not evaluator:
         raise ValidationError(
             f"{snapshot} has no {function} function (tag '# modelop.{function}'), "
             f"so it cannot run a {JobType(job_type).label.lower()} job."

@@ -68,8 +68,14 @@ def _train(*, spec, model, events):
     return TrainingRun(spec=spec, model=model, events=events).run()
 
 
+def _metrics(*, spec, model, events):
+    from jobs.executor.metrics import MetricsRun
+
+    return MetricsRun(spec=spec, model=model, events=events).run()
+
+
 # Job type → runner. Metrics and training jobs plug in here.
-RUNNERS = {"scoring": _score, "training": _train}
+RUNNERS = {"scoring": _score, "metrics": _metrics, "training": _train}
 
 
 if __name__ == "__main__":

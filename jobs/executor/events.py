@@ -3,6 +3,7 @@
 {"event": "progress", "records_read": .., "records_written": .., "records_rejected": ..,
  "bytes_read": .., "bytes_total": ..}                     at most every PROGRESS_SECONDS
 {"event": "done", ...the same counts, "peak_memory": ..}  once, on success
+{"event": "metrics", "metrics": [{...}, ...]}             once, metrics jobs, before done
 {"event": "error", "message": "..."}                      once, on failure
 """
 
@@ -65,6 +66,10 @@ class Events:
 
     def done(self, counts: Counts) -> None:
         self._send({"event": "done", **asdict(counts), "peak_memory": peak_rss_bytes()})
+
+    def metrics(self, values: list[dict]) -> None:
+        """A metrics job's results, once, before "done"."""
+        self._send({"event": "metrics", "metrics": values})
 
     def error(self, message: str) -> None:
         self._send({"event": "error", "message": message, "peak_memory": peak_rss_bytes()})

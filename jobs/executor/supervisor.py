@@ -51,6 +51,7 @@ class _Watch:
     bytes_total: int | None = None
     final: dict | None = None  # the "done" or "error" event
     reported_peak: int = 0
+    metrics: list | None = None  # a metrics job's results
 
     def take(self, event: dict) -> None:
         for name in _COUNTERS:
@@ -60,6 +61,8 @@ class _Watch:
             self.bytes_total = event["bytes_total"]
         if isinstance(event.get("peak_memory"), int):
             self.reported_peak = event["peak_memory"]
+        if event.get("event") == "metrics" and isinstance(event.get("metrics"), list):
+            self.metrics = event["metrics"]
         if event.get("event") in ("done", "error"):
             self.final = event
 
@@ -194,7 +197,9 @@ def _commit(job: Job, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | No
             saved.append(asset.rejects_file.name)
         with transaction.atomic():
             asset.save(update_fields=["file", "size", "rejects_file", "published", "updated_at"])
-            if not job_complete(job=job, **watch.counts, log=tail, peak_memory=peak):
+            if not job_complete(
+                job=job, **watch.counts, **_metrics_field(watch), log=tail, peak_memory=peak
+            ):
                 raise _NotCommitted
     except _NotCommitted:
         logger.info("job %s ended before its output was committed; output discarded", job.uuid)
@@ -206,6 +211,13 @@ def _commit(job: Job, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | No
         if target is not None and published:
             target.retract(published)
         raise
+
+
+def _metrics_field(watch: _Watch) -> dict:
+    """Job.metrics: one dict as it is, several as a list."""
+    if watch.metrics is None:
+        return {}
+    return {"metrics": watch.metrics[0] if len(watch.metrics) == 1 else watch.metrics}
 
 
 def _delete(storage, names: list[str]) -> None:

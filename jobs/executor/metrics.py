@@ -1,0 +1,199 @@
+"""Metrics jobs, as ModelOp Center runs them: the metrics function gets all labeled records of
+one input asset as ONE DataFrame (so memory grows with the input: that is the contract) and
+yields or returns one or more dicts. Several input assets: one call per asset.
+
+The built-in evaluator (jobs.evaluation) runs when the model has no metrics function, or beside
+it when the job parameters say {"evaluator": true}; the model's own keys win on a clash.
+
+The dicts go to the supervisor in a "metrics" event (stored in Job.metrics) and to the output
+asset, one per record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from jobs.evaluation import EvaluationError, Roles, evaluate, roles_from_schema, roles_with_params
+from jobs.evaluation.values import native
+from jobs.executor.errors import JobError
+from jobs.executor.events import Counts, Events
+from jobs.executor.modelcode import ModelCode, describe, log_traceback
+from jobs.executor.readers import Reader, reader_open
+from jobs.executor.schemas import SchemaCheck
+from jobs.executor.scoring import Rejects
+from jobs.executor.spec import JobSpec
+from jobs.executor.writers import writer_open
+
+
+class _NoPrediction(Exception):
+    """The score function's output has no score column: no permutation importance."""
+
+
+class MetricsRun:
+    def __init__(self, *, spec: JobSpec, model: ModelCode, events: Events) -> None:
+        self.spec = spec
+        self.model = model
+        self.events = events
+        self.params = spec.job.get("jobParameters") or {}
+        self.metrics = model.function("metrics")
+        self.evaluator = self.metrics is None or bool(self.params.get("evaluator"))
+        self.roles = self._roles() if self.evaluator else Roles()
+        self.counts = Counts(bytes_total=sum(os.path.getsize(i.path) for i in spec.inputs))
+        self.input_check = (
+            SchemaCheck(path=spec.input_schema, label="input") if spec.check_input_schema else None
+        )
+        self.rejects = Rejects(spec.rejects_path)
+        self.several_inputs = len(spec.inputs) > 1
+
+    def run(self) -> Counts:
+        results: list[dict] = []
+        for item in self.spec.inputs:
+            reader = reader_open(item)
+            frame = self._frame(reader)
+            self.counts.bytes_read += reader.size
+            self.events.progress(self.counts, force=True)
+            results.extend(self._results(frame, reader))
+        self.rejects.close()
+        writer = writer_open(
+            path=self.spec.output_path, name=self.spec.output_name, format=self.spec.output_format
+        )
+        writer.write_values(results)
+        writer.close()
+        self.counts.records_written = len(results)
+        self.events.metrics(results)
+        return self.counts
+
+    def _results(self, frame: pd.DataFrame, reader: Reader) -> list[dict]:
+        where = f"on the {len(frame)} records of '{reader.name}'"
+        own = self._call_metrics(frame, where) if self.metrics is not None else []
+        if not self.evaluator:
+            return own
+        try:
+            try:
+                evaluated = evaluate(frame, self.roles, predict=self._predict())
+            except _NoPrediction:
+                print(
+                    f"no permutation importance: the score function does not give one "
+                    f"'{self.roles.score}' per record",
+                    file=sys.stderr,
+                )
+                evaluated = evaluate(frame, self.roles)
+        except EvaluationError as exc:
+            raise JobError(f"the built-in evaluator failed {where}: {exc}") from exc
+        if not own:
+            return [evaluated]
+        return [{**evaluated, **own[0]}, *own[1:]]
+
+    def _call_metrics(self, frame: pd.DataFrame, where: str) -> list[dict]:
+        name = self.model.name("metrics")
+        try:
+            result = self.metrics(frame)
+            if isinstance(result, Iterator):
+                result = list(result)
+            elif result is None:
+                result = []
+            elif not isinstance(result, list):
+                result = [result]
+        except (Exception, SystemExit) as exc:
+            log_traceback(exc)
+            raise JobError(f"metrics function '{name}' raised {describe(exc)} {where}") from exc
+        for value in result:
+            if not isinstance(value, dict):
+                raise JobError(
+                    f"metrics function '{name}' produced a {type(value).__name__} {where}; "
+                    f"it must yield or return dicts"
+                )
+        return [native(value) for value in result]
+
+    # --- Reading ----------------------------------------------------------------------------
+
+    def _frame(self, reader: Reader) -> pd.DataFrame:
+        frames, number = [], 0
+        for frame in reader.frames(self.spec.chunk_rows):
+            self.counts.records_read += len(frame)
+            frames.append(self._checked(reader, frame, number))
+            number += len(frame)
+            self.events.progress(self.counts)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def _checked(self, reader: Reader, frame: pd.DataFrame, before: int) -> pd.DataFrame:
+        if self.input_check is None or not len(frame):
+            return frame
+        keep = []
+        for i, record in enumerate(frame.to_dict("records")):
+            if (reason := self.input_check.reason(record)) is None:
+                keep.append(i)
+            else:
+                self.rejects.add(
+                    direction="input",
+                    asset=reader.name,
+                    record=before + i + 1,
+                    reason=reason,
+                    data=record,
+                )
+                self.counts.records_rejected += 1
+        return frame if len(keep) == len(frame) else frame.iloc[keep]
+
+    def _roles(self) -> Roles:
+        schema = None
+        if self.spec.input_schema:
+            try:
+                schema = json.loads(Path(self.spec.input_schema).read_text())
+            except (OSError, ValueError) as exc:
+                raise JobError(
+                    f"the input schema '{self.spec.input_schema}' cannot be read: {exc}"
+                ) from exc
+        return roles_with_params(roles_from_schema(schema), self.params)
+
+    # --- Permutation importance through the model's score function -------------------------
+
+    def _predict(self):
+        score = self.model.function("score")
+        if score is None or self.params.get("interpretability") is False:
+            return None
+        tags, column, name = self.model.tags, self.roles.score, self.model.name("score")
+        frames_in = tags.batch or tags.recordsets_in
+
+        def predict(rows: pd.DataFrame) -> pd.Series:
+            outputs: list[Any] = []
+            try:
+                arguments = [rows] if frames_in else rows.to_dict("records")
+                for argument in arguments:
+                    result = score(argument)
+                    if isinstance(result, Iterator):
+                        outputs.extend(result)
+                    elif result is not None:
+                        outputs.append(result)
+            except (Exception, SystemExit) as exc:
+                log_traceback(exc)
+                raise JobError(
+                    f"score function '{name}' raised {describe(exc)} while computing "
+                    f"permutation importance"
+                ) from exc
+            frame = _as_frame(outputs)
+            if column not in frame.columns or len(frame) != len(rows):
+                raise _NoPrediction
+            return frame[column]
+
+        return predict
+
+
+def _as_frame(outputs: list[Any]) -> pd.DataFrame:
+    frames, records = [], []
+    for value in outputs:
+        if isinstance(value, pd.DataFrame):
+            frames.append(value)
+        elif isinstance(value, list):
+            records.extend(value)
+        elif isinstance(value, dict):
+            records.append(value)
+    if records:
+        frames.append(pd.DataFrame.from_records(records))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

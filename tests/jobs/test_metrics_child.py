@@ -1,0 +1,250 @@
+"""Metrics jobs in the executor child, run as a real subprocess on spec files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from sklearn import metrics
+
+from jobs.executor.process import child_environment
+from jobs.executor.spec import InputFile, JobSpec
+from models_registry.smarttags import parse_smart_tags
+from tests.jobs.test_executor_child import ChildRun, jsonl
+
+
+def run_metrics(
+    workdir: Path,
+    source: str,
+    inputs: dict[str, str],
+    *,
+    params: dict | None = None,
+    files: dict[str, str] | None = None,
+    input_schema: str = "",
+) -> ChildRun:
+    own = workdir / ".moc"
+    (own / "staging").mkdir(parents=True)
+    (own / "tmp").mkdir()
+    source = textwrap.dedent(source)
+    (workdir / "model.py").write_text(source)
+    for name, content in (files or {}).items():
+        (workdir / name).write_text(content)
+    input_files = []
+    for name, content in inputs.items():
+        (own / name).write_text(content)
+        input_files.append(
+            InputFile(name=name, path=str(own / name), format=Path(name).suffix.lstrip("."))
+        )
+    spec = JobSpec(
+        source="model.py",
+        smart_tags=parse_smart_tags(source, filename="model.py").as_dict(),
+        job_type="metrics",
+        inputs=input_files,
+        output_name="metrics.jsonl",
+        output_path=str(own / "staging" / "metrics.jsonl"),
+        output_format="jsonl",
+        rejects_path=str(own / "staging" / "rejects.jsonl"),
+        input_schema=input_schema,
+        chunk_rows=3,  # several chunks: the metrics function must still get one DataFrame
+        job={"id": "test", "jobParameters": params or {}},
+    )
+    spec.write(own / "spec.json")
+    with open(own / "job.log", "wb") as log:
+        done = subprocess.run(
+            [sys.executable, "-m", "jobs.executor.child", str(own / "spec.json")],
+            cwd=workdir,
+            env=child_environment(pythonpath=str(settings.BASE_DIR), tmpdir=str(own / "tmp")),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            timeout=120,
+        )
+    return ChildRun(
+        returncode=done.returncode,
+        events=[json.loads(line) for line in done.stdout.splitlines()],
+        log=(own / "job.log").read_text(),
+        output_path=Path(spec.output_path),
+        rejects_path=Path(spec.rejects_path),
+    )
+
+
+def metrics_event(run: ChildRun) -> list[dict]:
+    (event,) = [e for e in run.events if e["event"] == "metrics"]
+    return event["metrics"]
+
+
+ROWS = [
+    {"id": i, "x": i, "label": int(i % 3 == 0), "score": int(i % 2 == 0), "g": "ab"[i % 2]}
+    for i in range(10)
+]
+
+
+def test_metrics_function_gets_all_records_as_one_dataframe(tmp_path):
+    source = """
+    import pandas as pd
+    # modelop.metrics
+    def metrics(df):
+        yield {"type": type(df).__name__, "rows": len(df), "x_sum": int(df["x"].sum())}
+    """
+    run = run_metrics(tmp_path, source, {"in.jsonl": jsonl(*ROWS)})
+    assert run.returncode == 0, run.log
+    assert metrics_event(run) == [{"type": "DataFrame", "rows": 10, "x_sum": 45}]
+    assert run.output() == [{"type": "DataFrame", "rows": 10, "x_sum": 45}]
+    assert run.final["event"] == "done"
+    assert (run.final["records_read"], run.final["records_written"]) == (10, 1)
+
+
+def test_init_runs_before_metrics(tmp_path):
+    source = """
+    SEEN = {}
+    # modelop.init
+    def begin(job):
+        SEEN["id"] = job["id"]
+    # modelop.metrics
+    def metrics(df):
+        return {"job": SEEN.get("id")}
+    """
+    run = run_metrics(tmp_path, source, {"in.jsonl": jsonl(*ROWS)})
+    assert run.returncode == 0, run.log
+    assert metrics_event(run) == [{"job": "test"}]
+
+
+def test_two_yielded_dicts_are_two_results_and_two_output_lines(tmp_path):
+    source = """
+    # modelop.metrics
+    def metrics(df):
+        yield {"n": len(df)}
+        yield {"mean_x": float(df["x"].mean())}
+    """
+    run = run_metrics(tmp_path, source, {"in.jsonl": jsonl(*ROWS)})
+    assert run.returncode == 0, run.log
+    assert metrics_event(run) == [{"n": 10}, {"mean_x": 4.5}]
+    assert run.output() == [{"n": 10}, {"mean_x": 4.5}]
+
+
+def test_a_returned_dict_with_numpy_values_becomes_json(tmp_path):
+    source = """
+    # modelop.metrics
+    def metrics(df):
+        return {"max": df["x"].max(), "values": df["x"].to_numpy()[:2]}
+    """
+    run = run_metrics(tmp_path, source, {"in.jsonl": jsonl(*ROWS)})
+    assert run.returncode == 0, run.log
+    assert metrics_event(run) == [{"max": 9, "values": [0, 1]}]
+
+
+def test_metrics_is_called_once_per_input_asset(tmp_path):
+    source = """
+    # modelop.metrics
+    def metrics(df):
+        yield {"rows": len(df), "first": int(df["x"].iloc[0])}
+    """
+    inputs = {"a.jsonl": jsonl(*ROWS[:4]), "b.csv": "x\n7\n8\n"}
+    run = run_metrics(tmp_path, source, inputs)
+    assert run.returncode == 0, run.log
+    assert metrics_event(run) == [{"rows": 4, "first": 0}, {"rows": 2, "first": 7}]
+    assert run.final["records_read"] == 6
+
+
+def test_an_exception_in_metrics_names_the_function_and_the_input(tmp_path):
+    source = """
+    # modelop.metrics
+    def compute(df):
+        return {"z": df["missing"].sum()}
+    """
+    run = run_metrics(tmp_path, source, {"in.jsonl": jsonl(*ROWS)})
+    assert run.returncode == 1
+    assert run.final["event"] == "error"
+    assert run.final["message"] == (
+        "metrics function 'compute' raised KeyError: 'missing' on the 10 records of 'in.jsonl'"
+    )
+    assert "Traceback" in run.log
+
+
+def test_metrics_must_produce_dicts(tmp_path):
+    source = """
+    # modelop.metrics
+    def metrics(df):
+        yield [1, 2]
+    """
+    run = run_metrics(tmp_path, source, {"in.jsonl": jsonl(*ROWS)})
+    assert run.returncode == 1
+    assert "metrics function 'metrics' produced a list" in run.final["message"]
+
+
+SCHEMA = {
+    "type": "record",
+    "name": "labeled",
+    "fields": [
+        {"name": "id", "type": "int", "role": "identifier"},
+        {"name": "x", "type": "int", "role": "predictor"},
+        {"name": "g", "type": "string", "protectedClass": True},
+        {"name": "label", "type": "int", "role": "label"},
+        {"name": "score", "type": "int", "role": "score"},
+    ],
+}
+
+
+def test_the_evaluator_measures_a_model_without_metrics_function(tmp_path):
+    source = """
+    # modelop.score
+    def score(datum):
+        yield {**datum, "score": int(datum["x"] % 2 == 0)}
+    """
+    run = run_metrics(
+        tmp_path,
+        source,
+        {"in.jsonl": jsonl(*ROWS)},
+        params={"evaluator": True},
+        files={"schema.avsc": json.dumps(SCHEMA)},
+        input_schema="schema.avsc",
+    )
+    assert run.returncode == 0, run.log
+    (result,) = metrics_event(run)
+    labels = [r["label"] for r in ROWS]
+    scores = [r["score"] for r in ROWS]
+    assert result["accuracy"] == pytest.approx(metrics.accuracy_score(labels, scores))
+    assert result["f1_score"] == pytest.approx(metrics.f1_score(labels, scores))
+    assert {row["group"] for row in result["bias"]} == {"a", "b"}
+    importance = result["interpretability"]
+    assert importance["method"] == "permutation"
+    assert [f["feature"] for f in importance["feature_importance"]] == ["x"]
+    assert run.output() == [result]
+
+
+def test_the_evaluator_beside_the_model_metrics_lets_the_model_keys_win(tmp_path):
+    source = """
+    # modelop.metrics
+    def metrics(df):
+        yield {"accuracy": "mine", "rows": len(df)}
+    """
+    run = run_metrics(
+        tmp_path,
+        source,
+        {"in.jsonl": jsonl(*ROWS)},
+        params={"evaluator": True, "label_column": "label", "score_column": "score"},
+    )
+    assert run.returncode == 0, run.log
+    (result,) = metrics_event(run)
+    assert result["accuracy"] == "mine" and result["rows"] == 10
+    assert result["recall"] == pytest.approx(
+        metrics.recall_score([r["label"] for r in ROWS], [r["score"] for r in ROWS])
+    )
+    assert "interpretability" not in result  # no score function to ask
+
+
+def test_the_evaluator_without_a_label_fails_saying_how_to_name_it(tmp_path):
+    source = """
+    # modelop.score
+    def score(datum):
+        yield datum
+    """
+    run = run_metrics(tmp_path, source, {"in.jsonl": jsonl(*ROWS)}, params={"evaluator": True})
+    assert run.returncode == 1
+    assert "built-in evaluator failed" in run.final["message"]
+    assert "label_column" in run.final["message"]
