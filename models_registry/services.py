@@ -91,6 +91,8 @@ def snapshot_create(
     notes: str = "",
     tags: Iterable[str] = (),
     parent: Snapshot | None = None,
+    training_job=None,
+    training_data: dict | None = None,
     _smart_tags: dict | None = None,
 ) -> Snapshot:
     """A new immutable snapshot, numbered one above the model's newest."""
@@ -114,6 +116,8 @@ def snapshot_create(
         tags=list(tags),
         created_by=created_by,
         parent=parent,
+        training_job=training_job,
+        training_data=training_data or {},
     )
     for upload, name in zip(files, names, strict=True):
         attachment_add(snapshot=snapshot, name=name, content=upload)

@@ -7,6 +7,7 @@ cancelled job is left alone (its status was set by whoever cancelled it).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -16,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import transaction
 
 from jobs.assets import output_target
@@ -29,6 +32,7 @@ from jobs.executor.process import (
     log_tail,
 )
 from jobs.executor.spec import JobSpec
+from jobs.executor.training import OUTPUT_DIR, manifest_path
 from jobs.executor.workdir import WorkDir, workdir_prepare
 from jobs.models import Job, JobStatus
 from jobs.services import job_claim, job_complete, job_fail, job_progress_save
@@ -119,7 +123,10 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec) -> None:
     peak = max(child.peak_memory, watch.reported_peak) or None
     final, returncode = watch.final, child.popen.returncode
     if final and final.get("event") == "done" and returncode == 0:
-        _commit(job, spec, watch, tail=tail, peak=peak)
+        if spec.job_type == "training":
+            _commit_training(job, workdir, spec, watch, tail=tail, peak=peak)
+        else:
+            _commit(job, spec, watch, tail=tail, peak=peak)
     elif final and final.get("event") == "error":
         job_fail(
             job=job,
@@ -218,6 +225,76 @@ def _metrics_field(watch: _Watch) -> dict:
     if watch.metrics is None:
         return {}
     return {"metrics": watch.metrics[0] if len(watch.metrics) == 1 else watch.metrics}
+
+
+def _commit_training(
+    job: Job, workdir: WorkDir, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | None
+) -> None:
+    """A new snapshot of the model: the parent's source and attachments, the artifacts the
+    train function wrote replacing those of the same name; then COMPLETE, in one transaction.
+    If the job was cancelled meanwhile, no snapshot."""
+    from models_registry.services import snapshot_create
+
+    manifest = json.loads(manifest_path(spec).read_text())
+    inputs = manifest["training_data"]["inputs"]
+    parent = job.snapshot
+    folder = workdir.root / OUTPUT_DIR
+    artifacts = {}
+    for name in manifest["artifacts"]:
+        if Path(name).name != name or not (folder / name).is_file():
+            raise JobError(f"artifact {name!r} is not a plain file in {OUTPUT_DIR}/")
+        artifacts[name] = folder / name
+    files: list[File] = []
+    snapshot = None
+    try:
+        # Opened, never read whole: attachment_add streams each file into storage.
+        files = [File(open(path, "rb"), name=name) for name, path in artifacts.items()]  # noqa: SIM115
+        for attachment in parent.attachments.all():
+            if attachment.name not in artifacts:
+                files.append(File(attachment.file.open("rb"), name=attachment.name))
+        with transaction.atomic():
+            try:
+                snapshot = snapshot_create(
+                    model=parent.model,
+                    created_by=job.created_by,
+                    source_name=parent.source_name,
+                    source=parent.source,
+                    attachments=files,
+                    notes=f"Trained by job {job.uuid} on {', '.join(inputs)}.",
+                    tags=parent.tags,
+                    parent=parent,
+                    training_job=job,
+                    training_data=manifest["training_data"],
+                    _smart_tags=parent.smart_tags,
+                )
+            except ValidationError as exc:
+                raise JobError(
+                    f"the trained snapshot cannot be made: {' '.join(exc.messages)}"
+                ) from None
+            done = job_complete(
+                job=job, **watch.counts, log=tail, peak_memory=peak, result_snapshot=snapshot
+            )
+            if not done:
+                raise _NotCommitted
+    except _NotCommitted:
+        logger.info("job %s ended before its snapshot was made; artifacts discarded", job.uuid)
+        _delete_snapshot_files(snapshot)
+    except Exception:
+        _delete_snapshot_files(snapshot)
+        raise
+    finally:
+        for f in files:
+            f.close()
+
+
+def _delete_snapshot_files(snapshot) -> None:
+    """The stored attachment files of a snapshot whose rows were rolled back."""
+    if snapshot is None:
+        return
+    folder = f"snapshots/{snapshot.uuid}"
+    if default_storage.exists(folder):
+        names = default_storage.listdir(folder)[1]
+        _delete(default_storage, [f"{folder}/{name}" for name in names])
 
 
 def _delete(storage, names: list[str]) -> None:

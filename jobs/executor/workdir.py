@@ -137,6 +137,8 @@ def workdir_prepare(*, job: Job, workdir: WorkDir) -> JobSpec:
     workdir.remove()  # a leftover of a crashed attempt with the same number
     for folder in (workdir.own / "inputs", workdir.staging, workdir.tmp):
         folder.mkdir(parents=True)
+    if job.job_type == "training":
+        (workdir.root / "outputDir").mkdir()  # where ModelOp train functions write artifacts
 
     snapshot = job.snapshot
     source = workdir.root / snapshot.source_name

@@ -1,0 +1,167 @@
+"""Training jobs through the supervisor (job_execute called directly, real child process):
+the new snapshot, its attachments, lineage and fingerprint; nothing on failure."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from jobs.executor import supervisor
+from jobs.executor.supervisor import job_execute
+from jobs.models import Job, JobAsset, JobStatus, JobType, Runtime
+from jobs.services import InputSpec, job_cancel, job_submit
+from models_registry.models import Snapshot
+from models_registry.services import model_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TRAINING_CSV = "x,label\n1,0\n2,0\n3,1\n4,1\n"
+
+SOURCE = """\
+# modelop.init
+def begin():
+    pass
+
+# modelop.score
+def action(datum):
+    yield datum
+
+# modelop.train
+def train(df):
+    with open("outputDir/model.pickle", "w") as f:
+        f.write(f"trained on {len(df)} rows, mean x {df['x'].mean()}")
+    with open("outputDir/threshold.txt", "w") as f:
+        f.write("0.5")
+"""
+
+
+@pytest.fixture(autouse=True)
+def executor_settings(settings, tmp_path, monkeypatch):
+    settings.JOB_WORK_DIR = tmp_path / "work"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    monkeypatch.setattr("jobs.services.job_enqueue", lambda *, job_uuid, queue: True)
+    Runtime.objects.get_or_create(name="default", defaults={"queue": "default", "is_default": True})
+    return settings
+
+
+def parent_snapshot(*, owner, team, source: str = SOURCE) -> Snapshot:
+    model = model_create(
+        owner=owner,
+        team=team,
+        name=f"m-{uuid.uuid4().hex[:6]}",
+        source_name="model.py",
+        source=source,
+        attachments=[
+            ContentFile(b"old weights", name="model.pickle"),
+            ContentFile(b'{"type": "record"}', name="input_schema.avsc"),
+        ],
+    )
+    return model.latest_snapshot()
+
+
+def train(user, snapshot) -> Job:
+    job = job_submit(
+        user=user,
+        snapshot=snapshot,
+        job_type=JobType.TRAINING,
+        inputs=[InputSpec(kind=JobAsset.Kind.EMBEDDED, data=TRAINING_CSV, format="csv")],
+    )
+    job_execute(job_uuid=str(job.uuid))
+    job.refresh_from_db()
+    return job
+
+
+def read(attachment) -> bytes:
+    with attachment.file.open("rb") as f:
+        return f.read()
+
+
+def test_a_training_job_makes_a_new_snapshot_with_the_new_artifacts(alice, team_alpha):
+    parent = parent_snapshot(owner=alice, team=team_alpha)
+
+    job = train(alice, parent)
+
+    assert job.status == JobStatus.COMPLETE, job.error_message
+    child = job.result_snapshot
+    assert child is not None
+    assert (child.model, child.version, child.parent, child.training_job) == (
+        parent.model,
+        2,
+        parent,
+        job,
+    )
+    assert (child.source, child.source_name, child.smart_tags) == (
+        parent.source,
+        parent.source_name,
+        parent.smart_tags,
+    )
+    attachments = {a.name: a for a in child.attachments.all()}
+    assert sorted(attachments) == ["input_schema.avsc", "model.pickle", "threshold.txt"]
+    assert read(attachments["model.pickle"]) == b"trained on 4 rows, mean x 2.5"
+    assert (
+        attachments["model.pickle"].sha256
+        == hashlib.sha256(read(attachments["model.pickle"])).hexdigest()
+    )
+    assert read(attachments["input_schema.avsc"]) == b'{"type": "record"}'
+    assert read(attachments["threshold.txt"]) == b"0.5"
+    # The parent is immutable: its own files are untouched.
+    assert read(parent.attachments.get(name="model.pickle")) == b"old weights"
+    assert child.training_data == {
+        "size": len(TRAINING_CSV),
+        "sha256": hashlib.sha256(TRAINING_CSV.encode()).hexdigest(),
+        "rows": 4,
+        "inputs": [job.input_assets()[0].name],
+    }
+    assert job.records_read == 4
+
+
+def test_a_failed_training_makes_no_snapshot(alice, team_alpha):
+    parent = parent_snapshot(
+        owner=alice,
+        team=team_alpha,
+        source=SOURCE.replace('    with open("outputDir', '    1/0\n    with open("outputDir', 1),
+    )
+
+    job = train(alice, parent)
+
+    assert job.status == JobStatus.ERROR
+    assert job.error_message == "train function 'train' raised ZeroDivisionError: division by zero"
+    assert job.result_snapshot is None
+    assert list(parent.model.snapshots.values_list("version", flat=True)) == [1]
+
+
+def test_a_training_that_writes_nothing_ends_in_error_with_no_snapshot(alice, team_alpha):
+    source = "# modelop.train\ndef train(df):\n    print(len(df))\n"
+    parent = parent_snapshot(owner=alice, team=team_alpha, source=source)
+
+    job = train(alice, parent)
+
+    assert job.status == JobStatus.ERROR
+    assert job.error_message == "the train function 'train' wrote no artifacts into outputDir/"
+    assert parent.model.snapshots.count() == 1
+
+
+def test_a_job_cancelled_before_the_commit_makes_no_snapshot_and_leaves_no_files(
+    alice, team_alpha, monkeypatch
+):
+    parent = parent_snapshot(owner=alice, team=team_alpha)
+    real_commit = supervisor._commit_training
+
+    def cancel_then_commit(job, *args, **kwargs):
+        job_cancel(job=Job.objects.get(pk=job.pk), by=alice)
+        return real_commit(job, *args, **kwargs)
+
+    monkeypatch.setattr(supervisor, "_commit_training", cancel_then_commit)
+    before = set(default_storage.listdir("snapshots")[0])
+
+    job = train(alice, parent)
+
+    assert job.status == JobStatus.CANCELLED
+    assert job.result_snapshot is None
+    assert parent.model.snapshots.count() == 1
+    new_folders = set(default_storage.listdir("snapshots")[0]) - before
+    assert [default_storage.listdir(f"snapshots/{f}")[1] for f in new_folders] == [[]]
