@@ -24,6 +24,7 @@ from jobs.preview import asset_preview
 from jobs.selectors import job_list
 from jobs.services import job_cancel
 from jobs.views._common import wants_partial
+from jobs.views.metrics import metrics_context
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def _published_rows(published: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def _live_context(job: Job) -> dict:
+def _live_context(job: Job, user) -> dict:
     """What the polled part of the job page shows."""
     assets = list(job.assets.select_related("connection").order_by("direction", "position"))
     output = next((a for a in assets if a.direction == JobAsset.Direction.OUTPUT), None)
@@ -109,6 +110,7 @@ def _live_context(job: Job) -> dict:
         "rejects": [a for a in assets if a.rejects_file],
         "preview": preview,
         "log_tail": "\n".join(job.log.splitlines()[-LOG_TAIL_LINES:]),
+        **metrics_context(job, user),
     }
 
 
@@ -116,7 +118,7 @@ def _live_context(job: Job) -> dict:
 @require_GET
 def job_detail_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     job = _get_job_for_user(request, job_uuid)
-    return render(request, "jobs/job_detail.html", _live_context(job))
+    return render(request, "jobs/job_detail.html", _live_context(job, request.user))
 
 
 @login_required
@@ -125,7 +127,9 @@ def job_status_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     """The live region of the job page, polled every second while the job runs. Once the job
     has ended, 286 makes htmx swap in this final content and stop polling."""
     job = _get_job_for_user(request, job_uuid)
-    content = render_to_string("jobs/job_detail.html#live", _live_context(job), request)
+    content = render_to_string(
+        "jobs/job_detail.html#live", _live_context(job, request.user), request
+    )
     if job.is_terminal:
         return HttpResponseStopPolling(content)
     return HttpResponse(content)
@@ -138,7 +142,7 @@ def job_cancel_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     cancelled = job_cancel(job=job, by=request.user)
     if wants_partial(request):
         job.refresh_from_db()
-        return render(request, "jobs/job_detail.html#live", _live_context(job))
+        return render(request, "jobs/job_detail.html#live", _live_context(job, request.user))
     if cancelled:
         messages.success(request, "Job cancelled.")
     else:

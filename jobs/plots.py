@@ -1,0 +1,293 @@
+"""Small plots as inline SVG, built on the server so they show without JavaScript.
+
+Every function returns safe markup: an <svg> with role="img" and a <title> naming it. All text
+that comes from job metrics goes through format_html/escape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+PALETTE = ("#2457c5", "#d9730d", "#17663a", "#a3231a")
+TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+LABEL_CHARS = 14
+
+
+def _short(text: object, limit: int = LABEL_CHARS) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _num(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value == value else "nan"
+
+
+def _svg(uid: str, title: str, width: int, height: int, body: list[str]) -> SafeString:
+    head = format_html(
+        '<svg class="plot-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" '
+        'width="{}" height="{}" role="img" aria-labelledby="{}-title">'
+        '<title id="{}-title">{}</title>',
+        width,
+        height,
+        width,
+        height,
+        uid,
+        uid,
+        title,
+    )
+    return mark_safe(head + "".join(body) + "</svg>")  # noqa: S308 - parts escaped above
+
+
+def line_plot(
+    series: Sequence[tuple[str, Sequence[tuple[float, float]]]],
+    *,
+    uid: str,
+    title: str,
+    x_label: str,
+    y_label: str,
+    diagonal: bool = False,
+) -> SafeString:
+    """Curves on the unit square (ROC, precision–recall); SERIES are (name, [(x, y), ...])."""
+    width, height = 380, 340
+    left, right, top, bottom = 52, 16, 34, 48
+    pw, ph = width - left - right, height - top - bottom
+
+    def px(x: float) -> float:
+        return left + max(0.0, min(1.0, x)) * pw
+
+    def py(y: float) -> float:
+        return top + (1 - max(0.0, min(1.0, y))) * ph
+
+    body = [
+        format_html(
+            '<text class="plot-title" x="{}" y="20" text-anchor="middle">{}</text>',
+            width / 2,
+            title,
+        ),
+        format_html(
+            '<rect class="plot-frame" x="{}" y="{}" width="{}" height="{}"/>', left, top, pw, ph
+        ),
+    ]
+    for tick in TICKS:
+        body.append(
+            format_html(
+                '<line class="plot-grid" x1="{}" y1="{}" x2="{}" y2="{}"/>'
+                '<text class="plot-tick" x="{}" y="{}" text-anchor="middle">{}</text>'
+                '<line class="plot-grid" x1="{}" y1="{}" x2="{}" y2="{}"/>'
+                '<text class="plot-tick" x="{}" y="{}" text-anchor="end">{}</text>',
+                px(tick),
+                top,
+                px(tick),
+                top + ph,
+                px(tick),
+                top + ph + 15,
+                _num(tick),
+                left,
+                py(tick),
+                left + pw,
+                py(tick),
+                left - 6,
+                py(tick) + 4,
+                _num(tick),
+            )
+        )
+    body.append(
+        format_html(
+            '<text class="plot-axis" x="{}" y="{}" text-anchor="middle">{}</text>'
+            '<text class="plot-axis" x="14" y="{}" text-anchor="middle" '
+            'transform="rotate(-90 14 {})">{}</text>',
+            left + pw / 2,
+            height - 10,
+            x_label,
+            top + ph / 2,
+            top + ph / 2,
+            y_label,
+        )
+    )
+    if diagonal:
+        body.append(
+            format_html(
+                '<line class="plot-diagonal" x1="{}" y1="{}" x2="{}" y2="{}"/>',
+                px(0),
+                py(0),
+                px(1),
+                py(1),
+            )
+        )
+    for index, (name, points) in enumerate(series):
+        colour = PALETTE[index % len(PALETTE)]
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+        body.append(
+            format_html(
+                '<polyline class="plot-line" points="{}" stroke="{}"><title>{}</title></polyline>',
+                path,
+                colour,
+                name,
+            )
+        )
+        if len(series) > 1:
+            ly = top + ph - 12 - 16 * (len(series) - 1 - index)
+            body.append(
+                format_html(
+                    '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="3"/>'
+                    '<text class="plot-legend" x="{}" y="{}">{}</text>',
+                    left + pw - 150,
+                    ly,
+                    left + pw - 132,
+                    ly,
+                    colour,
+                    left + pw - 127,
+                    ly + 4,
+                    _short(name, 22),
+                )
+            )
+    return _svg(uid, title, width, height, body)
+
+
+def _heat_colour(fraction: float) -> str:
+    """White to the accent blue (#2457c5) as FRACTION goes from 0 to 1."""
+    fraction = max(0.0, min(1.0, fraction))
+    r, g, b = (round(255 + (c - 255) * fraction) for c in (0x24, 0x57, 0xC5))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def confusion_heatmap(
+    labels: Sequence[str], matrix: Sequence[Sequence[float]], *, uid: str, title: str
+) -> SafeString:
+    """MATRIX[i][j] is how many records of actual label i were predicted as label j."""
+    n = len(labels)
+    cell = max(30, min(64, 320 // max(n, 1)))
+    left, top = 118, 64
+    width, height = left + n * cell + 16, top + n * cell + 16
+    peak = max((v for row in matrix for v in row), default=0) or 1
+    body = [
+        format_html(
+            '<text class="plot-title" x="{}" y="18" text-anchor="middle">{}</text>',
+            width / 2,
+            title,
+        ),
+        format_html(
+            '<text class="plot-axis" x="{}" y="38" text-anchor="middle">Predicted</text>'
+            '<text class="plot-axis" x="14" y="{}" text-anchor="middle" '
+            'transform="rotate(-90 14 {})">Actual</text>',
+            left + n * cell / 2,
+            top + n * cell / 2,
+            top + n * cell / 2,
+        ),
+    ]
+    for j, label in enumerate(labels):
+        body.append(
+            format_html(
+                '<text class="plot-tick" x="{}" y="{}" text-anchor="middle">{}</text>',
+                left + j * cell + cell / 2,
+                top - 8,
+                _short(label, max(3, cell // 7)),
+            )
+        )
+    for i, label in enumerate(labels):
+        y = top + i * cell
+        body.append(
+            format_html(
+                '<text class="plot-tick" x="{}" y="{}" text-anchor="end">{}</text>',
+                left - 8,
+                y + cell / 2 + 4,
+                _short(label),
+            )
+        )
+        for j, value in enumerate(matrix[i]):
+            fraction = value / peak
+            body.append(
+                format_html(
+                    '<g class="cm-cell"><rect x="{}" y="{}" width="{}" height="{}" fill="{}">'
+                    "<title>actual {}, predicted {}: {}</title></rect>"
+                    '<text class="cm-count{}" x="{}" y="{}" text-anchor="middle">{}</text></g>',
+                    left + j * cell,
+                    y,
+                    cell,
+                    cell,
+                    _heat_colour(fraction),
+                    labels[i],
+                    labels[j],
+                    _num_count(value),
+                    " on-dark" if fraction > 0.55 else "",
+                    left + j * cell + cell / 2,
+                    y + cell / 2 + 5,
+                    _num_count(value),
+                )
+            )
+    return _svg(uid, title, width, height, body)
+
+
+def _num_count(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
+
+
+def importance_bars(
+    items: Sequence[tuple[str, float, float | None]], *, uid: str, title: str
+) -> SafeString:
+    """Horizontal bars, one per (feature, importance, std), in the order given."""
+    bar, gap = 20, 6
+    left, right, top = 150, 70, 34
+    plot_w = 300
+    width, height = left + plot_w + right, top + len(items) * (bar + gap) + 24
+    lo = min(0.0, *(v for _, v, _ in items))
+    hi = max(0.0, *(v for _, v, _ in items))
+    span = (hi - lo) or 1.0
+
+    def px(value: float) -> float:
+        return left + max(0.0, min(1.0, (value - lo) / span)) * plot_w
+
+    body = [
+        format_html(
+            '<text class="plot-title" x="{}" y="20" text-anchor="middle">{}</text>',
+            width / 2,
+            title,
+        ),
+    ]
+    for index, (feature, value, std) in enumerate(items):
+        y = top + index * (bar + gap)
+        x0, x1 = sorted((px(0), px(value)))
+        body.append(
+            format_html(
+                '<text class="plot-tick" x="{}" y="{}" text-anchor="end">{}</text>'
+                '<rect class="bar" x="{}" y="{}" width="{}" height="{}">'
+                "<title>{}: {}</title></rect>"
+                '<text class="plot-tick" x="{}" y="{}">{}</text>',
+                left - 8,
+                y + bar / 2 + 4,
+                _short(feature, 20),
+                x0,
+                y,
+                max(x1 - x0, 1),
+                bar,
+                feature,
+                f"{value:.4g}",
+                max(x1, px(0)) + 5,
+                y + bar / 2 + 4,
+                f"{value:.3g}",
+            )
+        )
+        if std:
+            body.append(
+                format_html(
+                    '<line class="plot-error" x1="{}" y1="{}" x2="{}" y2="{}"/>',
+                    px(value - std),
+                    y + bar / 2,
+                    px(value + std),
+                    y + bar / 2,
+                )
+            )
+    axis_y = top + len(items) * (bar + gap)
+    body.append(
+        format_html(
+            '<line class="plot-zero" x1="{}" y1="{}" x2="{}" y2="{}"/>',
+            px(0),
+            top - 4,
+            px(0),
+            axis_y,
+        )
+    )
+    return _svg(uid, title, width, height, body)
