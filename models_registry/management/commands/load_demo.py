@@ -3,18 +3,23 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.management.base import BaseCommand, CommandError
 
 from models_registry import demo
+from models_registry.demo import credit
 from models_registry.models import Model
 from models_registry.services import model_create
 
 DEMO_NAME = "Iris classifier (demo)"
+CREDIT_NAME = "Credit approval (demo)"
 
 
 class Command(BaseCommand):
-    help = "Load the demo model (trained now on scikit-learn's iris data) and a sample input."
+    help = (
+        "Load the demo models (an iris classifier trained now on scikit-learn's iris data, and "
+        "a credit approval model with scoring, metrics and training) and their sample data."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--owner", default="admin", help="user who owns the demo model")
@@ -26,6 +31,10 @@ class Command(BaseCommand):
             raise CommandError(f"No user {owner!r}; create it first.")
         group, _ = Group.objects.get_or_create(name=team)
         user.groups.add(group)
+        self._iris(user, group)
+        self._credit(user, group)
+
+    def _iris(self, user, group) -> None:
         sample = demo.write_sample_jsonl(settings.DATA_DIR / "demo" / "iris_sample.jsonl")
         if Model.objects.filter(name=DEMO_NAME).exists():
             self.stdout.write(f"Demo model already loaded; sample input: {sample}")
@@ -47,3 +56,30 @@ class Command(BaseCommand):
             notes="Loaded by load_demo.",
         )
         self.stdout.write(f"Demo model loaded; sample input: {sample}")
+
+    def _credit(self, user, group) -> None:
+        train, test = credit.write_samples(settings.DATA_DIR / "demo")
+        if Model.objects.filter(name=CREDIT_NAME).exists():
+            self.stdout.write(f"Credit demo model already loaded; labeled data: {train}, {test}")
+            return
+        with open(train, "rb") as train_file, open(test, "rb") as test_file:
+            model_create(
+                owner=user,
+                team=group,
+                name=CREDIT_NAME,
+                description=(
+                    "Logistic regression on synthetic loan applications, with score, metrics "
+                    "and train functions; 'gender' is a protected attribute."
+                ),
+                tags=["demo", "classification", "fairness"],
+                source_name=credit.SOURCE_NAME,
+                source=credit.source(),
+                attachments=[
+                    ContentFile(credit.train_pickle(), name="model.pickle"),
+                    *(ContentFile(credit.schema(name), name=name) for name in credit.SCHEMAS),
+                    File(train_file, name=train.name),
+                    File(test_file, name=test.name),
+                ],
+                notes="Loaded by load_demo.",
+            )
+        self.stdout.write(f"Credit demo model loaded; labeled data: {train}, {test}")
