@@ -122,7 +122,9 @@ def line_plot(
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
         body.append(
             format_html(
-                '<polyline class="plot-line" points="{}" stroke="{}"><title>{}</title></polyline>',
+                '<polyline class="plot-line{}" points="{}" stroke="{}"><title>{}</title></polyline>',
+                # Later series are dashed so that a curve lying on another still shows.
+                " dashed" if index else "",
                 path,
                 colour,
                 name,
@@ -159,7 +161,7 @@ def confusion_heatmap(
 ) -> SafeString:
     """MATRIX[i][j] is how many records of actual label i were predicted as label j."""
     n = len(labels)
-    cell = max(30, min(64, 320 // max(n, 1)))
+    cell = max(30, min(84, 340 // max(n, 1)))
     left, top = 118, 64
     width, height = left + n * cell + 16, top + n * cell + 16
     peak = max((v for row in matrix for v in row), default=0) or 1

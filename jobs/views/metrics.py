@@ -260,7 +260,7 @@ def _compare_rows(a: dict, b: dict) -> list[dict]:
                 "label": HEADLINE_LABELS.get(key, key),
                 "a": fmt(va) if _is_number(va) else "—",
                 "b": fmt(vb) if _is_number(vb) else "—",
-                "diff": f"{diff:+.4g}" if diff is not None else "—",
+                "diff": "—" if diff is None else f"{diff:+.4g}" if diff else "0",
                 "verdict": verdict,
             }
         )

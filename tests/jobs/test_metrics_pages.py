@@ -258,8 +258,9 @@ def test_compare_shows_both_jobs_and_differences(alice_client, alice_snapshot, a
     row = re.search(r"<td>Log loss.*?</td>\s*(.*?)</tr>", html, re.S).group(1)
     assert '<td class="num diff worse">+0.0282' in row
     row = re.search(r"<td>Recall.*?</td>\s*(.*?)</tr>", html, re.S).group(1)
-    assert '<td class="num diff">+0</td>' in row
-    assert "ROC curves</title>" in html and html.count('class="plot-line"') == 2
+    assert '<td class="num diff">0</td>' in row
+    assert "ROC curves</title>" in html
+    assert html.count('class="plot-line"') == 1 and html.count('class="plot-line dashed"') == 1
 
 
 def test_lower_is_better_for_errors(alice_client, alice_snapshot, alice):
