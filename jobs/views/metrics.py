@@ -69,6 +69,12 @@ def fmt(value: object) -> str:
 
 
 def _curve(points: object, x_key: str, y_key: str) -> list[tuple[float, float]]:
+    if isinstance(points, dict) and isinstance(points.get(x_key), list):
+        # Columns, as scikit-learn returns them: {"fpr": [...], "tpr": [...]}.
+        xs, ys = points[x_key], points.get(y_key)
+        if not isinstance(ys, list) or len(xs) != len(ys):
+            return []
+        points = [{x_key: x, y_key: y} for x, y in zip(xs, ys, strict=True)]
     if not isinstance(points, list):
         return []
     curve = [

@@ -189,10 +189,18 @@ def test_a_list_of_metrics_shows_each(alice_client, alice_snapshot, alice):
     assert len(ids) == len(set(ids)) == 3
 
 
+def test_curves_given_as_columns_are_drawn_too(alice_client, alice_snapshot, alice):
+    metrics = {"roc_curve": {"fpr": [0, 0.2, 1], "tpr": [0, 0.9, 1]}, "auc": 0.91}
+    html = _page(alice_client, make_metrics_job(alice_snapshot, alice, metrics))
+    assert "ROC curve (AUC = 0.910)</title>" in html
+    assert re.search(r'<polyline class="plot-line" points="(\S+ ){2}\S+"', html)
+
+
 def test_malformed_metrics_do_not_break_the_page(alice_client, alice_snapshot, alice):
     metrics = {
         "accuracy": "high",
         "roc_curve": [{"fpr": "a"}, 3, None],
+        "precision_recall_curve": {"recall": [0, 1], "precision": [1]},
         "labels": ["a"],
         "confusion_matrix": [{"a": "x"}, [1, 2]],
         "bias": ["nope", {"attribute": ["x"], "disparate_impact": None}],
