@@ -26,6 +26,7 @@ def run_metrics(
     params: dict | None = None,
     files: dict[str, str] | None = None,
     input_schema: str = "",
+    check_input_schema: bool = False,
 ) -> ChildRun:
     own = workdir / ".moc"
     (own / "staging").mkdir(parents=True)
@@ -50,6 +51,7 @@ def run_metrics(
         output_format="jsonl",
         rejects_path=str(own / "staging" / "rejects.jsonl"),
         input_schema=input_schema,
+        check_input_schema=check_input_schema,
         chunk_rows=3,  # several chunks: the metrics function must still get one DataFrame
         job={"id": "test", "jobParameters": params or {}},
     )
@@ -248,3 +250,63 @@ def test_the_evaluator_without_a_label_fails_saying_how_to_name_it(tmp_path):
     assert run.returncode == 1
     assert "built-in evaluator failed" in run.final["message"]
     assert "label_column" in run.final["message"]
+
+
+def test_permutation_importance_asks_a_batch_model_for_whole_dataframes(tmp_path):
+    source = """
+    # moc.batch: true
+    # modelop.score
+    def score(df):
+        with open("calls.txt", "a") as f:
+            f.write(f"{len(df)} ")
+        out = df.copy()
+        out["prediction"] = df["size"] * 2.0
+        yield out
+    """
+    rows = [
+        {"size": float(i), "color": i % 4, "price": i * 2.0 + (i % 3) / 10, "prediction": i * 2.0}
+        for i in range(30)
+    ]
+    run = run_metrics(
+        tmp_path,
+        source,
+        {"in.jsonl": jsonl(*rows)},
+        params={
+            "evaluator": True,
+            "label_column": "price",
+            "score_column": "prediction",
+            "predictor_columns": ["size", "color"],
+        },
+    )
+    assert run.returncode == 0, run.log
+    (result,) = metrics_event(run)
+    prices, predictions = [r["price"] for r in rows], [r["prediction"] for r in rows]
+    assert result["r2_score"] == pytest.approx(metrics.r2_score(prices, predictions))
+    assert result["mae"] == pytest.approx(metrics.mean_absolute_error(prices, predictions))
+    size, color = result["interpretability"]["feature_importance"]
+    assert size["feature"] == "size" and size["importance"] > 0.5
+    assert color == {"feature": "color", "importance": 0.0, "std": 0.0}
+    # one baseline call, then 5 permutations of each of the 2 predictors, all rows each time
+    assert (tmp_path / "calls.txt").read_text().split() == ["30"] * 11
+
+
+def test_input_records_failing_the_schema_check_are_rejected_before_metrics(tmp_path):
+    source = """
+    # modelop.metrics
+    def metrics(df):
+        yield {"rows": len(df)}
+    """
+    schema = {"type": "record", "name": "r", "fields": [{"name": "x", "type": "int"}]}
+    run = run_metrics(
+        tmp_path,
+        source,
+        {"in.jsonl": jsonl({"x": 1}, {"x": "two"}, {"x": 3})},
+        files={"schema.avsc": json.dumps(schema)},
+        input_schema="schema.avsc",
+        check_input_schema=True,
+    )
+    assert run.returncode == 0, run.log
+    assert metrics_event(run) == [{"rows": 2}]
+    assert run.final["records_rejected"] == 1
+    (reject,) = run.rejects()
+    assert (reject["record"], reject["asset"]) == (2, "in.jsonl")
