@@ -29,6 +29,7 @@ class Roles:
     label: str = ""
     score: str = ""
     probability: str = ""
+    weight: str = ""
     class_probabilities: dict[Any, str] = field(default_factory=dict)
     predictors: list[str] = field(default_factory=list)
     protected: list[str] = field(default_factory=list)
@@ -45,6 +46,8 @@ def roles_from_schema(schema: dict | list | None) -> Roles:
             roles.label = name
         elif role == "score":
             roles.score = name
+        elif role == "weight":
+            roles.weight = name
         elif role == "predictor":
             roles.predictors.append(name)
         if item.get("protectedClass") is True:
@@ -57,6 +60,7 @@ def roles_with_params(roles: Roles, params: dict) -> Roles:
         ("label_column", "label"),
         ("score_column", "score"),
         ("probability_column", "probability"),
+        ("weight_column", "weight"),
         ("positive_label", "positive_label"),
         ("problem", "problem"),
     ):
@@ -86,7 +90,12 @@ def evaluate(
             )
         if column not in frame.columns:
             raise EvaluationError(f"the {what} column '{column}' is not in the input")
-    for column in [roles.probability, *roles.class_probabilities.values(), *roles.protected]:
+    for column in [
+        roles.probability,
+        roles.weight,
+        *roles.class_probabilities.values(),
+        *roles.protected,
+    ]:
         if column and column not in frame.columns:
             raise EvaluationError(f"the column '{column}' is not in the input")
     frame = frame[frame[roles.label].notna() & frame[roles.score].notna()]
@@ -94,9 +103,10 @@ def evaluate(
         raise EvaluationError("no input record has both a label and a score")
     y_true, y_pred = frame[roles.label], frame[roles.score]
     problem = roles.problem or _problem(y_true)
+    weight = frame[roles.weight] if roles.weight else None
 
     if problem == "regression":
-        result = regression_metrics(y_true, y_pred)
+        result = regression_metrics(y_true, y_pred, weight=weight)
     else:
         class_probabilities = None
         if roles.class_probabilities:
@@ -109,6 +119,7 @@ def evaluate(
             positive_label=roles.positive_label,
             probability=frame[roles.probability].astype(float) if roles.probability else None,
             class_probabilities=class_probabilities,
+            weight=weight,
         )
         if roles.protected:
             result["bias"] = bias_metrics(

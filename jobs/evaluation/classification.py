@@ -18,9 +18,12 @@ def classification_metrics(
     positive_label: Any = None,
     probability: pd.Series | None = None,
     class_probabilities: pd.DataFrame | None = None,
+    weight: pd.Series | None = None,
 ) -> dict:
     """PROBABILITY is the probability of POSITIVE_LABEL (binary); CLASS_PROBABILITIES has one
-    column per label (multiclass)."""
+    column per label (multiclass). WEIGHT weighs every score; the confusion matrix and the
+    supports stay counts of records."""
+    w = None if weight is None else weight.astype(float).to_numpy()
     labels = sorted(set(y_true.tolist()) | set(y_pred.tolist()), key=_order)
     binary = len(labels) <= 2
     if positive_label is None:
@@ -28,11 +31,12 @@ def classification_metrics(
     elif positive_label not in labels:
         # a parameter typed in a form is a string: "1" means the label 1
         positive_label = next((x for x in labels if str(x) == str(positive_label)), positive_label)
-    result: dict = {"accuracy": metrics.accuracy_score(y_true, y_pred)}
+    result: dict = {"accuracy": metrics.accuracy_score(y_true, y_pred, sample_weight=w)}
     if binary:
         options = {"pos_label": positive_label, "average": "binary", "zero_division": 0}
+        options["sample_weight"] = w
     else:
-        options = {"average": "macro", "zero_division": 0, "labels": labels}
+        options = {"average": "macro", "zero_division": 0, "labels": labels, "sample_weight": w}
     result["precision"] = metrics.precision_score(y_true, y_pred, **options)
     result["recall"] = metrics.recall_score(y_true, y_pred, **options)
     result["f1_score"] = metrics.f1_score(y_true, y_pred, **options)
@@ -40,23 +44,32 @@ def classification_metrics(
     if binary and probability is not None:
         positive = (y_true == positive_label).astype(int)
         if positive.nunique() == 2:
-            result["auc"] = metrics.roc_auc_score(positive, probability)
-            fpr, tpr, _ = metrics.roc_curve(positive, probability)
+            result["auc"] = metrics.roc_auc_score(positive, probability, sample_weight=w)
+            fpr, tpr, _ = metrics.roc_curve(positive, probability, sample_weight=w)
             result["roc_curve"] = [{"fpr": f, "tpr": t} for f, t in zip(fpr, tpr, strict=True)]
-            precision, recall, _ = metrics.precision_recall_curve(positive, probability)
+            precision, recall, _ = metrics.precision_recall_curve(
+                positive, probability, sample_weight=w
+            )
             result["precision_recall_curve"] = [
                 {"precision": p, "recall": r} for p, r in zip(precision, recall, strict=True)
             ]
-        result["log_loss"] = metrics.log_loss(positive, probability, labels=[0, 1])
+        result["log_loss"] = metrics.log_loss(positive, probability, labels=[0, 1], sample_weight=w)
     elif not binary and class_probabilities is not None:
         columns = list(class_probabilities.columns)
         if set(y_true.tolist()) <= set(columns) and len(set(y_true.tolist())) > 2:
             probabilities = class_probabilities.to_numpy(dtype=float)
             probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
             result["auc"] = metrics.roc_auc_score(
-                y_true, probabilities, multi_class="ovr", average="macro", labels=columns
+                y_true,
+                probabilities,
+                multi_class="ovr",
+                average="macro",
+                labels=columns,
+                sample_weight=w,
             )
-            result["log_loss"] = metrics.log_loss(y_true, probabilities, labels=columns)
+            result["log_loss"] = metrics.log_loss(
+                y_true, probabilities, labels=columns, sample_weight=w
+            )
 
     matrix = metrics.confusion_matrix(y_true, y_pred, labels=labels)
     result["labels"] = labels

@@ -220,3 +220,48 @@ def test_evaluate_classification_adds_bias_for_protected_columns():
 def test_evaluate_without_a_label_says_how_to_name_it():
     with pytest.raises(EvaluationError, match="label_column"):
         evaluate(pd.DataFrame({"p": [1]}), Roles(score="p"))
+
+
+def test_a_weight_column_weighs_the_scores_but_not_the_counts():
+    weights = [1, 2, 1, 3, 1, 1, 2, 1]
+    frame = pd.DataFrame({"y": ACTUAL, "p": PREDICTED, "prob": PROBABILITY, "w": weights})
+    roles = roles_from_schema(
+        {
+            "fields": [
+                {"name": "y", "role": "label"},
+                {"name": "p", "role": "score"},
+                {"name": "w", "role": "weight"},
+            ]
+        }
+    )
+    roles.probability = "prob"
+    result = evaluate(frame, roles)
+    assert result["accuracy"] == pytest.approx(
+        metrics.accuracy_score(ACTUAL, PREDICTED, sample_weight=weights)
+    )
+    assert result["accuracy"] != pytest.approx(metrics.accuracy_score(ACTUAL, PREDICTED))
+    assert result["f1_score"] == pytest.approx(
+        metrics.f1_score(ACTUAL, PREDICTED, sample_weight=weights)
+    )
+    assert result["auc"] == pytest.approx(
+        metrics.roc_auc_score(ACTUAL, PROBABILITY, sample_weight=weights)
+    )
+    assert result["confusion_matrix"] == [{"0": 3, "1": 1}, {"0": 1, "1": 3}]
+
+
+def test_a_weight_column_weighs_regression_metrics():
+    y, p, w = [3.0, -0.5, 2.0, 7.0], [2.5, 0.0, 2.0, 8.0], [1.0, 1.0, 5.0, 2.0]
+    result = evaluate(
+        pd.DataFrame({"y": y, "p": p, "w": w}),
+        roles_with_params(
+            Roles(),
+            {
+                "label_column": "y",
+                "score_column": "p",
+                "weight_column": "w",
+                "problem": "regression",
+            },
+        ),
+    )
+    assert result["mae"] == pytest.approx(metrics.mean_absolute_error(y, p, sample_weight=w))
+    assert result["r2_score"] == pytest.approx(metrics.r2_score(y, p, sample_weight=w))
