@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 from sklearn import metrics
 from sklearn.utils import check_random_state
 
@@ -41,6 +42,9 @@ def permutation_importance(
         predicted = pd.Series(list(predict(rows)), index=rows.index)
         if problem == "regression":
             return metrics.r2_score(y_true.astype(float), predicted.astype(float))
+        if is_numeric_dtype(y_true) and is_numeric_dtype(predicted):
+            # a label read as 1.0 (a CSV column with gaps) still matches a prediction of 1
+            return metrics.accuracy_score(y_true.astype(float), predicted.astype(float))
         return metrics.accuracy_score(y_true.astype(str), predicted.astype(str))
 
     baseline = quality(frame)
