@@ -220,13 +220,6 @@ def _commit(job: Job, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | No
         raise
 
 
-def _metrics_field(watch: _Watch) -> dict:
-    """Job.metrics: one dict as it is, several as a list."""
-    if watch.metrics is None:
-        return {}
-    return {"metrics": watch.metrics[0] if len(watch.metrics) == 1 else watch.metrics}
-
-
 def _commit_training(
     job: Job, workdir: WorkDir, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | None
 ) -> None:
@@ -246,7 +239,15 @@ def _commit_training(
         artifacts[name] = folder / name
     files: list[File] = []
     snapshot = None
+    saved: list[str] = []  # the rejects file, when the input schema check left records out
+    asset = job.output_asset()
     try:
+        if os.path.exists(spec.rejects_path):
+            with open(spec.rejects_path, "rb") as staged:
+                asset.rejects_file.name = asset.rejects_file.storage.save(
+                    f"jobs/{job.uuid}/rejects.jsonl", File(staged)
+                )
+            saved.append(asset.rejects_file.name)
         # Opened, never read whole: attachment_add streams each file into storage.
         files = [File(open(path, "rb"), name=name) for name, path in artifacts.items()]  # noqa: SIM115
         for attachment in parent.attachments.all():
@@ -271,6 +272,8 @@ def _commit_training(
                 raise JobError(
                     f"the trained snapshot cannot be made: {' '.join(exc.messages)}"
                 ) from None
+            if saved:
+                asset.save(update_fields=["rejects_file", "updated_at"])
             done = job_complete(
                 job=job, **watch.counts, log=tail, peak_memory=peak, result_snapshot=snapshot
             )
@@ -279,8 +282,10 @@ def _commit_training(
     except _NotCommitted:
         logger.info("job %s ended before its snapshot was made; artifacts discarded", job.uuid)
         _delete_snapshot_files(snapshot)
+        _delete(asset.rejects_file.storage, saved)
     except Exception:
         _delete_snapshot_files(snapshot)
+        _delete(asset.rejects_file.storage, saved)
         raise
     finally:
         for f in files:
@@ -295,6 +300,13 @@ def _delete_snapshot_files(snapshot) -> None:
     if default_storage.exists(folder):
         names = default_storage.listdir(folder)[1]
         _delete(default_storage, [f"{folder}/{name}" for name in names])
+
+
+def _metrics_field(watch: _Watch) -> dict:
+    """Job.metrics: one dict as it is, several as a list."""
+    if watch.metrics is None:
+        return {}
+    return {"metrics": watch.metrics[0] if len(watch.metrics) == 1 else watch.metrics}
 
 
 def _delete(storage, names: list[str]) -> None:

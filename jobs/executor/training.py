@@ -19,7 +19,9 @@ import pandas as pd
 from jobs.executor.errors import JobError
 from jobs.executor.events import Counts, Events
 from jobs.executor.modelcode import ModelCode, describe, log_traceback
-from jobs.executor.readers import reader_open
+from jobs.executor.readers import Reader, reader_open
+from jobs.executor.schemas import SchemaCheck
+from jobs.executor.scoring import Rejects
 from jobs.executor.spec import JobSpec
 
 OUTPUT_DIR = "outputDir"  # relative to the work dir, as ModelOp models expect
@@ -82,9 +84,24 @@ class TrainingRun:
         self.train = train
         self.counts = Counts(bytes_total=sum(os.path.getsize(i.path) for i in spec.inputs))
         self.folder = Path(OUTPUT_DIR)
+        # With schema checking on, a record that fails is left out of the training data.
+        self.input_check = (
+            SchemaCheck(path=spec.input_schema, label="input") if spec.check_input_schema else None
+        )
+        self.rejects = Rejects(spec.rejects_path)
 
     def run(self) -> Counts:
-        frame = self._read()
+        try:
+            frame = self._read()
+        finally:
+            self.rejects.close()
+        if not len(frame):
+            if self.counts.records_rejected:
+                raise JobError(
+                    f"all {self.counts.records_rejected} input records failed the input schema "
+                    f"check: there is nothing to train on (see the rejects file)"
+                )
+            raise JobError("there is no training data: the inputs hold no records to train on")
         self.folder.mkdir(exist_ok=True)
         name = self.model.name("train")
         try:
@@ -96,7 +113,8 @@ class TrainingRun:
             log_traceback(exc)
             raise JobError(f"train function '{name}' raised {describe(exc)}") from exc
         names = artifact_names(self.folder, train_name=name)
-        manifest = {"artifacts": names, "training_data": fingerprint(self.spec, rows=len(frame))}
+        fingerprinted = fingerprint(self.spec, rows=self.counts.records_read)
+        manifest = {"artifacts": names, "training_data": fingerprinted}
         manifest_path(self.spec).write_text(json.dumps(manifest))
         self.events.progress(self.counts, force=True)
         return self.counts
@@ -106,11 +124,32 @@ class TrainingRun:
         done = 0
         for item in self.spec.inputs:
             reader = reader_open(item)
+            number = 0
             for frame in reader.frames(self.spec.chunk_rows):
-                frames.append(frame)
+                frames.append(self._checked(reader, frame, number))
+                number += len(frame)
                 self.counts.records_read += len(frame)
                 self.counts.bytes_read = done + reader.bytes_read
                 self.events.progress(self.counts)
             done += reader.size
             self.counts.bytes_read = done
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def _checked(self, reader: Reader, frame: pd.DataFrame, before: int) -> pd.DataFrame:
+        """FRAME without its rows that fail the input schema; BEFORE rows came earlier."""
+        if self.input_check is None or not len(frame):
+            return frame
+        keep = []
+        for i, record in enumerate(frame.to_dict("records")):
+            if (reason := self.input_check.reason(record)) is None:
+                keep.append(i)
+            else:
+                self.rejects.add(
+                    direction="input",
+                    asset=reader.name,
+                    record=before + i + 1,
+                    reason=reason,
+                    data=record,
+                )
+                self.counts.records_rejected += 1
+        return frame if len(keep) == len(frame) else frame.iloc[keep]

@@ -33,12 +33,21 @@ class TrainingRun:
         return json.loads(self.manifest_path.read_text())
 
 
-def run_training(workdir: Path, source: str, inputs: dict[str, str]) -> TrainingRun:
+def run_training(
+    workdir: Path,
+    source: str,
+    inputs: dict[str, str],
+    *,
+    files: dict[str, str] | None = None,
+    **schema_options,
+) -> TrainingRun:
     own = workdir / ".moc"
     (own / "staging").mkdir(parents=True)
     (own / "tmp").mkdir()
     source = textwrap.dedent(source)
     (workdir / "model.py").write_text(source)
+    for name, content in (files or {}).items():
+        (workdir / name).write_text(content)
     input_files = []
     for name, content in inputs.items():
         path = own / name
@@ -55,6 +64,7 @@ def run_training(workdir: Path, source: str, inputs: dict[str, str]) -> Training
         rejects_path=str(own / "staging" / "rejects.jsonl"),
         chunk_rows=2,
         job={"id": "test"},
+        **schema_options,
     )
     spec.write(own / "spec.json")
     with open(own / "job.log", "wb") as log:
@@ -162,3 +172,40 @@ def test_an_artifact_in_a_subfolder_is_refused_by_name(tmp_path):
     assert "'outputDir/weights'" in run.final["message"]
     assert "plain files" in run.final["message"]
     assert not run.manifest_path.exists()
+
+
+SCHEMA = json.dumps(
+    {
+        "type": "record",
+        "name": "training",
+        "fields": [{"name": "x", "type": "long"}, {"name": "y", "type": "long"}],
+    }
+)
+
+
+def test_with_schema_checking_a_record_that_fails_is_left_out_of_the_training_data(tmp_path):
+    run = run_training(
+        tmp_path,
+        TRAINS,
+        {"a.jsonl": '{"x": 1, "y": 2}\n{"x": 3, "y": "oops"}\n{"x": 5, "y": 6}\n'},
+        files={"schema.avsc": SCHEMA},
+        input_schema="schema.avsc",
+        check_input_schema=True,
+    )
+
+    assert run.returncode == 0, run.log
+    assert json.loads((tmp_path / "outputDir" / "model.json").read_text())["rows"] == 2
+    assert (run.final["records_read"], run.final["records_rejected"]) == (3, 1)
+    rejects = [json.loads(line) for line in (tmp_path / ".moc/staging/rejects.jsonl").open()]
+    assert [(r["asset"], r["record"], r["data"]["y"]) for r in rejects] == [("a.jsonl", 2, "oops")]
+    assert run.manifest()["training_data"]["rows"] == 3
+
+
+def test_inputs_with_no_records_fail_before_train_is_called(tmp_path):
+    run = run_training(tmp_path, TRAINS, {"a.csv": "x,y\n"})
+
+    assert run.returncode == 1
+    assert run.final["message"] == (
+        "there is no training data: the inputs hold no records to train on"
+    )
+    assert not (tmp_path / "outputDir" / "model.json").exists()

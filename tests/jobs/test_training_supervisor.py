@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+import orjson
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from jobs.executor import supervisor
 from jobs.executor.supervisor import job_execute
-from jobs.models import Job, JobAsset, JobStatus, JobType, Runtime
+from jobs.models import Job, JobAsset, JobResult, JobStatus, JobType, Runtime
 from jobs.services import InputSpec, job_cancel, job_submit
 from models_registry.models import Snapshot
 from models_registry.services import model_create
@@ -20,6 +21,10 @@ from models_registry.services import model_create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TRAINING_CSV = "x,label\n1,0\n2,0\n3,1\n4,1\n"
+SCHEMA = (
+    b'{"type": "record", "name": "t", "fields": '
+    b'[{"name": "x", "type": "long"}, {"name": "label", "type": "long"}]}'
+)
 
 SOURCE = """\
 # modelop.init
@@ -57,18 +62,19 @@ def parent_snapshot(*, owner, team, source: str = SOURCE) -> Snapshot:
         source=source,
         attachments=[
             ContentFile(b"old weights", name="model.pickle"),
-            ContentFile(b'{"type": "record"}', name="input_schema.avsc"),
+            ContentFile(SCHEMA, name="input_schema.avsc"),
         ],
     )
     return model.latest_snapshot()
 
 
-def train(user, snapshot) -> Job:
+def train(user, snapshot, data: str = TRAINING_CSV, fmt: str = "csv", **options) -> Job:
     job = job_submit(
         user=user,
         snapshot=snapshot,
         job_type=JobType.TRAINING,
-        inputs=[InputSpec(kind=JobAsset.Kind.EMBEDDED, data=TRAINING_CSV, format="csv")],
+        inputs=[InputSpec(kind=JobAsset.Kind.EMBEDDED, data=data, format=fmt)],
+        **options,
     )
     job_execute(job_uuid=str(job.uuid))
     job.refresh_from_db()
@@ -106,7 +112,7 @@ def test_a_training_job_makes_a_new_snapshot_with_the_new_artifacts(alice, team_
         attachments["model.pickle"].sha256
         == hashlib.sha256(read(attachments["model.pickle"])).hexdigest()
     )
-    assert read(attachments["input_schema.avsc"]) == b'{"type": "record"}'
+    assert read(attachments["input_schema.avsc"]) == SCHEMA
     assert read(attachments["threshold.txt"]) == b"0.5"
     # The parent is immutable: its own files are untouched.
     assert read(parent.attachments.get(name="model.pickle")) == b"old weights"
@@ -165,3 +171,31 @@ def test_a_job_cancelled_before_the_commit_makes_no_snapshot_and_leaves_no_files
     assert parent.model.snapshots.count() == 1
     new_folders = set(default_storage.listdir("snapshots")[0]) - before
     assert [default_storage.listdir(f"snapshots/{f}")[1] for f in new_folders] == [[]]
+
+
+def test_records_the_schema_check_left_out_go_to_the_rejects_file_and_the_snapshot_is_made(
+    alice, team_alpha
+):
+    parent = parent_snapshot(owner=alice, team=team_alpha)
+
+    job = train(
+        alice,
+        parent,
+        "".join(
+            orjson.dumps({"x": x, "label": label}).decode() + "\n"
+            for x, label in [(1, 0), (2, 0), (3, 1), (4, 1), (5, "maybe")]
+        ),
+        fmt="jsonl",
+        input_schema="input_schema.avsc",
+        check_input_schema=True,
+    )
+
+    assert job.status == JobStatus.COMPLETE, job.error_message
+    assert job.result == JobResult.FAILURE  # records were rejected
+    assert (job.records_read, job.records_rejected) == (5, 1)
+    with job.output_asset().rejects_file.open("rb") as f:
+        rejects = [orjson.loads(line) for line in f]
+    assert [r["data"]["label"] for r in rejects] == ["maybe"]
+    model_pickle = job.result_snapshot.attachments.get(name="model.pickle")
+    assert read(model_pickle) == b"trained on 4 rows, mean x 2.5"
+    assert job.result_snapshot.training_data["rows"] == 5
