@@ -56,6 +56,14 @@ class RuntimeStepForm(forms.Form):
 
 class JobTypeStepForm(forms.Form):
     job_type = forms.ChoiceField(choices=JobType.choices)
+    evaluator = forms.BooleanField(
+        required=False,
+        label="Also run the built-in evaluator",
+        help_text=(
+            "For metrics jobs: efficacy, fairness per protected attribute and feature "
+            "importance, from the input schema's column roles (label, score, protectedClass)."
+        ),
+    )
 
     def __init__(self, *args, snapshot: Snapshot, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -51,7 +51,10 @@ ANSWER_STEPS = tuple(step.slug for step in PAGE_STEPS if step.slug != "review")
 
 # Answers that stop making sense when an earlier answer changes: another model has other
 # snapshots; another snapshot has other functions and other schema attachments.
-DEPENDENTS = {"model": ("snapshot", "type", "schemas"), "snapshot": ("type", "schemas")}
+DEPENDENTS = {
+    "model": ("snapshot", "type", "evaluator", "schemas"),
+    "snapshot": ("type", "evaluator", "schemas"),
+}
 
 
 def job_type_availability(snapshot: Snapshot) -> list[tuple[str, str, str]]:
@@ -60,9 +63,10 @@ def job_type_availability(snapshot: Snapshot) -> list[tuple[str, str, str]]:
     rows = []
     for job_type in JobType:
         function = FUNCTION_FOR_TYPE[job_type]
+        # A metrics job on a model without a metrics function runs the built-in evaluator.
         reason = (
             ""
-            if function in functions
+            if function in functions or job_type == JobType.METRICS
             else f"This snapshot has no function tagged '# modelop.{function}'."
         )
         rows.append((job_type.value, job_type.label, reason))
@@ -254,6 +258,7 @@ class Wizard:
         write_mode = output.get("write_mode") or JobAsset.WriteMode.REPLACE
         return {
             "job_type_label": JobType(self.job_type).label if self.job_type else "",
+            "evaluator": self.evaluator,
             "output_kind_label": (
                 "SQL table" if kind == JobAsset.Kind.SQL else JobAsset.Kind(kind).label
             ),
@@ -267,10 +272,19 @@ class Wizard:
 
     # --- What job_submit receives ----------------------------------------------------------
 
+    @property
+    def evaluator(self) -> bool:
+        """Whether a metrics job runs the built-in evaluator: asked for, or the only way."""
+        if self.job_type != JobType.METRICS or self.snapshot is None:
+            return False
+        has_metrics = "metrics" in self.snapshot.tags_parsed.functions
+        return bool(self.answer("evaluator")) or not has_metrics
+
     def submit_kwargs(self) -> dict[str, Any]:
         schemas = self.schemas or {}
         output = self.output or {}
         return {
+            "params": {"evaluator": True} if self.evaluator else {},
             "snapshot": self.snapshot,
             "job_type": self.job_type,
             "runtime": self.runtime_row,

@@ -45,7 +45,12 @@ def roles_from_schema(schema: dict | list | None) -> Roles:
         if role == "label":
             roles.label = name
         elif role == "score":
-            roles.score = name
+            # ModelOp schemas often mark both the prediction and its probability as scores:
+            # the first is the score, a later floating-point one the probability.
+            if not roles.score:
+                roles.score = name
+            elif not roles.probability and _is_float(item.get("type")):
+                roles.probability = name
         elif role == "weight":
             roles.weight = name
         elif role == "predictor":
@@ -53,6 +58,11 @@ def roles_from_schema(schema: dict | list | None) -> Roles:
         if item.get("protectedClass") is True:
             roles.protected.append(name)
     return roles
+
+
+def _is_float(avro_type: Any) -> bool:
+    types = avro_type if isinstance(avro_type, list) else [avro_type]
+    return any(t in ("double", "float") for t in types)
 
 
 def roles_with_params(roles: Roles, params: dict) -> Roles:

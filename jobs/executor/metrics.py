@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +76,17 @@ class MetricsRun:
         own = self._call_metrics(frame, where) if self.metrics is not None else []
         if not self.evaluator:
             return own
+        frame, roles = self._with_scores(frame, where)
         try:
             try:
-                evaluated = evaluate(frame, self.roles, predict=self._predict())
+                evaluated = evaluate(frame, roles, predict=self._predict(roles.score))
             except _NoPrediction:
                 print(
                     f"no permutation importance: the score function does not give one "
-                    f"'{self.roles.score}' per record",
+                    f"'{roles.score}' per record",
                     file=sys.stderr,
                 )
-                evaluated = evaluate(frame, self.roles)
+                evaluated = evaluate(frame, roles)
         except EvaluationError as exc:
             raise JobError(f"the built-in evaluator failed {where}: {exc}") from exc
         if not own:
@@ -142,42 +144,75 @@ class MetricsRun:
         return frame if len(keep) == len(frame) else frame.iloc[keep]
 
     def _roles(self) -> Roles:
-        schema = None
-        if self.spec.input_schema:
-            try:
-                schema = json.loads(Path(self.spec.input_schema).read_text())
-            except (OSError, ValueError) as exc:
-                raise JobError(
-                    f"the input schema '{self.spec.input_schema}' cannot be read: {exc}"
-                ) from exc
+        schema = self._schema(self.spec.input_schema, "input")
         return roles_with_params(roles_from_schema(schema), self.params)
+
+    @staticmethod
+    def _schema(path: str, side: str) -> dict | None:
+        if not path:
+            return None
+        try:
+            return json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise JobError(f"the {side} schema '{path}' cannot be read: {exc}") from exc
+
+    # --- A back-test: labeled data without scores is scored by the model first -------------
+
+    def _with_scores(self, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, Roles]:
+        roles = self.roles
+        score = self.model.function("score")
+        if (roles.score and roles.score in frame.columns) or score is None or not len(frame):
+            return frame, roles
+        scored = _as_frame(self._score(frame, "while scoring the labeled data"))
+        if len(scored) != len(frame):
+            raise JobError(
+                f"the built-in evaluator cannot pair scores with labels {where}: the score "
+                f"function '{self.model.name('score')}' gave {len(scored)} records for "
+                f"{len(frame)}"
+            )
+        scored.index = frame.index
+        for column in frame.columns:  # keep the label and protected columns beside the scores
+            if column not in scored.columns:
+                scored[column] = frame[column]
+        output = roles_from_schema(self._schema(self.spec.output_schema, "output"))
+        roles = replace(
+            roles,
+            score=roles.score if roles.score in scored.columns else output.score,
+            probability=roles.probability or output.probability,
+        )
+        print(
+            f"the input has no score column: scored it with '{self.model.name('score')}' "
+            f"first (score: '{roles.score}', probability: '{roles.probability or '-'}')",
+            file=sys.stderr,
+        )
+        return scored, roles
+
+    def _score(self, rows: pd.DataFrame, during: str) -> list[Any]:
+        """The score function's outputs for ROWS: one DataFrame call in batch or recordsets
+        mode, else one call per record."""
+        score, tags, name = self.model.function("score"), self.model.tags, self.model.name("score")
+        outputs: list[Any] = []
+        try:
+            arguments = [rows] if tags.batch or tags.recordsets_in else rows.to_dict("records")
+            for argument in arguments:
+                result = score(argument)
+                if isinstance(result, Iterator):
+                    outputs.extend(result)
+                elif result is not None:
+                    outputs.append(result)
+        except (Exception, SystemExit) as exc:
+            log_traceback(exc)
+            raise JobError(f"score function '{name}' raised {describe(exc)} {during}") from exc
+        return outputs
 
     # --- Permutation importance through the model's score function -------------------------
 
-    def _predict(self):
-        score = self.model.function("score")
-        if score is None or self.params.get("interpretability") is False:
+    def _predict(self, column: str):
+        if self.model.function("score") is None or self.params.get("interpretability") is False:
             return None
-        tags, column, name = self.model.tags, self.roles.score, self.model.name("score")
-        frames_in = tags.batch or tags.recordsets_in
 
         def predict(rows: pd.DataFrame) -> pd.Series:
-            outputs: list[Any] = []
-            try:
-                arguments = [rows] if frames_in else rows.to_dict("records")
-                for argument in arguments:
-                    result = score(argument)
-                    if isinstance(result, Iterator):
-                        outputs.extend(result)
-                    elif result is not None:
-                        outputs.append(result)
-            except (Exception, SystemExit) as exc:
-                log_traceback(exc)
-                raise JobError(
-                    f"score function '{name}' raised {describe(exc)} while computing "
-                    f"permutation importance"
-                ) from exc
-            frame = _as_frame(outputs)
+            frame = _as_frame(self._score(rows, "while computing permutation importance"))
             if column not in frame.columns or len(frame) != len(rows):
                 raise _NoPrediction
             return frame[column]

@@ -117,8 +117,9 @@ def _type_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
         form = JobTypeStepForm(snapshot=wizard.snapshot)
         available = [value for value, _, reason in form.availability if not reason]
         initial = wizard.answer("type") or (available[0] if available else None)
-        form.initial = {"job_type": initial}
-    return {"form": form, "availability": form.availability}
+        form.initial = {"job_type": initial, "evaluator": wizard.answer("evaluator", False)}
+    has_metrics = "metrics" in wizard.snapshot.tags_parsed.functions
+    return {"form": form, "availability": form.availability, "has_metrics": has_metrics}
 
 
 def _type_post(request: HttpRequest, wizard: Wizard) -> dict | None:
@@ -126,6 +127,7 @@ def _type_post(request: HttpRequest, wizard: Wizard) -> dict | None:
     if not form.is_valid():
         return _type_get(request, wizard, form)
     wizard.save("type", form.cleaned_data["job_type"])
+    wizard.save("evaluator", form.cleaned_data["evaluator"])
     return None
 
 

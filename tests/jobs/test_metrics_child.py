@@ -26,6 +26,7 @@ def run_metrics(
     params: dict | None = None,
     files: dict[str, str] | None = None,
     input_schema: str = "",
+    output_schema: str = "",
     check_input_schema: bool = False,
 ) -> ChildRun:
     own = workdir / ".moc"
@@ -51,6 +52,7 @@ def run_metrics(
         output_format="jsonl",
         rejects_path=str(own / "staging" / "rejects.jsonl"),
         input_schema=input_schema,
+        output_schema=output_schema,
         check_input_schema=check_input_schema,
         chunk_rows=3,  # several chunks: the metrics function must still get one DataFrame
         job={"id": "test", "jobParameters": params or {}},
@@ -310,3 +312,57 @@ def test_input_records_failing_the_schema_check_are_rejected_before_metrics(tmp_
     assert run.final["records_rejected"] == 1
     (reject,) = run.rejects()
     assert (reject["record"], reject["asset"]) == (2, "in.jsonl")
+
+
+BACKTEST_MODEL = """
+# moc.batch: true
+# modelop.score
+def action(df):
+    out = df.copy()
+    out["prediction"] = (out["x"] > 5).astype(int)
+    out["probability"] = (out["x"] / 10).clip(0, 1)
+    yield out
+"""
+BACKTEST_OUTPUT_SCHEMA = {
+    "type": "record",
+    "name": "out",
+    "fields": [
+        {"name": "x", "type": "double"},
+        {"name": "group", "type": "string", "protectedClass": True},
+        {"name": "label", "type": "long", "role": "label"},
+        {"name": "prediction", "type": "long", "role": "score"},
+        {"name": "probability", "type": "double", "role": "score"},
+    ],
+}
+
+
+def test_labeled_data_without_scores_is_scored_by_the_model_then_evaluated(tmp_path):
+    """A back-test: the evaluator asks the model's score function for the scores, taking the
+    score and probability columns from the output schema's roles."""
+    xs = [1.0, 2.0, 7.0, 9.0, 4.0, 6.0, 8.0, 3.0]
+    labels = [0, 0, 1, 1, 1, 0, 1, 0]
+    groups = ["a", "b", "a", "b", "a", "b", "a", "b"]
+    rows = "".join(
+        json.dumps({"x": x, "group": g, "label": y}) + "\n"
+        for x, g, y in zip(xs, groups, labels, strict=True)
+    )
+    input_schema = {**BACKTEST_OUTPUT_SCHEMA, "fields": BACKTEST_OUTPUT_SCHEMA["fields"][:3]}
+    run = run_metrics(
+        tmp_path,
+        BACKTEST_MODEL,
+        {"labeled.jsonl": rows},
+        files={
+            "in.avsc": json.dumps(input_schema),
+            "out.avsc": json.dumps(BACKTEST_OUTPUT_SCHEMA),
+        },
+        input_schema="in.avsc",
+        output_schema="out.avsc",
+    )
+
+    assert run.returncode == 0, run.log
+    (result,) = metrics_event(run)
+    predictions = [int(x > 5) for x in xs]
+    assert result["accuracy"] == pytest.approx(metrics.accuracy_score(labels, predictions))
+    assert result["auc"] == pytest.approx(metrics.roc_auc_score(labels, [x / 10 for x in xs]))
+    assert {row["group"] for row in result["bias"]} == {"a", "b"}
+    assert "scored it with 'action' first" in run.log

@@ -255,11 +255,50 @@ def test_another_users_upload_never_reaches_a_job(alice_client, alice_snapshot, 
 def test_job_types_without_a_function_are_disabled_with_the_reason(alice_client, alice_snapshot):
     walk_to_inputs(alice_client, alice_snapshot)
     page = alice_client.get(step("type")).text
-    assert 'value="metrics" disabled' in page and 'value="training" disabled' in page
-    assert "no function tagged &#x27;# modelop.metrics&#x27;" in page
-    response = alice_client.post(step("type"), {"job_type": "metrics"})
-    assert response.status_code == 200 and "Metrics is not available" in response.text
+    assert 'value="training" disabled' in page
+    assert "no function tagged &#x27;# modelop.train&#x27;" in page
+    response = alice_client.post(step("type"), {"job_type": "training"})
+    assert response.status_code == 200 and "Training is not available" in response.text
     assert answers(alice_client)["type"] == "scoring"
+
+
+def test_a_metrics_job_without_a_metrics_function_runs_the_built_in_evaluator(
+    alice_client, alice_snapshot, queued
+):
+    walk_to_inputs(alice_client, alice_snapshot)
+    page = alice_client.get(step("type")).text
+    assert 'value="metrics" disabled' not in page
+    assert "the built-in evaluator measures" in page
+    alice_client.post(step("type"), {"job_type": "metrics"})
+    alice_client.post(step("inputs"), {"kind": "embedded", "data": '{"x": 1}', "action": "next"})
+    alice_client.post(step("output"), {"kind": "embedded"})
+
+    assert "(with the built-in evaluator)" in alice_client.get(step("review")).text
+    alice_client.post(step("review"))
+    job = Job.objects.get()
+    assert (job.job_type, job.params) == ("metrics", {"evaluator": True})
+
+
+METRICS_SOURCE = "# modelop.metrics\ndef metrics(df):\n    yield {'rows': len(df)}\n"
+
+
+@pytest.mark.parametrize("asked", [True, False], ids=["asked", "not-asked"])
+def test_the_evaluator_runs_beside_a_metrics_function_when_asked(
+    alice_client, alice_snapshot, queued, asked
+):
+    snapshot = SnapshotFactory(model=alice_snapshot.model, version=2, source=METRICS_SOURCE)
+    alice_client.get(f"{reverse('jobs-wizard-start')}?snapshot={snapshot.uuid}")
+    alice_client.post(step("runtime"), {"runtime": "auto"})
+    assert "Also run the built-in evaluator" in alice_client.get(step("type")).text
+    alice_client.post(
+        step("type"), {"job_type": "metrics", **({"evaluator": "on"} if asked else {})}
+    )
+    alice_client.post(step("schemas"), {})
+    alice_client.post(step("inputs"), {"kind": "embedded", "data": '{"x": 1}', "action": "next"})
+    alice_client.post(step("output"), {"kind": "embedded"})
+    alice_client.post(step("review"))
+
+    assert Job.objects.get().params == ({"evaluator": True} if asked else {})
 
 
 def test_schema_step_defaults_to_the_header_tags_and_checks_choices(
