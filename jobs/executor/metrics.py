@@ -28,7 +28,7 @@ from jobs.executor.events import Counts, Events
 from jobs.executor.modelcode import ModelCode, describe, log_traceback
 from jobs.executor.readers import Reader, reader_open
 from jobs.executor.schemas import SchemaCheck
-from jobs.executor.scoring import Rejects
+from jobs.executor.scoring import Rejects, frame_checked
 from jobs.executor.spec import JobSpec
 from jobs.executor.writers import writer_open
 
@@ -120,28 +120,19 @@ class MetricsRun:
         frames, number = [], 0
         for frame in reader.frames(self.spec.chunk_rows):
             self.counts.records_read += len(frame)
-            frames.append(self._checked(reader, frame, number))
+            frames.append(
+                frame_checked(
+                    frame,
+                    check=self.input_check,
+                    rejects=self.rejects,
+                    counts=self.counts,
+                    asset=reader.name,
+                    before=number,
+                )
+            )
             number += len(frame)
             self.events.progress(self.counts)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-    def _checked(self, reader: Reader, frame: pd.DataFrame, before: int) -> pd.DataFrame:
-        if self.input_check is None or not len(frame):
-            return frame
-        keep = []
-        for i, record in enumerate(frame.to_dict("records")):
-            if (reason := self.input_check.reason(record)) is None:
-                keep.append(i)
-            else:
-                self.rejects.add(
-                    direction="input",
-                    asset=reader.name,
-                    record=before + i + 1,
-                    reason=reason,
-                    data=record,
-                )
-                self.counts.records_rejected += 1
-        return frame if len(keep) == len(frame) else frame.iloc[keep]
 
     def _roles(self) -> Roles:
         schema = self._schema(self.spec.input_schema, "input")

@@ -52,6 +52,31 @@ class Rejects:
             self.file.close()
 
 
+def frame_checked(
+    frame: pd.DataFrame,
+    *,
+    check: SchemaCheck | None,
+    rejects: Rejects,
+    counts: Counts,
+    asset: str,
+    before: int,
+) -> pd.DataFrame:
+    """FRAME without its rows that fail the input schema CHECK, each counted and written to
+    REJECTS with its record number (BEFORE rows of ASSET came earlier)."""
+    if check is None or not len(frame):
+        return frame
+    keep = []
+    for i, record in enumerate(frame.to_dict("records")):
+        if (reason := check.reason(record)) is None:
+            keep.append(i)
+        else:
+            rejects.add(
+                direction="input", asset=asset, record=before + i + 1, reason=reason, data=record
+            )
+            counts.records_rejected += 1
+    return frame if len(keep) == len(frame) else frame.iloc[keep]
+
+
 class Output:
     """Score results → output schema check → writer, counting what is written and rejected."""
 

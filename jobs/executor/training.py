@@ -19,9 +19,9 @@ import pandas as pd
 from jobs.executor.errors import JobError
 from jobs.executor.events import Counts, Events
 from jobs.executor.modelcode import ModelCode, describe, log_traceback
-from jobs.executor.readers import Reader, reader_open
+from jobs.executor.readers import reader_open
 from jobs.executor.schemas import SchemaCheck
-from jobs.executor.scoring import Rejects
+from jobs.executor.scoring import Rejects, frame_checked
 from jobs.executor.spec import JobSpec
 
 OUTPUT_DIR = "outputDir"  # relative to the work dir, as ModelOp models expect
@@ -126,7 +126,16 @@ class TrainingRun:
             reader = reader_open(item)
             number = 0
             for frame in reader.frames(self.spec.chunk_rows):
-                frames.append(self._checked(reader, frame, number))
+                frames.append(
+                    frame_checked(
+                        frame,
+                        check=self.input_check,
+                        rejects=self.rejects,
+                        counts=self.counts,
+                        asset=reader.name,
+                        before=number,
+                    )
+                )
                 number += len(frame)
                 self.counts.records_read += len(frame)
                 self.counts.bytes_read = done + reader.bytes_read
@@ -134,22 +143,3 @@ class TrainingRun:
             done += reader.size
             self.counts.bytes_read = done
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-    def _checked(self, reader: Reader, frame: pd.DataFrame, before: int) -> pd.DataFrame:
-        """FRAME without its rows that fail the input schema; BEFORE rows came earlier."""
-        if self.input_check is None or not len(frame):
-            return frame
-        keep = []
-        for i, record in enumerate(frame.to_dict("records")):
-            if (reason := self.input_check.reason(record)) is None:
-                keep.append(i)
-            else:
-                self.rejects.add(
-                    direction="input",
-                    asset=reader.name,
-                    record=before + i + 1,
-                    reason=reason,
-                    data=record,
-                )
-                self.counts.records_rejected += 1
-        return frame if len(keep) == len(frame) else frame.iloc[keep]
