@@ -48,10 +48,11 @@ def run_child(
     formats: dict[str, str] | None = None,
     output: str = "output.jsonl",
     output_format: str = "jsonl",
-    files: dict[str, bytes] | None = None,
+    files: dict[str, bytes | str] | None = None,
     source_name: str = "model.py",
     chunk_rows: int = 1000,
     job: dict | None = None,
+    job_type: str = "scoring",
     **schema_options,
 ) -> ChildRun:
     """Write SOURCE, FILES and INPUTS into WORKDIR, run the child there, collect its events."""
@@ -61,7 +62,7 @@ def run_child(
     source = textwrap.dedent(source)
     (workdir / source_name).write_text(source)
     for name, content in (files or {}).items():
-        (workdir / name).write_bytes(content)
+        (workdir / name).write_bytes(content.encode() if isinstance(content, str) else content)
     input_files = []
     for name, content in inputs.items():
         path = own / name
@@ -71,7 +72,7 @@ def run_child(
     spec = JobSpec(
         source=source_name,
         smart_tags=parse_smart_tags(source, filename=source_name).as_dict(),
-        job_type="scoring",
+        job_type=job_type,
         inputs=input_files,
         output_name=output,
         output_path=str(own / "staging" / output),

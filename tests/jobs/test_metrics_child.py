@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from sklearn import metrics
 
-from jobs.executor.process import child_environment
-from jobs.executor.spec import InputFile, JobSpec
-from models_registry.smarttags import parse_smart_tags
-from tests.jobs.test_executor_child import ChildRun, jsonl
+from tests.jobs.test_executor_child import ChildRun, jsonl, run_child
 
 
 def run_metrics(
@@ -25,55 +18,18 @@ def run_metrics(
     *,
     params: dict | None = None,
     files: dict[str, str] | None = None,
-    input_schema: str = "",
-    output_schema: str = "",
-    check_input_schema: bool = False,
+    **schema_options,
 ) -> ChildRun:
-    own = workdir / ".moc"
-    (own / "staging").mkdir(parents=True)
-    (own / "tmp").mkdir()
-    source = textwrap.dedent(source)
-    (workdir / "model.py").write_text(source)
-    for name, content in (files or {}).items():
-        (workdir / name).write_text(content)
-    input_files = []
-    for name, content in inputs.items():
-        (own / name).write_text(content)
-        input_files.append(
-            InputFile(name=name, path=str(own / name), format=Path(name).suffix.lstrip("."))
-        )
-    spec = JobSpec(
-        source="model.py",
-        smart_tags=parse_smart_tags(source, filename="model.py").as_dict(),
+    return run_child(
+        workdir,
+        source,
+        inputs,
+        files=files,
         job_type="metrics",
-        inputs=input_files,
-        output_name="metrics.jsonl",
-        output_path=str(own / "staging" / "metrics.jsonl"),
-        output_format="jsonl",
-        rejects_path=str(own / "staging" / "rejects.jsonl"),
-        input_schema=input_schema,
-        output_schema=output_schema,
-        check_input_schema=check_input_schema,
+        output="metrics.jsonl",
         chunk_rows=3,  # several chunks: the metrics function must still get one DataFrame
         job={"id": "test", "jobParameters": params or {}},
-    )
-    spec.write(own / "spec.json")
-    with open(own / "job.log", "wb") as log:
-        done = subprocess.run(
-            [sys.executable, "-m", "jobs.executor.child", str(own / "spec.json")],
-            cwd=workdir,
-            env=child_environment(pythonpath=str(settings.BASE_DIR), tmpdir=str(own / "tmp")),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            timeout=120,
-        )
-    return ChildRun(
-        returncode=done.returncode,
-        events=[json.loads(line) for line in done.stdout.splitlines()],
-        log=(own / "job.log").read_text(),
-        output_path=Path(spec.output_path),
-        rejects_path=Path(spec.rejects_path),
+        **schema_options,
     )
 
 

@@ -4,30 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
-
-from jobs.executor.process import child_environment
-from jobs.executor.spec import InputFile, JobSpec
-from models_registry.smarttags import parse_smart_tags
+from tests.jobs.test_executor_child import ChildRun, run_child
 
 
 @dataclass
 class TrainingRun:
-    returncode: int
-    events: list[dict]
-    log: str
+    run: ChildRun
     workdir: Path
-    manifest_path: Path
+
+    def __getattr__(self, name: str):  # returncode, events, log, final
+        return getattr(self.run, name)
 
     @property
-    def final(self) -> dict:
-        return self.events[-1]
+    def manifest_path(self) -> Path:
+        return self.workdir / ".moc" / "staging" / "training.json"
 
     def manifest(self) -> dict:
         return json.loads(self.manifest_path.read_text())
@@ -41,49 +34,10 @@ def run_training(
     files: dict[str, str] | None = None,
     **schema_options,
 ) -> TrainingRun:
-    own = workdir / ".moc"
-    (own / "staging").mkdir(parents=True)
-    (own / "tmp").mkdir()
-    source = textwrap.dedent(source)
-    (workdir / "model.py").write_text(source)
-    for name, content in (files or {}).items():
-        (workdir / name).write_text(content)
-    input_files = []
-    for name, content in inputs.items():
-        path = own / name
-        path.write_text(content)
-        input_files.append(InputFile(name=name, path=str(path), format=Path(name).suffix[1:]))
-    spec = JobSpec(
-        source="model.py",
-        smart_tags=parse_smart_tags(source, filename="model.py").as_dict(),
-        job_type="training",
-        inputs=input_files,
-        output_name="output.jsonl",
-        output_path=str(own / "staging" / "output.jsonl"),
-        output_format="jsonl",
-        rejects_path=str(own / "staging" / "rejects.jsonl"),
-        chunk_rows=2,
-        job={"id": "test"},
-        **schema_options,
+    run = run_child(
+        workdir, source, inputs, files=files, job_type="training", chunk_rows=2, **schema_options
     )
-    spec.write(own / "spec.json")
-    with open(own / "job.log", "wb") as log:
-        done = subprocess.run(
-            [sys.executable, "-m", "jobs.executor.child", str(own / "spec.json")],
-            cwd=workdir,
-            env=child_environment(pythonpath=str(settings.BASE_DIR), tmpdir=str(own / "tmp")),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            timeout=120,
-        )
-    return TrainingRun(
-        returncode=done.returncode,
-        events=[json.loads(line) for line in done.stdout.splitlines()],
-        log=(own / "job.log").read_text(),
-        workdir=workdir,
-        manifest_path=own / "staging" / "training.json",
-    )
+    return TrainingRun(run=run, workdir=workdir)
 
 
 A_CSV = "x,y\n1,2\n3,4\n5,6\n"
