@@ -102,9 +102,44 @@ class Runtime(TimeStampedModel):
     description = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
     is_default = models.BooleanField(default=False)
+    # Limits for every job on this runtime; blank means none.
+    time_limit_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Stop a job that runs longer than this."
+    )
+    memory_limit_mb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Stop a job whose model process uses more than this."
+    )
+    max_attempts = models.PositiveSmallIntegerField(
+        default=3, help_text="How often a job is started again after its worker was lost."
+    )
 
     class Meta:
         ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Worker(TimeStampedModel):
+    """A Celery worker process serving a runtime's queue, as its heartbeats describe it."""
+
+    name = models.CharField(max_length=255, unique=True)  # the Celery hostname, name@host
+    runtime = models.ForeignKey(
+        Runtime, null=True, blank=True, on_delete=models.SET_NULL, related_name="workers"
+    )
+    queue = models.CharField(max_length=100, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    concurrency = models.PositiveSmallIntegerField(default=1)
+    versions = models.JSONField(default=dict, blank=True)  # python and key packages
+    tags = models.JSONField(default=list, blank=True)
+    jobs_in_hand = models.JSONField(default=list, blank=True)  # job uuids being run
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["runtime__name", "name"]
 
     def __str__(self) -> str:
         return self.name
@@ -162,6 +197,9 @@ class Job(TimeStampedModel):
     check_output_schema = models.BooleanField(default=False)
     params = models.JSONField(default=dict, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    # A client's key for "create this job once": a second submit with it returns the first job.
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     peak_memory = models.BigIntegerField(null=True, blank=True)
     # Metrics jobs: what the metrics function (or the built-in evaluator) yielded, as JSON.
@@ -178,6 +216,13 @@ class Job(TimeStampedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["-created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="unique_job_idempotency_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_job_type_display()} job {self.uuid}"

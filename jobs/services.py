@@ -222,8 +222,20 @@ def job_submit(
     check_input_schema: bool = False,
     check_output_schema: bool = False,
     params: dict | None = None,
+    idempotency_key: str = "",
 ) -> Job:
-    """Validate and create a job, then queue it once the transaction commits."""
+    """Validate and create a job, then queue it once the transaction commits.
+
+    With IDEMPOTENCY_KEY, a second submit by the same user with the same key returns the job
+    the first one made, and creates nothing.
+    """
+    idempotency_key = (idempotency_key or "").strip()
+    if len(idempotency_key) > 200:
+        raise ValidationError("The idempotency key is longer than 200 characters.")
+    if idempotency_key:
+        earlier = Job.objects.filter(created_by=user, idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            return earlier
     if not snapshot_list(user=user).filter(pk=snapshot.pk).exists():
         raise ValidationError("You may not run jobs on this model.")
     if job_type not in JobType.values:
@@ -272,6 +284,7 @@ def job_submit(
         check_output_schema=check_output_schema,
         params=params or {},
         bytes_total=sum(a.size or 0 for a in input_assets) or None,
+        idempotency_key=idempotency_key,
     )
     for asset in [*input_assets, output_asset]:
         asset.job = job
@@ -294,6 +307,7 @@ def job_enqueue(*, job_uuid, queue: str) -> bool:
     except Exception:  # the broker is down: the job waits, it is not lost
         logger.exception("could not queue job %s on %s", job_uuid, queue)
         return False
+    Job.objects.filter(uuid=job_uuid).update(enqueued_at=timezone.now())
     return True
 
 
@@ -362,3 +376,39 @@ def job_cancel(*, job: Job, by) -> bool:
     if done:
         job.refresh_from_db()
     return done
+
+
+@transaction.atomic
+def job_rerun(*, job: Job, user) -> Job:
+    """A new job with the same snapshot, type, inputs, output, schemas and parameters."""
+    inputs = []
+    for asset in job.input_assets():
+        spec = InputSpec(
+            kind=asset.kind, name=asset.name, format=asset.format, data=asset.data,
+            connection=asset.connection, location=asset.location, query=asset.query,
+        )  # fmt: skip
+        if asset.kind == JobAsset.Kind.UPLOAD:  # the same stored file, now in USER's name
+            spec.upload = Upload.objects.create(
+                owner=user, name=asset.name, file=asset.file.name, size=asset.size or 0
+            )
+        inputs.append(spec)
+    out = job.output_asset()
+    output = None
+    if out is not None:
+        output = OutputSpec(
+            kind=out.kind, name=out.name, format=out.format, connection=out.connection,
+            location=out.location, write_mode=out.write_mode,
+        )  # fmt: skip
+    return job_submit(
+        user=user,
+        snapshot=job.snapshot,
+        job_type=job.job_type,
+        inputs=inputs,
+        output=output,
+        runtime=None if job.runtime_auto else job.runtime,
+        input_schema=job.input_schema,
+        output_schema=job.output_schema,
+        check_input_schema=job.check_input_schema,
+        check_output_schema=job.check_output_schema,
+        params={**job.params, "rerun_of": str(job.uuid)},
+    )

@@ -45,6 +45,8 @@ class Snapshot(TimeStampedModel):
     smart_tags = models.JSONField(default=dict)
     notes = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
+    # Tags a runtime must carry to run this snapshot's jobs (e.g. ["PROD", "gpu"]).
+    runtime_tags = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="snapshots"
     )

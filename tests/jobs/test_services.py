@@ -12,6 +12,7 @@ from jobs.services import (
     job_complete,
     job_fail,
     job_progress_save,
+    job_rerun,
     job_submit,
 )
 
@@ -169,3 +170,27 @@ def test_an_s3_input_keeps_its_format_blank_unless_one_is_chosen(submit):
     job = submit(inputs=[prefix, chosen])
 
     assert [a.format for a in job.input_assets()] == ["", "csv"]
+
+
+def test_the_same_idempotency_key_twice_makes_one_job(submit, queued, bob):
+    first = submit(idempotency_key="nightly-2026-11-26")
+    again = submit(idempotency_key="nightly-2026-11-26")
+    assert again.pk == first.pk
+    assert Job.objects.count() == 1 and len(queued) == 1
+    # Another key, or the same key from another user, is another job.
+    assert submit(idempotency_key="nightly-2026-11-27").pk != first.pk
+    assert submit(user=bob, idempotency_key="nightly-2026-11-26").pk != first.pk
+    assert Job.objects.count() == 3
+
+
+def test_rerun_makes_a_new_job_with_the_same_inputs(
+    submit, queued, bob, django_capture_on_commit_callbacks
+):
+    job = submit(params={"threshold": 0.5})
+    with django_capture_on_commit_callbacks(execute=True):
+        again = job_rerun(job=job, user=bob)
+    assert again.pk != job.pk and again.created_by == bob
+    assert again.params == {"threshold": 0.5, "rerun_of": str(job.uuid)}
+    (asset,) = again.input_assets()
+    assert asset.data == EMBEDDED.data
+    assert [uuid for uuid, _ in queued] == [job.uuid, again.uuid]
