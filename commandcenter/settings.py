@@ -180,6 +180,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 JOB_WORK_DIR = Path(env_str("JOB_WORK_DIR", str(DATA_DIR / "work")))
 JOB_CHUNK_ROWS = env_int("JOB_CHUNK_ROWS", 10_000, minimum=1)
 JOB_PROGRESS_SECONDS = env_float("JOB_PROGRESS_SECONDS", 0.5)
+# Workers beat every HEARTBEAT_SECONDS; a worker is "stale" after WORKER_STALE_SECONDS without
+# a beat and "offline" after WORKER_OFFLINE_SECONDS (then its running jobs are started again).
+HEARTBEAT_SECONDS = env_float("HEARTBEAT_SECONDS", 5.0)
+WORKER_STALE_SECONDS = env_float("WORKER_STALE_SECONDS", 15.0)
+WORKER_OFFLINE_SECONDS = env_float("WORKER_OFFLINE_SECONDS", 30.0)
 JOB_LOG_TAIL_BYTES = env_int("JOB_LOG_TAIL_BYTES", 64 * 1024, minimum=1024)
 EMBEDDED_INPUT_MAX_BYTES = env_int("EMBEDDED_INPUT_MAX_BYTES", 1024 * 1024, minimum=1)
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024 * 1024, minimum=1)

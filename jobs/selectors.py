@@ -1,8 +1,14 @@
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from datetime import timedelta
 
-from jobs.models import Connection, Job
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from jobs.models import Connection, Job, Runtime, Worker
+
+ONLINE, STALE, OFFLINE = "online", "stale", "offline"
 
 
 def job_list(*, user, filters: dict | None = None) -> QuerySet[Job]:
@@ -28,3 +34,31 @@ def connection_list(*, user, kind: str | None = None) -> QuerySet[Connection]:
     if user.is_staff:
         return qs
     return qs.filter(Q(teams__isnull=True) | Q(teams__in=user.groups.all())).distinct()
+
+
+def worker_state(worker: Worker, *, now=None) -> str:
+    """online: beat within WORKER_STALE_SECONDS; stale: until WORKER_OFFLINE_SECONDS; else
+    offline (and offline at once when it said it stopped)."""
+    if worker.stopped_at or worker.last_seen_at is None:
+        return OFFLINE
+    age = ((now or timezone.now()) - worker.last_seen_at).total_seconds()
+    if age <= settings.WORKER_STALE_SECONDS:
+        return ONLINE
+    if age <= settings.WORKER_OFFLINE_SECONDS:
+        return STALE
+    return OFFLINE
+
+
+def worker_list_live(*, now=None) -> QuerySet[Worker]:
+    """Workers not known to be offline (beat within WORKER_OFFLINE_SECONDS, not stopped)."""
+    since = (now or timezone.now()) - timedelta(seconds=settings.WORKER_OFFLINE_SECONDS)
+    return Worker.objects.filter(stopped_at__isnull=True, last_seen_at__gte=since)
+
+
+def runtime_health(runtime: Runtime, *, now=None) -> str:
+    """A runtime is online when one of its workers is, else stale when one is, else offline."""
+    states = {worker_state(w, now=now) for w in runtime.workers.all()}
+    for state in (ONLINE, STALE):
+        if state in states:
+            return state
+    return OFFLINE

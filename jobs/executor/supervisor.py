@@ -71,19 +71,19 @@ class _Watch:
             self.final = event
 
 
-def job_execute(*, job_uuid: str) -> None:
+def job_execute(*, job_uuid: str, worker: str = "") -> None:
     try:
-        _execute(job_uuid)
+        _execute(job_uuid, worker or f"{socket.gethostname()}:{os.getpid()}")
     except Exception:  # e.g. the database went away: the job stays as it is, for a person
         logger.exception("job %s: the supervisor failed", job_uuid)
 
 
-def _execute(job_uuid: str) -> None:
+def _execute(job_uuid: str, worker: str) -> None:
     job = Job.objects.filter(uuid=job_uuid).first()
     if job is None:
         logger.warning("job %s does not exist; nothing to run", job_uuid)
         return
-    if not job_claim(job=job, worker=f"{socket.gethostname()}:{os.getpid()}"):
+    if not job_claim(job=job, worker=worker):
         # Another worker has it, or it was cancelled or has finished: a duplicate delivery
         # must not run a job twice.
         logger.info("job %s was not waiting; not running it", job_uuid)
