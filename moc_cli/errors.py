@@ -1,0 +1,32 @@
+"""Errors the CLI reports as one line on stderr, each with the exit code scripts rely on."""
+
+from __future__ import annotations
+
+import click
+
+# Exit codes (README, "Command line (moc)").
+OK = 0
+JOB_FAILED = 1  # the job ended, but not COMPLETE
+USAGE = 2  # click's own code for usage errors
+NOT_FOUND = 3
+AUTH = 4  # not logged in, bad or expired token, forbidden
+UNREACHABLE = 5  # no answer from the server, or a server error
+REJECTED = 6  # the server refused the request (400, or 409 for a state conflict)
+
+
+class MocError(click.ClickException):
+    """An error with its exit code; click prints it as `Error: <message>` on stderr."""
+
+    def __init__(self, message: str, *, code: int, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = code
+        self.details = details or []
+
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+        for line in self.details:
+            click.echo(f"  {line}", err=True)
+
+
+def not_found(what: str) -> MocError:
+    return MocError(f"{what} not found (unknown, or you may not see it).", code=NOT_FOUND)
