@@ -216,3 +216,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Audit trail and security (issue 6) -------------------------------------------------------
+INSTALLED_APPS += ["audit"]
+# After the session and auth middleware: records made during a request carry its address.
+MIDDLEWARE += ["audit.context.AuditContextMiddleware"]

@@ -12,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("models/", include("models_registry.urls")),
     path("jobs/", include("jobs.urls")),
+    path("audit/", include("audit.urls")),
 ]

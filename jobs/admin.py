@@ -15,6 +15,7 @@ from django.http import (
 )
 from django.urls import path, reverse
 
+from audit.services import Action, audit_record
 from jobs.models import Connection, Job, JobAsset, Runtime, Upload
 from jobs.services import job_cancel
 from jobs.views._common import call_with_timeout
@@ -189,6 +190,39 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("teams")
+
+    # --- Audit trail: which fields changed, by whom; never the values (secrets among them).
+
+    def _audited_values(self, obj: Connection) -> dict:
+        values = {f: getattr(obj, f) for f in ConnectionAdminForm.Meta.fields if f != "teams"}
+        values["teams"] = sorted(obj.teams.values_list("pk", flat=True)) if obj.pk else []
+        return values
+
+    def save_model(self, request, obj, form, change) -> None:
+        before = Connection.objects.filter(pk=obj.pk).first() if change else None
+        request._audit_before = self._audited_values(before) if before else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        before, after = getattr(request, "_audit_before", None), self._audited_values(form.instance)
+        if before is None:
+            audit_record(action=Action.CONNECTION_CREATED, actor=request.user, obj=form.instance,
+                         details={"kind": form.instance.kind})  # fmt: skip
+            return
+        changed = sorted(f for f in after if after[f] != before[f])
+        if changed:
+            audit_record(action=Action.CONNECTION_CHANGED, actor=request.user, obj=form.instance,
+                         details={"fields": changed})  # fmt: skip
+
+    def delete_model(self, request, obj) -> None:
+        audit_record(action=Action.CONNECTION_DELETED, actor=request.user, obj=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            audit_record(action=Action.CONNECTION_DELETED, actor=request.user, obj=obj)
+        super().delete_queryset(request, queryset)
 
     @admin.display(description="Where")
     def where(self, obj: Connection) -> str:

@@ -18,6 +18,7 @@ from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import Action, audit_record
 from jobs.formats import FORMATS, format_from_name
 from jobs.models import (
     ACTIVE_STATUSES,
@@ -292,6 +293,11 @@ def job_submit(
 
     _transition(job.pk, (JobStatus.CREATED,), JobStatus.WAITING)
     job.status = JobStatus.WAITING
+    audit_record(
+        action=Action.JOB_CREATED, actor=user, obj=job,
+        details={"snapshot": str(snapshot.uuid), "job_type": job_type,
+                 **({"rerun_of": params["rerun_of"]} if "rerun_of" in (params or {}) else {})},
+    )  # fmt: skip
     queue = runtime.queue
     transaction.on_commit(lambda: job_enqueue(job_uuid=job.uuid, queue=queue))
     return job
@@ -375,6 +381,7 @@ def job_cancel(*, job: Job, by) -> bool:
     )
     if done:
         job.refresh_from_db()
+        audit_record(action=Action.JOB_CANCELLED, actor=by, obj=job)
     return done
 
 
@@ -399,7 +406,7 @@ def job_rerun(*, job: Job, user) -> Job:
             kind=out.kind, name=out.name, format=out.format, connection=out.connection,
             location=out.location, write_mode=out.write_mode,
         )  # fmt: skip
-    return job_submit(
+    new_job = job_submit(
         user=user,
         snapshot=job.snapshot,
         job_type=job.job_type,
@@ -412,3 +419,7 @@ def job_rerun(*, job: Job, user) -> Job:
         check_output_schema=job.check_output_schema,
         params={**job.params, "rerun_of": str(job.uuid)},
     )
+    audit_record(
+        action=Action.JOB_RERUN, actor=user, obj=job, details={"new_job": str(new_job.uuid)}
+    )
+    return new_job

@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.db.models import Max
 
+from audit.services import Action, audit_record
 from models_registry.models import Attachment, Model, Snapshot
 from models_registry.smarttags import SmartTagError, parse_smart_tags
 
@@ -77,6 +78,7 @@ def model_create(
         notes=notes,
         _smart_tags=smart_tags,
     )
+    audit_record(action=Action.MODEL_CREATED, actor=owner, obj=model, details={"team": team.name})
     return model
 
 
@@ -121,6 +123,11 @@ def snapshot_create(
     )
     for upload, name in zip(files, names, strict=True):
         attachment_add(snapshot=snapshot, name=name, content=upload)
+    audit_record(
+        action=Action.SNAPSHOT_REGISTERED, actor=created_by, obj=snapshot,
+        details={"model": str(model.uuid), "version": snapshot.version, "attachments": names,
+                 **({"training_job": str(training_job.uuid)} if training_job else {})},
+    )  # fmt: skip
     return snapshot
 
 
