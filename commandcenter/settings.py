@@ -185,6 +185,11 @@ JOB_PROGRESS_SECONDS = env_float("JOB_PROGRESS_SECONDS", 0.5)
 HEARTBEAT_SECONDS = env_float("HEARTBEAT_SECONDS", 5.0)
 WORKER_STALE_SECONDS = env_float("WORKER_STALE_SECONDS", 15.0)
 WORKER_OFFLINE_SECONDS = env_float("WORKER_OFFLINE_SECONDS", 30.0)
+# Every worker runs the reconciler (jobs/reconciler.py) every RECONCILE_SECONDS: it sends a
+# WAITING job's message again when none was sent RECONCILE_RESEND_SECONDS ago and the queue
+# holds fewer messages than waiting jobs, and starts again the RUNNING jobs of lost workers.
+RECONCILE_SECONDS = env_float("RECONCILE_SECONDS", 10.0)
+RECONCILE_RESEND_SECONDS = env_float("RECONCILE_RESEND_SECONDS", 30.0)
 JOB_LOG_TAIL_BYTES = env_int("JOB_LOG_TAIL_BYTES", 64 * 1024, minimum=1024)
 EMBEDDED_INPUT_MAX_BYTES = env_int("EMBEDDED_INPUT_MAX_BYTES", 1024 * 1024, minimum=1)
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024 * 1024, minimum=1)

@@ -342,34 +342,69 @@ def job_claim(*, job: Job, worker: str) -> bool:
     )
 
 
-def job_progress_save(*, job: Job, **counts) -> bool:
-    """Save progress counters; False when the job is no longer RUNNING (e.g. cancelled)."""
+def _claim_guard(attempt: int | None, worker: str | None) -> dict:
+    """Fencing: with the claim's ATTEMPT and WORKER, a change applies only while the job is
+    still RUNNING under that claim, so a supervisor whose job was taken back (its worker was
+    thought lost) can neither save progress nor finish it."""
+    guard = {}
+    if attempt is not None:
+        guard["attempts"] = attempt
+    if worker is not None:
+        guard["worker"] = worker
+    return guard
+
+
+def job_progress_save(
+    *, job: Job, attempt: int | None = None, worker: str | None = None, **counts
+) -> bool:
+    """Save progress counters; False when the job is no longer RUNNING (e.g. cancelled), or
+    no longer under the claim ATTEMPT/WORKER."""
     counts["progress_at"] = timezone.now()
     return (
-        Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-            updated_at=timezone.now(), **counts
+        Job.objects.filter(
+            pk=job.pk, status=JobStatus.RUNNING, **_claim_guard(attempt, worker)
+        ).update(updated_at=timezone.now(), **counts)
+        == 1
+    )
+
+
+def job_complete(
+    *, job: Job, attempt: int | None = None, worker: str | None = None, **fields
+) -> bool:
+    fields.setdefault(
+        "result", JobResult.FAILURE if fields.get("records_rejected") else JobResult.SUCCESS
+    )
+    return (
+        Job.objects.filter(
+            pk=job.pk, status=JobStatus.RUNNING, **_claim_guard(attempt, worker)
+        ).update(
+            status=JobStatus.COMPLETE,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+            **fields,
         )
         == 1
     )
 
 
-def job_complete(*, job: Job, **fields) -> bool:
-    fields.setdefault(
-        "result", JobResult.FAILURE if fields.get("records_rejected") else JobResult.SUCCESS
+def job_fail(
+    *, job: Job, message: str, attempt: int | None = None, worker: str | None = None, **fields
+) -> bool:
+    """→ ERROR. With a claim's ATTEMPT/WORKER (a supervisor), only a job still RUNNING under
+    that claim; without, any job that has not ended."""
+    guard = _claim_guard(attempt, worker)
+    statuses = (
+        [JobStatus.RUNNING] if guard else [JobStatus.RUNNING, JobStatus.WAITING, JobStatus.CREATED]
     )
-    return _transition(
-        job.pk, (JobStatus.RUNNING,), JobStatus.COMPLETE, finished_at=timezone.now(), **fields
-    )
-
-
-def job_fail(*, job: Job, message: str, **fields) -> bool:
-    return _transition(
-        job.pk,
-        (JobStatus.RUNNING, JobStatus.WAITING, JobStatus.CREATED),
-        JobStatus.ERROR,
-        finished_at=timezone.now(),
-        error_message=message,
-        **fields,
+    return (
+        Job.objects.filter(pk=job.pk, status__in=statuses, **guard).update(
+            status=JobStatus.ERROR,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+            error_message=message,
+            **fields,
+        )
+        == 1
     )
 
 

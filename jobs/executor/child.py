@@ -10,8 +10,13 @@ the model's print() and C libraries' output included, goes to stderr, which is t
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
+
+_SUPERVISOR_POLL_SECONDS = 0.5
 
 
 def _take_event_channel() -> int:
@@ -23,8 +28,37 @@ def _take_event_channel() -> int:
     return events_fd
 
 
+def abandon() -> None:
+    """The supervisor is gone: end this process and whatever the model started (its process
+    group, when the child leads one, as it does under the supervisor)."""
+    if os.getpgid(0) == os.getpid():
+        os.killpg(0, signal.SIGKILL)
+    os._exit(2)
+
+
+def _watch_supervisor() -> None:
+    """When the worker is killed (SIGKILL, out of memory), nothing reads the events or
+    commits the output, and the job will be started again elsewhere: stop at once instead of
+    running on. Polls the parent pid, so it works while the model computes and sends nothing
+    (a write to the broken event pipe ends the process too, see events.py)."""
+    from jobs.executor.process import SUPERVISOR_PID_ENV
+
+    expected = os.environ.get(SUPERVISOR_PID_ENV)
+    if not expected:
+        return  # run by hand, not by a supervisor
+
+    def watch() -> None:
+        while True:
+            if str(os.getppid()) != expected:
+                abandon()
+            time.sleep(_SUPERVISOR_POLL_SECONDS)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     events_fd = _take_event_channel()
+    _watch_supervisor()
 
     from jobs.executor.errors import JobError
     from jobs.executor.events import Events

@@ -54,7 +54,9 @@ class Events:
                 data = data[os.write(self.fd, data) :]
         except BrokenPipeError:
             # The supervisor is gone (its worker died): nobody will use this job's output.
-            os._exit(2)
+            from jobs.executor.child import abandon
+
+            abandon()
 
     def due(self) -> bool:
         return time.monotonic() >= self.next_progress

@@ -37,6 +37,10 @@ _PASSED_THROUGH = (
 
 EOF = None  # put on the queue when the child's event channel closes
 
+# The child watches that this process (its supervisor, in the worker) is alive, and ends its
+# process group when it is not: a model must not outlive a killed worker.
+SUPERVISOR_PID_ENV = "MOC_SUPERVISOR_PID"
+
 
 def child_environment(*, pythonpath: str, tmpdir: str) -> dict[str, str]:
     env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
@@ -64,7 +68,7 @@ class ChildProcess:
             self.popen = subprocess.Popen(
                 [sys.executable, "-m", "jobs.executor.child", str(spec_path)],
                 cwd=workdir,
-                env=env,
+                env={**env, SUPERVISOR_PID_ENV: str(os.getpid())},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -136,6 +140,11 @@ class ChildProcess:
 
     def log_tail(self, limit: int) -> str:
         return log_tail(self.log_path, limit)
+
+    def log_note(self, text: str) -> None:
+        """A line of the supervisor's own at the end of the job log (e.g. why it stopped)."""
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(f"{text}\n")
 
 
 def log_tail(path: Path, limit: int) -> str:

@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connections, transaction
 
 from jobs.assets import output_target
 from jobs.executor.errors import JobError
@@ -34,7 +35,7 @@ from jobs.executor.process import (
 from jobs.executor.spec import JobSpec
 from jobs.executor.training import OUTPUT_DIR, manifest_path
 from jobs.executor.workdir import WorkDir, workdir_prepare
-from jobs.models import Job, JobStatus
+from jobs.models import Job, JobStatus, Runtime
 from jobs.services import job_claim, job_complete, job_fail, job_progress_save
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,49 @@ class _NotCommitted(Exception):
     """job_complete found the job no longer RUNNING: roll the asset update back."""
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """This supervisor's claim on the job. Every change it makes is guarded by it (fencing):
+    once the job was taken back from a worker thought lost, or cancelled, nothing it saves
+    or commits lands."""
+
+    attempt: int
+    worker: str
+    started: float  # time.monotonic() at the claim, for the time limit
+    time_limit: int | None  # seconds
+    memory_limit: int | None  # MB
+
+    @classmethod
+    def of(cls, job: Job, worker: str) -> _Claim:
+        runtime = Runtime.objects.filter(pk=job.runtime_id).first()
+        return cls(
+            attempt=job.attempts,
+            worker=worker,
+            started=time.monotonic(),
+            time_limit=runtime.time_limit_seconds if runtime else None,
+            memory_limit=runtime.memory_limit_mb if runtime else None,
+        )
+
+    @property
+    def guard(self) -> dict:
+        return {"attempt": self.attempt, "worker": self.worker}
+
+    def holds(self, job: Job) -> bool:
+        return Job.objects.filter(
+            pk=job.pk, status=JobStatus.RUNNING, attempts=self.attempt, worker=self.worker
+        ).exists()
+
+    def over_time(self) -> str | None:
+        if self.time_limit and time.monotonic() - self.started > self.time_limit:
+            return f"stopped: ran longer than the time limit of {self.time_limit} s"
+        return None
+
+    def over_memory(self, used: int) -> str | None:
+        if self.memory_limit and used > self.memory_limit * 1024 * 1024:
+            return f"stopped: used more than {self.memory_limit} MB"
+        return None
+
+
 @dataclass
 class _Watch:
     """What the supervisor learned from the child's events."""
@@ -56,6 +100,7 @@ class _Watch:
     final: dict | None = None  # the "done" or "error" event
     reported_peak: int = 0
     metrics: list | None = None  # a metrics job's results
+    stopped: str | None = None  # why the supervisor killed the child (a limit)
 
     def take(self, event: dict) -> None:
         for name in _COUNTERS:
@@ -89,22 +134,76 @@ def _execute(job_uuid: str, worker: str) -> None:
         logger.info("job %s was not waiting; not running it", job_uuid)
         return
     job.refresh_from_db()  # the claim set attempts, which names the work dir
+    claim = _Claim.of(job, worker)
     workdir = WorkDir.for_job(job)
     try:
-        spec = workdir_prepare(job=job, workdir=workdir)
-        _run(job, workdir, spec)
+        spec = _prepare(job, workdir, claim)
+        if spec is not None:
+            _log_earlier_attempts(job, workdir)
+            _run(job, workdir, spec, claim)
     except JobError as exc:
         job_fail(
-            job=job, message=str(exc), log=log_tail(workdir.log_path, settings.JOB_LOG_TAIL_BYTES)
+            job=job,
+            message=str(exc),
+            log=log_tail(workdir.log_path, settings.JOB_LOG_TAIL_BYTES),
+            **claim.guard,
         )
     except Exception as exc:
         logger.exception("job %s: internal error", job_uuid)
-        job_fail(job=job, message=f"internal error: {type(exc).__name__}: {exc}")
+        job_fail(job=job, message=f"internal error: {type(exc).__name__}: {exc}", **claim.guard)
     finally:
         workdir.remove()
 
 
-def _run(job: Job, workdir: WorkDir, spec: JobSpec) -> None:
+def _prepare(job: Job, workdir: WorkDir, claim: _Claim) -> JobSpec | None:
+    """workdir_prepare in a thread of its own, so that a cancel (or the job being taken back)
+    while a big input is staged takes effect at once; None then, and the thread's leftovers
+    are removed when it ends. Progress saves meanwhile tell the reconciler we are alive."""
+    result: dict = {}
+    done, abandoned = threading.Event(), threading.Event()
+
+    def prepare() -> None:
+        try:
+            result["spec"] = workdir_prepare(job=job, workdir=workdir)
+        except BaseException as exc:
+            result["error"] = exc
+        finally:
+            connections.close_all()  # this thread's own connection
+            done.set()
+            if abandoned.is_set():
+                workdir.remove()
+
+    threading.Thread(target=prepare, name=f"job-prepare-{job.uuid}", daemon=True).start()
+    next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS
+    while not done.wait(_POLL_SECONDS):
+        if stopped := claim.over_time():
+            abandoned.set()
+            raise JobError(stopped)
+        if time.monotonic() >= next_save:
+            if not job_progress_save(job=job, **claim.guard):
+                abandoned.set()
+                logger.info("job %s is no longer running; stopped preparing it", job.uuid)
+                return None
+            next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS
+    if "error" in result:
+        raise result["error"]
+    return result["spec"]
+
+
+def _log_earlier_attempts(job: Job, workdir: WorkDir) -> None:
+    """A job started again says so at the top of its new log (why the earlier attempts
+    ended), since the log shown is this attempt's."""
+    if job.attempts <= 1:
+        return
+    from jobs.reconciler import lost_notes
+
+    notes = lost_notes(job.log)
+    if notes:
+        with open(workdir.log_path, "a", encoding="utf-8") as log:
+            log.write("".join(f"{note}\n" for note in notes))
+
+
+def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: _Claim) -> None:
     child = ChildProcess(
         workdir=workdir.root,
         spec_path=workdir.spec_path,
@@ -112,21 +211,30 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec) -> None:
         env=child_environment(pythonpath=str(settings.BASE_DIR), tmpdir=str(workdir.tmp)),
     )
     try:
-        watch = _watch(job, child)
+        watch = _watch(job, child, claim)
     finally:
         child.finish()  # kills what is left of its process group, even on our own errors
     if watch is None:
-        logger.info("job %s is no longer running (cancelled); its child was killed", job.uuid)
+        logger.info(
+            "job %s is no longer running under this claim (cancelled, or taken back); "
+            "its child was killed",
+            job.uuid,
+        )
         return
     _drain(child, watch)
     tail = child.log_tail(settings.JOB_LOG_TAIL_BYTES)
     peak = max(child.peak_memory, watch.reported_peak) or None
     final, returncode = watch.final, child.popen.returncode
-    if final and final.get("event") == "done" and returncode == 0:
+    if watch.stopped:
+        job_fail(
+            job=job, message=watch.stopped, log=tail, peak_memory=peak, **watch.counts,
+            **claim.guard,
+        )  # fmt: skip
+    elif final and final.get("event") == "done" and returncode == 0:
         if spec.job_type == "training":
-            _commit_training(job, workdir, spec, watch, tail=tail, peak=peak)
+            _commit_training(job, workdir, spec, watch, claim, tail=tail, peak=peak)
         else:
-            _commit(job, spec, watch, tail=tail, peak=peak)
+            _commit(job, spec, watch, claim, tail=tail, peak=peak)
     elif final and final.get("event") == "error":
         job_fail(
             job=job,
@@ -134,14 +242,18 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec) -> None:
             log=tail,
             peak_memory=peak,
             **watch.counts,
+            **claim.guard,
         )
     else:
         message = f"the model process ended unexpectedly ({exit_description(returncode)})"
-        job_fail(job=job, message=message, log=tail, peak_memory=peak, **watch.counts)
+        job_fail(
+            job=job, message=message, log=tail, peak_memory=peak, **watch.counts, **claim.guard
+        )
 
 
-def _watch(job: Job, child: ChildProcess) -> _Watch | None:
-    """Follow the child until it exits; None when the job stopped RUNNING meanwhile."""
+def _watch(job: Job, child: ChildProcess, claim: _Claim) -> _Watch | None:
+    """Follow the child until it exits, or until it breaks a limit (then kill it and say why
+    in watch.stopped); None when the job stopped RUNNING under our claim meanwhile."""
     watch = _Watch()
     next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS
     while child.poll() is None:
@@ -152,9 +264,15 @@ def _watch(job: Job, child: ChildProcess) -> _Watch | None:
         except queue.Empty:
             pass
         child.sample_memory()
+        watch.stopped = claim.over_memory(child.peak_memory) or claim.over_time()
+        if watch.stopped:
+            child.kill()
+            child.log_note(watch.stopped)
+            return watch
         if time.monotonic() >= next_save:
             saved = job_progress_save(
                 job=job,
+                **claim.guard,
                 **watch.counts,
                 **({"bytes_total": watch.bytes_total} if watch.bytes_total else {}),
                 log=child.log_tail(settings.JOB_LOG_TAIL_BYTES),
@@ -177,7 +295,9 @@ def _drain(child: ChildProcess, watch: _Watch) -> None:
             watch.take(event)
 
 
-def _commit(job: Job, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | None) -> None:
+def _commit(
+    job: Job, spec: JobSpec, watch: _Watch, claim: _Claim, *, tail: str, peak: int | None
+) -> None:
     """Staged output → storage or its external target, then COMPLETE; if the job was
     cancelled meanwhile, undo."""
     asset = job.output_asset()
@@ -187,8 +307,8 @@ def _commit(job: Job, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | No
     published: dict = {}
     try:
         if target is not None:
-            if not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).exists():
-                raise _NotCommitted  # cancelled: do not touch the target at all
+            if not claim.holds(job):
+                raise _NotCommitted  # cancelled or taken back: do not touch the target at all
             published = target.publish(staged=Path(spec.output_path))
             asset.published = published
         else:
@@ -205,7 +325,12 @@ def _commit(job: Job, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | No
         with transaction.atomic():
             asset.save(update_fields=["file", "size", "rejects_file", "published", "updated_at"])
             if not job_complete(
-                job=job, **watch.counts, **_metrics_field(watch), log=tail, peak_memory=peak
+                job=job,
+                **watch.counts,
+                **_metrics_field(watch),
+                log=tail,
+                peak_memory=peak,
+                **claim.guard,
             ):
                 raise _NotCommitted
     except _NotCommitted:
@@ -221,7 +346,14 @@ def _commit(job: Job, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | No
 
 
 def _commit_training(
-    job: Job, workdir: WorkDir, spec: JobSpec, watch: _Watch, *, tail: str, peak: int | None
+    job: Job,
+    workdir: WorkDir,
+    spec: JobSpec,
+    watch: _Watch,
+    claim: _Claim,
+    *,
+    tail: str,
+    peak: int | None,
 ) -> None:
     """A new snapshot of the model: the parent's source and attachments, the artifacts the
     train function wrote replacing those of the same name; then COMPLETE, in one transaction.
@@ -275,7 +407,12 @@ def _commit_training(
             if saved:
                 asset.save(update_fields=["rejects_file", "updated_at"])
             done = job_complete(
-                job=job, **watch.counts, log=tail, peak_memory=peak, result_snapshot=snapshot
+                job=job,
+                **watch.counts,
+                log=tail,
+                peak_memory=peak,
+                result_snapshot=snapshot,
+                **claim.guard,
             )
             if not done:
                 raise _NotCommitted

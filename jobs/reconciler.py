@@ -1,0 +1,197 @@
+"""The reconciler: the database is the source of truth, so the jobs it says should be moving
+are made to move, whatever happened to the broker or to a worker.
+
+One pass (reconcile()):
+1. a WAITING job whose message was last sent RECONCILE_RESEND_SECONDS ago (or never) is sent
+   again, when its queue holds fewer messages than it has waiting jobs (Redis restarted or
+   flushed, the embedded broker's files removed); a duplicate is harmless, the claim is
+   guarded;
+2. a WAITING job with no runtime is placed (jobs.services.job_place);
+3. a RUNNING job whose worker is lost (its heartbeat row offline or stopped, its process
+   restarted since the claim, or, with no row, no progress for WORKER_OFFLINE_SECONDS) goes
+   back to WAITING and is sent again, or ends in ERROR once it had max_attempts attempts.
+   The embedded broker deletes a message when a worker takes it, and Redis keeps an unacked
+   one for hours, so this is what runs a killed worker's job again. The old supervisor, if it
+   was only slow, is fenced off: its saves are guarded by its claim (attempt and worker).
+
+Every change is a conditional UPDATE, so the reconcilers of several workers can run at once.
+Every worker process runs one, in a daemon thread started on Celery's worker_ready signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import defaultdict
+from datetime import timedelta
+
+from celery import signals
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.db.models import F, Q
+from django.utils import timezone
+
+from jobs import services
+from jobs.models import Job, JobStatus, Worker
+from jobs.selectors import OFFLINE, worker_state
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_ATTEMPTS = 3  # a job whose runtime was deleted
+_LOST_NOTE = re.compile(r"^worker .+ was lost; starting again \(attempt \d+ of \d+\)$", re.M)
+
+
+def lost_note(*, worker: str, attempt: int, max_attempts: int) -> str:
+    return f"worker {worker} was lost; starting again (attempt {attempt} of {max_attempts})"
+
+
+def lost_notes(log: str) -> list[str]:
+    """The reconciler's notes in a job's log, oldest first, each once."""
+    return list(dict.fromkeys(_LOST_NOTE.findall(log or "")))
+
+
+def reconcile(*, now=None) -> dict[str, int]:
+    """One pass; returns how many jobs it sent again, placed, restarted and failed."""
+    now = now or timezone.now()
+    return {
+        "resent": _resend_waiting(now),
+        "placed": _place_unplaced(),
+        **_recover_running(now),
+    }
+
+
+# --- 1. WAITING jobs whose message may be lost ----------------------------------------------
+
+
+def _resend_waiting(now) -> int:
+    cutoff = now - timedelta(seconds=settings.RECONCILE_RESEND_SECONDS)
+    # Never sent: made that long ago too (a job just submitted is about to be sent).
+    not_sent_lately = Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, created_at__lt=cutoff)
+    stale = (
+        Job.objects.filter(not_sent_lately, status=JobStatus.WAITING, runtime__isnull=False)
+        .select_related("runtime")
+        .order_by(F("enqueued_at").asc(nulls_first=True), "id")
+    )
+    by_queue: dict[str, list[Job]] = defaultdict(list)
+    for job in stale:
+        by_queue[job.runtime.queue].append(job)
+    resent = 0
+    for queue, jobs in by_queue.items():
+        queued = _queued_messages(queue)
+        if queued is not None:
+            waiting = Job.objects.filter(status=JobStatus.WAITING, runtime__queue=queue).count()
+            jobs = jobs[: max(waiting - queued, 0)]
+        for job in jobs:
+            # The claim: only one reconciler (of several workers) sends it.
+            claimed = Job.objects.filter(not_sent_lately, pk=job.pk, status=JobStatus.WAITING)
+            if claimed.update(enqueued_at=now) != 1:
+                continue
+            logger.warning("job %s was waiting with no message; sending it again", job.uuid)
+            services.job_enqueue(job_uuid=job.uuid, queue=queue)
+            resent += 1
+    return resent
+
+
+def _queued_messages(queue: str) -> int | None:
+    """How many messages QUEUE holds, None when the broker cannot say. Declaring the queue
+    also makes its binding again, which a flushed Redis has lost."""
+    from commandcenter.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            bound = app.amqp.queues[queue].bind(conn.default_channel)
+            bound.declare()
+            return bound.queue_declare(passive=True).message_count
+    except Exception:
+        logger.exception("could not count the messages in queue %s", queue)
+        return None
+
+
+# --- 2. WAITING jobs with no runtime ------------------------------------------------------
+
+
+def _place_unplaced() -> int:
+    place = getattr(services, "job_place", None)
+    if place is None:  # not in this version of the services
+        return 0
+    placed = 0
+    for job in Job.objects.filter(status=JobStatus.WAITING, runtime__isnull=True):
+        try:
+            placed += bool(place(job=job))
+        except Exception:
+            logger.exception("could not place job %s", job.uuid)
+    return placed
+
+
+# --- 3. RUNNING jobs of lost workers ------------------------------------------------------
+
+
+def _worker_lost(job: Job, worker: Worker | None, now) -> bool:
+    if worker is not None:
+        if worker.started_at and job.started_at and worker.started_at > job.started_at:
+            return True  # the worker's process started after the claim: the claimant is gone
+        return worker_state(worker, now=now) == OFFLINE
+    # No heartbeat row: the supervisor saves progress every JOB_PROGRESS_SECONDS while alive.
+    last = max(t for t in (job.progress_at, job.started_at, job.updated_at) if t)
+    return (now - last).total_seconds() > settings.WORKER_OFFLINE_SECONDS
+
+
+def _recover_running(now) -> dict[str, int]:
+    running = list(Job.objects.filter(status=JobStatus.RUNNING).select_related("runtime"))
+    workers = {w.name: w for w in Worker.objects.filter(name__in={j.worker for j in running})}
+    restarted = failed = 0
+    for job in running:
+        if not _worker_lost(job, workers.get(job.worker), now):
+            continue
+        max_attempts = job.runtime.max_attempts if job.runtime else DEFAULT_MAX_ATTEMPTS
+        if job.attempts >= max_attempts:
+            message = f"the worker running it was lost {job.attempts} times (last: {job.worker})"
+            if services.job_fail(job=job, message=message, attempt=job.attempts, worker=job.worker):
+                logger.warning("job %s: %s", job.uuid, message)
+                failed += 1
+            continue
+        note = lost_note(worker=job.worker, attempt=job.attempts + 1, max_attempts=max_attempts)
+        log = f"{job.log.rstrip()}\n{note}\n".lstrip()[-settings.JOB_LOG_TAIL_BYTES :]
+        # Guarded by the claim, as the old supervisor's saves are: exactly one taker.
+        taken = Job.objects.filter(
+            pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts, worker=job.worker
+        ).update(status=JobStatus.WAITING, log=log, enqueued_at=now, updated_at=now)
+        if taken != 1:
+            continue
+        logger.warning("job %s: %s", job.uuid, note)
+        restarted += 1
+        if job.runtime is not None:  # else the next pass places it
+            services.job_enqueue(job_uuid=job.uuid, queue=job.runtime.queue)
+    return {"restarted": restarted, "failed": failed}
+
+
+# --- The thread in every worker ------------------------------------------------------------
+
+
+def _loop(stop: threading.Event) -> None:
+    while not stop.wait(settings.RECONCILE_SECONDS):
+        try:
+            close_old_connections()
+            done = reconcile()
+            if any(done.values()):
+                logger.info("reconciled: %s", done)
+        except Exception:  # the database may be away for a while; try again next time
+            logger.exception("the reconciler failed")
+            connection.close()
+    connection.close()
+
+
+_stop = threading.Event()
+
+
+# Connected on import (jobs.apps); only a Celery worker process sends these signals.
+@signals.worker_ready.connect(weak=False, dispatch_uid="jobs-reconciler")
+def _on_worker_ready(sender=None, **kwargs) -> None:
+    _stop.clear()
+    threading.Thread(target=_loop, args=(_stop,), name="reconciler", daemon=True).start()
+
+
+@signals.worker_shutdown.connect(weak=False, dispatch_uid="jobs-reconciler-stop")
+def _on_worker_shutdown(sender=None, **kwargs) -> None:
+    _stop.set()
