@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class JobsConfig(AppConfig):
     name = "jobs"
     verbose_name = "Jobs"
+
+    def ready(self) -> None:
+        from jobs import reconciler  # noqa: F401 (connects to the worker's signals)

@@ -102,7 +102,8 @@ def _queued_messages(queue: str) -> int | None:
         with app.connection_for_write() as conn:
             bound = app.amqp.queues[queue].bind(conn.default_channel)
             bound.declare()
-            return bound.queue_declare(passive=True).message_count
+            # Not passive: Redis has no key for an empty (or flushed) queue.
+            return bound.queue_declare().message_count
     except Exception:
         logger.exception("could not count the messages in queue %s", queue)
         return None
