@@ -10,7 +10,7 @@ from moc_cli.client import Api
 from moc_cli.config import config_save, require_url, url_clean
 from moc_cli.context import State, pass_state
 from moc_cli.errors import AUTH, NOT_FOUND, REJECTED, MocError
-from moc_cli.jobs import json_option
+from moc_cli.options import json_option
 from moc_cli.output import echo_json, when
 
 

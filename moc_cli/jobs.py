@@ -1,22 +1,19 @@
-"""`moc job ...`: create batch jobs, follow them, fetch their results."""
+"""`moc job ...`: the group, and the commands that follow jobs (watch, status, list, cancel,
+logs). `job create` is in job_create.py, `job result` in job_result.py."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-import uuid as uuidlib
-from pathlib import Path
 
 import click
 from tqdm import tqdm
 
-from jobs.formats import FORMATS
 from moc_cli.client import Api
 from moc_cli.context import State, pass_state
-from moc_cli.errors import JOB_FAILED, NOT_FOUND, REJECTED, USAGE, MocError
-from moc_cli.locations import input_spec, output_spec
-from moc_cli.output import count, echo_json, fields, seconds, short, size, table, when
+from moc_cli.errors import JOB_FAILED
+from moc_cli.options import json_option, uuid_argument
+from moc_cli.output import count, echo_json, fields, seconds, size, table, when
 
 # The seed product's names first, then the API's own.
 JOB_TYPES = {
@@ -29,18 +26,6 @@ JOB_TYPES = {
 }
 TERMINAL = ("COMPLETE", "ERROR", "CANCELLED")
 STATUSES = ("CREATED", "WAITING", "RUNNING", *TERMINAL)
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
-
-
-def uuid_argument(name: str, metavar: str = "UUID"):
-    def check(ctx, param, value: str) -> str:
-        try:
-            return str(uuidlib.UUID(value))
-        except ValueError:
-            raise click.BadParameter(f"{value!r} is not a UUID.") from None
-
-    return click.argument(name, metavar=metavar, callback=check)
 
 
 def _job_path(job_uuid: str, tail: str = "") -> str:
@@ -67,223 +52,6 @@ def _records(job: dict) -> str:
 @click.group("job")
 def job_group() -> None:
     """Create batch jobs, follow them and fetch their results."""
-
-
-# --- create ------------------------------------------------------------------------------------
-
-
-def _target(api: Api, target: str) -> tuple[str, str]:
-    """("snapshot"|"model", label) for a snapshot or model UUID; a model means its newest
-    snapshot."""
-    try:
-        snapshot = api.get(f"/api/snapshots/{target}/", what="Snapshot")
-        return "snapshot", f"{snapshot['model']['name']} v{snapshot['version']}"
-    except MocError as exc:
-        if exc.exit_code != NOT_FOUND:
-            raise
-    try:
-        model = api.get(f"/api/models/{target}/", what="Model")
-    except MocError as exc:
-        if exc.exit_code == NOT_FOUND:
-            raise MocError(
-                f"No model or snapshot {target} (unknown, or you may not see it); "
-                f"`moc model list` shows yours.",
-                code=NOT_FOUND,
-            ) from None
-        raise
-    latest = model.get("latest_snapshot") or {}
-    version = f" v{latest['version']}" if latest.get("version") is not None else ""
-    return "model", f"{model['name']}{version} (its newest snapshot)"
-
-
-def _params(pairs: tuple[str, ...]) -> dict:
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE.", param_hint="--param")
-        try:
-            params[key.strip()] = json.loads(value)
-        except ValueError:
-            params[key.strip()] = value
-    return params
-
-
-@job_group.command("create")
-@click.argument("job_type", metavar="batchjob|testjob|trainingjob",
-                type=click.Choice(list(JOB_TYPES), case_sensitive=False))  # fmt: skip
-@uuid_argument("target", metavar="MODEL-OR-SNAPSHOT-UUID")
-@click.argument("input_", metavar="INPUT")
-@click.argument("output", metavar="OUTPUT")
-@click.option(
-    "--input",
-    "more_inputs",
-    multiple=True,
-    metavar="INPUT",
-    help="Another input (repeat as needed), read after the first.",
-)
-@click.option(
-    "--format",
-    "input_format",
-    type=click.Choice(FORMATS),
-    help="Format of the inputs (default: from each file's extension).",
-)
-@click.option(
-    "--output-format",
-    type=click.Choice(FORMATS),
-    help="Format of the output (default: from its name).",
-)
-@click.option(
-    "--connection",
-    default="",
-    metavar="NAME",
-    help="Connection of s3://, hdfs:// and sql: inputs (needed only when you may "
-    "use several of that kind).",
-)
-@click.option(
-    "--output-connection",
-    default="",
-    metavar="NAME",
-    help="Connection of the output (default: --connection, when the output is of "
-    "the same kind as the first input).",
-)
-@click.option(
-    "--write-mode",
-    type=click.Choice(["replace", "append"]),
-    help="An external output that exists: replace it (default) or append to it.",
-)
-@click.option(
-    "--embed", is_flag=True, help="Keep local input files with the job instead of uploading them."
-)
-@click.option(
-    "--runtime",
-    default="",
-    metavar="NAME",
-    help="Runtime name or UUID (default: the system chooses one).",
-)
-@click.option(
-    "--input-schema",
-    default="",
-    metavar="NAME.avsc",
-    help="The snapshot's Avro schema for input records.",
-)
-@click.option(
-    "--output-schema",
-    default="",
-    metavar="NAME.avsc",
-    help="The snapshot's Avro schema for output records.",
-)
-@click.option(
-    "--check-input",
-    is_flag=True,
-    help="Check input records against --input-schema; failing ones are rejected.",
-)
-@click.option(
-    "--check-output",
-    is_flag=True,
-    help="Check output records against --output-schema; failing ones are rejected.",
-)
-@click.option(
-    "--evaluator", is_flag=True, help="Metrics jobs: measure with the built-in evaluator."
-)
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A job parameter; VALUE is read as JSON when it parses, else as text.",
-)
-@click.option(
-    "--idempotency-key",
-    default="",
-    metavar="KEY",
-    help="Creating again with the same KEY gives the same job, never a second one.",
-)
-@click.option(
-    "--wait", is_flag=True, help="Watch the job until it ends; exit 1 unless it is COMPLETE."
-)
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Show the progress bar of --wait (default: on a terminal).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="Print only the job UUID.")
-@json_option
-@pass_state
-def job_create(state: State, job_type: str, target: str, input_: str, output: str,
-               more_inputs: tuple[str, ...], input_format: str | None,
-               output_format: str | None, connection: str, output_connection: str,
-               write_mode: str | None, embed: bool, runtime: str, input_schema: str,
-               output_schema: str, check_input: bool, check_output: bool, evaluator: bool,
-               params: tuple[str, ...], idempotency_key: str, wait: bool,
-               progress: bool | None, quiet: bool, as_json: bool) -> None:  # fmt: skip
-    """Create a job: run a model's score (batchjob), metrics (testjob) or train (trainingjob)
-    function on INPUT, writing OUTPUT. Prints the job UUID as the last word.
-
-    \b
-    MODEL-OR-SNAPSHOT-UUID  a snapshot, or a model (= its newest snapshot)
-    INPUT   a local file (uploaded), s3://bucket/key-or-prefix/, hdfs://namenode/path,
-            or sql:SELECT ... (sql:CONNECTION:SELECT ... names the connection)
-    OUTPUT  a file name such as scores.jsonl (kept with the job, in that format;
-            `moc job result UUID --save` writes it here), s3://..., hdfs://...,
-            or sql:TABLE (sql:CONNECTION:TABLE)
-    """
-    fmt = input_format or ""
-    specs = [
-        input_spec(text, connection=connection, fmt=fmt, embed=embed)
-        for text in (input_, *more_inputs)
-    ]
-    first_kind = specs[0]["kind"] if isinstance(specs[0], dict) else "upload"
-    out = output_spec(output, connection="", fmt=output_format or "", write_mode=write_mode or "")
-    if out["kind"] != "embedded":
-        chosen = output_connection or (connection if out["kind"] == first_kind else "")
-        if chosen and "connection" not in out:
-            out["connection"] = chosen
-    key = idempotency_key.strip() or uuidlib.uuid4().hex
-    api = state.api()
-    field, label = _target(api, target)
-    inputs = []
-    for spec in specs:
-        if isinstance(spec, Path):
-            upload = api.upload(spec)
-            click.echo(f"Uploaded {spec.name} ({size(upload.get('size'))}).", err=True)
-            spec = {"kind": "upload", "upload": upload["uuid"]}
-            if fmt:
-                spec["format"] = fmt
-        inputs.append(spec)
-    body: dict = {"job_type": JOB_TYPES[job_type.lower()], field: target, "inputs": inputs,
-                  "output": out}  # fmt: skip
-    if runtime:
-        body["runtime"] = runtime
-    for name, value in (("input_schema", input_schema), ("output_schema", output_schema)):
-        if value:
-            body[name] = value
-    if check_input:
-        body["check_input_schema"] = True
-    if check_output:
-        body["check_output_schema"] = True
-    if params:
-        body["params"] = _params(params)
-    if evaluator:
-        body["evaluator"] = True
-    response = api.request("POST", "/api/jobs/", json=body, keyed=True,
-                           headers={"Idempotency-Key": key})  # fmt: skip
-    job = response.json()
-    again = response.status_code == 200
-    if as_json:
-        echo_json(job)
-    elif quiet:
-        click.echo(job["uuid"])
-    else:
-        where = job.get("runtime") or ""
-        placement = f" ({job['placement']})" if job.get("placement") else ""
-        click.echo(f"{job['job_type'].capitalize()} job on {label}, runtime {where}{placement}.")
-        if again:
-            click.echo("This idempotency key made this job before; nothing new was created.")
-        click.echo(f"Job {job['uuid']}" if again else f"Created job {job['uuid']}")
-    if wait:
-        code = watch(api, job["uuid"], progress=progress, summary_to_stderr=True)
-        sys.exit(code)
 
 
 # --- follow ------------------------------------------------------------------------------------
@@ -414,10 +182,11 @@ def _asset_label(asset: dict) -> str:
 @click.option("--user", default="", metavar="NAME", help="Jobs this user created.")
 @click.option("--runtime", default="", metavar="NAME", help="Jobs of this runtime.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("-q", "--quiet", is_flag=True, help="Print only the UUIDs.")
 @json_option
 @pass_state
 def job_list(state: State, status: str | None, job_type: str | None, model: str, user: str,
-             runtime: str, limit: int, as_json: bool) -> None:  # fmt: skip
+             runtime: str, limit: int, quiet: bool, as_json: bool) -> None:  # fmt: skip
     """List jobs you may see, newest first."""
     params = {
         "status": (status or "").upper(),
@@ -430,6 +199,10 @@ def job_list(state: State, status: str | None, job_type: str | None, model: str,
     jobs = list(state.api().pages("/api/jobs/", params=params, limit=limit))
     if as_json:
         echo_json(jobs)
+        return
+    if quiet:
+        for j in jobs:
+            click.echo(j["uuid"])
         return
     table(
         (
@@ -476,104 +249,3 @@ def job_logs(state: State, job_uuid: str, as_json: bool) -> None:
         click.echo(body["log"].rstrip("\n"))
     else:
         click.echo(f"The job's log is empty ({body.get('status')}).", err=True)
-
-
-# --- result ------------------------------------------------------------------------------------
-
-
-def _result(api: Api, job_uuid: str) -> dict:
-    try:
-        return api.get(_job_path(job_uuid, "result/"), what=f"Job {job_uuid}")
-    except MocError as exc:
-        if exc.exit_code != REJECTED:
-            raise
-    job = _job_get(api, job_uuid)
-    if job["status"] in TERMINAL:
-        reason = job.get("error_message") or "no reason recorded"
-        raise MocError(f"Job {job_uuid} ended {job['status']}: {reason}", code=JOB_FAILED)
-    raise MocError(
-        f"Job {job_uuid} is {job['status']}; its result is not ready "
-        f"(`moc job watch {job_uuid}` waits for it).",
-        code=REJECTED,
-    )
-
-
-def _metrics(metrics) -> None:
-    if isinstance(metrics, dict):
-        metrics = [metrics]
-    for i, item in enumerate(metrics or []):
-        if len(metrics) > 1:
-            click.echo(f"Metrics {i + 1}:")
-        if isinstance(item, dict):
-            fields((str(key), short(value)) for key, value in item.items())
-        else:
-            click.echo(short(item))
-
-
-@job_group.command("result")
-@uuid_argument("job_uuid")
-@click.option("-o", "--output", "dest", type=click.Path(dir_okay=False, writable=True),
-              help="Write the output file here (for output kept with the job).")  # fmt: skip
-@click.option("--save", is_flag=True,
-              help="Write the output file under the name given at `job create` (e.g. scores.jsonl).")  # fmt: skip
-@json_option
-@pass_state
-def job_result(state: State, job_uuid: str, dest: str | None, save: bool, as_json: bool) -> None:
-    """The result of a COMPLETE job. Output kept with the job: its records (or a file with
-    -o/--save). External output: where it is, and a download link when there is one. Metrics
-    jobs: the metrics. Training jobs: the new snapshot."""
-    api = state.api()
-    result = _result(api, job_uuid)
-    output = result.get("output") or {}
-    local = output.get("kind") in ("embedded", "file")
-    if save and not dest:
-        dest = output.get("name") or ""
-        if not dest or not local:
-            raise MocError("This job's output is not a file kept with it; nothing to save.",
-                           code=USAGE)  # fmt: skip
-    if dest and local:
-        with open(dest, "wb") as f:
-            written = api.download(
-                _job_path(job_uuid, "output/"), f, what=f"Output of job {job_uuid}"
-            )
-        click.echo(
-            f"Wrote {count(result.get('records_written'))} records ({size(written)}) to {dest}.",
-            err=True,
-        )  # fmt: skip
-    elif dest:
-        raise MocError("This job's output is external; there is no file to write.", code=USAGE)
-    if as_json:
-        echo_json(result)
-        return
-    job_type = result.get("job_type")
-    snapshot = result.get("result_snapshot")
-    if result.get("records_rejected"):
-        rejects = f"; rejects: {result['rejects_url']}" if result.get("rejects_url") else ""
-        click.echo(f"{count(result['records_rejected'])} records were rejected{rejects}", err=True)
-    if job_type == "training":
-        if not snapshot:
-            raise MocError("The training job made no snapshot.", code=JOB_FAILED)
-        model = snapshot.get("model") or {}
-        name = model.get("name", "") if isinstance(model, dict) else str(model)
-        click.echo(f"New snapshot: {name} v{snapshot['version']} {snapshot['uuid']}")
-        return
-    if job_type == "metrics" and result.get("metrics") is not None:
-        _metrics(result["metrics"])
-        return
-    if not local:
-        connection = f" (connection {output['connection']})" if output.get("connection") else ""
-        where = output.get("location") or ""
-        click.echo(f"Output: {'table ' if output.get('kind') == 'sql' else ''}{where}{connection}")
-        if result.get("download_url"):
-            click.echo(f"Download: {result['download_url']}")
-        return
-    if dest:
-        return
-    if output.get("format") == "parquet":
-        raise MocError(
-            "The output is Parquet, which is binary: write it with -o FILE or --save.",
-            code=USAGE,
-        )
-    api.download(
-        _job_path(job_uuid, "output/"), sys.stdout.buffer, what=f"Output of job {job_uuid}"
-    )

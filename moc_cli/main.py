@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from moc_cli import auth, jobs, registry
+from moc_cli import auth, job_create, job_result, jobs, registry
 from moc_cli.errors import MocError
 
 
@@ -25,6 +25,8 @@ def cli() -> None:
 for command in (auth.init, auth.login, auth.logout, auth.whoami, jobs.job_group,
                 registry.model_group, registry.snapshot_group, registry.runtime_group):  # fmt: skip
     cli.add_command(command)
+jobs.job_group.add_command(job_create.job_create)
+jobs.job_group.add_command(job_result.job_result)
 
 
 def main(argv: list[str] | None = None) -> None:

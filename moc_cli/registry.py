@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from moc_cli.context import State, pass_state
-from moc_cli.jobs import json_option, uuid_argument
+from moc_cli.options import json_option, uuid_argument
 from moc_cli.output import echo_json, fields, size, table, when
 
 existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -45,13 +45,18 @@ def model_group() -> None:
 
 @model_group.command("list")
 @click.option("--search", default="", help="Only models whose name, description or tags match.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the UUIDs.")
 @json_option
 @pass_state
-def model_list(state: State, search: str, as_json: bool) -> None:
+def model_list(state: State, search: str, quiet: bool, as_json: bool) -> None:
     """List the models you may see."""
     models = list(state.api().pages("/api/models/", params={"search": search} if search else {}))
     if as_json:
         echo_json(models)
+        return
+    if quiet:
+        for m in models:
+            click.echo(m["uuid"])
         return
     table(
         (

@@ -1,0 +1,238 @@
+"""`moc job create`: the seed product's `moc job create batchjob|testjob|trainingjob
+<model-or-snapshot-uuid> <input> <output>`, with options."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid as uuidlib
+from pathlib import Path
+
+import click
+
+from jobs.formats import FORMATS
+from moc_cli.client import Api
+from moc_cli.context import State, pass_state
+from moc_cli.errors import NOT_FOUND, MocError
+from moc_cli.jobs import JOB_TYPES, watch
+from moc_cli.locations import input_spec, output_spec
+from moc_cli.options import json_option, uuid_argument
+from moc_cli.output import echo_json, size
+
+# --- create ------------------------------------------------------------------------------------
+
+
+def _target(api: Api, target: str) -> tuple[str, str]:
+    """("snapshot"|"model", label) for a snapshot or model UUID; a model means its newest
+    snapshot."""
+    try:
+        snapshot = api.get(f"/api/snapshots/{target}/", what="Snapshot")
+        return "snapshot", f"{snapshot['model']['name']} v{snapshot['version']}"
+    except MocError as exc:
+        if exc.exit_code != NOT_FOUND:
+            raise
+    try:
+        model = api.get(f"/api/models/{target}/", what="Model")
+    except MocError as exc:
+        if exc.exit_code == NOT_FOUND:
+            raise MocError(
+                f"No model or snapshot {target} (unknown, or you may not see it); "
+                f"`moc model list` shows yours.",
+                code=NOT_FOUND,
+            ) from None
+        raise
+    latest = model.get("latest_snapshot") or {}
+    version = f" v{latest['version']}" if latest.get("version") is not None else ""
+    return "model", f"{model['name']}{version} (its newest snapshot)"
+
+
+def _params(pairs: tuple[str, ...]) -> dict:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE.", param_hint="--param")
+        try:
+            params[key.strip()] = json.loads(value)
+        except ValueError:
+            params[key.strip()] = value
+    return params
+
+
+@click.command("create")
+@click.argument("job_type", metavar="batchjob|testjob|trainingjob",
+                type=click.Choice(list(JOB_TYPES), case_sensitive=False))  # fmt: skip
+@uuid_argument("target", metavar="MODEL-OR-SNAPSHOT-UUID")
+@click.argument("input_", metavar="INPUT")
+@click.argument("output", metavar="OUTPUT")
+@click.option(
+    "--input",
+    "more_inputs",
+    multiple=True,
+    metavar="INPUT",
+    help="Another input (repeat as needed), read after the first.",
+)
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(FORMATS),
+    help="Format of the inputs (default: from each file's extension).",
+)
+@click.option(
+    "--output-format",
+    type=click.Choice(FORMATS),
+    help="Format of the output (default: from its name).",
+)
+@click.option(
+    "--connection",
+    default="",
+    metavar="NAME",
+    help="Connection of s3://, hdfs:// and sql: inputs (needed only when you may "
+    "use several of that kind).",
+)
+@click.option(
+    "--output-connection",
+    default="",
+    metavar="NAME",
+    help="Connection of the output (default: --connection, when the output is of "
+    "the same kind as the first input).",
+)
+@click.option(
+    "--write-mode",
+    type=click.Choice(["replace", "append"]),
+    help="An external output that exists: replace it (default) or append to it.",
+)
+@click.option(
+    "--embed", is_flag=True, help="Keep local input files with the job instead of uploading them."
+)
+@click.option(
+    "--runtime",
+    default="",
+    metavar="NAME",
+    help="Runtime name or UUID (default: the system chooses one).",
+)
+@click.option(
+    "--input-schema",
+    default="",
+    metavar="NAME.avsc",
+    help="The snapshot's Avro schema for input records.",
+)
+@click.option(
+    "--output-schema",
+    default="",
+    metavar="NAME.avsc",
+    help="The snapshot's Avro schema for output records.",
+)
+@click.option(
+    "--check-input",
+    is_flag=True,
+    help="Check input records against --input-schema; failing ones are rejected.",
+)
+@click.option(
+    "--check-output",
+    is_flag=True,
+    help="Check output records against --output-schema; failing ones are rejected.",
+)
+@click.option(
+    "--evaluator", is_flag=True, help="Metrics jobs: measure with the built-in evaluator."
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A job parameter; VALUE is read as JSON when it parses, else as text.",
+)
+@click.option(
+    "--idempotency-key",
+    default="",
+    metavar="KEY",
+    help="Creating again with the same KEY gives the same job, never a second one.",
+)
+@click.option(
+    "--wait", is_flag=True, help="Watch the job until it ends; exit 1 unless it is COMPLETE."
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show the progress bar of --wait (default: on a terminal).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the job UUID.")
+@json_option
+@pass_state
+def job_create(state: State, job_type: str, target: str, input_: str, output: str,
+               more_inputs: tuple[str, ...], input_format: str | None,
+               output_format: str | None, connection: str, output_connection: str,
+               write_mode: str | None, embed: bool, runtime: str, input_schema: str,
+               output_schema: str, check_input: bool, check_output: bool, evaluator: bool,
+               params: tuple[str, ...], idempotency_key: str, wait: bool,
+               progress: bool | None, quiet: bool, as_json: bool) -> None:  # fmt: skip
+    """Create a job: run a model's score (batchjob), metrics (testjob) or train (trainingjob)
+    function on INPUT, writing OUTPUT. Prints the job UUID as the last word.
+
+    \b
+    MODEL-OR-SNAPSHOT-UUID  a snapshot, or a model (= its newest snapshot)
+    INPUT   a local file (uploaded), s3://bucket/key-or-prefix/, hdfs://namenode/path,
+            or sql:SELECT ... (sql:CONNECTION:SELECT ... names the connection)
+    OUTPUT  a file name such as scores.jsonl (kept with the job, in that format;
+            `moc job result UUID --save` writes it here), s3://..., hdfs://...,
+            or sql:TABLE (sql:CONNECTION:TABLE)
+    """
+    fmt = input_format or ""
+    specs = [
+        input_spec(text, connection=connection, fmt=fmt, embed=embed)
+        for text in (input_, *more_inputs)
+    ]
+    first_kind = specs[0]["kind"] if isinstance(specs[0], dict) else "upload"
+    out = output_spec(output, connection="", fmt=output_format or "", write_mode=write_mode or "")
+    if out["kind"] != "embedded":
+        chosen = output_connection or (connection if out["kind"] == first_kind else "")
+        if chosen and "connection" not in out:
+            out["connection"] = chosen
+    key = idempotency_key.strip() or uuidlib.uuid4().hex
+    api = state.api()
+    field, label = _target(api, target)
+    inputs = []
+    for spec in specs:
+        if isinstance(spec, Path):
+            upload = api.upload(spec)
+            click.echo(f"Uploaded {spec.name} ({size(upload.get('size'))}).", err=True)
+            spec = {"kind": "upload", "upload": upload["uuid"]}
+            if fmt:
+                spec["format"] = fmt
+        inputs.append(spec)
+    body: dict = {"job_type": JOB_TYPES[job_type.lower()], field: target, "inputs": inputs,
+                  "output": out}  # fmt: skip
+    if runtime:
+        body["runtime"] = runtime
+    for name, value in (("input_schema", input_schema), ("output_schema", output_schema)):
+        if value:
+            body[name] = value
+    if check_input:
+        body["check_input_schema"] = True
+    if check_output:
+        body["check_output_schema"] = True
+    if params:
+        body["params"] = _params(params)
+    if evaluator:
+        body["evaluator"] = True
+    response = api.request("POST", "/api/jobs/", json=body, keyed=True,
+                           headers={"Idempotency-Key": key})  # fmt: skip
+    job = response.json()
+    again = response.status_code == 200
+    if as_json:
+        echo_json(job)
+    elif quiet:
+        click.echo(job["uuid"])
+    else:
+        where = job.get("runtime") or ""
+        placement = f" ({job['placement']})" if job.get("placement") else ""
+        click.echo(f"{job['job_type'].capitalize()} job on {label}, runtime {where}{placement}.")
+        if again and idempotency_key.strip():
+            click.echo("This idempotency key made this job before; nothing new was created.")
+        elif again:  # our automatic key: a first try's answer was lost on the way back
+            click.echo("The first try made this job (its answer was lost); no second job.")
+        click.echo(f"Job {job['uuid']}" if again else f"Created job {job['uuid']}")
+    if wait:
+        code = watch(api, job["uuid"], progress=progress, summary_to_stderr=True)
+        sys.exit(code)

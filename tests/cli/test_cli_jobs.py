@@ -1,0 +1,229 @@
+"""`moc job ...` end to end: the real console script creates jobs of every type from files,
+a real Celery worker runs them, and the CLI watches them and fetches their results."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from jobs.models import Job, JobStatus
+from models_registry.services import model_create
+from tests.cli.conftest import assert_error, last_word
+from tests.demo import demo_snapshot
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+FAILING = """\
+# modelop.score
+def score(datum):
+    raise ValueError("no score for id %s" % datum["id"])
+"""
+
+SLOW = """\
+import time
+
+# modelop.score
+def score(datum):
+    time.sleep(0.5)
+    yield datum
+"""
+
+
+def _lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_a_scoring_job_from_a_csv_file_is_watched_and_its_records_fetched(
+    celery_worker, moc, credit_model, credit_data
+):
+    _, test_csv = credit_data
+
+    created = moc("job", "create", "batchjob", str(credit_model.uuid), str(test_csv),
+                  "scores.jsonl")  # fmt: skip
+
+    job_uuid = last_word(created)
+    assert "Created job" in created.stdout and "Uploaded credit_test.csv" in created.stderr
+    job = Job.objects.get(uuid=job_uuid)
+    assert job.snapshot == credit_model.latest_snapshot()  # a model means its newest snapshot
+    watched = moc("job", "watch", job_uuid, "--progress", "--interval", "0.2")
+    assert watched.returncode == 0, watched.stderr
+    assert "100%|" in watched.stderr  # tqdm's bar
+    assert f"Job {job_uuid} COMPLETE" in watched.stdout
+
+    result = moc("job", "result", job_uuid)
+    assert result.returncode == 0, result.stderr
+    records = _lines(result.stdout)
+    assert len(records) == 1000
+    assert {"id", "prediction", "probability"} <= records[0].keys()
+
+    saved = moc("job", "result", job_uuid, "--save")
+    assert saved.returncode == 0, saved.stderr
+    assert _lines((moc.cwd / "scores.jsonl").read_text()) == records
+    moc("job", "result", job_uuid, "-o", "copy.jsonl")
+    assert (moc.cwd / "copy.jsonl").read_text() == (moc.cwd / "scores.jsonl").read_text()
+
+    status = json.loads(moc("job", "status", job_uuid, "--json").stdout)
+    assert (status["status"], status["records_written"]) == ("COMPLETE", 1000)
+    assert "COMPLETE" in moc("job", "status", job_uuid).stdout
+    listed = json.loads(moc("job", "list", "--json").stdout)
+    assert [j["uuid"] for j in listed] == [job_uuid]
+    assert json.loads(moc("job", "logs", job_uuid, "--json").stdout)["status"] == "COMPLETE"
+
+
+def test_a_metrics_job_prints_its_metrics(celery_worker, moc, credit_model, credit_data):
+    _, test_csv = credit_data
+    snapshot = credit_model.latest_snapshot()
+
+    created = moc("job", "create", "testjob", str(snapshot.uuid), str(test_csv), "metrics.json",
+                  "--wait")  # fmt: skip
+
+    assert created.returncode == 0, created.stderr
+    job_uuid = last_word(created)
+    result = moc("job", "result", job_uuid)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line)
+    assert 0.5 < float(lines["accuracy"]) <= 1 and 0.5 < float(lines["auc"]) <= 1
+    assert "--json shows them all" in lines["roc_curve"]  # a long curve is summarized
+    metrics = json.loads(moc("job", "result", job_uuid, "--json").stdout)["metrics"]
+    metrics = metrics[0] if isinstance(metrics, list) else metrics
+    assert float(lines["auc"]) == pytest.approx(metrics["auc"], abs=1e-4)
+    assert len(metrics["roc_curve"]) > 10
+
+
+def test_a_training_job_prints_the_new_snapshot(celery_worker, moc, credit_model, credit_data):
+    train_csv, _ = credit_data
+
+    created = moc("job", "create", "trainingjob", str(credit_model.uuid), str(train_csv),
+                  "training.jsonl", "--wait")  # fmt: skip
+
+    assert created.returncode == 0, created.stderr
+    result = moc("job", "result", last_word(created))
+    assert result.returncode == 0, result.stderr
+    new = credit_model.snapshots.get(version=2)
+    assert result.stdout.strip() == f"New snapshot: credit v2 {new.uuid}"
+    snapshots = json.loads(moc("snapshot", "list", str(credit_model.uuid), "--json").stdout)
+    assert [s["version"] for s in snapshots] == [2, 1]
+
+
+def test_watch_exits_1_when_the_job_fails(celery_worker, moc, alice, team_alpha, iris_sample):
+    model = model_create(owner=alice, team=team_alpha, name="broken", source_name="broken.py",
+                         source=FAILING)  # fmt: skip
+
+    created = moc("job", "create", "batchjob", str(model.uuid), str(iris_sample), "out.jsonl",
+                  "--wait")  # fmt: skip
+
+    assert created.returncode == 1, created.stderr
+    job_uuid = created.stdout.split()[-1]  # still the last word: the summary went to stderr
+    assert Job.objects.get(uuid=job_uuid).status == JobStatus.ERROR
+    assert "ended ERROR" in created.stderr and "no score for id" in created.stderr
+    watched = moc("job", "watch", job_uuid)
+    assert watched.returncode == 1
+    assert_error(moc("job", "result", job_uuid), 1, "ended ERROR")
+
+
+def test_cancel_stops_a_running_job_and_watch_then_exits_1(
+    celery_worker, moc, alice, team_alpha, iris_sample
+):
+    model = model_create(owner=alice, team=team_alpha, name="slow", source_name="slow.py",
+                         source=SLOW)  # fmt: skip
+    job_uuid = last_word(moc("job", "create", "batchjob", str(model.uuid), str(iris_sample),
+                             "out.jsonl"))  # fmt: skip
+
+    cancelled = moc("job", "cancel", job_uuid)
+
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert moc("job", "watch", job_uuid).returncode == 1
+    assert Job.objects.get(uuid=job_uuid).status == JobStatus.CANCELLED
+    assert_error(moc("job", "cancel", job_uuid), 6)  # it has ended: a state conflict
+
+
+def test_the_same_idempotency_key_twice_makes_one_job(celery_worker, moc, alice, team_alpha,
+                                                      iris_sample):  # fmt: skip
+    snapshot = demo_snapshot(owner=alice, team=team_alpha)
+    args = ["job", "create", "batchjob", str(snapshot.uuid), str(iris_sample), "out.jsonl",
+            "--idempotency-key", "nightly-2026-11-26"]  # fmt: skip
+
+    first, second = moc(*args), moc(*args)
+
+    assert last_word(first) == last_word(second)
+    assert "nothing new was created" in second.stdout
+    assert Job.objects.filter(idempotency_key="nightly-2026-11-26").count() == 1
+
+
+class _LoseFirstJobAnswer(BaseHTTPRequestHandler):
+    """A proxy to the live server that forwards everything, but hangs up without answering
+    the first POST /api/jobs/ after the server has handled it: the answer is lost on the
+    network, the job exists."""
+
+    upstream = ""
+    lost: list[str] = []
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def _forward(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
+        answer = requests.request(self.command, self.upstream + self.path, headers=headers,
+                                  data=body, allow_redirects=False, timeout=60)  # fmt: skip
+        if self.command == "POST" and self.path == "/api/jobs/" and not self.lost:
+            self.lost.append(answer.json()["uuid"])
+            self.close_connection = True
+            return  # no answer at all
+        self.send_response(answer.status_code)
+        for key, value in answer.headers.items():
+            if key.lower() not in ("transfer-encoding", "connection", "content-encoding",
+                                   "content-length"):  # fmt: skip
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_GET = do_POST = _forward
+
+
+def test_a_lost_answer_is_retried_with_the_same_key_and_makes_one_job(
+    celery_worker, make_moc, live_server, alice, team_alpha, iris_sample
+):
+    snapshot = demo_snapshot(owner=alice, team=team_alpha)
+    handler = type("Handler", (_LoseFirstJobAnswer,), {"upstream": live_server.url, "lost": []})
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        moc = make_moc(alice, url=f"http://127.0.0.1:{proxy.server_port}")
+
+        created = moc("job", "create", "batchjob", str(snapshot.uuid), str(iris_sample),
+                      "out.jsonl")  # fmt: skip
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+    assert handler.lost, "the proxy lost no answer"
+    assert last_word(created) == handler.lost[0]
+    assert Job.objects.filter(created_by=alice).count() == 1
+
+
+def test_s3_input_and_output_print_the_location_and_a_download_link(
+    celery_worker, moc, alice, team_alpha, s3_server, s3_bucket, iris_sample
+):
+    snapshot = demo_snapshot(owner=alice, team=team_alpha)
+    s3_server.client().put_object(Bucket=s3_bucket, Key="in/iris.jsonl",
+                                  Body=iris_sample.read_bytes())  # fmt: skip
+    s3_server.connection("lake").save()  # the only S3 connection: no --connection needed
+
+    created = moc("job", "create", "batchjob", str(snapshot.uuid), f"s3://{s3_bucket}/in/",
+                  f"s3://{s3_bucket}/out/scores.jsonl", "--wait")  # fmt: skip
+
+    assert created.returncode == 0, created.stderr
+    result = moc("job", "result", last_word(created))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Output: s3://{s3_bucket}/out/scores.jsonl (connection lake)"
+    assert lines[1].startswith("Download: http")
+    body = requests.get(lines[1].removeprefix("Download: "), timeout=30)
+    assert body.status_code == 200 and len(_lines(body.text)) == 150
