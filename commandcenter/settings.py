@@ -8,6 +8,7 @@ BROKER_URL (redis://...) switch to PostgreSQL and Redis.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -202,12 +203,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "jobs-list"
 LOGOUT_REDIRECT_URL = "login"
-SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600, minimum=60)
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_CONTENT_TYPE_NOSNIFF = True
-X_FRAME_OPTIONS = "DENY"
+# Sessions, cookies, security headers and login limits: see "Audit trail and security" below.
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -222,7 +218,70 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
-# --- Audit trail and security (issue 6) -------------------------------------------------------
-INSTALLED_APPS += ["audit"]
+# --- Audit trail and security ----------------------------------------------------------------
+# Production (DEBUG off and SECRET_KEY given in the environment) is served over HTTPS: then
+# `manage.py check --deploy` is clean. HTTPS=false serves plain http (the local quick start,
+# which sets no SECRET_KEY, does so by default); each setting below can also be set alone.
+HTTPS = env_bool("HTTPS", not DEBUG and bool(env_str("SECRET_KEY")))
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", env_bool("SECURE_COOKIES", HTTPS))
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SESSION_COOKIE_SECURE)
+# Behind a proxy that ends TLS and sets X-Forwarded-Proto (else every request looks like http).
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# A session ends SESSION_COOKIE_AGE seconds after log-in (default 12 hours), or when the
+# browser closes with SESSION_EXPIRE_AT_BROWSER_CLOSE=true.
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# Content-Security-Policy (django-csp): scripts, styles, fonts and images from this site only;
+# no inline scripts or styles anywhere. The API's Swagger page runs its own inline script.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Login rate limiting (django-axes): LOGIN_FAILURE_LIMIT failed log-ins for one user name from
+# one address lock that pair out for LOGIN_LOCKOUT_MINUTES; the login page, the admin's and
+# the API's token endpoint all count. A success resets the count.
+AXES_ENABLED = env_bool("LOGIN_RATE_LIMIT", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # lockouts go into the audit trail (login.locked)
+AXES_CLIENT_IP_CALLABLE = "audit.context.client_ip"
+AXES_LOCKOUT_CALLABLE = "audit.lockout.lockout_response"
+AUTHENTICATION_BACKENDS = [
+    "audit.backends.LoginRateLimitBackend",  # first: refuses locked-out log-ins
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+INSTALLED_APPS += ["audit", "axes", "csp"]
 # After the session and auth middleware: records made during a request carry its address.
-MIDDLEWARE += ["audit.context.AuditContextMiddleware"]
+# CSP before axes, so a lockout page gets the header too; axes last, as it asks.
+MIDDLEWARE += [
+    "audit.context.AuditContextMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
