@@ -5,6 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from jobs.views import runtimes
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="jobs-list", permanent=False)),
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -12,5 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("models/", include("models_registry.urls")),
     path("jobs/", include("jobs.urls")),
+    path("runtimes/", runtimes.runtime_list_view, name="runtimes-list"),
+    path("runtimes/<uuid:runtime_uuid>/", runtimes.runtime_detail_view, name="runtimes-detail"),
     path("audit/", include("audit.urls")),
 ]

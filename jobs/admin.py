@@ -16,7 +16,9 @@ from django.http import (
 from django.urls import path, reverse
 
 from audit.services import Action, audit_record
-from jobs.models import Connection, Job, JobAsset, Runtime, Upload
+from commandcenter.lib.tags import runtime_tags_clean
+from jobs.models import Connection, Job, JobAsset, Runtime, Upload, Worker
+from jobs.selectors import runtime_health, worker_state
 from jobs.services import job_cancel
 from jobs.views._common import call_with_timeout
 
@@ -278,12 +280,72 @@ class ConnectionAdmin(admin.ModelAdmin):
 # --- Jobs -----------------------------------------------------------------------------------
 
 
+class RuntimeAdminForm(forms.ModelForm):
+    tags = forms.CharField(
+        required=False,
+        help_text="Comma separated, e.g. PROD, gpu. A snapshot that needs tags runs only on a "
+        "runtime that has all of them.",
+    )
+
+    class Meta:
+        model = Runtime
+        fields = (
+            "name", "queue", "description", "tags", "is_default", "time_limit_seconds",
+            "memory_limit_mb", "max_attempts",
+        )  # fmt: skip
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["tags"] = ", ".join(self.instance.tags or [])
+
+    def clean_tags(self) -> list[str]:
+        return runtime_tags_clean(self.cleaned_data["tags"])
+
+
 @admin.register(Runtime)
 class RuntimeAdmin(admin.ModelAdmin):
-    list_display = ("name", "queue", "is_default", "created_at")
+    form = RuntimeAdminForm
+    list_display = (
+        "name", "queue", "tags_text", "health", "is_default", "time_limit_seconds",
+        "memory_limit_mb", "max_attempts",
+    )  # fmt: skip
     list_filter = ("is_default",)
     search_fields = ("name", "queue", "description")
     readonly_fields = ("uuid", "created_at", "updated_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("workers")
+
+    @admin.display(description="tags")
+    def tags_text(self, runtime: Runtime) -> str:
+        return ", ".join(runtime.tags or [])
+
+    @admin.display(description="health")
+    def health(self, runtime: Runtime) -> str:
+        return runtime_health(runtime)
+
+
+@admin.register(Worker)
+class WorkerAdmin(admin.ModelAdmin):
+    """Workers write these rows themselves (heartbeats); staff only look."""
+
+    list_display = ("name", "runtime", "state", "host", "pid", "concurrency", "last_seen_at")
+    list_filter = ("runtime",)
+    search_fields = ("name", "host", "queue")
+    list_select_related = ("runtime",)
+
+    @admin.display(description="state")
+    def state(self, worker: Worker) -> str:
+        return worker_state(worker)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Worker._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Upload)

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from jobs.models import Connection, Job, Runtime, Worker
+from jobs.models import Connection, Job, JobStatus, Runtime, Worker
 
 ONLINE, STALE, OFFLINE = "online", "stale", "offline"
 
@@ -62,3 +62,57 @@ def runtime_health(runtime: Runtime, *, now=None) -> str:
         if state in states:
             return state
     return OFFLINE
+
+
+def runtime_overview(*, user, now=None, runtimes: QuerySet[Runtime] | None = None) -> list[dict]:
+    """Each runtime with its health, workers (newest beat first, with their state), slots of
+    its online workers, and the running and queued jobs USER may see (counts are of all)."""
+    from django.db.models import Count
+
+    now = now or timezone.now()
+    runtimes = list(
+        (runtimes if runtimes is not None else Runtime.objects.all()).prefetch_related("workers")
+    )
+    active = (JobStatus.RUNNING, JobStatus.WAITING)
+    counts: dict[tuple[int, str], int] = {
+        (row["runtime"], row["status"]): row["n"]
+        for row in Job.objects.filter(runtime__in=runtimes, status__in=active)
+        .values("runtime", "status")
+        .annotate(n=Count("id"))
+    }
+    visible = job_list(user=user).filter(runtime__in=runtimes, status__in=active)
+    jobs_by_runtime: dict[int, list[Job]] = {}
+    for job in visible.order_by("status", "created_at"):
+        jobs_by_runtime.setdefault(job.runtime_id, []).append(job)
+    overview = []
+    for runtime in runtimes:
+        workers = sorted(
+            runtime.workers.all(),
+            key=lambda w: (
+                w.last_seen_at is None,
+                -(w.last_seen_at.timestamp() if w.last_seen_at else 0),
+            ),
+        )
+        rows = [{"worker": w, "state": worker_state(w, now=now)} for w in workers]
+        overview.append(
+            {
+                "runtime": runtime,
+                "health": runtime_health(runtime, now=now),
+                "workers": rows,
+                "slots": sum(r["worker"].concurrency for r in rows if r["state"] == ONLINE),
+                "running": counts.get((runtime.pk, JobStatus.RUNNING), 0),
+                "queued": counts.get((runtime.pk, JobStatus.WAITING), 0),
+                "jobs": jobs_by_runtime.get(runtime.pk, []),
+            }
+        )
+    return overview
+
+
+def job_list_unplaced(*, user) -> QuerySet[Job]:
+    """WAITING jobs USER may see that no runtime could take yet (job.placement says why)."""
+    return job_list(user=user).filter(status=JobStatus.WAITING, runtime__isnull=True)
+
+
+def worker_list_unattached() -> QuerySet[Worker]:
+    """Workers serving a queue no runtime has (recently seen ones)."""
+    return worker_list_live().filter(runtime__isnull=True)

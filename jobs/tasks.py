@@ -10,5 +10,10 @@ def run_job(self, job_uuid: str) -> None:
     """Thin: the supervisor claims the job (exactly once) and runs it in a child process.
     The job records the Celery worker's name (name@host), which its heartbeats carry too."""
     from jobs.executor.supervisor import job_execute
+    from jobs.heartbeat import job_in_hand_add, job_in_hand_remove
 
-    job_execute(job_uuid=job_uuid, worker=self.request.hostname or "")
+    job_in_hand_add(job_uuid)
+    try:
+        job_execute(job_uuid=job_uuid, worker=self.request.hostname or "")
+    finally:
+        job_in_hand_remove(job_uuid)

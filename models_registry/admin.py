@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.core.files.uploadedfile import UploadedFile
 
+from commandcenter.lib.tags import runtime_tags_clean
 from models_registry.forms import MultipleFileField, clean_attachment_files
 from models_registry.models import Attachment, Model, Snapshot
 from models_registry.services import snapshot_create, source_check, source_decode
@@ -11,9 +12,9 @@ from models_registry.services import snapshot_create, source_check, source_decod
 # Snapshots are immutable: once created, their source, smart tags and files are read-only.
 SNAPSHOT_FIELDS = (
     "uuid", "model", "version", "parent", "source_name", "smart_tags", "source",
-    "notes", "tags", "created_by", "created_at", "updated_at",
+    "notes", "tags", "runtime_tags", "created_by", "created_at", "updated_at",
 )  # fmt: skip
-SNAPSHOT_EDITABLE = ("notes", "tags")
+SNAPSHOT_EDITABLE = ("notes", "tags", "runtime_tags")  # what a job needs, not what it is
 
 
 class SnapshotInline(admin.TabularInline):
@@ -51,16 +52,42 @@ class AttachmentInline(admin.TabularInline):
         return False
 
 
+class RuntimeTagsField(forms.CharField):
+    """Runtime tags typed as "PROD, gpu"; cleans to a list."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "help_text", "Comma separated tags a runtime must have to run this snapshot's jobs."
+        )
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value) -> list[str]:
+        return runtime_tags_clean(super().to_python(value))
+
+
+class SnapshotChangeForm(forms.ModelForm):
+    runtime_tags = RuntimeTagsField()
+
+    class Meta:
+        model = Snapshot
+        fields = SNAPSHOT_EDITABLE
+
+
 class SnapshotAddForm(forms.ModelForm):
     """A new snapshot, validated like the model pages do: the source must be Python with a
     tagged job function, and attachment names must be plain file names."""
 
     source_file = forms.FileField(label="Source (.py)")
     attachments = MultipleFileField(required=False)
+    runtime_tags = RuntimeTagsField()
 
     class Meta:
         model = Snapshot
-        fields = ("model", "notes", "tags")
+        fields = ("model", "notes", "tags", "runtime_tags")
 
     def clean_source_file(self) -> UploadedFile:
         upload: UploadedFile = self.cleaned_data["source_file"]
@@ -84,13 +111,12 @@ class SnapshotAdmin(admin.ModelAdmin):
     list_select_related = ("model", "created_by")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = SnapshotAddForm
+        kwargs["form"] = SnapshotAddForm if obj is None else SnapshotChangeForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("model", "source_file", "attachments", "notes", "tags")
+            return ("model", "source_file", "attachments", "notes", "tags", "runtime_tags")
         return SNAPSHOT_FIELDS
 
     def get_readonly_fields(self, request, obj=None):
@@ -116,6 +142,7 @@ class SnapshotAdmin(admin.ModelAdmin):
             attachments=data["attachments"],
             notes=data["notes"],
             tags=data["tags"] or [],
+            runtime_tags=data["runtime_tags"],
             parent=model.latest_snapshot(),
         )
 

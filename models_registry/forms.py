@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
+from commandcenter.lib.tags import runtime_tags_clean
 from models_registry.selectors import user_teams
 from models_registry.services import attachment_name_clean, source_check, source_decode
 
@@ -78,10 +79,19 @@ class ModelRegisterForm(SourceFormMixin, forms.Form):
     notes = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Snapshot notes"
     )
+    runtime_tags = forms.CharField(
+        required=False,
+        label="Runtime tags",
+        help_text="Tags a runtime must have to run this model's jobs, e.g. PROD, gpu. "
+        "Leave blank for any runtime.",
+    )
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = user_teams(user=user).order_by("name")
+
+    def clean_runtime_tags(self) -> list[str]:
+        return runtime_tags_clean(self.cleaned_data["runtime_tags"])
 
     def clean_tags(self) -> list[str]:
         tags: list[str] = []
@@ -104,3 +114,12 @@ class SnapshotForm(SourceFormMixin, forms.Form):
         help_text="Snapshots are immutable, so the new one gets its own copy of each file.",
     )
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    runtime_tags = forms.CharField(
+        required=False,
+        label="Runtime tags",
+        help_text="Tags a runtime must have to run this model's jobs, e.g. PROD, gpu. "
+        "Leave blank for any runtime.",
+    )
+
+    def clean_runtime_tags(self) -> list[str]:
+        return runtime_tags_clean(self.cleaned_data["runtime_tags"])

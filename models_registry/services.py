@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from audit.services import Action, audit_record
+from commandcenter.lib.tags import runtime_tags_clean
 from models_registry.models import Attachment, Model, Snapshot
 from models_registry.smarttags import SmartTagError, parse_smart_tags
 
@@ -63,6 +64,7 @@ def model_create(
     tags: Iterable[str] = (),
     attachments: Iterable[File] = (),
     notes: str = "",
+    runtime_tags: Iterable[str] = (),
 ) -> Model:
     """Register a model with its first snapshot (version 1)."""
     smart_tags = _source_check(source, source_name)  # refuse before anything is written
@@ -76,6 +78,7 @@ def model_create(
         source=source,
         attachments=attachments,
         notes=notes,
+        runtime_tags=runtime_tags,
         _smart_tags=smart_tags,
     )
     audit_record(action=Action.MODEL_CREATED, actor=owner, obj=model, details={"team": team.name})
@@ -95,10 +98,15 @@ def snapshot_create(
     parent: Snapshot | None = None,
     training_job=None,
     training_data: dict | None = None,
+    runtime_tags: Iterable[str] | None = None,
     _smart_tags: dict | None = None,
 ) -> Snapshot:
-    """A new immutable snapshot, numbered one above the model's newest."""
+    """A new immutable snapshot, numbered one above the model's newest. RUNTIME_TAGS (the tags
+    a runtime needs to run it) are the parent's when not given."""
     smart_tags = _smart_tags or _source_check(source, source_name)
+    if runtime_tags is None:
+        runtime_tags = parent.runtime_tags if parent is not None else []
+    runtime_tags = runtime_tags_clean(runtime_tags)
     files = list(attachments)
     names = [attachment_name_clean(f.name) for f in files]
     if len(set(names)) != len(names):
@@ -116,6 +124,7 @@ def snapshot_create(
         smart_tags=smart_tags,
         notes=notes,
         tags=list(tags),
+        runtime_tags=runtime_tags,
         created_by=created_by,
         parent=parent,
         training_job=training_job,

@@ -59,6 +59,7 @@ def model_create_view(request: HttpRequest) -> HttpResponse:
                 source=form.source_text,
                 attachments=data["attachments"],
                 notes=data["notes"],
+                runtime_tags=data["runtime_tags"],
             )
         except ValidationError as exc:
             _errors_to_form(form, exc)
@@ -85,7 +86,9 @@ def _model_detail(request: HttpRequest, model: Model, form: SnapshotForm) -> Htt
 @require_GET
 def model_detail_view(request: HttpRequest, model_uuid: UUID) -> HttpResponse:
     model = _get_model_for_user(request, model_uuid)
-    return _model_detail(request, model, SnapshotForm())
+    latest = model.latest_snapshot()
+    initial = {"runtime_tags": ", ".join(latest.runtime_tags)} if latest else {}
+    return _model_detail(request, model, SnapshotForm(initial=initial))
 
 
 def _carried_attachments(parent: Snapshot | None, replaced: set[str]) -> list[File]:
@@ -122,6 +125,7 @@ def snapshot_create_view(request: HttpRequest, model_uuid: UUID) -> HttpResponse
                 source=form.source_text,
                 attachments=[*uploads, *carried],
                 notes=data["notes"],
+                runtime_tags=data["runtime_tags"],
                 parent=parent,
             )
         except ValidationError as exc:

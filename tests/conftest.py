@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 
+from jobs.models import Worker
 from tests.factories import GroupFactory, ModelFactory, SnapshotFactory, UserFactory
 
 pytest_plugins = ["tests.servers"]  # moto S3 and WebHDFS servers
@@ -92,17 +93,10 @@ def _worker_database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real `celery worker` process on the default queue, sharing the test database and
-    broker (PostgreSQL and Redis when DATABASE_URL/BROKER_URL are set, else SQLite and the
-    embedded broker). Tests using it need committed data: mark them transaction=True."""
-    from commandcenter.celery import app
-
-    with django_db_blocker.unblock():
-        app.control.purge()  # messages left over by an earlier run
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {**os.environ, "DATABASE_URL": _worker_database_url()}
+def celery_worker_start(*, queues: str, hostname: str, log_path, env: dict | None = None):
+    """Start `celery worker` on QUEUES as HOSTNAME (name@%h) and wait for "ready.": the
+    worker has written its first heartbeat by then. The process has .log_path."""
+    env = {**os.environ, "DATABASE_URL": _worker_database_url(), **(env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [
@@ -113,13 +107,13 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
                 "commandcenter",
                 "worker",
                 "--queues",
-                "default",
+                queues,
                 "--pool",
                 "threads",
                 "--concurrency",
                 "2",
                 "--hostname",
-                f"test-{uuid.uuid4().hex[:8]}@%h",
+                hostname,
                 "--loglevel",
                 "INFO",
                 "--without-mingle",
@@ -137,12 +131,73 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
             pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.2)
     proc.log_path = log_path
-    yield proc
+    return proc
+
+
+def celery_worker_stop(proc) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real `celery worker` process on the default queue, sharing the test database and
+    broker (PostgreSQL and Redis when DATABASE_URL/BROKER_URL are set, else SQLite and the
+    embedded broker). Tests using it need committed data: mark them transaction=True."""
+    from commandcenter.celery import app
+
+    with django_db_blocker.unblock():
+        app.control.purge()  # messages left over by an earlier run
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    proc = celery_worker_start(
+        queues="default",
+        hostname=f"{prefix}@%h",
+        log_path=tmp_path_factory.mktemp("worker") / "worker.log",
+    )
+    with django_db_blocker.unblock():  # its first heartbeat, written before "ready."
+        proc.heartbeat = Worker.objects.filter(name__startswith=f"{prefix}@").values().first()
+    if proc.heartbeat is None:
+        proc.kill()
+        pytest.fail(f"the Celery worker did not beat:\n{proc.log_path.read_text()[-3000:]}")
+    yield proc
+    celery_worker_stop(proc)
+
+
+@pytest.fixture(autouse=True)
+def _celery_worker_heartbeat(request):
+    """A transactional test's flush deletes the Worker row the real worker wrote; the worker
+    writes it again at its next beat (HEARTBEAT_SECONDS). Writing its last beat again now lets
+    "let the system choose" see the running worker from a test's first line."""
+    if "celery_worker" not in request.fixturenames:
+        return
+    beat = request.getfixturevalue("celery_worker").heartbeat
+    request.getfixturevalue("db")
+    worker_heartbeat_write(beat=beat)
+
+
+def worker_heartbeat_write(*, beat: dict, runtime=None) -> Worker:
+    """Write BEAT (a Worker row's values) as a beat now, on RUNTIME (default: the default)."""
+    from django.utils import timezone
+
+    from jobs.services import runtime_default
+
+    fields = {k: v for k, v in beat.items() if k not in ("id", "name", "runtime_id")}
+    fields |= {"runtime": runtime or runtime_default(), "last_seen_at": timezone.now()}
+    fields["stopped_at"] = None
+    worker, _ = Worker.objects.update_or_create(name=beat["name"], defaults=fields)
+    return worker
+
+
+@pytest.fixture
+def default_runtime_online(db):
+    """The default runtime with one online worker (a heartbeat row, no process): what
+    "let the system choose" needs to place a job when no test worker runs."""
+    return worker_heartbeat_write(
+        beat={"name": "unit@test-host", "queue": "default", "host": "test-host", "concurrency": 2}
+    ).runtime
 
 
 def wait_for_job(job, *, timeout: float = 60, statuses=("COMPLETE", "ERROR", "CANCELLED")):

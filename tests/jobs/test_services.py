@@ -30,7 +30,11 @@ def queued(monkeypatch):
 
 
 @pytest.fixture
-def submit(alice, alice_snapshot, queued, django_capture_on_commit_callbacks):
+def submit(
+    alice, alice_snapshot, queued, django_capture_on_commit_callbacks, default_runtime_online
+):
+    """job_submit as alice, on a machine whose default runtime has an online worker."""
+
     def _submit(**kwargs):
         options = {"user": alice, "snapshot": alice_snapshot, "inputs": [EMBEDDED]} | kwargs
         with django_capture_on_commit_callbacks(execute=True):
@@ -45,7 +49,7 @@ def test_submit_creates_a_waiting_job_and_queues_it_after_commit(submit, queued)
     assert job.status == JobStatus.WAITING
     assert queued == [(job.uuid, "default")]
     assert job.runtime.is_default and job.runtime_auto
-    assert "chosen automatically" in job.placement
+    assert job.placement == "chosen automatically: default (no tags; 0 of 2 slots busy)"
 
 
 def test_submit_keeps_the_embedded_input_and_an_embedded_output(submit):

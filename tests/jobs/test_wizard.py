@@ -62,8 +62,9 @@ def walk_to_inputs(client, snapshot) -> None:
 
 
 def test_full_walk_creates_a_job_with_an_upload_and_embedded_input(
-    alice_client, alice, alice_snapshot, queued, django_capture_on_commit_callbacks
-):
+    alice_client, alice, alice_snapshot, queued, django_capture_on_commit_callbacks,
+    default_runtime_online,
+):  # fmt: skip
     walk_to_inputs(alice_client, alice_snapshot)
 
     upload = SimpleUploadedFile("records.jsonl", b'{"x": 1}\n{"x": 2}\n')

@@ -1,0 +1,178 @@
+"""Worker heartbeats: every Celery worker process writes its Worker row.
+
+Connected to Celery's signals (jobs.apps), so any `celery worker` of this project beats,
+whether `manage.py runworker` started it or not. The first beat is written synchronously in
+worker_ready, before Celery logs "ready.", so the runtime is online as soon as the worker says
+it is; then a daemon thread beats every HEARTBEAT_SECONDS; worker_shutdown records stopped_at.
+
+Jobs in hand come from a small registry the run_job task fills around job_execute. It lives
+in the worker process, so it needs a pool that runs tasks in that process (threads, solo),
+which is the pool runworker uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+from importlib import metadata
+
+from celery import signals
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+PACKAGES = ("django", "celery", "kombu", "pandas", "pyarrow", "numpy", "scikit-learn")
+
+
+# --- Jobs in hand -------------------------------------------------------------------------
+
+_in_hand: set[str] = set()
+_in_hand_lock = threading.Lock()
+
+
+def job_in_hand_add(job_uuid: str) -> None:
+    with _in_hand_lock:
+        _in_hand.add(str(job_uuid))
+
+
+def job_in_hand_remove(job_uuid: str) -> None:
+    with _in_hand_lock:
+        _in_hand.discard(str(job_uuid))
+
+
+def jobs_in_hand() -> list[str]:
+    with _in_hand_lock:
+        return sorted(_in_hand)
+
+
+# --- The beat -----------------------------------------------------------------------------
+
+
+def versions() -> dict[str, str]:
+    """Python and the key packages this worker runs model code with."""
+    found = {"python": ".".join(str(n) for n in sys.version_info[:3])}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+class Heartbeat:
+    """What one worker process says about itself, and the thread that keeps saying it."""
+
+    def __init__(self, *, name: str, queues: list[str], concurrency: int) -> None:
+        self.name = name
+        self.queues = queues
+        self.concurrency = max(1, int(concurrency or 1))
+        self.host = name.partition("@")[2] or socket.gethostname()
+        self.pid = os.getpid()
+        self.tags = [t.strip() for t in os.environ.get("WORKER_TAGS", "").split(",") if t.strip()]
+        self.versions = versions()
+        self.started_at = timezone.now()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _runtime(self):
+        from jobs.models import Runtime
+        from jobs.services import runtime_default
+
+        runtime = Runtime.objects.filter(queue__in=self.queues).order_by("name").first()
+        if runtime is None and settings.CELERY_TASK_DEFAULT_QUEUE in self.queues:
+            runtime = runtime_default()  # made again if it was deleted
+        return runtime
+
+    def beat(self, *, stopped: bool = False) -> None:
+        """Write this worker's row: one upsert, so a row deleted meanwhile comes back."""
+        from jobs.models import Worker
+
+        now = timezone.now()
+        runtime = self._runtime()
+        row = Worker(
+            name=self.name,
+            runtime=runtime,
+            queue=",".join(self.queues),
+            host=self.host,
+            pid=self.pid,
+            concurrency=self.concurrency,
+            versions=self.versions,
+            tags=self.tags,
+            jobs_in_hand=[] if stopped else jobs_in_hand(),
+            started_at=self.started_at,
+            last_seen_at=now,
+            stopped_at=now if stopped else None,
+            created_at=now,
+            updated_at=now,
+        )
+        fields = [
+            "runtime", "queue", "host", "pid", "concurrency", "versions", "tags", "jobs_in_hand",
+            "started_at", "last_seen_at", "stopped_at", "updated_at",
+        ]  # fmt: skip
+        Worker.objects.bulk_create(
+            [row], update_conflicts=True, unique_fields=["name"], update_fields=fields
+        )
+
+    def _run(self) -> None:
+        while not self._stop.wait(settings.HEARTBEAT_SECONDS):
+            try:
+                close_old_connections()
+                self.beat()
+            except Exception:  # the database may be away for a while; beat again later
+                logger.exception("heartbeat of %s failed", self.name)
+                connection.close()
+        connection.close()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=settings.HEARTBEAT_SECONDS + 5)
+
+
+_current: Heartbeat | None = None
+
+
+def _on_worker_ready(sender=None, **kwargs) -> None:
+    global _current
+    consumer = sender
+    queues = sorted(q.name for q in consumer.app.amqp.queues.consume_from.values())
+    concurrency = getattr(consumer.controller, "concurrency", None) or 1
+    _current = Heartbeat(name=consumer.hostname, queues=queues, concurrency=concurrency)
+    try:
+        _current.beat()
+    except Exception:
+        logger.exception("first heartbeat of %s failed; the thread tries again", _current.name)
+    finally:
+        connection.close()  # the thread and the tasks open their own
+    _current.start()
+
+
+def _on_worker_shutdown(sender=None, **kwargs) -> None:
+    global _current
+    if _current is None:
+        return
+    _current.stop()
+    try:
+        close_old_connections()
+        _current.beat(stopped=True)
+    except Exception:
+        logger.exception("last heartbeat of %s failed", _current.name)
+    finally:
+        connection.close()
+    _current = None
+
+
+def connect() -> None:
+    signals.worker_ready.connect(_on_worker_ready, weak=False, dispatch_uid="jobs-heartbeat-ready")
+    signals.worker_shutdown.connect(
+        _on_worker_shutdown, weak=False, dispatch_uid="jobs-heartbeat-shutdown"
+    )
