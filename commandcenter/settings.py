@@ -270,6 +270,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minim
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # lockouts go into the audit trail (login.locked)
+LOGGING.setdefault("loggers", {})["axes"] = {"level": "WARNING"}  # not every log-in
 AXES_CLIENT_IP_CALLABLE = "audit.context.client_ip"
 AXES_LOCKOUT_CALLABLE = "audit.lockout.lockout_response"
 AUTHENTICATION_BACKENDS = [
