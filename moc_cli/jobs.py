@@ -74,8 +74,8 @@ def watch(api: Api, job_uuid: str, *, progress: bool | None, interval: float = 1
         total=100,
         file=sys.stderr,
         disable=None if progress is None else not progress,
-        bar_format="{desc:<9}{percentage:3.0f}%|{bar:30}| {elapsed} {postfix}",
-        dynamic_ncols=True,
+        desc=job["status"],
+        bar_format="{desc:<9}{percentage:3.0f}%|{bar:30}| {elapsed}{postfix}",
     )
     try:
         while True:
