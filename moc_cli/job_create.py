@@ -183,10 +183,12 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
         input_spec(text, connection=connection, fmt=fmt, embed=embed)
         for text in (input_, *more_inputs)
     ]
-    first_kind = specs[0]["kind"] if isinstance(specs[0], dict) else "upload"
+    first = specs[0] if isinstance(specs[0], dict) else {"kind": "upload"}
     out = output_spec(output, connection="", fmt=output_format or "", write_mode=write_mode or "")
     if out["kind"] != "embedded":
-        chosen = output_connection or (connection if out["kind"] == first_kind else "")
+        # By default, an output of the first input's kind goes to that input's connection.
+        same = out["kind"] == first["kind"]
+        chosen = output_connection or (first.get("connection", "") if same else "")
         if chosen and "connection" not in out:
             out["connection"] = chosen
     key = idempotency_key.strip() or uuidlib.uuid4().hex

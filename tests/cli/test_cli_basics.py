@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from moc_cli.config import config_path
 from models_registry import demo
@@ -66,6 +68,16 @@ def test_a_bad_token_exits_4(make_moc):
 
     assert_error(result, 4, "moc login")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_expired_token_exits_4_and_says_to_log_in_again(make_moc, alice, settings):
+    from rest_framework.authtoken.models import Token
+
+    moc = make_moc(alice)
+    old = timezone.now() - timedelta(days=settings.API_TOKEN_TTL_DAYS + 1)
+    Token.objects.filter(key=moc.env["MOC_TOKEN"]).update(created=old)
+
+    assert_error(moc("job", "list"), 4, "expired", "moc login")
 
 
 def test_no_server_set_exits_4_and_says_how_to_set_one(make_moc):

@@ -4,13 +4,17 @@ a real Celery worker runs them, and the CLI watches them and fetches their resul
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pandas as pd
 import pytest
 import requests
 
-from jobs.models import Job, JobStatus
+from jobs.models import Connection, Job, JobStatus
+from models_registry import demo
+from models_registry.demo import FEATURES
 from models_registry.services import model_create
 from tests.cli.conftest import assert_error, last_word
 from tests.demo import demo_snapshot
@@ -227,3 +231,42 @@ def test_s3_input_and_output_print_the_location_and_a_download_link(
     assert lines[1].startswith("Download: http")
     body = requests.get(lines[1].removeprefix("Download: "), timeout=30)
     assert body.status_code == 200 and len(_lines(body.text)) == 150
+
+
+def test_sql_input_and_output_on_a_named_connection(celery_worker, moc, alice, team_alpha,
+                                                    tmp_path):  # fmt: skip
+    snapshot = demo_snapshot(owner=alice, team=team_alpha)
+    path = tmp_path / "warehouse.db"
+    db = sqlite3.connect(path)
+    db.execute(f"CREATE TABLE iris ({', '.join(['id INTEGER', *(f + ' REAL' for f in FEATURES)])})")
+    db.executemany("INSERT INTO iris VALUES (?, ?, ?, ?, ?)",
+                   [tuple(row.values()) for row in demo.sample_rows()])  # fmt: skip
+    db.commit()
+    for name in ("warehouse", "other"):  # two SQL connections: the job must name one
+        Connection.objects.create(name=name, kind=Connection.Kind.SQL, dsn=f"sqlite:///{path}")
+    query = f"SELECT id, {', '.join(FEATURES)} FROM iris ORDER BY id"
+
+    unnamed = moc("job", "create", "batchjob", str(snapshot.uuid), f"sql:{query}", "out.jsonl")
+    created = moc("job", "create", "batchjob", str(snapshot.uuid), f"sql:warehouse:{query}",
+                  "sql:predictions", "--wait")  # fmt: skip
+
+    assert_error(unnamed, 6, "other, warehouse")
+    assert created.returncode == 0, created.stderr
+    assert db.execute("SELECT count(*) FROM predictions").fetchone() == (150,)
+    result = moc("job", "result", last_word(created))
+    assert result.stdout.strip() == "Output: table predictions (connection warehouse)"
+
+
+def test_embedded_input_and_parquet_output(celery_worker, moc, alice, team_alpha, iris_sample):
+    snapshot = demo_snapshot(owner=alice, team=team_alpha)
+
+    created = moc("job", "create", "batchjob", str(snapshot.uuid), str(iris_sample),
+                  "scores.parquet", "--embed", "--wait", "--json")  # fmt: skip
+
+    assert created.returncode == 0, created.stderr
+    job_uuid = json.loads(created.stdout)["uuid"]
+    assert [a["kind"] for a in json.loads(created.stdout)["inputs"]] == ["embedded"]
+    assert_error(moc("job", "result", job_uuid), 2, "Parquet")
+    assert moc("job", "result", job_uuid, "--save").returncode == 0
+    frame = pd.read_parquet(moc.cwd / "scores.parquet")
+    assert len(frame) == 150 and "predicted_species" in frame.columns
