@@ -5,6 +5,7 @@ COMPLETE, 2 usage, 3 not found, 4 not logged in / bad token / forbidden, 5 serve
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -30,6 +31,9 @@ jobs.job_group.add_command(job_result.job_result)
 
 
 def main(argv: list[str] | None = None) -> None:
+    if hasattr(signal, "SIGPIPE"):
+        # `moc job result UUID | head`: end quietly when the reader goes, as cat does.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         code = cli.main(args=argv, prog_name="moc", standalone_mode=False)
     except MocError as exc:
@@ -41,10 +45,6 @@ def main(argv: list[str] | None = None) -> None:
     except (click.Abort, KeyboardInterrupt):
         click.echo("Interrupted.", err=True)
         code = 130
-    except BrokenPipeError:
-        # A reader such as `head` went away: not an error. Keep Python from complaining.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 0
     except Exception as exc:  # a bug: one line, the traceback only when asked for
         if os.environ.get("MOC_DEBUG"):
             raise
