@@ -113,13 +113,10 @@ def _queued_messages(queue: str) -> int | None:
 
 
 def _place_unplaced() -> int:
-    place = getattr(services, "job_place", None)
-    if place is None:  # not in this version of the services
-        return 0
     placed = 0
     for job in Job.objects.filter(status=JobStatus.WAITING, runtime__isnull=True):
         try:
-            placed += bool(place(job=job))
+            placed += bool(services.job_place(job=job))
         except Exception:
             logger.exception("could not place job %s", job.uuid)
     return placed

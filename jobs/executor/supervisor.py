@@ -12,7 +12,6 @@ import logging
 import os
 import queue
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +20,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import connections, transaction
+from django.db import transaction
 
 from jobs.assets import output_target
+from jobs.executor.claim import Claim, workdir_prepare_watched
 from jobs.executor.errors import JobError
 from jobs.executor.process import (
     EOF,
@@ -34,8 +34,8 @@ from jobs.executor.process import (
 )
 from jobs.executor.spec import JobSpec
 from jobs.executor.training import OUTPUT_DIR, manifest_path
-from jobs.executor.workdir import WorkDir, workdir_prepare
-from jobs.models import Job, JobStatus, Runtime
+from jobs.executor.workdir import WorkDir
+from jobs.models import Job
 from jobs.services import job_claim, job_complete, job_fail, job_progress_save
 
 logger = logging.getLogger(__name__)
@@ -46,49 +46,6 @@ _COUNTERS = ("records_read", "records_written", "records_rejected", "bytes_read"
 
 class _NotCommitted(Exception):
     """job_complete found the job no longer RUNNING: roll the asset update back."""
-
-
-@dataclass(frozen=True)
-class _Claim:
-    """This supervisor's claim on the job. Every change it makes is guarded by it (fencing):
-    once the job was taken back from a worker thought lost, or cancelled, nothing it saves
-    or commits lands."""
-
-    attempt: int
-    worker: str
-    started: float  # time.monotonic() at the claim, for the time limit
-    time_limit: int | None  # seconds
-    memory_limit: int | None  # MB
-
-    @classmethod
-    def of(cls, job: Job, worker: str) -> _Claim:
-        runtime = Runtime.objects.filter(pk=job.runtime_id).first()
-        return cls(
-            attempt=job.attempts,
-            worker=worker,
-            started=time.monotonic(),
-            time_limit=runtime.time_limit_seconds if runtime else None,
-            memory_limit=runtime.memory_limit_mb if runtime else None,
-        )
-
-    @property
-    def guard(self) -> dict:
-        return {"attempt": self.attempt, "worker": self.worker}
-
-    def holds(self, job: Job) -> bool:
-        return Job.objects.filter(
-            pk=job.pk, status=JobStatus.RUNNING, attempts=self.attempt, worker=self.worker
-        ).exists()
-
-    def over_time(self) -> str | None:
-        if self.time_limit and time.monotonic() - self.started > self.time_limit:
-            return f"stopped: ran longer than the time limit of {self.time_limit} s"
-        return None
-
-    def over_memory(self, used: int) -> str | None:
-        if self.memory_limit and used > self.memory_limit * 1024 * 1024:
-            return f"stopped: used more than {self.memory_limit} MB"
-        return None
 
 
 @dataclass
@@ -134,12 +91,11 @@ def _execute(job_uuid: str, worker: str) -> None:
         logger.info("job %s was not waiting; not running it", job_uuid)
         return
     job.refresh_from_db()  # the claim set attempts, which names the work dir
-    claim = _Claim.of(job, worker)
+    claim = Claim.of(job, worker)
     workdir = WorkDir.for_job(job)
     try:
-        spec = _prepare(job, workdir, claim)
+        spec = workdir_prepare_watched(job=job, workdir=workdir, claim=claim)
         if spec is not None:
-            _log_earlier_attempts(job, workdir)
             _run(job, workdir, spec, claim)
     except JobError as exc:
         job_fail(
@@ -155,55 +111,7 @@ def _execute(job_uuid: str, worker: str) -> None:
         workdir.remove()
 
 
-def _prepare(job: Job, workdir: WorkDir, claim: _Claim) -> JobSpec | None:
-    """workdir_prepare in a thread of its own, so that a cancel (or the job being taken back)
-    while a big input is staged takes effect at once; None then, and the thread's leftovers
-    are removed when it ends. Progress saves meanwhile tell the reconciler we are alive."""
-    result: dict = {}
-    done, abandoned = threading.Event(), threading.Event()
-
-    def prepare() -> None:
-        try:
-            result["spec"] = workdir_prepare(job=job, workdir=workdir)
-        except BaseException as exc:
-            result["error"] = exc
-        finally:
-            connections.close_all()  # this thread's own connection
-            done.set()
-            if abandoned.is_set():
-                workdir.remove()
-
-    threading.Thread(target=prepare, name=f"job-prepare-{job.uuid}", daemon=True).start()
-    next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS
-    while not done.wait(_POLL_SECONDS):
-        if stopped := claim.over_time():
-            abandoned.set()
-            raise JobError(stopped)
-        if time.monotonic() >= next_save:
-            if not job_progress_save(job=job, **claim.guard):
-                abandoned.set()
-                logger.info("job %s is no longer running; stopped preparing it", job.uuid)
-                return None
-            next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS
-    if "error" in result:
-        raise result["error"]
-    return result["spec"]
-
-
-def _log_earlier_attempts(job: Job, workdir: WorkDir) -> None:
-    """A job started again says so at the top of its new log (why the earlier attempts
-    ended), since the log shown is this attempt's."""
-    if job.attempts <= 1:
-        return
-    from jobs.reconciler import lost_notes
-
-    notes = lost_notes(job.log)
-    if notes:
-        with open(workdir.log_path, "a", encoding="utf-8") as log:
-            log.write("".join(f"{note}\n" for note in notes))
-
-
-def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: _Claim) -> None:
+def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
     child = ChildProcess(
         workdir=workdir.root,
         spec_path=workdir.spec_path,
@@ -251,7 +159,7 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: _Claim) -> None:
         )
 
 
-def _watch(job: Job, child: ChildProcess, claim: _Claim) -> _Watch | None:
+def _watch(job: Job, child: ChildProcess, claim: Claim) -> _Watch | None:
     """Follow the child until it exits, or until it breaks a limit (then kill it and say why
     in watch.stopped); None when the job stopped RUNNING under our claim meanwhile."""
     watch = _Watch()
@@ -296,7 +204,7 @@ def _drain(child: ChildProcess, watch: _Watch) -> None:
 
 
 def _commit(
-    job: Job, spec: JobSpec, watch: _Watch, claim: _Claim, *, tail: str, peak: int | None
+    job: Job, spec: JobSpec, watch: _Watch, claim: Claim, *, tail: str, peak: int | None
 ) -> None:
     """Staged output → storage or its external target, then COMPLETE; if the job was
     cancelled meanwhile, undo."""
@@ -350,7 +258,7 @@ def _commit_training(
     workdir: WorkDir,
     spec: JobSpec,
     watch: _Watch,
-    claim: _Claim,
+    claim: Claim,
     *,
     tail: str,
     peak: int | None,

@@ -345,3 +345,18 @@ def test_the_model_child_does_not_outlive_a_killed_supervisor(
 
     wait_until(child_gone, timeout=5, message="the orphaned child to end")
     assert time.monotonic() - killed_at < 2
+
+
+def test_a_work_dir_left_by_a_killed_attempt_is_removed_by_the_next(alice, team_alpha, settings):
+    source = "# modelop.score\ndef action(datum):\n    yield datum\n"
+    job = submit(alice, snapshot_of(source, owner=alice, team=team_alpha), embedded({"x": 1}))
+    Job.objects.filter(pk=job.pk).update(attempts=1)  # attempt 1's worker was killed
+    leftover = settings.JOB_WORK_DIR / f"{job.uuid}-1" / ".moc" / "inputs"
+    leftover.mkdir(parents=True)
+    (leftover / "0-input.jsonl").write_text('{"x": 1}\n')
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.COMPLETE, 2)
+    assert list(settings.JOB_WORK_DIR.iterdir()) == []

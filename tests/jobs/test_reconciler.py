@@ -116,9 +116,7 @@ def test_a_job_never_sent_is_sent_once_it_is_not_new(alice_snapshot, alice, runt
 
 def test_a_waiting_job_with_no_runtime_is_placed(alice_snapshot, alice, monkeypatch):
     placed = []
-    monkeypatch.setattr(
-        "jobs.services.job_place", lambda *, job: placed.append(job.pk) or True, raising=False
-    )
+    monkeypatch.setattr("jobs.services.job_place", lambda *, job: placed.append(job.pk) or True)
     job = make_job(alice_snapshot, alice, None, status=JobStatus.WAITING)
 
     assert reconcile()["placed"] == 1
