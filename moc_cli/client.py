@@ -21,8 +21,9 @@ TIMEOUT = (10, 120)  # seconds to connect, seconds between bytes of the answer
 UPLOAD_TIMEOUT = (10, 900)
 USER_AGENT = f"{_package}/0.1"
 
-# A refused or failed connection never reached the server: retrying it is always safe.
-SAFE_RETRY = Retry(total=3, connect=3, read=0, status=0, backoff_factor=0.3, redirect=0)
+# A refused or failed connection never reached the server: retrying it is always safe; so is
+# reading again what a GET asked for (urllib3 retries no POST after a read error).
+SAFE_RETRY = Retry(total=3, connect=3, read=2, status=0, backoff_factor=0.3, redirect=0)
 # Job creation carries an Idempotency-Key, so even a request whose answer was lost (the server
 # may have made the job) is retried: the server answers the retry with the same job.
 KEYED_RETRY = Retry(

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from moc_cli.client import Api
 from moc_cli.context import State, pass_state
-from moc_cli.errors import JOB_FAILED
+from moc_cli.errors import JOB_FAILED, UNREACHABLE, MocError
 from moc_cli.options import json_option, uuid_argument
 from moc_cli.output import count, echo_json, fields, seconds, size, table, when
 
@@ -26,6 +26,7 @@ JOB_TYPES = {
 }
 TERMINAL = ("COMPLETE", "ERROR", "CANCELLED")
 STATUSES = ("CREATED", "WAITING", "RUNNING", *TERMINAL)
+OUTAGE_SECONDS = 120  # how long `job watch` waits out a server that stopped answering
 
 
 def _job_path(job_uuid: str, tail: str = "") -> str:
@@ -77,6 +78,7 @@ def watch(api: Api, job_uuid: str, *, progress: bool | None, interval: float = 1
         desc=job["status"],
         bar_format="{desc:<9}{percentage:3.0f}%|{bar:30}| {elapsed}{postfix}",
     )
+    unreachable_since = None
     try:
         while True:
             if job.get("percent") is not None:
@@ -89,14 +91,24 @@ def watch(api: Api, job_uuid: str, *, progress: bool | None, interval: float = 1
             if job["status"] in TERMINAL:
                 break
             time.sleep(interval)
-            job = _job_get(api, job_uuid)
+            try:
+                job = _job_get(api, job_uuid)
+                unreachable_since = None
+            except MocError as exc:
+                # A server restarting does not end the watch; a long outage does.
+                now = time.monotonic()
+                unreachable_since = unreachable_since or now
+                if exc.exit_code != UNREACHABLE or now - unreachable_since > OUTAGE_SECONDS:
+                    raise
+                bar.set_postfix_str(f"{_progress_text(job)} (the server does not answer)")
     except KeyboardInterrupt:
         bar.close()
         click.echo(
             f"Stopped watching; the job goes on (`moc job cancel {job_uuid}` stops it).", err=True
         )
         return 130
-    bar.close()
+    finally:
+        bar.close()
     result = f" ({job['result']})" if job.get("result") else ""
     took = f" in {seconds(job['elapsed_seconds'])}" if job.get("elapsed_seconds") else ""
     click.echo(

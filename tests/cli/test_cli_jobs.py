@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
@@ -16,7 +18,7 @@ from jobs.models import Connection, Job, JobStatus
 from models_registry import demo
 from models_registry.demo import FEATURES
 from models_registry.services import model_create
-from tests.cli.conftest import assert_error, last_word
+from tests.cli.conftest import MOC, assert_error, last_word
 from tests.demo import demo_snapshot
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -158,12 +160,13 @@ def test_the_same_idempotency_key_twice_makes_one_job(celery_worker, moc, alice,
     assert Job.objects.filter(idempotency_key="nightly-2026-11-26").count() == 1
 
 
-class _LoseFirstJobAnswer(BaseHTTPRequestHandler):
-    """A proxy to the live server that forwards everything, but hangs up without answering
-    the first POST /api/jobs/ after the server has handled it: the answer is lost on the
-    network, the job exists."""
+class _Proxy(BaseHTTPRequestHandler):
+    """A proxy to the live server. With LOSE_JOB_ANSWER it hangs up without answering the
+    first POST /api/jobs/ after the server has handled it: the answer is lost on the network,
+    the job exists."""
 
     upstream = ""
+    lose_job_answer = False
     lost: list[str] = []
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
@@ -175,7 +178,8 @@ class _LoseFirstJobAnswer(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
         answer = requests.request(self.command, self.upstream + self.path, headers=headers,
                                   data=body, allow_redirects=False, timeout=60)  # fmt: skip
-        if self.command == "POST" and self.path == "/api/jobs/" and not self.lost:
+        if self.lose_job_answer and self.command == "POST" and self.path == "/api/jobs/" \
+                and not self.lost:  # fmt: skip
             self.lost.append(answer.json()["uuid"])
             self.close_connection = True
             return  # no answer at all
@@ -191,13 +195,19 @@ class _LoseFirstJobAnswer(BaseHTTPRequestHandler):
     do_GET = do_POST = _forward
 
 
+def _serve(handler, port: int = 0) -> ThreadingHTTPServer:
+    proxy = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    return proxy
+
+
 def test_a_lost_answer_is_retried_with_the_same_key_and_makes_one_job(
     celery_worker, make_moc, live_server, alice, team_alpha, iris_sample
 ):
     snapshot = demo_snapshot(owner=alice, team=team_alpha)
-    handler = type("Handler", (_LoseFirstJobAnswer,), {"upstream": live_server.url, "lost": []})
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    handler = type("Handler", (_Proxy,), {"upstream": live_server.url, "lost": [],
+                                          "lose_job_answer": True})  # fmt: skip
+    proxy = _serve(handler)
     try:
         moc = make_moc(alice, url=f"http://127.0.0.1:{proxy.server_port}")
 
@@ -210,6 +220,38 @@ def test_a_lost_answer_is_retried_with_the_same_key_and_makes_one_job(
     assert handler.lost, "the proxy lost no answer"
     assert last_word(created) == handler.lost[0]
     assert Job.objects.filter(created_by=alice).count() == 1
+
+
+def test_watch_waits_out_a_server_that_stops_answering_for_a_while(
+    celery_worker, make_moc, live_server, alice, team_alpha, tmp_path
+):
+    model = model_create(owner=alice, team=team_alpha, name="slow", source_name="slow.py",
+                         source=SLOW)  # fmt: skip
+    sample = demo.write_sample_jsonl(tmp_path / "eight.jsonl", 8)  # 4 s of work
+    handler = type("Handler", (_Proxy,), {"upstream": live_server.url})
+    proxy = _serve(handler)
+    port = proxy.server_port
+    moc = make_moc(alice, url=f"http://127.0.0.1:{port}")
+    job_uuid = last_word(moc("job", "create", "batchjob", str(model.uuid), str(sample), "o.jsonl"))
+
+    watch = subprocess.Popen([*MOC, "job", "watch", job_uuid, "--interval", "0.2", "--progress"],
+                             env=moc.env, cwd=moc.cwd, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        time.sleep(1)
+        proxy.shutdown()
+        proxy.server_close()  # the server is gone ...
+        time.sleep(3)
+        proxy = _serve(handler, port)  # ... and back
+        out, err = watch.communicate(timeout=120)
+    finally:
+        watch.kill()
+        proxy.shutdown()
+        proxy.server_close()
+
+    assert watch.returncode == 0, err
+    assert "the server does not answer" in err
+    assert f"Job {job_uuid} COMPLETE" in out
 
 
 def test_s3_input_and_output_print_the_location_and_a_download_link(
