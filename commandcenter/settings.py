@@ -51,6 +51,11 @@ INSTALLED_APPS = [
     "commandcenter.apps.CommandCenterConfig",
     "models_registry",
     "jobs",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -204,6 +209,41 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "jobs-list"
 LOGOUT_REDIRECT_URL = "login"
 # Sessions, cookies, security headers and login limits: see "Audit trail and security" below.
+
+# --- REST API (/api/) -------------------------------------------------------------------------
+# An API token (Authorization: Token <key>) stops working this many days after it was issued.
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30, minimum=1)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ExpiringTokenAuthentication",  # first: 401s name the Token scheme
+        "rest_framework.authentication.SessionAuthentication",  # the browsable API and docs
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Command Center API",
+    "DESCRIPTION": "Models, snapshots, runtimes and batch jobs. Log in with POST /api/auth/token/ "
+    "and send the token as the header `Authorization: Token <key>`.",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",  # null is a type: "nothing yet" fields validate as documented
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,  # file fields show as binary in multipart requests
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from this site: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs.models.JobStatus",
+        "JobTypeEnum": "jobs.models.JobType",
+        "AssetKindEnum": "jobs.models.JobAsset.Kind",
+        "AssetFormatEnum": "jobs.models.AssetFormat",
+        "WriteModeEnum": "jobs.models.JobAsset.WriteMode",
+        "HealthEnum": "api.serializers.infra.HEALTH_STATES",
+    },
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("models/", include("models_registry.urls")),
     path("jobs/", include("jobs.urls")),
+    path("api/", include("api.urls")),
     path("runtimes/", runtimes.runtime_list_view, name="runtimes-list"),
     path("runtimes/<uuid:runtime_uuid>/", runtimes.runtime_detail_view, name="runtimes-detail"),
     path("audit/", include("audit.urls")),

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required, login_required
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from api.views import auth, infra, jobs, registry
+
+
+def _api(view_class):
+    """DRF authenticates API requests (a token or the session) and answers 401 in JSON, so
+    the site-wide login redirect does not apply (DRF marks its views so too; said here, as
+    the API relies on it)."""
+    return login_not_required(view_class.as_view())
+
+
+urlpatterns = [
+    path("auth/token/", _api(auth.TokenObtainView), name="api-token"),
+    path("me/", _api(auth.MeView), name="api-me"),
+    path("models/", _api(registry.ModelListCreateView), name="api-model-list"),
+    path("models/<uuid:model_uuid>/", _api(registry.ModelDetailView), name="api-model-detail"),
+    path(
+        "models/<uuid:model_uuid>/snapshots/",
+        _api(registry.ModelSnapshotsView),
+        name="api-model-snapshots",
+    ),
+    path(
+        "snapshots/<uuid:snapshot_uuid>/",
+        _api(registry.SnapshotDetailView),
+        name="api-snapshot-detail",
+    ),
+    path("runtimes/", _api(infra.RuntimeListView), name="api-runtime-list"),
+    path("runtimes/<str:runtime>/", _api(infra.RuntimeDetailView), name="api-runtime-detail"),
+    path("uploads/", _api(infra.UploadCreateView), name="api-upload-create"),
+    path("connections/", _api(infra.ConnectionListView), name="api-connection-list"),
+    path("jobs/", _api(jobs.JobListCreateView), name="api-job-list"),
+    path("jobs/<uuid:job_uuid>/", _api(jobs.JobDetailView), name="api-job-detail"),
+    path("jobs/<uuid:job_uuid>/cancel/", _api(jobs.JobCancelView), name="api-job-cancel"),
+    path("jobs/<uuid:job_uuid>/rerun/", _api(jobs.JobRerunView), name="api-job-rerun"),
+    path("jobs/<uuid:job_uuid>/log/", _api(jobs.JobLogView), name="api-job-log"),
+    path("jobs/<uuid:job_uuid>/result/", _api(jobs.JobResultView), name="api-job-result"),
+    path("jobs/<uuid:job_uuid>/output/", _api(jobs.JobOutputView), name="api-job-output"),
+    path("jobs/<uuid:job_uuid>/rejects/", _api(jobs.JobRejectsView), name="api-job-rejects"),
+    path("schema/", _api(SpectacularAPIView), name="api-schema"),
+    # A page for browsers: without a session, the site's login page comes first.
+    path(
+        "docs/",
+        login_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
+]

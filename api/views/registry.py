@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.serializers.registry import (
+    ModelCreateSerializer,
+    ModelDetailSerializer,
+    ModelSummarySerializer,
+    SnapshotAddSerializer,
+    SnapshotDetailSerializer,
+    SnapshotSummarySerializer,
+)
+from api.views._common import visible_or_404
+from models_registry.models import Model, Snapshot
+from models_registry.selectors import model_list, snapshot_list
+from models_registry.services import model_create, snapshot_create
+from models_registry.views import _carried_attachments
+
+
+def models_for(user) -> QuerySet[Model]:
+    """model_list(user=...) with each model's newest snapshot, as the serializers show it."""
+    newest = Snapshot.objects.filter(model=OuterRef("pk")).order_by("-version")
+    return model_list(user=user).annotate(latest_uuid=Subquery(newest.values("uuid")[:1]))
+
+
+class ModelListCreateView(generics.ListCreateAPIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_serializer_class(self):
+        return ModelCreateSerializer if self.request.method == "POST" else ModelSummarySerializer
+
+    def get_queryset(self) -> QuerySet[Model]:
+        models = models_for(self.request.user).order_by("name", "pk")
+        if search := self.request.query_params.get("search", "").strip():
+            models = models.filter(Q(name__icontains=search) | Q(description__icontains=search))
+        return models
+
+    @extend_schema(
+        parameters=[OpenApiParameter("search", str, description="in the name or description")]
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=ModelCreateSerializer, responses={201: ModelDetailSerializer})
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        form = ModelCreateSerializer(data=request.data, context=self.get_serializer_context())
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        model = model_create(
+            owner=request.user,
+            team=data["team"],
+            name=data["name"],
+            description=data["description"],
+            tags=data["tags"],
+            source_name=data["source"].name,
+            source=data["source"].text,
+            attachments=data["attachments"],
+            notes=data["notes"],
+            runtime_tags=data["runtime_tags"] or (),
+        )
+        model = models_for(request.user).get(pk=model.pk)
+        answer = ModelDetailSerializer(model, context=self.get_serializer_context())
+        return Response(answer.data, status=status.HTTP_201_CREATED)
+
+
+class ModelDetailView(generics.RetrieveAPIView):
+    serializer_class = ModelDetailSerializer
+
+    def get_object(self) -> Model:
+        return visible_or_404(models_for(self.request.user), uuid=self.kwargs["model_uuid"])
+
+
+class ModelSnapshotsView(generics.ListCreateAPIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_serializer_class(self):
+        return SnapshotAddSerializer if self.request.method == "POST" else SnapshotSummarySerializer
+
+    def _model(self) -> Model:
+        return visible_or_404(model_list(user=self.request.user), uuid=self.kwargs["model_uuid"])
+
+    def get_queryset(self) -> QuerySet[Snapshot]:
+        return self._model().snapshots.select_related("created_by").order_by("-version")
+
+    @extend_schema(request=SnapshotAddSerializer, responses={201: SnapshotDetailSerializer})
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        model = self._model()
+        form = SnapshotAddSerializer(data=request.data, context=self.get_serializer_context())
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        parent = model.latest_snapshot()
+        uploads = data["attachments"]
+        carried = (
+            _carried_attachments(parent, {f.name for f in uploads} | {data["source"].name})
+            if data["keep_attachments"]
+            else []
+        )
+        try:
+            snapshot = snapshot_create(
+                model=model,
+                created_by=request.user,
+                source_name=data["source"].name,
+                source=data["source"].text,
+                attachments=[*uploads, *carried],
+                notes=data["notes"],
+                runtime_tags=data["runtime_tags"],  # None: the parent's
+                parent=parent,
+            )
+        finally:
+            for file in carried:
+                file.close()
+        answer = SnapshotDetailSerializer(snapshot, context=self.get_serializer_context())
+        return Response(answer.data, status=status.HTTP_201_CREATED)
+
+
+class SnapshotDetailView(generics.RetrieveAPIView):
+    serializer_class = SnapshotDetailSerializer
+
+    def get_object(self) -> Snapshot:
+        snapshots = snapshot_list(user=self.request.user).select_related("parent", "training_job")
+        return visible_or_404(snapshots, uuid=self.kwargs["snapshot_uuid"])
