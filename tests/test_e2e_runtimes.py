@@ -17,6 +17,14 @@ from tests.demo import demo_snapshot
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
+SLOW_SOURCE = """\
+import time
+
+# modelop.score
+def action(datum):
+    time.sleep(3)
+    yield datum
+"""
 RECORDS = '{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}\n'
 
 
@@ -87,11 +95,31 @@ def test_jobs_run_on_the_runtime_their_tags_need_or_wait(two_runtimes, alice, te
     assert nowhere.placement == "no online runtime with tags tpu"
     assert job_place(job=nowhere) is False
 
-    # Staff tag dev with tpu: the waiting job is placed there and runs.
+    # Staff tag dev with tpu: the waiting job is placed there (by this call, or by a worker's
+    # reconciler, which calls job_place too) and runs.
     Runtime.objects.filter(pk=dev.pk).update(tags=["DEV", "tpu"])
-    assert job_place(job=nowhere) is True
+    job_place(job=nowhere)
     nowhere = wait_for_job(nowhere)
     assert nowhere.status == JobStatus.COMPLETE and nowhere.worker.startswith("dev-")
+
+
+def test_a_worker_reports_the_jobs_in_its_hands(two_runtimes, alice, team_alpha):
+    _dev, prod, _procs = two_runtimes
+    snapshot = demo_snapshot(owner=alice, team=team_alpha, source=SLOW_SOURCE)
+    Snapshot.objects.filter(pk=snapshot.pk).update(runtime_tags=["PROD"])
+    snapshot.refresh_from_db()
+    job = _job(alice, snapshot)
+    assert job.runtime == prod
+    deadline = time.monotonic() + 30
+    while str(job.uuid) not in Worker.objects.get(runtime=prod).jobs_in_hand:
+        assert time.monotonic() < deadline, "the running job never showed in the heartbeat"
+        time.sleep(0.1)
+    job = wait_for_job(job)
+    assert job.status == JobStatus.COMPLETE, job.error_message
+    deadline = time.monotonic() + 10
+    while Worker.objects.get(runtime=prod).jobs_in_hand:
+        assert time.monotonic() < deadline, "the finished job stayed in the heartbeat"
+        time.sleep(0.1)
 
 
 def test_a_stopped_worker_says_so_and_its_runtime_goes_offline(two_runtimes):
