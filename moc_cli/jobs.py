@@ -248,6 +248,35 @@ def job_cancel(state: State, job_uuid: str, as_json: bool) -> None:
         click.echo(f"Job {job_uuid} {job.get('status', 'CANCELLED')}.")
 
 
+@job_group.command("rerun")
+@uuid_argument("job_uuid")
+@click.option(
+    "--wait", is_flag=True, help="Watch the new job until it ends; exit 1 unless it is COMPLETE."
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show the progress bar of --wait (default: on a terminal).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the new job's UUID.")
+@json_option
+@pass_state
+def job_rerun(state: State, job_uuid: str, wait: bool, progress: bool | None, quiet: bool,
+              as_json: bool) -> None:  # fmt: skip
+    """Run a job again, with the same snapshot, inputs and output. Prints the new job's UUID
+    as the last word."""
+    api = state.api()
+    job = api.post(_job_path(job_uuid, "rerun/"), what=f"Job {job_uuid}")
+    if as_json:
+        echo_json(job)
+    elif quiet:
+        click.echo(job["uuid"])
+    else:
+        click.echo(f"Created job {job['uuid']}")
+    if wait:
+        sys.exit(watch(api, job["uuid"], progress=progress, summary_to_stderr=True))
+
+
 @job_group.command("logs")
 @uuid_argument("job_uuid")
 @json_option

@@ -145,6 +145,9 @@ def test_cancel_stops_a_running_job_and_watch_then_exits_1(
     assert moc("job", "watch", job_uuid).returncode == 1
     assert Job.objects.get(uuid=job_uuid).status == JobStatus.CANCELLED
     assert_error(moc("job", "cancel", job_uuid), 6)  # it has ended: a state conflict
+    again = last_word(moc("job", "rerun", job_uuid))
+    assert again != job_uuid and Job.objects.get(uuid=again).snapshot.model == model
+    assert moc("job", "cancel", again).returncode == 0
 
 
 def test_the_same_idempotency_key_twice_makes_one_job(celery_worker, moc, alice, team_alpha,
