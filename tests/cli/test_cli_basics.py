@@ -173,6 +173,13 @@ def test_model_create_uploads_the_source_and_attachments(moc, tmp_path):
     names = sorted(a.name for a in model.latest_snapshot().attachments.all())
     assert names == ["input_schema.avsc", "model.pickle"]
 
+    added = moc("snapshot", "create", str(model.uuid), str(source), "-a", str(pickle),
+                "--notes", "refit")  # fmt: skip
+
+    snapshot = model.snapshots.get(uuid=last_word(added))
+    assert (snapshot.version, snapshot.notes) == (2, "refit")
+    assert "v2" in moc("model", "show", str(model.uuid)).stdout
+
 
 def test_the_config_folder_follows_xdg_config_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
