@@ -80,6 +80,10 @@ class JsonLinesReader(Reader):
                     except orjson.JSONDecodeError as exc:
                         # exc.pos counts the newline too; past the text means "at its end".
                         column = min(exc.pos, len(line.rstrip(b"\r\n"))) + 1
+                        if "UTF-8" in exc.msg:
+                            raise self._fail(
+                                f"line {line_no}: ", f"not UTF-8 text; {_SAVE_AS_UTF8}"
+                            ) from None
                         raise self._fail(
                             f"line {line_no}: ", f"invalid JSON at column {column}: {exc.msg}"
                         ) from None
@@ -205,7 +209,26 @@ def _first_byte(path: str) -> bytes:
     return b""
 
 
+_SAVE_AS_UTF8 = "save the file as UTF-8 (JSON and CSV inputs are read as UTF-8)."
+
+
+def _text_check(item: InputFile) -> None:
+    """Refuse UTF-16/32 text and binary files up front: read as UTF-8 they would only give
+    a puzzling parse error."""
+    with open(item.path, "rb") as f:
+        head = f.read(4096)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise JobError(f"input '{item.name}': the file is UTF-16 (or UTF-32) text; {_SAVE_AS_UTF8}")
+    if b"\x00" in head:
+        raise JobError(
+            f"input '{item.name}': not text: it holds NUL bytes (a binary file, or UTF-16 text "
+            f"without a byte-order mark); {_SAVE_AS_UTF8}"
+        )
+
+
 def reader_open(item: InputFile) -> Reader:
+    if item.format in ("csv", "json", "jsonl"):
+        _text_check(item)
     if item.format == "csv":
         return CsvReader(item)
     if item.format == "parquet":
