@@ -317,5 +317,7 @@ class JobResultSerializer(serializers.Serializer):
     output = ResultOutputSerializer(allow_null=True)
     download_url = serializers.CharField(allow_null=True)
     rejects_url = serializers.CharField(allow_null=True)
-    metrics = serializers.JSONField(allow_null=True)
+    # Any JSON (null for jobs other than metrics): "anything or null" in OpenAPI 3.1 would
+    # match null twice, which a oneOf refuses.
+    metrics = serializers.JSONField(help_text="what the metrics function yielded; else null")
     result_snapshot = ResultSnapshotSerializer(allow_null=True)

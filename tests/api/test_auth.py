@@ -129,3 +129,16 @@ def test_api_token_command_refuses_an_unknown_user(db):
 
     with pytest.raises(CommandError, match="No user named 'nobody'"):
         call_command("api_token", "nobody")
+
+
+def test_repeated_wrong_passwords_lock_the_token_endpoint_with_json(anon_api, alice, settings):
+    if not settings.AXES_ENABLED:
+        pytest.skip("login rate limiting is off in these settings")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        anon_api.post(TOKEN_URL, {"username": "alice", "password": "nope"}, format="json")
+
+    answer = anon_api.post(TOKEN_URL, {"username": "alice", "password": PASSWORD}, format="json")
+
+    assert answer.status_code == 429
+    assert "Too many failed log-ins" in answer.json()["detail"]
+    assert not Token.objects.filter(user=alice).exists()
