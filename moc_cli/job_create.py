@@ -19,8 +19,6 @@ from moc_cli.locations import input_spec, output_spec
 from moc_cli.options import json_option, uuid_argument
 from moc_cli.output import echo_json, size
 
-# --- create ------------------------------------------------------------------------------------
-
 
 def _target(api: Api, target: str) -> tuple[str, str]:
     """("snapshot"|"model", label) for a snapshot or model UUID; a model means its newest
@@ -191,6 +189,7 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
         chosen = output_connection or (first.get("connection", "") if same else "")
         if chosen and "connection" not in out:
             out["connection"] = chosen
+    job_params = _params(params)  # usage errors first, before anything is uploaded
     key = idempotency_key.strip() or uuidlib.uuid4().hex
     api = state.api()
     field, label = _target(api, target)
@@ -214,8 +213,8 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
         body["check_input_schema"] = True
     if check_output:
         body["check_output_schema"] = True
-    if params:
-        body["params"] = _params(params)
+    if job_params:
+        body["params"] = job_params
     if evaluator:
         body["evaluator"] = True
     response = api.request("POST", "/api/jobs/", json=body, keyed=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -12,8 +13,6 @@ from moc_cli.errors import JOB_FAILED, REJECTED, USAGE, MocError
 from moc_cli.jobs import TERMINAL, _job_get, _job_path
 from moc_cli.options import json_option, uuid_argument
 from moc_cli.output import count, echo_json, fields, short, size
-
-# --- result ------------------------------------------------------------------------------------
 
 
 def _result(api: Api, job_uuid: str) -> dict:
@@ -62,15 +61,21 @@ def job_result(state: State, job_uuid: str, dest: str | None, save: bool, as_jso
     output = result.get("output") or {}
     local = output.get("kind") in ("embedded", "file")
     if save and not dest:
-        dest = output.get("name") or ""
+        dest = Path(output.get("name") or "").name  # a name, never a path elsewhere
         if not dest or not local:
             raise MocError("This job's output is not a file kept with it; nothing to save.",
                            code=USAGE)  # fmt: skip
     if dest and local:
-        with open(dest, "wb") as f:
-            written = api.download(
-                _job_path(job_uuid, "output/"), f, what=f"Output of job {job_uuid}"
-            )
+        # Into a temporary name first: a broken download never leaves half a file at DEST.
+        partial = Path(f"{dest}.part")
+        try:
+            with open(partial, "wb") as f:
+                written = api.download(
+                    _job_path(job_uuid, "output/"), f, what=f"Output of job {job_uuid}"
+                )
+            partial.replace(dest)
+        finally:
+            partial.unlink(missing_ok=True)
         click.echo(
             f"Wrote {count(result.get('records_written'))} records ({size(written)}) to {dest}.",
             err=True,
