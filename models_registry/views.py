@@ -165,6 +165,8 @@ def snapshot_detail_view(request: HttpRequest, snapshot_uuid: UUID) -> HttpRespo
 @require_GET
 def attachment_download_view(request: HttpRequest, snapshot_uuid: UUID, name: str) -> FileResponse:
     snapshot = _get_snapshot_for_user(request, snapshot_uuid)
+    if "\x00" in name:  # PostgreSQL cannot even compare a NUL: no attachment has one
+        raise Http404("No such attachment.")
     attachment = get_object_or_404(snapshot.attachments, name=name)
     try:
         handle = attachment.file.open("rb")

@@ -9,6 +9,7 @@ would, without a broker); the page and API cases go through Django's test client
 
 from __future__ import annotations
 
+import html
 import io
 import sqlite3
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.test import Client
+from django.urls import reverse
 
 from jobs.executor.supervisor import job_execute
 from jobs.models import Connection, Job, JobAsset, JobStatus, Runtime, Upload
@@ -419,3 +422,292 @@ def test_an_unreachable_location_ends_the_job_in_error_saying_where(
     else:  # no upload here: the job and its two assets only
         assert changed_rows(before, after) == {"Job": 1, "JobAsset": 2}
         assert [f for f in after.media - before.media if str(job.uuid) not in f] == []
+
+
+# --- The pages ---------------------------------------------------------------------------------
+
+
+def page_text(response) -> str:
+    return html.unescape(response.content.decode(errors="replace"))
+
+
+def multipart(fields: dict[str, str], files: list[tuple[str, str, bytes]]) -> tuple[bytes, str]:
+    """A multipart body written by hand: the test client would strip folders from file names,
+    as a browser may not, and an attacker does not."""
+    boundary = "CorpusBoundary7MA4YWxk"
+    parts = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
+    for field, filename, content in files:
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+            + content
+            + b"\r\n"
+        )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+GOOD_SOURCE = ECHO.encode()
+
+# (source file name, source bytes, attachments [(name, bytes)], texts the refusal shows)
+REGISTER_CASES = {
+    "source-syntax-error": (
+        "model.py", b"# modelop.score\ndef action(datum)\n    yield datum\n", [],
+        ["model.py is not valid Python: line 2"],
+    ),
+    "source-without-tagged-functions": (
+        "model.py", b"def action(datum):\n    yield datum\n", [],
+        ["model.py has no function tagged '# modelop.score'"],
+    ),
+    "source-not-utf8": (
+        "model.py", "# modelop.score\ndef action(d):\n    yield 'café'\n".encode("latin-1"), [],
+        ["model.py is not UTF-8 text"],
+    ),
+    "source-utf16": (
+        "model.py", ECHO.encode("utf-16"), [], ["model.py is not UTF-8 text"],
+    ),
+    "source-not-python-file": ("model.txt", GOOD_SOURCE, [], ["must be a .py file"]),
+    "source-empty": ("model.py", b"", [], ["The submitted file is empty."]),
+    "source-too-large": (
+        "model.py", GOOD_SOURCE + b"#" * (2 * 1024 * 1024), [], ["model.py is larger than"],
+    ),
+    "attachment-dot-name": (
+        "model.py", GOOD_SOURCE, [(".env", b"SECRET=1")], ["'.env' is not a plain file name"],
+    ),
+    "attachment-named-like-source": (
+        "model.py", GOOD_SOURCE, [("model.py", b"x")], ["cannot have the source's name"],
+    ),
+    "attachments-same-name": (
+        "model.py", GOOD_SOURCE, [("a.pickle", b"1"), ("a.pickle", b"2")],
+        ["Two attachments are named a.pickle"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", list(REGISTER_CASES))
+def test_register_form_refuses_bad_source_and_attachments(case, places, alice_client, team_alpha):
+    source_name, source, attachments, texts = REGISTER_CASES[case]
+    body, content_type = multipart(
+        {"name": "bad", "team": str(team_alpha.pk)},
+        [("source", source_name, source), *[("attachments", n, c) for n, c in attachments]],
+    )
+    before = world(places)
+
+    response = alice_client.post(reverse("registry-model-create"), body, content_type=content_type)
+
+    assert response.status_code == 200
+    for text in texts:
+        assert text in page_text(response)
+    assert_nothing_else_changed(before, world(places), job=None)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "filename",
+    ["../../../etc/evil.pickle", "..\\..\\evil.pickle", "/tmp/evil.pickle", "....//evil.pickle"],
+)
+def test_attachment_names_with_folders_never_reach_outside_the_snapshot(
+    filename, places, alice_client, team_alpha, tmp_path
+):
+    body, content_type = multipart(
+        {"name": "traversal", "team": str(team_alpha.pk)},
+        [("source", "model.py", GOOD_SOURCE), ("attachments", filename, b"payload")],
+    )
+    before = world(places)
+
+    response = alice_client.post(reverse("registry-model-create"), body, content_type=content_type)
+
+    assert response.status_code in (200, 302)
+    if response.status_code == 200:  # refused: the message names the file
+        assert "evil.pickle" in page_text(response)
+        assert changed_rows(before, world(places)) == {}
+    else:  # Django kept the base name only: a plain file inside the snapshot's folder
+        snapshot = Snapshot.objects.get(model__name="traversal")
+        assert [a.name for a in snapshot.attachments.all()] == ["evil.pickle"]
+        new = world(places).media - before.media
+        assert new == {f"snapshots/{snapshot.uuid}/evil.pickle"}
+    outside = [p for p in tmp_path.rglob("evil.pickle") if "snapshots" not in p.parts]
+    assert outside == []
+
+
+@pytest.mark.django_db
+def test_a_request_body_over_the_limit_is_a_clear_400(places, alice_client, team_alpha, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    before = world(places)
+
+    response = alice_client.post(
+        reverse("registry-model-create"), {"name": "big", "description": "x" * 20_000}
+    )
+
+    assert response.status_code == 400
+    assert "too large" in page_text(response)
+    assert_nothing_else_changed(before, world(places), job=None)
+
+
+@pytest.mark.django_db
+def test_an_upload_over_the_limit_is_refused_on_the_wizard_page(
+    places, alice_client, echo_snapshot, settings
+):
+    settings.UPLOAD_MAX_BYTES = 100
+    alice_client.get(reverse("jobs-wizard-start") + f"?snapshot={echo_snapshot.uuid}")
+    for step, data in (("runtime", {"runtime": "auto"}), ("type", {"job_type": "scoring"})):
+        alice_client.post(reverse("jobs-wizard-step", args=[step]), data)
+    alice_client.post(reverse("jobs-wizard-step", args=["schemas"]), {})
+    before = world(places)
+
+    response = alice_client.post(
+        reverse("jobs-wizard-step", args=["inputs"]),
+        {"kind": "upload", "file": ContentFile(b"x" * 500, name="big.jsonl"), "action": "add"},
+    )
+
+    assert response.status_code == 200
+    assert "big.jsonl is 500 bytes; the upload limit is 100" in page_text(response)
+    assert_nothing_else_changed(before, world(places), job=None)
+
+
+RANDOM = "5f0c6e4e-1d1b-4a44-9a53-0d2c1e7b9a10"
+
+
+@pytest.fixture
+def alice_job(places, alice, echo_snapshot):
+    return job_submit(
+        user=alice, snapshot=echo_snapshot,
+        inputs=[InputSpec(kind=JobAsset.Kind.EMBEDDED, data='{"id": 1}\n')],
+    )  # fmt: skip
+
+
+# (method, url, made from the fixtures) -> 404 for a person who may not see it or it is not there
+NOT_THERE = {
+    "job-unknown": ("get", lambda j: f"/jobs/{RANDOM}/"),
+    "job-status-unknown": ("get", lambda j: f"/jobs/{RANDOM}/status/"),
+    "job-cancel-unknown": ("post", lambda j: f"/jobs/{RANDOM}/cancel/"),
+    "job-not-a-uuid": ("get", lambda j: "/jobs/12345/"),
+    "job-asset-unknown": ("get", lambda j: f"/jobs/{j.uuid}/assets/{RANDOM}/"),
+    "job-output-not-yet": ("get", lambda j: f"/jobs/{j.uuid}/output/"),
+    "model-unknown": ("get", lambda j: f"/models/{RANDOM}/"),
+    "snapshot-unknown": ("get", lambda j: f"/models/snapshots/{RANDOM}/"),
+    "snapshot-source-unknown": ("get", lambda j: f"/models/snapshots/{RANDOM}/source/"),
+    "attachment-traversal": (
+        "get", lambda j: f"/models/snapshots/{j.snapshot.uuid}/files/..%2F..%2Fsecret_key",
+    ),
+    "attachment-nul-byte": (
+        "get", lambda j: f"/models/snapshots/{j.snapshot.uuid}/files/a%00b.pickle",
+    ),
+    "wizard-start-snapshot-garbage": ("get", lambda j: "/jobs/new/?snapshot=../../etc"),
+    "wizard-start-model-unknown": ("get", lambda j: f"/jobs/new/?model={RANDOM}"),
+    "wizard-step-unknown": ("get", lambda j: "/jobs/new/launch-missiles/"),
+}  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", list(NOT_THERE))
+def test_unknown_ids_in_urls_are_a_plain_404(case, places, alice_client, alice_job):
+    method, url = NOT_THERE[case]
+    before = world(places)
+
+    response = getattr(alice_client, method)(url(alice_job))
+
+    assert response.status_code == 404
+    assert_nothing_else_changed(before, world(places), job=None)
+    alice_job.refresh_from_db()
+    assert alice_job.status == JobStatus.WAITING
+
+
+# What charlie, of another team, tries with alice's objects: each is refused as "not found".
+FORGED = {
+    "see-the-job": ("get", lambda j: j.get_absolute_url(), {}),
+    "cancel-the-job": ("post", lambda j: f"/jobs/{j.uuid}/cancel/", {}),
+    "see-the-snapshot": ("get", lambda j: j.snapshot.get_absolute_url(), {}),
+    "download-the-source": ("get", lambda j: f"/models/snapshots/{j.snapshot.uuid}/source/", {}),
+    "download-an-attachment": (
+        "get", lambda j: f"/models/snapshots/{j.snapshot.uuid}/files/input_schema.avsc", {},
+    ),
+    "add-a-snapshot": (
+        "post", lambda j: f"/models/{j.snapshot.model.uuid}/snapshots/new/",
+        {"source": lambda: ContentFile(GOOD_SOURCE, name="model.py")},
+    ),
+    "start-the-wizard-on-it": ("get", lambda j: f"/jobs/new/?snapshot={j.snapshot.uuid}", {}),
+}  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", list(FORGED))
+def test_another_teams_ids_are_refused_as_not_found(case, places, charlie_client, alice_job):
+    method, url, data = FORGED[case]
+    before = world(places)
+
+    response = getattr(charlie_client, method)(url(alice_job), {k: v() for k, v in data.items()})
+
+    assert response.status_code == 404
+    assert_nothing_else_changed(before, world(places), job=None)
+    alice_job.refresh_from_db()
+    assert alice_job.status == JobStatus.WAITING
+
+
+@pytest.mark.django_db
+def test_the_wizard_refuses_a_forged_model_and_snapshot_of_another_team(
+    places, charlie, charlie_client, alice_job
+):
+    own = model_create(
+        owner=charlie, team=charlie.groups.get(), name="mine", source_name="model.py",
+        source=ECHO,
+    )  # fmt: skip
+    charlie_client.get(reverse("jobs-wizard-start"))
+    before = world(places)
+
+    forged_model = charlie_client.post(
+        reverse("jobs-wizard-step", args=["model"]), {"model": str(alice_job.snapshot.model.uuid)}
+    )
+    assert forged_model.status_code == 200
+    assert "Choose one of your teams' models." in page_text(forged_model)
+
+    charlie_client.post(reverse("jobs-wizard-step", args=["model"]), {"model": str(own.uuid)})
+    forged_snapshot = charlie_client.post(
+        reverse("jobs-wizard-step", args=["snapshot"]), {"snapshot": str(alice_job.snapshot.uuid)}
+    )
+    assert forged_snapshot.status_code == 200
+    assert "Choose one of this model's snapshots." in page_text(forged_snapshot)
+    assert str(alice_job.snapshot.uuid) not in str(dict(charlie_client.session))
+    assert_nothing_else_changed(before, world(places), job=None)
+
+
+# POSTs without the CSRF token (a forged cross-site form): refused, nothing happens.
+CSRF_LESS = {
+    "cancel-a-job": (lambda j: f"/jobs/{j.uuid}/cancel/", {}),
+    "register-a-model": (lambda j: "/models/new/", {"name": "x"}),
+    "add-a-snapshot": (lambda j: f"/models/{j.snapshot.model.uuid}/snapshots/new/", {}),
+    "wizard-step": (lambda j: "/jobs/new/model/", {"model": RANDOM}),
+    "log-out": (lambda j: "/logout/", {}),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", list(CSRF_LESS))
+def test_a_post_without_the_csrf_token_is_refused(case, places, alice, alice_job):
+    url, data = CSRF_LESS[case]
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    before = world(places)
+
+    response = client.post(url(alice_job), data)
+
+    assert response.status_code == 403
+    assert "CSRF verification failed" in page_text(response)
+    assert_nothing_else_changed(before, world(places), job=None)
+    alice_job.refresh_from_db()
+    assert alice_job.status == JobStatus.WAITING
+    assert client.get("/jobs/").status_code == 200  # still logged in
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query",
+    ["?status=BOGUS", "?page=abc", "?page=99999", "?model=not-a-uuid", "?job_type=%00"],
+)
+def test_nonsense_in_list_filters_is_ignored_or_shown_not_a_500(query, alice_client, alice_job):
+    assert alice_client.get(f"/jobs/{query}").status_code == 200
