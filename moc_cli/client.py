@@ -51,22 +51,23 @@ def _session(token: str, retry: Retry) -> requests.Session:
     return session
 
 
-def _messages(body) -> list[str]:
-    """The error lines of a DRF error body: {"detail": ...} or {"field": ["message", ...]}."""
-    if isinstance(body, str):
-        return [body]
-    if isinstance(body, list):
-        return [line for item in body for line in _messages(item)]
-    if not isinstance(body, dict):
-        return [str(body)]
-    lines = []
-    for field, value in body.items():
-        for message in _messages(value):
-            if field in ("detail", "non_field_errors", "__all__"):
-                lines.append(message)
+def _messages(body, field: str = "") -> list[str]:
+    """The error lines of a DRF error body: {"detail": ...} or {"field": ["message", ...]},
+    nested ones named like inputs[0].upload."""
+    if isinstance(body, dict):
+        lines = []
+        for key, value in body.items():
+            if key in ("detail", "non_field_errors", "__all__"):
+                name = field
+            elif str(key).isdigit():
+                name = f"{field}[{key}]"
             else:
-                lines.append(f"{field}: {message}")
-    return lines
+                name = f"{field}.{key}" if field else str(key)
+            lines.extend(_messages(value, name))
+        return lines
+    if isinstance(body, list):
+        return [line for item in body for line in _messages(item, field)]
+    return [f"{field}: {body}" if field else str(body)]
 
 
 class Api:

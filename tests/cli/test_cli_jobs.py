@@ -295,7 +295,7 @@ def test_sql_input_and_output_on_a_named_connection(celery_worker, moc, alice, t
     created = moc("job", "create", "batchjob", str(snapshot.uuid), f"sql:warehouse:{query}",
                   "sql:predictions", "--wait")  # fmt: skip
 
-    assert_error(unnamed, 6, "other, warehouse")
+    assert_error(unnamed, 6, "inputs[0].connection: ", "other, warehouse")
     assert created.returncode == 0, created.stderr
     assert db.execute("SELECT count(*) FROM predictions").fetchone() == (150,)
     result = moc("job", "result", last_word(created))
