@@ -30,9 +30,24 @@ def as_uuid(value: str) -> UUID | None:
         return None
 
 
+def has_nul(value) -> bool:
+    """True when a NUL character hides in VALUE (keys too): PostgreSQL cannot store one."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 def refusal(exc: DjangoValidationError) -> serializers.ValidationError:
     """A service's ValidationError as a serializer (field) error."""
     return serializers.ValidationError(exc.messages)
+
+
+# Stored file names (attachments, uploads) are at most this long.
+FILE_NAME_MAX = 200
 
 
 class DetailSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.serializers.common import FILE_NAME_MAX
 from jobs.models import Connection, Runtime, Upload, Worker
 from jobs.selectors import OFFLINE, ONLINE, STALE
 
@@ -49,7 +50,7 @@ class RuntimeSerializer(serializers.ModelSerializer):
 
 
 class UploadCreateSerializer(serializers.Serializer):
-    file = serializers.FileField()
+    file = serializers.FileField(max_length=FILE_NAME_MAX)
 
 
 class UploadSerializer(serializers.ModelSerializer):

@@ -12,6 +12,7 @@ from api.serializers.common import (
     SnapshotRefSerializer,
     absolute_url,
     as_uuid,
+    has_nul,
 )
 from jobs.models import (
     AssetFormat,
@@ -37,6 +38,7 @@ JOB_TYPE_CHOICES = [*JobType.values, *JOB_TYPE_ALIASES]
 INPUT_KINDS = ("upload", "embedded", "s3", "hdfs", "sql")
 OUTPUT_KINDS = ("embedded", "file", "s3", "hdfs", "sql")
 EXTERNAL = ("s3", "hdfs", "sql")
+MAX_INPUTS = 100
 
 
 def connection_resolve(*, user, kind: str, value: str | None) -> Connection:
@@ -70,11 +72,14 @@ class JobInputSerializer(serializers.Serializer):
     data = serializers.CharField(
         required=False, allow_blank=True, trim_whitespace=False, help_text="embedded: the records"
     )
-    location = serializers.CharField(required=False, help_text="s3://bucket/key, hdfs://nn/path")
+    location = serializers.CharField(
+        required=False, max_length=1000, help_text="s3://bucket/key, hdfs://nn/path"
+    )
     query = serializers.CharField(required=False, help_text="sql: one SELECT statement")
     connection = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, help_text="name or uuid"
-    )
+        required=False, allow_null=True, allow_blank=True, max_length=100,
+        help_text="name or uuid",
+    )  # fmt: skip
     format = serializers.ChoiceField(choices=AssetFormat.choices, required=False, allow_blank=True)
     name = serializers.CharField(required=False, allow_blank=True, max_length=255)
 
@@ -108,9 +113,12 @@ class JobOutputSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=255)
     format = serializers.ChoiceField(choices=AssetFormat.choices, required=False, allow_blank=True)
     location = serializers.CharField(
-        required=False, allow_blank=True, help_text="s3/hdfs: where; sql: a table name"
+        required=False, allow_blank=True, max_length=1000,
+        help_text="s3/hdfs: where; sql: a table name",
+    )  # fmt: skip
+    connection = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=100
     )
-    connection = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     write_mode = serializers.ChoiceField(
         choices=JobAsset.WriteMode.choices, default=JobAsset.WriteMode.REPLACE
     )
@@ -136,14 +144,18 @@ class JobCreateSerializer(serializers.Serializer):
     job_type = serializers.ChoiceField(choices=JOB_TYPE_CHOICES, default=JobType.SCORING)
     snapshot = serializers.UUIDField(required=False, help_text="the snapshot to run")
     model = serializers.UUIDField(required=False, help_text="or a model: its newest snapshot")
-    inputs = JobInputSerializer(many=True, allow_empty=False)
+    inputs = JobInputSerializer(many=True, allow_empty=False, max_length=MAX_INPUTS)
     output = JobOutputSerializer(required=False, allow_null=True)
     runtime = serializers.CharField(
         required=False, allow_null=True, allow_blank=True,
         help_text="name or uuid; omitted or null: let the system choose",
     )  # fmt: skip
-    input_schema = serializers.CharField(required=False, allow_blank=True, default="")
-    output_schema = serializers.CharField(required=False, allow_blank=True, default="")
+    input_schema = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200
+    )
+    output_schema = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200
+    )
     check_input_schema = serializers.BooleanField(required=False, default=False)
     check_output_schema = serializers.BooleanField(required=False, default=False)
     params = serializers.DictField(required=False, default=dict)
@@ -156,6 +168,11 @@ class JobCreateSerializer(serializers.Serializer):
 
     def validate_job_type(self, value: str) -> str:
         return JOB_TYPE_ALIASES.get(value, value)
+
+    def validate_params(self, value: dict) -> dict:
+        if has_nul(value):
+            raise serializers.ValidationError("Parameters cannot hold NUL characters.")
+        return value
 
     def validate_snapshot(self, value):
         snapshot = snapshot_list(user=self._user()).filter(uuid=value).first()

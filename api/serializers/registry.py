@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.common import (
+    FILE_NAME_MAX,
     ModelRefSerializer,
     SnapshotRefSerializer,
     absolute_url,
@@ -118,9 +119,11 @@ class ModelDetailSerializer(ModelSummarySerializer):
 class SnapshotCreateSerializer(serializers.Serializer):
     """multipart/form-data: the model's .py file, attachments, notes, runtime tags."""
 
-    source = serializers.FileField(help_text="The model's Python source (.py) with smart tags.")
+    source = serializers.FileField(
+        max_length=FILE_NAME_MAX, help_text="The model's Python source (.py) with smart tags."
+    )
     attachments = serializers.ListField(
-        child=serializers.FileField(), required=False, default=list,
+        child=serializers.FileField(max_length=FILE_NAME_MAX), required=False, default=list,
         help_text="Any number of files (repeat the field); pickles, .avsc schemas, ...",
     )  # fmt: skip
     notes = serializers.CharField(required=False, allow_blank=True, default="")

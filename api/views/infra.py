@@ -52,7 +52,7 @@ class RuntimeDetailView(generics.RetrieveAPIView):
     serializer_class = RuntimeSerializer
 
     def get_object(self) -> Runtime:
-        key = self.kwargs["runtime"]
+        key = self.kwargs["runtime"].replace("\x00", "")
         lookup = {"uuid": uuid} if (uuid := as_uuid(key)) else {"name": key}
         runtime = visible_or_404(Runtime.objects.all(), **lookup)
         (found,) = runtime_runs(

@@ -6,12 +6,12 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.parsers import JSONParser
 from api.serializers.common import DetailSerializer, absolute_url
 from api.serializers.jobs import (
     JobCreateSerializer,
@@ -75,6 +75,8 @@ class JobListCreateView(generics.ListAPIView):
     )
     def post(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key", "").strip()
+        if "\x00" in key:
+            raise ValidationError({"Idempotency-Key": ["The key cannot hold NUL characters."]})
         if key and (
             job := Job.objects.filter(created_by=request.user, idempotency_key=key).first()
         ):

@@ -36,7 +36,8 @@ class ModelListCreateView(generics.ListCreateAPIView):
 
     def get_queryset(self) -> QuerySet[Model]:
         models = models_for(self.request.user).order_by("name", "pk")
-        if search := self.request.query_params.get("search", "").strip():
+        search = self.request.query_params.get("search", "").replace("\x00", "").strip()
+        if search:
             models = models.filter(Q(name__icontains=search) | Q(description__icontains=search))
         return models
 
