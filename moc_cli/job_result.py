@@ -89,7 +89,9 @@ def job_result(state: State, job_uuid: str, dest: str | None, save: bool, as_jso
     snapshot = result.get("result_snapshot")
     if result.get("records_rejected"):
         rejects = f"; rejects: {result['rejects_url']}" if result.get("rejects_url") else ""
-        click.echo(f"{count(result['records_rejected'])} records were rejected{rejects}", err=True)
+        n = result["records_rejected"]
+        was = "record was" if n == 1 else "records were"
+        click.echo(f"{count(n)} {was} rejected (they failed the schema check){rejects}", err=True)
     if job_type == "training":
         if not snapshot:
             raise MocError("The training job made no snapshot.", code=JOB_FAILED)

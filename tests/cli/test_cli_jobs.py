@@ -315,3 +315,26 @@ def test_embedded_input_and_parquet_output(celery_worker, moc, alice, team_alpha
     assert moc("job", "result", job_uuid, "--save").returncode == 0
     frame = pd.read_parquet(moc.cwd / "scores.parquet")
     assert len(frame) == 150 and "predicted_species" in frame.columns
+
+
+def test_runtime_format_and_schema_check_options(celery_worker, moc, alice, team_alpha,
+                                                 iris_sample):  # fmt: skip
+    snapshot = demo_snapshot(owner=alice, team=team_alpha)
+    lines = iris_sample.read_text().splitlines()
+    lines[4] = json.dumps({**json.loads(lines[4]), "sepal_length": "wide"})  # fails the schema
+    data = moc.cwd / "iris.txt"  # an extension that tells nothing: --format does
+    data.write_text("\n".join(lines) + "\n")
+
+    created = moc("job", "create", "batchjob", str(snapshot.uuid), str(data), "scores.csv",
+                  "--format", "jsonl", "--runtime", "default", "--input-schema",
+                  "input_schema.avsc", "--check-input", "--wait")  # fmt: skip
+
+    assert created.returncode == 0, created.stderr
+    job = Job.objects.get(uuid=last_word(created))
+    assert job.runtime.name == "default" and not job.runtime_auto
+    assert (job.input_assets()[0].format, job.output_asset().format) == ("jsonl", "csv")
+    assert (job.records_read, job.records_written, job.records_rejected) == (150, 149, 1)
+    result = moc("job", "result", str(job.uuid))
+    assert result.returncode == 0, result.stderr
+    assert "1 record was rejected" in result.stderr and "rejects: http" in result.stderr
+    assert len(result.stdout.splitlines()) == 150  # a CSV header and 149 rows
