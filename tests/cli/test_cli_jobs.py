@@ -338,3 +338,25 @@ def test_runtime_format_and_schema_check_options(celery_worker, moc, alice, team
     assert result.returncode == 0, result.stderr
     assert "1 record was rejected" in result.stderr and "rejects: http" in result.stderr
     assert len(result.stdout.splitlines()) == 150  # a CSV header and 149 rows
+
+
+def test_hdfs_input_and_output_on_the_connection_given(celery_worker, moc, alice, team_alpha,
+                                                       webhdfs_server, iris_sample):  # fmt: skip
+    snapshot = demo_snapshot(owner=alice, team=team_alpha)
+    folder = webhdfs_server.local("/data/iris")
+    folder.mkdir(parents=True)
+    (folder / "part-0.jsonl").write_bytes(iris_sample.read_bytes())
+    webhdfs_server.connection("hadoop").save()
+    webhdfs_server.connection("backup").save()  # two of a kind: the job must say which
+    args = ["job", "create", "batchjob", str(snapshot.uuid), "hdfs://namenode/data/iris",
+            "hdfs://namenode/scores/iris.csv"]  # fmt: skip
+
+    unnamed = moc(*args)
+    created = moc(*args, "--connection", "hadoop", "--wait")
+
+    assert_error(unnamed, 6, "backup, hadoop")
+    assert created.returncode == 0, created.stderr
+    rows = webhdfs_server.local("/scores/iris.csv").read_text().splitlines()
+    assert len(rows) == 151  # a header and every record
+    result = moc("job", "result", last_word(created))
+    assert result.stdout.strip() == "Output: hdfs://namenode/scores/iris.csv (connection hadoop)"
