@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from jobs.executor.supervisor import job_execute
 from jobs.models import Connection, Job, JobAsset, JobStatus, Runtime, Upload
@@ -711,3 +712,163 @@ def test_a_post_without_the_csrf_token_is_refused(case, places, alice, alice_job
 )
 def test_nonsense_in_list_filters_is_ignored_or_shown_not_a_500(query, alice_client, alice_job):
     assert alice_client.get(f"/jobs/{query}").status_code == 200
+
+
+# --- The REST API --------------------------------------------------------------------------------
+
+
+def api_client(user=None) -> APIClient:
+    from api.authentication import token_issue
+
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user).key}")
+    return client
+
+
+def _job_body(snapshot_uuid, **changes) -> dict:
+    body = {
+        "job_type": "scoring",
+        "snapshot": str(snapshot_uuid),
+        "inputs": [{"kind": "embedded", "data": '{"id": 1}\n'}],
+    }
+    return {**body, **changes}
+
+
+# name -> (who, method, url, request keywords, made from (job, connection)), statuses, text
+API_CASES = {
+    "job-unknown": ("alice", "get", lambda j, c: f"/api/jobs/{RANDOM}/", lambda j, c: {},
+                    {404}, "Not found."),
+    "job-cancel-unknown": ("alice", "post", lambda j, c: f"/api/jobs/{RANDOM}/cancel/",
+                           lambda j, c: {}, {404}, "Not found."),
+    "job-rerun-unknown": ("alice", "post", lambda j, c: f"/api/jobs/{RANDOM}/rerun/",
+                          lambda j, c: {}, {404}, "Not found."),
+    "job-not-a-uuid": ("alice", "get", lambda j, c: "/api/jobs/12345/", lambda j, c: {},
+                       {404}, ""),
+    "snapshot-of-another-team": ("charlie", "get",
+                                 lambda j, c: f"/api/snapshots/{j.snapshot.uuid}/",
+                                 lambda j, c: {}, {404}, "Not found."),
+    "cancel-another-teams-job": ("charlie", "post", lambda j, c: f"/api/jobs/{j.uuid}/cancel/",
+                                 lambda j, c: {}, {404}, "Not found."),
+    "rerun-another-teams-job": ("charlie", "post", lambda j, c: f"/api/jobs/{j.uuid}/rerun/",
+                                lambda j, c: {}, {404}, "Not found."),
+    "job-on-another-teams-snapshot": (
+        "charlie", "post", lambda j, c: "/api/jobs/",
+        lambda j, c: {"data": _job_body(j.snapshot.uuid), "format": "json"},
+        {400, 404}, "No snapshot with this uuid that you may see.",
+    ),
+    "job-on-another-teams-model": (
+        "charlie", "post", lambda j, c: "/api/jobs/",
+        lambda j, c: {"data": _job_body(j.snapshot.uuid, snapshot=None,
+                                        model=str(j.snapshot.model.uuid)), "format": "json"},
+        {400, 404}, "No model with this uuid that you may see.",
+    ),
+    "job-with-another-users-upload": (
+        "bob", "post", lambda j, c: "/api/jobs/",
+        lambda j, c: {"data": _job_body(j.snapshot.uuid, inputs=[
+            {"kind": "upload", "upload": str(Upload.objects.get(name="alices.jsonl").uuid)}]),
+            "format": "json"},
+        {400}, "upload",
+    ),
+    "malformed-json": ("alice", "post", lambda j, c: "/api/jobs/",
+                       lambda j, c: {"data": '{"job_type": "scoring", "snapshot": ',
+                                     "content_type": "application/json"},
+                       {400}, "JSON parse error"),
+    "json-array-not-object": ("alice", "post", lambda j, c: "/api/jobs/",
+                              lambda j, c: {"data": "[1, 2, 3]",
+                                            "content_type": "application/json"},
+                              {400}, ""),
+    "wrong-content-type": ("alice", "post", lambda j, c: "/api/jobs/",
+                           lambda j, c: {"data": "job_type=scoring", "content_type": "text/plain"},
+                           {415}, "Unsupported media type"),
+    "unknown-job-type": ("alice", "post", lambda j, c: "/api/jobs/",
+                         lambda j, c: {"data": _job_body(j.snapshot.uuid, job_type="launch"),
+                                       "format": "json"}, {400}, "launch"),
+    "embedded-data-too-large": (
+        "alice", "post", lambda j, c: "/api/jobs/",
+        lambda j, c: {"data": _job_body(j.snapshot.uuid, inputs=[
+            {"kind": "embedded", "data": "x" * 2_000}]), "format": "json"},
+        {400}, "the limit is 1,000",
+    ),
+    "sql-that-deletes": (
+        "alice", "post", lambda j, c: "/api/jobs/",
+        lambda j, c: {"data": _job_body(j.snapshot.uuid, inputs=[
+            {"kind": "sql", "query": "DELETE FROM customers", "connection": c.name}]),
+            "format": "json"},
+        {400}, "not DELETE",
+    ),
+    "model-source-syntax-error": (
+        "alice", "post", lambda j, c: "/api/models/",
+        lambda j, c: {"data": {"name": "bad", "source": ContentFile(
+            b"# modelop.score\ndef f(x)\n", name="m.py")}, "format": "multipart"},
+        {400}, "m.py is not valid Python",
+    ),
+    "model-source-untagged": (
+        "alice", "post", lambda j, c: "/api/models/",
+        lambda j, c: {"data": {"name": "bad", "source": ContentFile(
+            b"def f(x):\n    return x\n", name="m.py")}, "format": "multipart"},
+        {400}, "has no function tagged",
+    ),
+    "model-for-another-team": (
+        "alice", "post", lambda j, c: "/api/models/",
+        lambda j, c: {"data": {"name": "x", "team": "gamma", "source": ContentFile(
+            GOOD_SOURCE, name="m.py")}, "format": "multipart"},
+        {400}, "gamma",
+    ),
+    "model-attachment-dot-name": (
+        "alice", "post", lambda j, c: "/api/models/",
+        lambda j, c: {"data": {"name": "x", "source": ContentFile(GOOD_SOURCE, name="m.py"),
+                               "attachments": [ContentFile(b"k", name=".env")]},
+                      "format": "multipart"},
+        {400}, ".env",
+    ),
+    "upload-too-large": (
+        "alice", "post", lambda j, c: "/api/uploads/",
+        lambda j, c: {"data": {"file": ContentFile(b"x" * 5_000, name="big.jsonl")},
+                      "format": "multipart"},
+        {400}, "the upload limit is 1,000",
+    ),
+    "made-up-token": (
+        None, "get", lambda j, c: "/api/jobs/", lambda j, c: {}, {401}, "",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", list(API_CASES))
+def test_api_bad_input(case, places, alice, bob, charlie, alice_job, warehouse, settings):
+    who, method, url, options, statuses, text = API_CASES[case]
+    settings.EMBEDDED_INPUT_MAX_BYTES = 1_000
+    settings.UPLOAD_MAX_BYTES = 1_000
+    upload_create(owner=alice, content=ContentFile(b'{"id": 1}\n', name="alices.jsonl"))
+    users = {"alice": alice, "bob": bob, "charlie": charlie}
+    client = api_client(users.get(who))
+    if who is None:
+        client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    before = world(settings)
+
+    response = getattr(client, method)(url(alice_job, warehouse), **options(alice_job, warehouse))
+
+    assert response.status_code in statuses, response.content[:500]
+    if case != "job-not-a-uuid":  # no URL matches that path: Django's own 404 page
+        assert response["Content-Type"].startswith("application/json")
+        assert text in str(response.json())
+    assert_nothing_else_changed(before, world(settings), job=None)
+    alice_job.refresh_from_db()
+    assert alice_job.status == JobStatus.WAITING
+    assert warehouse.rows() == [(1, 0.5), (2, 0.7)]
+
+
+@pytest.mark.django_db
+def test_api_post_with_a_session_and_no_csrf_token_is_refused(places, alice, alice_job):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(alice)
+    before = world(places)
+
+    response = client.post(f"/api/jobs/{alice_job.uuid}/cancel/")
+
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    assert_nothing_else_changed(before, world(places), job=None)
+    alice_job.refresh_from_db()
+    assert alice_job.status == JobStatus.WAITING
