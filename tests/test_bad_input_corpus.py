@@ -170,6 +170,14 @@ EXECUTOR_CASES = {
         "ERROR",
         ["broken.csv", "line 3", "Expected 2 fields, saw 3"],
     ),
+    "csv-every-row-one-field-too-many": (
+        "shifted.csv",
+        lambda: b"id,x\n1,0.5,9\n2,0.7,9\n",
+        "",
+        {},
+        "ERROR",
+        ["shifted.csv", "more fields than the header"],
+    ),
     "csv-unclosed-quote": (
         "quote.csv",
         lambda: b'id,x\n1,"0.5\n2,0.7\n',
@@ -872,3 +880,42 @@ def test_api_post_with_a_session_and_no_csrf_token_is_refused(places, alice, ali
     assert_nothing_else_changed(before, world(places), job=None)
     alice_job.refresh_from_db()
     assert alice_job.status == JobStatus.WAITING
+
+
+# --- Through a real worker ----------------------------------------------------------------------
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_survives_a_run_of_bad_inputs_and_serves_the_next_job(
+    celery_worker, alice, team_alpha
+):
+    from tests.conftest import wait_for_job
+
+    Runtime.objects.get_or_create(name="default", defaults={"queue": "default", "is_default": True})
+    snapshot = model_create(
+        owner=alice, team=team_alpha, name="echo-w", source_name="model.py", source=ECHO
+    ).latest_snapshot()
+    bad = [
+        ("garbage.parquet", b"PAR1 nope"),
+        ("utf16.jsonl", '{"id": 1}\n'.encode("utf-16")),
+        ("giant.jsonl", b"x" * (20 * 1024 * 1024)),
+        ("broken.csv", b"id,x\n1,2,3\n"),
+    ]
+    jobs = []
+    for name, content in [*bad, ("good.jsonl", b'{"id": 1}\n{"id": 2}\n')]:
+        upload = upload_create(owner=alice, content=ContentFile(content, name=name))
+        jobs.append(
+            job_submit(
+                user=alice,
+                snapshot=snapshot,
+                inputs=[InputSpec(kind=JobAsset.Kind.UPLOAD, upload=upload)],
+            )  # fmt: skip
+        )
+
+    finished = [wait_for_job(job, timeout=120) for job in jobs]
+
+    for job, (name, _) in zip(finished[:-1], bad, strict=True):
+        assert job.status == JobStatus.ERROR and name in job.error_message, (name, job.log[-800:])
+    assert (finished[-1].status, finished[-1].records_written) == (JobStatus.COMPLETE, 2)
+    assert celery_worker.poll() is None  # the worker process is still up

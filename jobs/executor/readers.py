@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -134,9 +135,13 @@ class CsvReader(Reader):
             yield frame.to_dict("records")
 
     def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
-        with open(self.path, "rb") as f:
+        with open(self.path, "rb") as f, warnings.catch_warnings():
+            # Rows with one field more than the header would silently make the first column
+            # the index (shifting every value); index_col=False makes that a warning, and
+            # the warning an error.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
             try:
-                chunks = pd.read_csv(f, chunksize=chunk_rows)
+                chunks = pd.read_csv(f, chunksize=chunk_rows, index_col=False)
                 for frame in chunks:
                     # The parser reads ahead in blocks, so this is close, not exact.
                     self._advance(f.tell())
@@ -145,6 +150,12 @@ class CsvReader(Reader):
                 return  # an empty file (not even a header) has no records
             except pd.errors.ParserError as exc:
                 raise self._csv_error(exc) from None
+            except pd.errors.ParserWarning:
+                raise self._fail(
+                    "",
+                    "the rows have more fields than the header line names; give every "
+                    "column a name in the header, or remove the extra fields",
+                ) from None
             except UnicodeDecodeError as exc:
                 raise self._fail("", f"not UTF-8 text (byte {exc.start}).") from None
         self.bytes_read = self.size
