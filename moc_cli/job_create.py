@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import uuid as uuidlib
 from pathlib import Path
 
@@ -14,10 +13,10 @@ from jobs.formats import FORMATS
 from moc_cli.client import Api
 from moc_cli.context import State, pass_state
 from moc_cli.errors import NOT_FOUND, MocError
-from moc_cli.jobs import JOB_TYPES, watch
+from moc_cli.jobs import JOB_TYPES, job_created
 from moc_cli.locations import input_spec, output_spec
-from moc_cli.options import json_option, uuid_argument
-from moc_cli.output import echo_json, size
+from moc_cli.options import json_option, quiet_option, uuid_argument, wait_options
+from moc_cli.output import size
 
 
 def _target(api: Api, target: str) -> tuple[str, str]:
@@ -147,15 +146,8 @@ def _params(pairs: tuple[str, ...]) -> dict:
     metavar="KEY",
     help="Creating again with the same KEY gives the same job, never a second one.",
 )
-@click.option(
-    "--wait", is_flag=True, help="Watch the job until it ends; exit 1 unless it is COMPLETE."
-)
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Show the progress bar of --wait (default: on a terminal).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="Print only the job UUID.")
+@wait_options
+@quiet_option("the job UUID")
 @json_option
 @pass_state
 def job_create(state: State, job_type: str, target: str, input_: str, output: str,
@@ -220,20 +212,13 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
     response = api.request("POST", "/api/jobs/", json=body, keyed=True,
                            headers={"Idempotency-Key": key})  # fmt: skip
     job = response.json()
+    where = job.get("runtime") or ""
+    placement = f" ({job['placement']})" if job.get("placement") else ""
+    lines = [f"{job['job_type'].capitalize()} job on {label}, runtime {where}{placement}."]
     again = response.status_code == 200
-    if as_json:
-        echo_json(job)
-    elif quiet:
-        click.echo(job["uuid"])
-    else:
-        where = job.get("runtime") or ""
-        placement = f" ({job['placement']})" if job.get("placement") else ""
-        click.echo(f"{job['job_type'].capitalize()} job on {label}, runtime {where}{placement}.")
-        if again and idempotency_key.strip():
-            click.echo("This idempotency key made this job before; nothing new was created.")
-        elif again:  # our automatic key: a first try's answer was lost on the way back
-            click.echo("The first try made this job (its answer was lost); no second job.")
-        click.echo(f"Job {job['uuid']}" if again else f"Created job {job['uuid']}")
-    if wait:
-        code = watch(api, job["uuid"], progress=progress, summary_to_stderr=True)
-        sys.exit(code)
+    if again and idempotency_key.strip():
+        lines.append("This idempotency key made this job before; nothing new was created.")
+    elif again:  # our automatic key: a first try's answer was lost on the way back
+        lines.append("The first try made this job (its answer was lost); no second job.")
+    job_created(api, job, as_json=as_json, quiet=quiet, wait=wait, progress=progress,
+                lines=tuple(lines), verb="Job" if again else "Created job")  # fmt: skip

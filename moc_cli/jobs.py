@@ -12,8 +12,8 @@ from tqdm import tqdm
 from moc_cli.client import Api
 from moc_cli.context import State, pass_state
 from moc_cli.errors import JOB_FAILED, UNREACHABLE, MocError
-from moc_cli.options import json_option, uuid_argument
-from moc_cli.output import count, echo_json, fields, seconds, size, table, when
+from moc_cli.options import json_option, quiet_option, uuid_argument, wait_options
+from moc_cli.output import count, echo_json, echo_list, fields, seconds, size, table, when
 
 # The seed product's names first, then the API's own.
 JOB_TYPES = {
@@ -48,6 +48,23 @@ def _records(job: dict) -> str:
     if job.get("records_rejected"):
         text += f", {count(job['records_rejected'])} rejected"
     return text
+
+
+def job_created(api: Api, job: dict, *, as_json: bool, quiet: bool, wait: bool,
+                progress: bool | None, lines: tuple[str, ...] = (),
+                verb: str = "Created job") -> None:  # fmt: skip
+    """Say which job a command made, the UUID last (or only the UUID, or the JSON); with WAIT,
+    watch it and exit with watch's code."""
+    if as_json:
+        echo_json(job)
+    elif quiet:
+        click.echo(job["uuid"])
+    else:
+        for line in lines:
+            click.echo(line)
+        click.echo(f"{verb} {job['uuid']}")
+    if wait:
+        sys.exit(watch(api, job["uuid"], progress=progress, summary_to_stderr=True))
 
 
 @click.group("job")
@@ -194,7 +211,7 @@ def _asset_label(asset: dict) -> str:
 @click.option("--user", default="", metavar="NAME", help="Jobs this user created.")
 @click.option("--runtime", default="", metavar="NAME", help="Jobs of this runtime.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("-q", "--quiet", is_flag=True, help="Print only the UUIDs.")
+@quiet_option()
 @json_option
 @pass_state
 def job_list(state: State, status: str | None, job_type: str | None, model: str, user: str,
@@ -209,12 +226,7 @@ def job_list(state: State, status: str | None, job_type: str | None, model: str,
     }
     params = {k: v for k, v in params.items() if v}
     jobs = list(state.api().pages("/api/jobs/", params=params, limit=limit))
-    if as_json:
-        echo_json(jobs)
-        return
-    if quiet:
-        for j in jobs:
-            click.echo(j["uuid"])
+    if echo_list(jobs, as_json=as_json, quiet=quiet):
         return
     table(
         (
@@ -250,15 +262,8 @@ def job_cancel(state: State, job_uuid: str, as_json: bool) -> None:
 
 @job_group.command("rerun")
 @uuid_argument("job_uuid")
-@click.option(
-    "--wait", is_flag=True, help="Watch the new job until it ends; exit 1 unless it is COMPLETE."
-)
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Show the progress bar of --wait (default: on a terminal).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="Print only the new job's UUID.")
+@wait_options
+@quiet_option("the new job's UUID")
 @json_option
 @pass_state
 def job_rerun(state: State, job_uuid: str, wait: bool, progress: bool | None, quiet: bool,
@@ -267,14 +272,7 @@ def job_rerun(state: State, job_uuid: str, wait: bool, progress: bool | None, qu
     as the last word."""
     api = state.api()
     job = api.post(_job_path(job_uuid, "rerun/"), what=f"Job {job_uuid}")
-    if as_json:
-        echo_json(job)
-    elif quiet:
-        click.echo(job["uuid"])
-    else:
-        click.echo(f"Created job {job['uuid']}")
-    if wait:
-        sys.exit(watch(api, job["uuid"], progress=progress, summary_to_stderr=True))
+    job_created(api, job, as_json=as_json, quiet=quiet, wait=wait, progress=progress)
 
 
 @job_group.command("logs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid as uuidlib
+from pathlib import Path
 
 import click
 
@@ -17,3 +18,28 @@ def uuid_argument(name: str, metavar: str = "UUID"):
             raise click.BadParameter(f"{value!r} is not a UUID.") from None
 
     return click.argument(name, metavar=metavar, callback=check)
+
+
+existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def attach_option(help: str):
+    return click.option(
+        "-a", "--attach", "attachments", multiple=True, type=existing_file, help=help
+    )
+
+
+def quiet_option(what: str = "the UUIDs"):
+    return click.option("-q", "--quiet", is_flag=True, help=f"Print only {what}.")
+
+
+def wait_options(command):
+    """--wait and --progress/--no-progress, for the commands that make a job."""
+    command = click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Show the progress bar of --wait (default: on a terminal).",
+    )(command)
+    return click.option(
+        "--wait", is_flag=True, help="Watch the job until it ends; exit 1 unless it is COMPLETE."
+    )(command)

@@ -12,6 +12,16 @@ def echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def echo_list(items: list[dict], *, as_json: bool, quiet: bool) -> bool:
+    """Print ITEMS as --json or -q (their UUIDs) asked; False when neither was asked."""
+    if as_json:
+        echo_json(items)
+    elif quiet:
+        for item in items:
+            click.echo(item["uuid"])
+    return as_json or quiet
+
+
 def table(rows: Iterable[Sequence], headers: Sequence[str], *, empty: str = "") -> None:
     rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
     if not rows:

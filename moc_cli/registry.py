@@ -8,10 +8,8 @@ from pathlib import Path
 import click
 
 from moc_cli.context import State, pass_state
-from moc_cli.options import json_option, uuid_argument
-from moc_cli.output import echo_json, fields, size, table, when
-
-existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+from moc_cli.options import attach_option, existing_file, json_option, quiet_option, uuid_argument
+from moc_cli.output import echo_json, echo_list, fields, size, table, when
 
 
 def _version(snapshot: dict | None) -> str:
@@ -45,18 +43,13 @@ def model_group() -> None:
 
 @model_group.command("list")
 @click.option("--search", default="", help="Only models whose name, description or tags match.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the UUIDs.")
+@quiet_option()
 @json_option
 @pass_state
 def model_list(state: State, search: str, quiet: bool, as_json: bool) -> None:
     """List the models you may see."""
     models = list(state.api().pages("/api/models/", params={"search": search} if search else {}))
-    if as_json:
-        echo_json(models)
-        return
-    if quiet:
-        for m in models:
-            click.echo(m["uuid"])
+    if echo_list(models, as_json=as_json, quiet=quiet):
         return
     table(
         (
@@ -104,14 +97,7 @@ def model_show(state: State, model_uuid: str, as_json: bool) -> None:
 @model_group.command("create")
 @click.argument("name")
 @click.argument("source", type=existing_file)
-@click.option(
-    "-a",
-    "--attach",
-    "attachments",
-    multiple=True,
-    type=existing_file,
-    help="A file the model needs (pickle, .avsc schema, ...); repeat as needed.",
-)
+@attach_option("A file the model needs (pickle, .avsc schema, ...); repeat as needed.")
 @click.option("--description", default="")
 @click.option("--team", default="", help="Your team that owns it (default: your only team).")
 @click.option("--tags", default="", help="Comma-separated tags.")
@@ -196,14 +182,7 @@ def snapshot_show(state: State, snapshot_uuid: str, as_json: bool) -> None:
 @snapshot_group.command("create")
 @uuid_argument("model_uuid", metavar="MODEL-UUID")
 @click.argument("source", type=existing_file)
-@click.option(
-    "-a",
-    "--attach",
-    "attachments",
-    multiple=True,
-    type=existing_file,
-    help="A file the model needs; repeat as needed.",
-)
+@attach_option("A file the model needs; repeat as needed.")
 @click.option("--notes", default="")
 @click.option("--runtime-tags", default="", help="Comma-separated tags a runtime must have.")
 @json_option
