@@ -27,9 +27,11 @@ def test_pages_run_under_the_content_security_policy_without_violations(
     problems: list[str] = []
     page.on(
         "console",
-        lambda m: problems.append(m.text)
-        if "Content Security Policy" in m.text or "Refused to" in m.text
-        else None,
+        lambda m: (
+            problems.append(m.text)
+            if "Content Security Policy" in m.text or "Refused to" in m.text
+            else None
+        ),
     )
     page.on("pageerror", lambda e: problems.append(str(e)))
 
