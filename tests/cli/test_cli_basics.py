@@ -93,6 +93,8 @@ def test_a_server_that_is_down_exits_5(make_moc, alice):
     result = moc("job", "list")
 
     assert_error(result, 5, "Cannot reach the server")
+    assert_error(moc("init", moc.env["MOC_URL"]), 5, "Cannot reach the server")
+    assert not list((moc.cwd.parent / "config").rglob("config.json"))  # nothing saved
 
 
 def test_an_unknown_uuid_exits_3(moc, iris_sample):
@@ -124,6 +126,7 @@ def test_usage_errors_exit_2(moc, alice, team_alpha):
     bad_output = moc("job", "create", "batchjob", str(snapshot.uuid), "s3://b/k", "out.txt")
     assert bad_output.returncode == 2 and "cannot tell the output format" in bad_output.stderr
     assert "Traceback" not in missing.stderr + bad_output.stderr
+    assert_error(moc("job", "list", env={"MOC_URL": "localhost:8000"}), 2, "not a server address")
 
 
 def test_input_the_server_rejects_exits_6_with_its_message(moc, alice, team_alpha, iris_sample):
