@@ -3,11 +3,13 @@ models, snapshots and runtimes, and the exit codes of every kind of failure."""
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from moc_cli.config import config_path
@@ -188,3 +190,14 @@ def test_the_config_folder_follows_xdg_config_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
 
     assert config_path() == tmp_path / "moc" / "config.json"
+
+
+def test_a_script_uses_the_token_manage_py_api_token_prints(make_moc, alice):
+    out = io.StringIO()
+    call_command("api_token", "alice", stdout=out, stderr=io.StringIO())
+    moc = make_moc()
+
+    result = moc("whoami", env={"MOC_TOKEN": out.getvalue().strip()})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("alice (alpha)")
