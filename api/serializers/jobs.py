@@ -62,7 +62,7 @@ def connection_resolve(*, user, kind: str, value: str | None) -> Connection:
             {"connection": [f"No {kind.upper()} connection is open to you; ask an admin."]}
         )
     raise serializers.ValidationError(
-        {"connection": [f"Choose a {kind.upper()} connection: {names}."]}
+        {"connection": [f"Several {kind.upper()} connections are open to you; name one: {names}."]}
     )
 
 

@@ -430,3 +430,93 @@ def test_with_no_online_runtime_a_job_waits_unplaced_and_says_why(alice_api, ali
     assert answer.json()["runtime"] is None
     assert answer.json()["placement"] == "no online runtime"
     assert_matches_schema(answer)
+
+
+@pytest.fixture
+def lake_and_hadoop(db):
+    lake = Connection.objects.create(name="lake", kind="s3", endpoint_url="http://127.0.0.1:9")
+    hadoop = Connection.objects.create(
+        name="hadoop", kind="hdfs", webhdfs_url="http://127.0.0.1:9", hdfs_user="hdfs"
+    )
+    return lake, hadoop
+
+
+def test_s3_and_hdfs_inputs_and_outputs_name_their_connections(
+    alice_api, alice_snapshot, lake_and_hadoop
+):
+    body = scoring(
+        alice_snapshot,
+        inputs=[
+            {"kind": "s3", "location": "s3://bucket/in/"},
+            {"kind": "hdfs", "location": "hdfs://nn/data/in.csv", "connection": "hadoop"},
+        ],
+        output={"kind": "s3", "location": "s3://bucket/out/scores.parquet", "connection": "lake"},
+    )
+
+    answer = submit(alice_api, body)
+
+    assert answer.status_code == 201, answer.content
+    assert_matches_schema(answer)
+    first, second = answer.json()["inputs"]
+    assert (first["connection"], first["location"], first["format"]) == (
+        "lake",
+        "s3://bucket/in/",
+        "",
+    )
+    assert (second["connection"], second["location"]) == ("hadoop", "hdfs://nn/data/in.csv")
+    output = answer.json()["output"]
+    assert (output["kind"], output["format"], output["connection"]) == ("s3", "parquet", "lake")
+
+
+@pytest.mark.parametrize(
+    ("output", "words"),
+    [
+        ({"kind": "s3", "location": "s3://bucket/out/", "format": "csv"}, "is a prefix"),
+        ({"kind": "hdfs", "location": "hdfs://nn/out/", "format": "csv"}, "is a folder"),
+        ({"kind": "s3", "location": "s3://bucket/out/scores"}, "Cannot tell the output format"),
+    ],
+)
+def test_external_outputs_are_checked_before_a_job_is_made(
+    alice_api, alice_snapshot, lake_and_hadoop, output, words
+):
+    answer = submit(alice_api, scoring(alice_snapshot, output=output))
+
+    assert answer.status_code == 400
+    assert words in answer.json()["detail"]
+
+
+def test_a_sql_output_table_and_append_mode(alice_api, alice_snapshot, sql_connections):
+    output = {"kind": "sql", "location": "mart.scores", "write_mode": "append"}
+
+    answer = submit(alice_api, scoring(alice_snapshot, output=output))
+
+    assert answer.status_code == 201, answer.content
+    body = answer.json()["output"]
+    assert (body["location"], body["write_mode"], body["connection"]) == (
+        "mart.scores", "append", "warehouse",
+    )  # fmt: skip
+    bad = submit(alice_api, scoring(alice_snapshot, output={"kind": "sql", "location": "x; drop"}))
+    assert bad.status_code == 400 and "not a table name" in bad.json()["detail"]
+
+
+def test_with_two_connections_of_a_kind_the_choice_must_be_named(
+    alice_api, alice_snapshot, lake_and_hadoop
+):
+    Connection.objects.create(name="archive", kind="s3")
+
+    answer = submit(
+        alice_api, scoring(alice_snapshot, inputs=[{"kind": "s3", "location": "s3://b/k"}])
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["inputs"]["0"]["connection"] == [
+        "Several S3 connections are open to you; name one: archive, lake."
+    ]
+
+
+def test_a_metrics_job_with_the_built_in_evaluator(alice_api, alice_snapshot):
+    answer = submit(alice_api, scoring(alice_snapshot, job_type="testjob", evaluator=True))
+
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["job_type"] == "metrics"
+    assert answer.json()["params"] == {"evaluator": True}
