@@ -77,6 +77,11 @@ def test_a_scoring_job_from_a_csv_file_is_watched_and_its_records_fetched(
     assert "COMPLETE" in moc("job", "status", job_uuid).stdout
     listed = json.loads(moc("job", "list", "--json").stdout)
     assert [j["uuid"] for j in listed] == [job_uuid]
+    filters = ["--status", "complete", "--type", "batchjob", "--user", "alice", "--model",
+               str(credit_model.uuid), "--runtime", "default"]  # fmt: skip
+    assert moc("job", "list", *filters, "-q").stdout.split() == [job_uuid]
+    assert moc("job", "list", "--status", "RUNNING", "-q").stdout == ""
+    assert moc("job", "list", "--type", "testjob", "-q").stdout == ""
     assert json.loads(moc("job", "logs", job_uuid, "--json").stdout)["status"] == "COMPLETE"
 
 
