@@ -142,3 +142,17 @@ def test_repeated_wrong_passwords_lock_the_token_endpoint_with_json(anon_api, al
     assert answer.status_code == 429
     assert "Too many failed log-ins" in answer.json()["detail"]
     assert not Token.objects.filter(user=alice).exists()
+
+
+def test_a_browser_session_cannot_write_without_the_csrf_token(alice, alice_snapshot):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+    body = {"snapshot": str(alice_snapshot.uuid), "inputs": [{"kind": "embedded", "data": "{}"}]}
+
+    answer = browser.post("/api/jobs/", body, content_type="application/json")
+
+    assert answer.status_code == 403
+    assert "CSRF" in answer.json()["detail"]
+    assert browser.get("/api/jobs/").status_code == 200  # reading needs no token
