@@ -1,18 +1,18 @@
 """The API docs page works in a real browser: Swagger UI, served by this site, lists the
-endpoints from the schema, under the site's Content-Security-Policy."""
+endpoints from the schema. (Here, not in tests/api/, to share the one Playwright session.)"""
 
 from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import browser, log_in, page  # noqa: F401  (fixtures)
+from tests.browser.conftest import log_in
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_docs_page_lists_the_api_in_a_browser(page, live_server, alice):  # noqa: F811
+def test_the_docs_page_lists_the_api_in_a_browser(page, live_server, alice):
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
