@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from django.db import IntegrityError
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -77,34 +78,42 @@ class JobListCreateView(generics.ListAPIView):
         key = request.headers.get("Idempotency-Key", "").strip()
         if "\x00" in key:
             raise ValidationError({"Idempotency-Key": ["The key cannot hold NUL characters."]})
-        if key and (
-            job := Job.objects.filter(created_by=request.user, idempotency_key=key).first()
-        ):
-            return _detail(request, job)  # the first submit's job; nothing new is made
-        form = JobCreateSerializer(data=request.data, context={"request": request})
-        form.is_valid(raise_exception=True)
-        data = form.validated_data
         try:
-            job = job_submit(
-                user=request.user,
-                snapshot=data["snapshot"],
-                job_type=data["job_type"],
-                inputs=data["inputs"],
-                output=data.get("output"),
-                runtime=data.get("runtime"),
-                input_schema=data["input_schema"],
-                output_schema=data["output_schema"],
-                check_input_schema=data["check_input_schema"],
-                check_output_schema=data["check_output_schema"],
-                params=data["params"],
-                idempotency_key=key,
-            )
+            with transaction.atomic():
+                if key:
+                    # One keyed submit of a user at a time: whether this request made the job
+                    # or found the first one is then certain (201 or 200).
+                    get_user_model().objects.select_for_update().filter(pk=request.user.pk).first()
+                    if job := Job.objects.filter(
+                        created_by=request.user, idempotency_key=key
+                    ).first():
+                        return _detail(request, job)  # the first submit's job; nothing new
+                job = self._submit(request, key)
         except IntegrityError:
             if not key:
                 raise
-            # A request with the same key committed between our check and our insert.
+            # The same key was used meanwhile by a caller of job_submit outside the API.
             return _detail(request, Job.objects.get(created_by=request.user, idempotency_key=key))
         return _detail(request, job, status.HTTP_201_CREATED)
+
+    def _submit(self, request: Request, key: str) -> Job:
+        form = JobCreateSerializer(data=request.data, context={"request": request})
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        return job_submit(
+            user=request.user,
+            snapshot=data["snapshot"],
+            job_type=data["job_type"],
+            inputs=data["inputs"],
+            output=data.get("output"),
+            runtime=data.get("runtime"),
+            input_schema=data["input_schema"],
+            output_schema=data["output_schema"],
+            check_input_schema=data["check_input_schema"],
+            check_output_schema=data["check_output_schema"],
+            params=data["params"],
+            idempotency_key=key,
+        )
 
 
 class JobDetailView(APIView):
