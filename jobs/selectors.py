@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -8,6 +9,9 @@ from django.utils import timezone
 
 from jobs.models import Connection, Job, JobStatus, Runtime, Worker
 
+logger = logging.getLogger(__name__)
+
+DOWNLOAD_LINK_SECONDS = 3600
 ONLINE, STALE, OFFLINE = "online", "stale", "offline"
 
 
@@ -116,3 +120,17 @@ def job_list_unplaced(*, user) -> QuerySet[Job]:
 def worker_list_unattached() -> QuerySet[Worker]:
     """Workers serving a queue no runtime has (recently seen ones)."""
     return worker_list_live().filter(runtime__isnull=True)
+
+
+def output_download_link(asset) -> str:
+    """A time-limited link to an S3 output, or "" when none can be made (the location is then
+    shown alone)."""
+    if asset.kind != "s3":
+        return ""
+    try:
+        from jobs.assets.s3 import presigned_url
+
+        return presigned_url(asset, expires=DOWNLOAD_LINK_SECONDS)
+    except Exception:  # a missing module, bad credentials, a location it cannot parse
+        logger.warning("no download link for output %s", asset.uuid, exc_info=True)
+        return ""

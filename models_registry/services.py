@@ -85,6 +85,46 @@ def model_create(
     return model
 
 
+def snapshot_add_version(
+    *,
+    model: Model,
+    created_by,
+    source_name: str,
+    source: str,
+    uploads: Iterable[File] = (),
+    keep_attachments: bool = True,
+    notes: str = "",
+    runtime_tags: Iterable[str] | None = None,
+) -> Snapshot:
+    """A new version of MODEL from a person (page or API): its parent is the newest snapshot,
+    whose attachments it keeps (KEEP_ATTACHMENTS) unless an upload or the source has the name."""
+    uploads = list(uploads)
+    parent = model.latest_snapshot()
+    carried = []
+    if keep_attachments and parent is not None:
+        replaced = {f.name for f in uploads} | {source_name}
+        # Named by their attachment names: the storage path has folders, which are refused.
+        carried = [
+            File(attachment.file.open("rb"), name=attachment.name)
+            for attachment in parent.attachments.all()
+            if attachment.name not in replaced
+        ]
+    try:
+        return snapshot_create(
+            model=model,
+            created_by=created_by,
+            source_name=source_name,
+            source=source,
+            attachments=[*uploads, *carried],
+            notes=notes,
+            runtime_tags=runtime_tags,
+            parent=parent,
+        )
+    finally:
+        for file in carried:
+            file.close()
+
+
 @transaction.atomic
 def snapshot_create(
     *,

@@ -5,7 +5,6 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.files.base import File
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -91,18 +90,6 @@ def model_detail_view(request: HttpRequest, model_uuid: UUID) -> HttpResponse:
     return _model_detail(request, model, SnapshotForm(initial=initial))
 
 
-def _carried_attachments(parent: Snapshot | None, replaced: set[str]) -> list[File]:
-    """The parent's files the new snapshot keeps, named by their attachment names (the
-    storage path has folders, which snapshot_create refuses)."""
-    if parent is None:
-        return []
-    return [
-        File(attachment.file.open("rb"), name=attachment.name)
-        for attachment in parent.attachments.all()
-        if attachment.name not in replaced
-    ]
-
-
 @login_required
 @require_POST
 def snapshot_create_view(request: HttpRequest, model_uuid: UUID) -> HttpResponse:
@@ -110,32 +97,22 @@ def snapshot_create_view(request: HttpRequest, model_uuid: UUID) -> HttpResponse
     form = SnapshotForm(request.POST, request.FILES)
     if form.is_valid():
         data = form.cleaned_data
-        parent = model.latest_snapshot()
-        uploads = data["attachments"]
-        carried = (
-            _carried_attachments(parent, {f.name for f in uploads} | {data["source"].name})
-            if data["keep_attachments"]
-            else []
-        )
         try:
-            snapshot = services.snapshot_create(
+            snapshot = services.snapshot_add_version(
                 model=model,
                 created_by=request.user,
                 source_name=data["source"].name,
                 source=form.source_text,
-                attachments=[*uploads, *carried],
+                uploads=data["attachments"],
+                keep_attachments=data["keep_attachments"],
                 notes=data["notes"],
                 runtime_tags=data["runtime_tags"],
-                parent=parent,
             )
         except ValidationError as exc:
             _errors_to_form(form, exc)
         else:
             messages.success(request, f"Snapshot version {snapshot.version} created.")
             return redirect(snapshot)
-        finally:
-            for file in carried:
-                file.close()
     return _model_detail(request, model, form)
 
 

@@ -60,28 +60,11 @@ class WorkerProcess:
     def __init__(self, *, queue: str, name: str, log_dir: Path) -> None:
         self.name = f"{name}@{os.uname().nodename}"
         self.log_path = log_dir / f"{name}.log"
+        from jobs.worker_command import celery_worker_argv  # the project is on sys.path by now
+
         with open(self.log_path, "wb") as log:
             self.popen = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "commandcenter",
-                    "worker",
-                    "--queues",
-                    queue,
-                    "--pool",
-                    "threads",
-                    "--concurrency",
-                    "1",
-                    "--hostname",
-                    self.name,
-                    "--loglevel",
-                    "INFO",
-                    "--without-mingle",
-                    "--without-gossip",
-                ],  # fmt: skip
+                celery_worker_argv(queues=queue, hostname=self.name, concurrency=1),
                 env={**os.environ, **WORKER_ENV},
                 stdout=log,
                 stderr=subprocess.STDOUT,

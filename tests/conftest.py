@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from urllib.parse import quote
@@ -17,6 +16,7 @@ import pytest
 from django.conf import settings
 
 from jobs.models import Worker
+from jobs.worker_command import celery_worker_argv
 from tests.factories import GroupFactory, ModelFactory, SnapshotFactory, UserFactory
 
 pytest_plugins = ["tests.servers"]  # moto S3 and WebHDFS servers
@@ -99,26 +99,7 @@ def celery_worker_start(*, queues: str, hostname: str, log_path, env: dict | Non
     env = {**os.environ, "DATABASE_URL": _worker_database_url(), **(env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "commandcenter",
-                "worker",
-                "--queues",
-                queues,
-                "--pool",
-                "threads",
-                "--concurrency",
-                "2",
-                "--hostname",
-                hostname,
-                "--loglevel",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-            ],  # fmt: skip
+            celery_worker_argv(queues=queues, hostname=hostname),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -5,9 +5,7 @@ not the broker, is the source of truth."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 import uuid
 
@@ -19,7 +17,7 @@ from django.conf import settings
 from jobs import reconciler
 from jobs.models import Job, JobAsset, JobStatus, Runtime
 from jobs.services import InputSpec, job_submit
-from tests.conftest import _worker_database_url
+from tests.conftest import celery_worker_start, celery_worker_stop
 from tests.demo import demo_snapshot
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -58,51 +56,18 @@ def start_worker(tmp_path):
     started = []
 
     def start(queue: str) -> subprocess.Popen:
-        log_path = tmp_path / "worker.log"
-        env = {
-            **os.environ,
-            "DATABASE_URL": _worker_database_url(),
-            "RECONCILE_SECONDS": "2",
-            "RECONCILE_RESEND_SECONDS": "5",
-        }
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "commandcenter",
-                    "worker",
-                    "--queues",
-                    queue,
-                    "--pool",
-                    "threads",
-                    "--concurrency",
-                    "2",
-                    "--hostname",
-                    f"flush-{uuid.uuid4().hex[:6]}@%h",
-                    "--loglevel",
-                    "INFO",
-                    "--without-mingle",
-                    "--without-gossip",
-                ],  # fmt: skip
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=settings.BASE_DIR,
-            )
-        proc.log_path = log_path
+        proc = celery_worker_start(
+            queues=queue,
+            hostname=f"flush-{uuid.uuid4().hex[:6]}@%h",
+            log_path=tmp_path / "worker.log",
+            env={"RECONCILE_SECONDS": "2", "RECONCILE_RESEND_SECONDS": "5"},
+        )
         started.append(proc)
         return proc
 
     yield start
     for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        celery_worker_stop(proc)
 
 
 def all_complete(jobs, worker, *, timeout: float) -> None:

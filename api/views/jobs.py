@@ -24,9 +24,9 @@ from api.serializers.jobs import (
 )
 from api.views._common import AnyAccept, visible_or_404
 from jobs.models import Job, JobAsset, JobStatus, JobType
-from jobs.selectors import job_list
+from jobs.selectors import job_list, output_download_link
 from jobs.services import job_cancel, job_rerun, job_submit
-from jobs.views.pages import _download_link, job_output_download_view, job_rejects_download_view
+from jobs.views.pages import job_output_download_view, job_rejects_download_view
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -174,7 +174,7 @@ class JobResultView(APIView):
         if output is not None and output.file:
             download_url = absolute_url(context, "api-job-output", job.uuid)
         elif output is not None and output.kind == JobAsset.Kind.S3:
-            download_url = _download_link(output) or None
+            download_url = output_download_link(output) or None
         snapshot = job.result_snapshot
         answer = {
             "job_type": job.job_type,

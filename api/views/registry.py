@@ -18,8 +18,7 @@ from api.serializers.registry import (
 from api.views._common import visible_or_404
 from models_registry.models import Model, Snapshot
 from models_registry.selectors import model_list, snapshot_list
-from models_registry.services import model_create, snapshot_create
-from models_registry.views import _carried_attachments
+from models_registry.services import model_create, snapshot_add_version
 
 
 def models_for(user) -> QuerySet[Model]:
@@ -94,27 +93,16 @@ class ModelSnapshotsView(generics.ListCreateAPIView):
         form = SnapshotAddSerializer(data=request.data, context=self.get_serializer_context())
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        parent = model.latest_snapshot()
-        uploads = data["attachments"]
-        carried = (
-            _carried_attachments(parent, {f.name for f in uploads} | {data["source"].name})
-            if data["keep_attachments"]
-            else []
+        snapshot = snapshot_add_version(
+            model=model,
+            created_by=request.user,
+            source_name=data["source"].name,
+            source=data["source"].text,
+            uploads=data["attachments"],
+            keep_attachments=data["keep_attachments"],
+            notes=data["notes"],
+            runtime_tags=data["runtime_tags"],  # None: the parent's
         )
-        try:
-            snapshot = snapshot_create(
-                model=model,
-                created_by=request.user,
-                source_name=data["source"].name,
-                source=data["source"].text,
-                attachments=[*uploads, *carried],
-                notes=data["notes"],
-                runtime_tags=data["runtime_tags"],  # None: the parent's
-                parent=parent,
-            )
-        finally:
-            for file in carried:
-                file.close()
         answer = SnapshotDetailSerializer(snapshot, context=self.get_serializer_context())
         return Response(answer.data, status=status.HTTP_201_CREATED)
 

@@ -21,7 +21,7 @@ from django_htmx.http import HttpResponseStopPolling
 from jobs.forms import JobFilterForm
 from jobs.models import Job, JobAsset, JobStatus
 from jobs.preview import asset_preview
-from jobs.selectors import job_list
+from jobs.selectors import job_list, output_download_link
 from jobs.services import job_cancel
 from jobs.views._common import wants_partial
 from jobs.views.metrics import metrics_context
@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 JOBS_PER_PAGE = 25
 LOG_TAIL_LINES = 200
-DOWNLOAD_LINK_SECONDS = 3600
 PUBLISHED_ITEMS_SHOWN = 10
 PUBLISHED_LABELS = {"rows": "Rows written", "bytes": "Size"}
 
@@ -57,20 +56,6 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     template = "jobs/job_list.html#results" if wants_partial(request) else "jobs/job_list.html"
     return render(request, template, {"form": form, "page": page})
-
-
-def _download_link(asset: JobAsset) -> str:
-    """A time-limited link to an S3 output, or "" when none can be made (the location is then
-    shown alone)."""
-    if asset.kind != JobAsset.Kind.S3:
-        return ""
-    try:
-        from jobs.assets.s3 import presigned_url
-
-        return presigned_url(asset, expires=DOWNLOAD_LINK_SECONDS)
-    except Exception:  # a missing module, bad credentials, a location it cannot parse
-        logger.warning("no download link for output %s", asset.uuid, exc_info=True)
-        return ""
 
 
 def _published_rows(published: dict) -> list[tuple[str, str]]:
@@ -105,7 +90,7 @@ def _live_context(job: Job, user) -> dict:
         "job": job,
         "inputs": [a for a in assets if a.direction == JobAsset.Direction.INPUT],
         "output": output,
-        "output_link": _download_link(output) if external and complete else "",
+        "output_link": output_download_link(output) if external and complete else "",
         "published": _published_rows(output.published) if external and complete else [],
         "rejects": [a for a in assets if a.rejects_file],
         "preview": preview,

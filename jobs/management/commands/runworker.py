@@ -8,6 +8,7 @@ from django.db import DatabaseError
 
 from jobs.models import Runtime
 from jobs.services import runtime_default
+from jobs.worker_command import celery_worker_argv
 
 
 class Command(BaseCommand):
@@ -28,11 +29,10 @@ class Command(BaseCommand):
                 f"The database is not ready ({exc}). Run `manage.py migrate` first, and check "
                 "DATABASE_URL if this machine should use a shared database."
             ) from exc
-        argv = [sys.executable, "-m", "celery", "-A", "commandcenter", "worker"]
-        argv += ["--queues", found.queue, "--concurrency", str(concurrency)]
-        # Threads are enough: a task only supervises the model's own child process.
-        argv += ["--pool", "threads", "--hostname", f"{found.name}@%h", "--loglevel", loglevel]
-        argv += ["--without-mingle", "--without-gossip"]
+        argv = celery_worker_argv(
+            queues=found.queue, hostname=f"{found.name}@%h", concurrency=concurrency,
+            loglevel=loglevel,
+        )  # fmt: skip
         self.stdout.write(f"Worker for runtime {found.name!r} (queue {found.queue!r})")
         self.stdout.flush()
         os.execv(sys.executable, argv)
