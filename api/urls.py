@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required, login_required
-from django.urls import path
+from django.http import JsonResponse
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.views import auth, infra, jobs, registry
@@ -12,6 +13,12 @@ def _api(view_class):
     the site-wide login redirect does not apply (DRF marks its views so too; said here, as
     the API relies on it)."""
     return login_not_required(view_class.as_view())
+
+
+@login_not_required
+def not_found(request, rest: str = ""):
+    """Any other path under /api/: a JSON 404 like the API's own, not the site's HTML page."""
+    return JsonResponse({"detail": "Not found: no such API endpoint. See /api/docs/."}, status=404)
 
 
 urlpatterns = [
@@ -48,4 +55,5 @@ urlpatterns = [
         login_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
+    re_path(r"^(?P<rest>.*)$", not_found),
 ]

@@ -156,3 +156,10 @@ def test_a_browser_session_cannot_write_without_the_csrf_token(alice, alice_snap
     assert answer.status_code == 403
     assert "CSRF" in answer.json()["detail"]
     assert browser.get("/api/jobs/").status_code == 200  # reading needs no token
+
+
+@pytest.mark.parametrize("path", ["/api/jobs/12345/", "/api/nothing/", "/api/jobs/x/cancel/"])
+def test_an_unknown_api_path_answers_json_404(client, path):
+    answer = client.get(path)
+    assert answer.status_code == 404
+    assert "no such API endpoint" in answer.json()["detail"]
