@@ -47,7 +47,7 @@ class RuntimeStepForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.runtimes = list(Runtime.objects.order_by("name"))
+        self.runtimes = list(Runtime.objects.order_by("name").prefetch_related("workers"))
         self.fields["runtime"].choices = [
             (AUTO_RUNTIME, "Let the system choose"),
             *((str(r.uuid), r.name) for r in self.runtimes),

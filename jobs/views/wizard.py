@@ -31,6 +31,7 @@ from jobs.forms import (
     SnapshotStepForm,
 )
 from jobs.models import JobAsset
+from jobs.selectors import runtime_health
 from jobs.services import EXTERNAL_KINDS, job_submit, upload_create
 from jobs.views._common import wants_partial
 from jobs.views._external import external_sizes, kind_groups, location_check
@@ -101,7 +102,8 @@ def _snapshot_post(request: HttpRequest, wizard: Wizard) -> dict | None:
 
 def _runtime_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
     form = form or RuntimeStepForm(initial={"runtime": wizard.answer("runtime", AUTO_RUNTIME)})
-    return {"form": form, "runtimes": form.runtimes, "auto": AUTO_RUNTIME}
+    health = [(runtime, runtime_health(runtime)) for runtime in form.runtimes]
+    return {"form": form, "runtimes": health, "auto": AUTO_RUNTIME}
 
 
 def _runtime_post(request: HttpRequest, wizard: Wizard) -> dict | None:

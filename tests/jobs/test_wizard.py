@@ -640,3 +640,15 @@ def test_review_says_size_unknown_when_the_size_cannot_be_learned_quickly(
     response = alice_client.get(step("review"))
     assert response.status_code == 200 and "size unknown" in response.text
     assert time.monotonic() - started < 0.9
+
+
+def test_the_runtime_step_shows_each_runtimes_health(
+    alice_client, alice_snapshot, default_runtime_online
+):
+    Runtime.objects.create(name="gpu", queue="gpu")
+    walk_to_inputs(alice_client, alice_snapshot)
+    page = alice_client.get(step("runtime")).text
+    default_choice = page[page.index("<strong>default</strong>") :][:400]
+    gpu_choice = page[page.index("<strong>gpu</strong>") :][:400]
+    assert 'class="badge badge-online">online' in default_choice
+    assert 'class="badge badge-offline">offline' in gpu_choice
