@@ -101,6 +101,20 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")[-size:]
 
 
+PACE_SECONDS = 0.15  # per chunk of JOB_CHUNK_ROWS (10,000) rows
+
+
+def paced_source(source: str) -> str:
+    """The demo model, slowed down per chunk, so a job runs for seconds on any machine and the
+    kill lands while it runs (a fast machine finished 200,000 rows before the kill once)."""
+    paced = source.replace("import pickle\n", "import pickle\nimport time\n", 1).replace(
+        "def action(data):\n", f"def action(data):\n    time.sleep({PACE_SECONDS})\n", 1
+    )
+    if paced.count("time.sleep(") != 1 or "import time" not in paced:
+        raise Failure("the demo model's source changed; cannot pace it")
+    return paced
+
+
 def setup(rows: int, tmp: Path):
     """A user, team, the demo model, a runtime on a queue of its own, the input upload."""
     from django.contrib.auth.models import Group, User
@@ -121,7 +135,7 @@ def setup(rows: int, tmp: Path):
         team=team,
         name=f"iris-fault-{tag}",
         source_name=demo.SOURCE_NAME,
-        source=demo.source(),
+        source=paced_source(demo.source()),
         attachments=[ContentFile(demo.train_pickle(), name="model.pickle")],
     ).latest_snapshot()
     runtime = Runtime.objects.create(name=f"fault-{tag}", queue=f"fault-{tag}", max_attempts=3)
