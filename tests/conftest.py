@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
 from jobs.models import Worker
 from jobs.worker_command import celery_worker_argv
@@ -22,6 +23,14 @@ from tests.factories import GroupFactory, ModelFactory, SnapshotFactory, UserFac
 pytest_plugins = ["tests.servers"]  # moto S3 and WebHDFS servers
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Tests make hundreds of users; PBKDF2's deliberate slowness (about 0.3 s a password on
+    this kind of machine) is no part of what they test. The site keeps Django's hashers."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture
