@@ -28,7 +28,7 @@ from jobs.executor.events import Counts, Events
 from jobs.executor.modelcode import ModelCode, describe, log_traceback
 from jobs.executor.readers import Reader, reader_open
 from jobs.executor.schemas import SchemaCheck
-from jobs.executor.scoring import Rejects, frame_checked
+from jobs.executor.scoring import Rejects, frames_checked
 from jobs.executor.spec import JobSpec
 from jobs.executor.writers import writer_open
 
@@ -58,7 +58,6 @@ class MetricsRun:
         for item in self.spec.inputs:
             reader = reader_open(item)
             frame = self._frame(reader)
-            self.counts.bytes_read += reader.size
             self.events.progress(self.counts, force=True)
             results.extend(self._results(frame, reader))
         self.rejects.close()
@@ -117,21 +116,13 @@ class MetricsRun:
     # --- Reading ----------------------------------------------------------------------------
 
     def _frame(self, reader: Reader) -> pd.DataFrame:
-        frames, number = [], 0
-        for frame in reader.frames(self.spec.chunk_rows):
-            self.counts.records_read += len(frame)
-            frames.append(
-                frame_checked(
-                    frame,
-                    check=self.input_check,
-                    rejects=self.rejects,
-                    counts=self.counts,
-                    asset=reader.name,
-                    before=number,
-                )
+        frames = list(
+            frames_checked(
+                reader, chunk_rows=self.spec.chunk_rows, check=self.input_check,
+                rejects=self.rejects, counts=self.counts, events=self.events,
+                bytes_before=self.counts.bytes_read,
             )
-            number += len(frame)
-            self.events.progress(self.counts)
+        )  # fmt: skip
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def _roles(self) -> Roles:

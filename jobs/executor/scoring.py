@@ -77,6 +77,31 @@ def frame_checked(
     return frame if len(keep) == len(frame) else frame.iloc[keep]
 
 
+def frames_checked(
+    reader,
+    *,
+    chunk_rows: int,
+    check: SchemaCheck | None,
+    rejects: Rejects,
+    counts: Counts,
+    events,
+    bytes_before: int = 0,
+):
+    """The chunks of one input asset, each without its rows that fail CHECK, counting records
+    and bytes read (BYTES_BEFORE from earlier assets) and reporting progress per chunk. Metrics
+    and training jobs gather them, as their functions take all records at once."""
+    number = 0
+    for frame in reader.frames(chunk_rows):
+        counts.records_read += len(frame)
+        yield frame_checked(
+            frame, check=check, rejects=rejects, counts=counts, asset=reader.name, before=number
+        )
+        number += len(frame)
+        counts.bytes_read = bytes_before + reader.bytes_read
+        events.progress(counts)
+    counts.bytes_read = bytes_before + reader.size
+
+
 class Output:
     """Score results → output schema check → writer, counting what is written and rejected."""
 

@@ -21,7 +21,7 @@ from jobs.executor.events import Counts, Events
 from jobs.executor.modelcode import ModelCode, describe, log_traceback
 from jobs.executor.readers import reader_open
 from jobs.executor.schemas import SchemaCheck
-from jobs.executor.scoring import Rejects, frame_checked
+from jobs.executor.scoring import Rejects, frames_checked
 from jobs.executor.spec import JobSpec
 
 OUTPUT_DIR = "outputDir"  # relative to the work dir, as ModelOp models expect
@@ -121,25 +121,12 @@ class TrainingRun:
 
     def _read(self) -> pd.DataFrame:
         frames: list[pd.DataFrame] = []
-        done = 0
         for item in self.spec.inputs:
-            reader = reader_open(item)
-            number = 0
-            for frame in reader.frames(self.spec.chunk_rows):
-                frames.append(
-                    frame_checked(
-                        frame,
-                        check=self.input_check,
-                        rejects=self.rejects,
-                        counts=self.counts,
-                        asset=reader.name,
-                        before=number,
-                    )
+            frames.extend(
+                frames_checked(
+                    reader_open(item), chunk_rows=self.spec.chunk_rows, check=self.input_check,
+                    rejects=self.rejects, counts=self.counts, events=self.events,
+                    bytes_before=self.counts.bytes_read,
                 )
-                number += len(frame)
-                self.counts.records_read += len(frame)
-                self.counts.bytes_read = done + reader.bytes_read
-                self.events.progress(self.counts)
-            done += reader.size
-            self.counts.bytes_read = done
+            )  # fmt: skip
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
