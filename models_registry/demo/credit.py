@@ -6,10 +6,14 @@ the outcome, so every job type (scoring, metrics with fairness, training) has da
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from django.core.files import File
+from django.core.files.base import ContentFile
 
 HERE = Path(__file__).parent
 SOURCE_NAME = "credit_model.py"
@@ -81,3 +85,16 @@ def write_samples(folder: Path) -> tuple[Path, Path]:
     credit_frame(3000, seed=2).to_csv(train, index=False)
     credit_frame(1000, seed=3, first_id=3001).to_csv(test, index=False)
     return train, test
+
+
+@contextmanager
+def attachments(train: Path, test: Path) -> Iterator[list[File]]:
+    """The demo's attachments: the trained model, its schemas and the labeled samples TRAIN
+    and TEST (open while the block runs)."""
+    with open(train, "rb") as train_file, open(test, "rb") as test_file:
+        yield [
+            ContentFile(train_pickle(), name="model.pickle"),
+            *(ContentFile(schema(name), name=name) for name in SCHEMAS),
+            File(train_file, name=train.name),
+            File(test_file, name=test.name),
+        ]

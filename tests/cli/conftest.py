@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from django.core.files.base import ContentFile, File
 
 from models_registry import demo
 from models_registry.demo import credit
@@ -95,19 +94,14 @@ def credit_data(tmp_path) -> tuple[Path, Path]:
 def credit_model(alice, team_alpha, credit_data):
     """The credit demo model (score, metrics, train), loaded as `manage.py load_demo` does."""
     train, test = credit_data
-    with open(train, "rb") as train_file, open(test, "rb") as test_file:
+    with credit.attachments(train, test) as files:
         return model_create(
             owner=alice,
             team=team_alpha,
             name="credit",
             source_name=credit.SOURCE_NAME,
             source=credit.source(),
-            attachments=[
-                ContentFile(credit.train_pickle(), name="model.pickle"),
-                *(ContentFile(credit.schema(name), name=name) for name in credit.SCHEMAS),
-                File(train_file, name=train.name),
-                File(test_file, name=test.name),
-            ],
+            attachments=files,
         )
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.files.base import ContentFile, File
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 
 from models_registry import demo
@@ -62,7 +62,7 @@ class Command(BaseCommand):
         if Model.objects.filter(name=CREDIT_NAME).exists():
             self.stdout.write(f"Credit demo model already loaded; labeled data: {train}, {test}")
             return
-        with open(train, "rb") as train_file, open(test, "rb") as test_file:
+        with credit.attachments(train, test) as files:
             model_create(
                 owner=user,
                 team=group,
@@ -74,12 +74,7 @@ class Command(BaseCommand):
                 tags=["demo", "classification", "fairness"],
                 source_name=credit.SOURCE_NAME,
                 source=credit.source(),
-                attachments=[
-                    ContentFile(credit.train_pickle(), name="model.pickle"),
-                    *(ContentFile(credit.schema(name), name=name) for name in credit.SCHEMAS),
-                    File(train_file, name=train.name),
-                    File(test_file, name=test.name),
-                ],
+                attachments=files,
                 notes="Loaded by load_demo.",
             )
         self.stdout.write(f"Credit demo model loaded; labeled data: {train}, {test}")
