@@ -22,15 +22,6 @@ def no_workers(db):
     Worker.objects.all().delete()
 
 
-@pytest.fixture
-def queued(monkeypatch):
-    sent = []
-    monkeypatch.setattr(
-        "jobs.services.job_enqueue", lambda *, job_uuid, queue: sent.append((job_uuid, queue))
-    )
-    return sent
-
-
 def runtime(name: str, tags=()) -> Runtime:
     return Runtime.objects.create(name=name, queue=name, tags=list(tags))
 

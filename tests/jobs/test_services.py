@@ -20,16 +20,6 @@ EMBEDDED = InputSpec(kind=JobAsset.Kind.EMBEDDED, data='{"x": 1}\n{"x": 2}\n')
 
 
 @pytest.fixture
-def queued(monkeypatch):
-    """Records what job_submit sends to the broker (the real broker is used in the e2e tests)."""
-    sent = []
-    monkeypatch.setattr(
-        "jobs.services.job_enqueue", lambda *, job_uuid, queue: sent.append((job_uuid, queue))
-    )
-    return sent
-
-
-@pytest.fixture
 def submit(
     alice, alice_snapshot, queued, django_capture_on_commit_callbacks, default_runtime_online
 ):

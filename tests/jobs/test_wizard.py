@@ -25,17 +25,6 @@ def media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
-@pytest.fixture
-def queued(monkeypatch):
-    """job_submit queues the job on commit; the broker is replaced here by a list. The real
-    path through a Celery worker is covered by tests/test_e2e_worker.py."""
-    sent = []
-    monkeypatch.setattr(
-        "jobs.services.job_enqueue", lambda *, job_uuid, queue: sent.append((job_uuid, queue))
-    )
-    return sent
-
-
 def step(name: str) -> str:
     return reverse("jobs-wizard-step", args=[name])
 
