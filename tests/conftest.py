@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from jobs.models import Worker
+from jobs.models import Runtime, Worker
 from jobs.worker_command import celery_worker_argv
 from tests.factories import GroupFactory, ModelFactory, SnapshotFactory, UserFactory
 
@@ -84,6 +84,18 @@ def alice_client(client, alice):
 def charlie_client(client, charlie):
     client.force_login(charlie)
     return client
+
+
+@pytest.fixture
+def in_process_executor(settings, tmp_path, monkeypatch):
+    """Jobs run by the test calling job_execute in this process: work dir and media under
+    tmp_path, no broker, and the default runtime (transactional tests start from an empty
+    database, without the migration's runtime)."""
+    settings.JOB_WORK_DIR = tmp_path / "work"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    monkeypatch.setattr("jobs.services.job_enqueue", lambda *, job_uuid, queue: True)
+    Runtime.objects.get_or_create(name="default", defaults={"queue": "default", "is_default": True})
+    return settings
 
 
 # --- A real Celery worker process -------------------------------------------------------------

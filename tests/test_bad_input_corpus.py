@@ -71,12 +71,8 @@ def changed_rows(before: World, after: World) -> dict[str, int]:
 
 
 @pytest.fixture
-def places(settings, tmp_path, monkeypatch):
-    settings.JOB_WORK_DIR = tmp_path / "work"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    monkeypatch.setattr("jobs.services.job_enqueue", lambda *, job_uuid, queue: True)
-    Runtime.objects.get_or_create(name="default", defaults={"queue": "default", "is_default": True})
-    return settings
+def places(in_process_executor):
+    return in_process_executor
 
 
 @pytest.fixture

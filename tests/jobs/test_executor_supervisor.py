@@ -20,7 +20,7 @@ from django.db import connections
 
 from jobs.executor import supervisor
 from jobs.executor.supervisor import job_execute
-from jobs.models import Job, JobAsset, JobResult, JobStatus, Runtime
+from jobs.models import Job, JobAsset, JobResult, JobStatus
 from jobs.services import InputSpec, job_cancel, job_submit
 from models_registry import demo
 from models_registry.services import model_create
@@ -30,14 +30,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def executor_settings(settings, tmp_path, monkeypatch):
-    settings.JOB_WORK_DIR = tmp_path / "work"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    # No broker: job_execute is called by the test instead of by a worker.
-    monkeypatch.setattr("jobs.services.job_enqueue", lambda *, job_uuid, queue: True)
-    # Transactional tests start from an empty database, without the migration's runtime.
-    Runtime.objects.get_or_create(name="default", defaults={"queue": "default", "is_default": True})
-    return settings
+def executor_settings(in_process_executor):
+    return in_process_executor
 
 
 def snapshot_of(source: str, *, owner, team):

@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 
 from jobs.executor import supervisor
 from jobs.executor.supervisor import job_execute
-from jobs.models import Job, JobAsset, JobResult, JobStatus, JobType, Runtime
+from jobs.models import Job, JobAsset, JobResult, JobStatus, JobType
 from jobs.services import InputSpec, job_cancel, job_submit
 from models_registry.models import Snapshot
 from models_registry.services import model_create
@@ -45,12 +45,8 @@ def train(df):
 
 
 @pytest.fixture(autouse=True)
-def executor_settings(settings, tmp_path, monkeypatch):
-    settings.JOB_WORK_DIR = tmp_path / "work"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    monkeypatch.setattr("jobs.services.job_enqueue", lambda *, job_uuid, queue: True)
-    Runtime.objects.get_or_create(name="default", defaults={"queue": "default", "is_default": True})
-    return settings
+def executor_settings(in_process_executor):
+    return in_process_executor
 
 
 def parent_snapshot(*, owner, team, source: str = SOURCE) -> Snapshot:
