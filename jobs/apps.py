@@ -8,7 +8,7 @@ class JobsConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self) -> None:
-        from jobs import heartbeat
+        from jobs.worker import heartbeat
 
         heartbeat.connect()  # only a Celery worker process sends these signals
-        from jobs import reconciler  # noqa: F401 (connects to the worker's signals)
+        from jobs.worker import reconciler  # noqa: F401 (connects to the worker's signals)

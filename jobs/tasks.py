@@ -9,8 +9,8 @@ from celery import shared_task
 def run_job(self, job_uuid: str) -> None:
     """Thin: the supervisor claims the job (exactly once) and runs it in a child process.
     The job records the Celery worker's name (name@host), which its heartbeats carry too."""
-    from jobs.executor.supervisor import job_execute
-    from jobs.heartbeat import job_in_hand_add, job_in_hand_remove
+    from jobs.worker.heartbeat import job_in_hand_add, job_in_hand_remove
+    from jobs.worker.supervisor import job_execute
 
     job_in_hand_add(job_uuid)
     try:

@@ -8,7 +8,7 @@ from django.db import models
 from django.urls import reverse
 
 from commandcenter.lib.models import TimeStampedModel
-from models_registry.smarttags import SmartTags
+from jobs.runner.smarttags import SmartTags
 
 
 class Model(TimeStampedModel):

@@ -11,8 +11,8 @@ from django.db.models import Max
 
 from audit.services import Action, audit_record
 from commandcenter.lib.tags import runtime_tags_clean
+from jobs.runner.smarttags import SmartTagError, parse_smart_tags
 from models_registry.models import Attachment, Model, Snapshot
-from models_registry.smarttags import SmartTagError, parse_smart_tags
 
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 

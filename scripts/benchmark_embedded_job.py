@@ -134,7 +134,7 @@ def _rss(pid: int) -> tuple[int, int]:
         proc = psutil.Process(pid)
         worker = proc.memory_info().rss
         for child in proc.children(recursive=True):
-            if "jobs.executor.child" in " ".join(child.cmdline()):
+            if "jobs.runner.child" in " ".join(child.cmdline()):
                 model += child.memory_info().rss
             else:
                 worker += child.memory_info().rss

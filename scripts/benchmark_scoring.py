@@ -28,11 +28,11 @@ sys.path.insert(0, str(BASE_DIR))
 import orjson  # noqa: E402
 import psutil  # noqa: E402
 
-from jobs.executor.events import peak_rss_bytes  # noqa: E402
-from jobs.executor.process import child_environment  # noqa: E402
-from jobs.executor.spec import InputFile, JobSpec  # noqa: E402
+from jobs.runner.events import peak_rss_bytes  # noqa: E402
+from jobs.runner.smarttags import parse_smart_tags  # noqa: E402
+from jobs.runner.spec import InputFile, JobSpec  # noqa: E402
+from jobs.worker.process import child_environment  # noqa: E402
 from models_registry import demo  # noqa: E402
-from models_registry.smarttags import parse_smart_tags  # noqa: E402
 
 BARE_SCRIPT = """\
 import pickle, sys
@@ -128,7 +128,7 @@ def run_executor(
     spec.write(own / "spec.json")
     result = measure(
         label,
-        [sys.executable, "-m", "jobs.executor.child", str(own / "spec.json")],
+        [sys.executable, "-m", "jobs.runner.child", str(own / "spec.json")],
         cwd=workdir,
         env=child_environment(pythonpath=str(BASE_DIR), tmpdir=str(own / "tmp")),
         rows=rows,

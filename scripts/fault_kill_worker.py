@@ -60,7 +60,7 @@ class WorkerProcess:
     def __init__(self, *, queue: str, name: str, log_dir: Path) -> None:
         self.name = f"{name}@{os.uname().nodename}"
         self.log_path = log_dir / f"{name}.log"
-        from jobs.worker_command import celery_worker_argv  # the project is on sys.path by now
+        from jobs.worker.command import celery_worker_argv  # the project is on sys.path by now
 
         with open(self.log_path, "wb") as log:
             self.popen = subprocess.Popen(

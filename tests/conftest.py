@@ -17,7 +17,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from jobs.models import Runtime, Worker
-from jobs.worker_command import celery_worker_argv
+from jobs.worker.command import celery_worker_argv
 from tests.factories import GroupFactory, ModelFactory, SnapshotFactory, UserFactory
 
 pytest_plugins = ["tests.servers"]  # moto S3 and WebHDFS servers
@@ -93,7 +93,7 @@ def in_process_executor(settings, tmp_path, monkeypatch):
     database, without the migration's runtime)."""
     settings.JOB_WORK_DIR = tmp_path / "work"
     settings.MEDIA_ROOT = tmp_path / "media"
-    monkeypatch.setattr("jobs.services.job_enqueue", lambda *, job_uuid, queue: True)
+    monkeypatch.setattr("jobs.services.placement.job_enqueue", lambda *, job_uuid, queue: True)
     Runtime.objects.get_or_create(name="default", defaults={"queue": "default", "is_default": True})
     return settings
 

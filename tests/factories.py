@@ -3,8 +3,8 @@ from __future__ import annotations
 import factory
 from django.contrib.auth.models import Group, User
 
+from jobs.runner.smarttags import parse_smart_tags
 from models_registry.models import Model, Snapshot
-from models_registry.smarttags import parse_smart_tags
 
 ECHO_SOURCE = """\
 # modelop.init

@@ -25,9 +25,9 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from jobs.executor.supervisor import job_execute
 from jobs.models import Connection, Job, JobAsset, JobStatus, Runtime, Upload
 from jobs.services import InputSpec, job_submit, upload_create
+from jobs.worker.supervisor import job_execute
 from models_registry.models import Attachment, Model, Snapshot
 from models_registry.services import model_create
 

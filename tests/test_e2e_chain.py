@@ -10,8 +10,8 @@ import pytest
 from django.core.files.base import File
 from django.core.management import call_command
 
-from jobs.executor.child import RUNNERS
 from jobs.models import JobAsset, JobStatus, JobType, Upload
+from jobs.runner.child import RUNNERS
 from jobs.services import InputSpec, job_submit
 from models_registry.models import Model
 from tests.conftest import wait_for_job
@@ -67,7 +67,7 @@ def test_train_then_measure_then_score_the_credit_demo(
         a.name for a in v1.attachments.all()
     )
 
-    # The metrics step needs jobs.executor.metrics (another change); it is there when the
+    # The metrics step needs jobs.runner.metrics (another change); it is there when the
     # child has a metrics runner.
     if "metrics" in RUNNERS:
         measured = wait_for_job(submit(alice, v2, test_data, JobType.METRICS), timeout=120)

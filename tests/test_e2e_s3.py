@@ -16,9 +16,9 @@ import pytest
 from django.conf import settings
 from psycopg import sql
 
-from jobs.executor.supervisor import job_execute
 from jobs.models import Connection, JobAsset, JobStatus, Runtime
 from jobs.services import InputSpec, OutputSpec, job_submit
+from jobs.worker.supervisor import job_execute
 from models_registry import demo
 from tests.conftest import wait_for_job
 from tests.demo import demo_snapshot, sample_upload
@@ -300,7 +300,7 @@ def test_a_job_runs_with_uploads_and_outputs_in_s3_storage(
     }
     settings.JOB_WORK_DIR = tmp_path / "work"
     # The supervisor runs in this process (job_execute), so it sees the storage above.
-    monkeypatch.setattr("jobs.services.job_enqueue", lambda *, job_uuid, queue: True)
+    monkeypatch.setattr("jobs.services.placement.job_enqueue", lambda *, job_uuid, queue: True)
     Runtime.objects.get_or_create(name="default", defaults={"queue": "default", "is_default": True})
     snapshot = demo_snapshot(owner=alice, team=team_alpha)
     upload = sample_upload(owner=alice, tmp_path=tmp_path)

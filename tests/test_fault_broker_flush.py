@@ -14,9 +14,9 @@ import pytest
 import redis
 from django.conf import settings
 
-from jobs import reconciler
 from jobs.models import Job, JobAsset, JobStatus, Runtime
 from jobs.services import InputSpec, job_submit
+from jobs.worker import reconciler
 from tests.conftest import celery_worker_start, celery_worker_stop
 from tests.demo import demo_snapshot
 

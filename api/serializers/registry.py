@@ -15,11 +15,11 @@ from api.serializers.common import (
     refusal,
 )
 from commandcenter.lib.tags import runtime_tags_clean
+from jobs.runner.smarttags import FUNCTION_KINDS
 from models_registry.forms import clean_attachment_files
 from models_registry.models import Model, Snapshot
 from models_registry.selectors import user_teams
 from models_registry.services import source_check, source_decode
-from models_registry.smarttags import FUNCTION_KINDS
 
 
 class AttachmentSerializer(serializers.Serializer):

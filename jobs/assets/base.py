@@ -8,8 +8,8 @@ from types import ModuleType
 
 from django.core.exceptions import ValidationError
 
-from jobs.executor.errors import JobError
 from jobs.models import Connection, JobAsset
+from jobs.runner.errors import JobError
 
 _MODULES = {
     JobAsset.Kind.S3: "jobs.assets.s3",

@@ -7,8 +7,17 @@ from typing import TypeVar
 
 from django.db import connections as db_connections
 from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+
+from jobs.models import Job
+from jobs.selectors import job_list
 
 T = TypeVar("T")
+
+
+def get_job_for_user(request: HttpRequest, job_uuid) -> Job:
+    """The job, or 404 when it does not exist or its model belongs to another team."""
+    return get_object_or_404(job_list(user=request.user), uuid=job_uuid)
 
 
 def wants_partial(request: HttpRequest) -> bool:

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 from jobs import plots
 from jobs.models import Job, JobStatus, JobType
 from jobs.selectors import job_list
+from jobs.views._common import get_job_for_user
 
 HEADLINE = (
     ("accuracy", "Accuracy"),
@@ -274,14 +275,11 @@ def _compare_rows(a: dict, b: dict) -> list[dict]:
 
 
 def _job_from_param(request: HttpRequest, name: str) -> Job:
-    # Imported here: pages imports this module for the job page's metrics.
-    from jobs.views.pages import _get_job_for_user
-
     try:
         job_uuid = UUID(request.GET.get(name, ""))
     except ValueError as exc:
         raise Http404(f"No job {name!r} to compare.") from exc
-    return _get_job_for_user(request, job_uuid)
+    return get_job_for_user(request, job_uuid)
 
 
 @login_required

@@ -23,7 +23,7 @@ from jobs.models import Job, JobAsset, JobStatus
 from jobs.preview import asset_preview
 from jobs.selectors import job_list, output_download_link
 from jobs.services import job_cancel
-from jobs.views._common import wants_partial
+from jobs.views._common import get_job_for_user, wants_partial
 from jobs.views.metrics import metrics_context
 
 logger = logging.getLogger(__name__)
@@ -32,11 +32,6 @@ JOBS_PER_PAGE = 25
 LOG_TAIL_LINES = 200
 PUBLISHED_ITEMS_SHOWN = 10
 PUBLISHED_LABELS = {"rows": "Rows written", "bytes": "Size"}
-
-
-def _get_job_for_user(request: HttpRequest, job_uuid: UUID) -> Job:
-    """The job, or 404 when it does not exist or its model belongs to another team."""
-    return get_object_or_404(job_list(user=request.user), uuid=job_uuid)
 
 
 def _file_response(field, filename: str) -> FileResponse:
@@ -102,7 +97,7 @@ def _live_context(job: Job, user) -> dict:
 @login_required
 @require_GET
 def job_detail_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
-    job = _get_job_for_user(request, job_uuid)
+    job = get_job_for_user(request, job_uuid)
     return render(request, "jobs/job_detail.html", _live_context(job, request.user))
 
 
@@ -111,7 +106,7 @@ def job_detail_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
 def job_status_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     """The live region of the job page, polled every second while the job runs. Once the job
     has ended, 286 makes htmx swap in this final content and stop polling."""
-    job = _get_job_for_user(request, job_uuid)
+    job = get_job_for_user(request, job_uuid)
     content = render_to_string(
         "jobs/job_detail.html#live", _live_context(job, request.user), request
     )
@@ -123,7 +118,7 @@ def job_status_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
 @login_required
 @require_POST
 def job_cancel_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
-    job = _get_job_for_user(request, job_uuid)
+    job = get_job_for_user(request, job_uuid)
     cancelled = job_cancel(job=job, by=request.user)
     if wants_partial(request):
         job.refresh_from_db()
@@ -138,7 +133,7 @@ def job_cancel_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
 @login_required
 @require_GET
 def job_output_download_view(request: HttpRequest, job_uuid: UUID) -> FileResponse:
-    job = _get_job_for_user(request, job_uuid)
+    job = get_job_for_user(request, job_uuid)
     output = job.output_asset()
     if output is None or not output.file:
         raise Http404("This job has no output file yet.")
@@ -149,7 +144,7 @@ def job_output_download_view(request: HttpRequest, job_uuid: UUID) -> FileRespon
 @require_GET
 def job_asset_download_view(request: HttpRequest, job_uuid: UUID, asset_uuid: UUID):
     """An input asset as it was given: the uploaded file, or the embedded data as a file."""
-    job = _get_job_for_user(request, job_uuid)
+    job = get_job_for_user(request, job_uuid)
     asset = get_object_or_404(job.assets, uuid=asset_uuid, direction=JobAsset.Direction.INPUT)
     if asset.kind == JobAsset.Kind.EMBEDDED:
         response = HttpResponse(asset.data, content_type="text/plain; charset=utf-8")
@@ -163,6 +158,6 @@ def job_asset_download_view(request: HttpRequest, job_uuid: UUID, asset_uuid: UU
 @login_required
 @require_GET
 def job_rejects_download_view(request: HttpRequest, job_uuid: UUID, asset_uuid: UUID):
-    job = _get_job_for_user(request, job_uuid)
+    job = get_job_for_user(request, job_uuid)
     asset = get_object_or_404(job.assets.filter(~Q(rejects_file="")), uuid=asset_uuid)
     return _file_response(asset.rejects_file, PurePosixPath(asset.rejects_file.name).name)

@@ -21,7 +21,7 @@ DSN_PASSWORD = "pw-audit-never-shown-71"
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr("jobs.services.job_enqueue", lambda *, job_uuid, queue: True)
+    monkeypatch.setattr("jobs.services.placement.job_enqueue", lambda *, job_uuid, queue: True)
 
 
 @pytest.fixture

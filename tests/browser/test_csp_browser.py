@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_pages_run_under_the_content_security_policy_without_violations(
     page, live_server, staff, team_alpha, monkeypatch
 ):
-    monkeypatch.setattr("jobs.services.job_enqueue", lambda *, job_uuid, queue: True)
+    monkeypatch.setattr("jobs.services.placement.job_enqueue", lambda *, job_uuid, queue: True)
     staff.groups.add(team_alpha)
     snapshot = demo_snapshot(owner=staff, team=team_alpha)
     job = job_submit(

@@ -9,6 +9,7 @@ def queued(monkeypatch):
     (job uuid, queue). The real path through a Celery worker is covered by the e2e tests."""
     sent = []
     monkeypatch.setattr(
-        "jobs.services.job_enqueue", lambda *, job_uuid, queue: sent.append((job_uuid, queue))
+        "jobs.services.placement.job_enqueue",
+        lambda *, job_uuid, queue: sent.append((job_uuid, queue)),
     )
     return sent

@@ -9,17 +9,17 @@ import pandas as pd
 import pytest
 from sklearn import metrics
 
-from jobs.evaluation import (
+from jobs.runner.evaluation import (
     EvaluationError,
     Roles,
     evaluate,
     roles_from_schema,
     roles_with_params,
 )
-from jobs.evaluation.classification import classification_metrics
-from jobs.evaluation.fairness import bias_metrics
-from jobs.evaluation.interpretability import permutation_importance
-from jobs.evaluation.regression import regression_metrics
+from jobs.runner.evaluation.classification import classification_metrics
+from jobs.runner.evaluation.fairness import bias_metrics
+from jobs.runner.evaluation.interpretability import permutation_importance
+from jobs.runner.evaluation.regression import regression_metrics
 
 ACTUAL = [1, 0, 1, 1, 0, 0, 1, 0]
 PREDICTED = [1, 0, 0, 1, 1, 0, 1, 0]

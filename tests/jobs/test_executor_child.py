@@ -15,10 +15,10 @@ from pathlib import Path
 import orjson
 from django.conf import settings
 
-from jobs.executor.process import child_environment
-from jobs.executor.spec import InputFile, JobSpec
+from jobs.runner.smarttags import parse_smart_tags
+from jobs.runner.spec import InputFile, JobSpec
+from jobs.worker.process import child_environment
 from models_registry import demo
-from models_registry.smarttags import parse_smart_tags
 
 
 @dataclass
@@ -86,7 +86,7 @@ def run_child(
     log_path = own / "job.log"
     with open(log_path, "wb") as log:
         done = subprocess.run(
-            [sys.executable, "-m", "jobs.executor.child", str(own / "spec.json")],
+            [sys.executable, "-m", "jobs.runner.child", str(own / "spec.json")],
             cwd=workdir,
             env=child_environment(pythonpath=str(settings.BASE_DIR), tmpdir=str(own / "tmp")),
             stdin=subprocess.DEVNULL,

@@ -18,10 +18,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from jobs.executor import supervisor
-from jobs.executor.supervisor import job_execute
 from jobs.models import Job, JobStatus, Runtime, Worker
-from jobs.reconciler import reconcile
 from jobs.services import (
     InputSpec,
     job_cancel,
@@ -30,6 +27,9 @@ from jobs.services import (
     job_fail,
     job_progress_save,
 )
+from jobs.worker import supervisor
+from jobs.worker.reconciler import reconcile
+from jobs.worker.supervisor import job_execute
 from tests.demo import demo_snapshot, sample_upload
 from tests.jobs.test_executor_supervisor import (
     embedded,
@@ -192,8 +192,8 @@ def test_cancelling_while_a_big_input_is_staged_stops_within_two_seconds(
                 dst.write(block)
                 time.sleep(0.02)
 
-    monkeypatch.setattr("jobs.executor.workdir._local_path", lambda storage, name: None)
-    monkeypatch.setattr("jobs.executor.workdir._copy_from_storage", slow_copy)
+    monkeypatch.setattr("jobs.worker.workdir._local_path", lambda storage, name: None)
+    monkeypatch.setattr("jobs.worker.workdir._copy_from_storage", slow_copy)
     upload = sample_upload(owner=alice, tmp_path=tmp_path, rows=8000)  # staged in about 4 s
     job = submit(
         alice, demo_snapshot(owner=alice, team=team_alpha), InputSpec(kind="upload", upload=upload)
@@ -304,7 +304,7 @@ def test_output_of_a_job_taken_back_just_before_commit_is_discarded(alice, team_
 SUPERVISOR_STAND_IN = """\
 import sys, time
 from pathlib import Path
-from jobs.executor.process import ChildProcess, child_environment
+from jobs.worker.process import ChildProcess, child_environment
 
 root = Path(sys.argv[1])
 child = ChildProcess(
@@ -319,7 +319,7 @@ time.sleep(600)
 def test_the_model_child_does_not_outlive_a_killed_supervisor(
     alice, team_alpha, tmp_path, settings
 ):
-    from jobs.executor.workdir import WorkDir, workdir_prepare
+    from jobs.worker.workdir import WorkDir, workdir_prepare
 
     job = slow_job(alice, team_alpha, tmp_path, seconds=60)
     job.attempts = 1

@@ -18,10 +18,10 @@ import pytest
 from django.core.files.storage import default_storage
 from django.db import connections
 
-from jobs.executor import supervisor
-from jobs.executor.supervisor import job_execute
 from jobs.models import Job, JobAsset, JobResult, JobStatus
 from jobs.services import InputSpec, job_cancel, job_submit
+from jobs.worker import supervisor
+from jobs.worker.supervisor import job_execute
 from models_registry import demo
 from models_registry.services import model_create
 from tests.demo import demo_snapshot, sample_upload
@@ -308,7 +308,7 @@ def test_an_input_missing_from_storage_fails_the_job_naming_it(alice, team_alpha
 def test_an_upload_is_copied_when_storage_has_no_local_path(
     alice, team_alpha, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("jobs.executor.workdir._local_path", lambda storage, name: None)
+    monkeypatch.setattr("jobs.worker.workdir._local_path", lambda storage, name: None)
     upload = sample_upload(owner=alice, tmp_path=tmp_path, rows=20)
     job = submit(
         alice,

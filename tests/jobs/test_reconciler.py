@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from commandcenter.celery import app
-from jobs import reconciler
 from jobs.models import Job, JobAsset, JobStatus, Runtime, Worker
-from jobs.reconciler import lost_notes, reconcile
+from jobs.worker import reconciler
+from jobs.worker.reconciler import lost_notes, reconcile
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +35,7 @@ def sent(monkeypatch):
     """What the reconciler sends, instead of the broker (for the RUNNING-job tests)."""
     calls: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        "jobs.services.job_enqueue",
+        "jobs.services.placement.job_enqueue",
         lambda *, job_uuid, queue: calls.append((str(job_uuid), queue)) or True,
     )
     return calls
@@ -116,7 +116,9 @@ def test_a_job_never_sent_is_sent_once_it_is_not_new(alice_snapshot, alice, runt
 
 def test_a_waiting_job_with_no_runtime_is_placed(alice_snapshot, alice, monkeypatch):
     placed = []
-    monkeypatch.setattr("jobs.services.job_place", lambda *, job: placed.append(job.pk) or True)
+    monkeypatch.setattr(
+        "jobs.services.placement.job_place", lambda *, job: placed.append(job.pk) or True
+    )
     job = make_job(alice_snapshot, alice, None, status=JobStatus.WAITING)
 
     assert reconcile()["placed"] == 1

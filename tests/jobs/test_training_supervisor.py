@@ -11,10 +11,10 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from jobs.executor import supervisor
-from jobs.executor.supervisor import job_execute
 from jobs.models import Job, JobAsset, JobResult, JobStatus, JobType
 from jobs.services import InputSpec, job_cancel, job_submit
+from jobs.worker import supervisor
+from jobs.worker.supervisor import job_execute
 from models_registry.models import Snapshot
 from models_registry.services import model_create
 

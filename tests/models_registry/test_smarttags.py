@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.runner.smarttags import SmartTagError, parse_smart_tags
 from models_registry import demo
-from models_registry.smarttags import SmartTagError, parse_smart_tags
 
 MODELOP_STYLE = """\
 # modelop.schema.0: input_schema.avsc
@@ -86,7 +86,7 @@ def test_two_functions_with_the_same_tag_are_refused():
 
 
 def test_tags_round_trip_through_a_dict():
-    from models_registry.smarttags import SmartTags
+    from jobs.runner.smarttags import SmartTags
 
     tags = parse_smart_tags(MODELOP_STYLE)
     assert SmartTags.from_dict(tags.as_dict()) == tags

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from jobs.executor.writers import json_line
+from jobs.runner.writers import json_line
 
 
 @dataclass(frozen=True)

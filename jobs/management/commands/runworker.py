@@ -8,7 +8,7 @@ from django.db import DatabaseError
 
 from jobs.models import Runtime
 from jobs.services import runtime_default
-from jobs.worker_command import celery_worker_argv
+from jobs.worker.command import celery_worker_argv
 
 
 class Command(BaseCommand):

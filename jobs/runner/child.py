@@ -1,4 +1,4 @@
-"""The executor child: ``python -m jobs.executor.child spec.json``, run in the job's work dir.
+"""The executor child: ``python -m jobs.runner.child spec.json``, run in the job's work dir.
 
 Model code runs here and only here, never in the worker or the web process. No Django: the
 child gets no database, broker or secret, only the work dir and the spec.
@@ -41,7 +41,7 @@ def _watch_supervisor() -> None:
     commits the output, and the job will be started again elsewhere: stop at once instead of
     running on. Polls the parent pid, so it works while the model computes and sends nothing
     (a write to the broken event pipe ends the process too, see events.py)."""
-    from jobs.executor.process import SUPERVISOR_PID_ENV
+    from jobs.worker.process import SUPERVISOR_PID_ENV
 
     expected = os.environ.get(SUPERVISOR_PID_ENV)
     if not expected:
@@ -60,16 +60,16 @@ def main(argv: list[str]) -> int:
     events_fd = _take_event_channel()
     _watch_supervisor()
 
-    from jobs.executor.errors import JobError
-    from jobs.executor.events import Events
-    from jobs.executor.modelcode import ModelCode, describe
-    from jobs.executor.spec import JobSpec
-    from models_registry.smarttags import SmartTags
+    from jobs.runner.errors import JobError
+    from jobs.runner.events import Events
+    from jobs.runner.modelcode import ModelCode, describe
+    from jobs.runner.smarttags import SmartTags
+    from jobs.runner.spec import JobSpec
 
     events = Events(events_fd)
     try:
         if len(argv) != 2:
-            raise JobError("usage: python -m jobs.executor.child spec.json")
+            raise JobError("usage: python -m jobs.runner.child spec.json")
         spec = JobSpec.read(argv[1])
         runner = RUNNERS.get(spec.job_type)
         if runner is None:
@@ -91,19 +91,19 @@ def main(argv: list[str]) -> int:
 
 
 def _score(*, spec, model, events):
-    from jobs.executor.scoring import ScoringRun
+    from jobs.runner.scoring import ScoringRun
 
     return ScoringRun(spec=spec, model=model, events=events).run()
 
 
 def _train(*, spec, model, events):
-    from jobs.executor.training import TrainingRun
+    from jobs.runner.training import TrainingRun
 
     return TrainingRun(spec=spec, model=model, events=events).run()
 
 
 def _metrics(*, spec, model, events):
-    from jobs.executor.metrics import MetricsRun
+    from jobs.runner.metrics import MetricsRun
 
     return MetricsRun(spec=spec, model=model, events=events).run()
 

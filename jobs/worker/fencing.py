@@ -16,11 +16,11 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connections
 
-from jobs.executor.errors import JobError
-from jobs.executor.spec import JobSpec
-from jobs.executor.workdir import WorkDir, workdir_prepare
 from jobs.models import Job, JobStatus, Runtime
+from jobs.runner.errors import JobError
+from jobs.runner.spec import JobSpec
 from jobs.services import job_progress_save
+from jobs.worker.workdir import WorkDir, workdir_prepare
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _log_earlier_attempts(job: Job, workdir: WorkDir) -> None:
     ended), since the log shown is this attempt's."""
     if job.attempts <= 1:
         return
-    from jobs.reconciler import lost_notes
+    from jobs.worker.reconciler import lost_notes
 
     notes = lost_notes(job.log)
     if notes:

@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import psutil
 
-from jobs.executor.events import peak_rss_bytes
+from jobs.runner.events import peak_rss_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class ChildProcess:
         self.log_path = log_path
         with open(log_path, "ab") as log:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "jobs.executor.child", str(spec_path)],
+                [sys.executable, "-m", "jobs.runner.child", str(spec_path)],
                 cwd=workdir,
                 env={**env, SUPERVISOR_PID_ENV: str(os.getpid())},
                 stdin=subprocess.DEVNULL,

@@ -6,7 +6,7 @@ One pass (reconcile()):
    again, when its queue holds fewer messages than it has waiting jobs (Redis restarted or
    flushed, the embedded broker's files removed); a duplicate is harmless, the claim is
    guarded;
-2. a WAITING job with no runtime is placed (jobs.services.job_place);
+2. a WAITING job with no runtime is placed (jobs.services.placement.job_place);
 3. a RUNNING job whose worker is lost (its heartbeat row offline or stopped, its process
    restarted since the claim, or, with no row, no progress for WORKER_OFFLINE_SECONDS) goes
    back to WAITING and is sent again, or ends in ERROR once it had max_attempts attempts.
@@ -32,9 +32,9 @@ from django.db import close_old_connections, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs import services
 from jobs.models import Job, JobStatus, Worker
 from jobs.selectors import OFFLINE, worker_state
+from jobs.services import lifecycle, placement
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _resend_waiting(now) -> int:
             if claimed.update(enqueued_at=now) != 1:
                 continue
             logger.warning("job %s was waiting with no message; sending it again", job.uuid)
-            services.job_enqueue(job_uuid=job.uuid, queue=queue)
+            placement.job_enqueue(job_uuid=job.uuid, queue=queue)
             resent += 1
     return resent
 
@@ -116,7 +116,7 @@ def _place_unplaced() -> int:
     placed = 0
     for job in Job.objects.filter(status=JobStatus.WAITING, runtime__isnull=True):
         try:
-            placed += bool(services.job_place(job=job))
+            placed += bool(placement.job_place(job=job))
         except Exception:
             logger.exception("could not place job %s", job.uuid)
     return placed
@@ -145,7 +145,9 @@ def _recover_running(now) -> dict[str, int]:
         max_attempts = job.runtime.max_attempts if job.runtime else DEFAULT_MAX_ATTEMPTS
         if job.attempts >= max_attempts:
             message = f"the worker running it was lost {job.attempts} times (last: {job.worker})"
-            if services.job_fail(job=job, message=message, attempt=job.attempts, worker=job.worker):
+            if lifecycle.job_fail(
+                job=job, message=message, attempt=job.attempts, worker=job.worker
+            ):
                 logger.warning("job %s: %s", job.uuid, message)
                 failed += 1
             continue
@@ -160,7 +162,7 @@ def _recover_running(now) -> dict[str, int]:
         logger.warning("job %s: %s", job.uuid, note)
         restarted += 1
         if job.runtime is not None:  # else the next pass places it
-            services.job_enqueue(job_uuid=job.uuid, queue=job.runtime.queue)
+            placement.job_enqueue(job_uuid=job.uuid, queue=job.runtime.queue)
     return {"restarted": restarted, "failed": failed}
 
 

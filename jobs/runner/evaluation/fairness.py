@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from sklearn import metrics
 
-from jobs.evaluation.values import native
+from jobs.runner.evaluation.values import native
 
 # Disparate impact outside this range is flagged (the four-fifths rule, both ways).
 DISPARATE_IMPACT_RANGE = (0.8, 1.25)

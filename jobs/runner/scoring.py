@@ -20,13 +20,13 @@ from typing import Any
 
 import pandas as pd
 
-from jobs.executor.errors import JobError
-from jobs.executor.events import Counts, Events
-from jobs.executor.modelcode import ModelCode, describe, log_traceback
-from jobs.executor.readers import Reader, reader_open
-from jobs.executor.schemas import SchemaCheck
-from jobs.executor.spec import JobSpec
-from jobs.executor.writers import Writer, json_line, writer_open
+from jobs.runner.errors import JobError
+from jobs.runner.events import Counts, Events
+from jobs.runner.modelcode import ModelCode, describe, log_traceback
+from jobs.runner.readers import Reader, reader_open
+from jobs.runner.schemas import SchemaCheck
+from jobs.runner.spec import JobSpec
+from jobs.runner.writers import Writer, json_line, writer_open
 
 
 class Rejects:

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from jobs.executor.errors import JobError
-from jobs.executor.events import Counts, Events
-from jobs.executor.modelcode import ModelCode, describe, log_traceback
-from jobs.executor.readers import reader_open
-from jobs.executor.schemas import SchemaCheck
-from jobs.executor.scoring import Rejects, frames_checked
-from jobs.executor.spec import JobSpec
+from jobs.runner.errors import JobError
+from jobs.runner.events import Counts, Events
+from jobs.runner.modelcode import ModelCode, describe, log_traceback
+from jobs.runner.readers import reader_open
+from jobs.runner.schemas import SchemaCheck
+from jobs.runner.scoring import Rejects, frames_checked
+from jobs.runner.spec import JobSpec
 
 OUTPUT_DIR = "outputDir"  # relative to the work dir, as ModelOp models expect
 _HASH_CHUNK = 1024 * 1024

@@ -12,7 +12,7 @@ from typing import Any
 import fastavro
 from fastavro.validation import ValidationError, validate
 
-from jobs.executor.errors import JobError
+from jobs.runner.errors import JobError
 
 
 class SchemaCheck:

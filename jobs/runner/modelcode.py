@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jobs.executor.errors import JobError
-from models_registry.smarttags import SmartTags
+from jobs.runner.errors import JobError
+from jobs.runner.smarttags import SmartTags
 
 
 def describe(exc: BaseException, limit: int = 500) -> str:

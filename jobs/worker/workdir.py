@@ -19,9 +19,9 @@ from django.conf import settings
 from django.core.files.storage import Storage
 
 from jobs.assets import input_source, output_target
-from jobs.executor.errors import JobError
-from jobs.executor.spec import InputFile, JobSpec
 from jobs.models import Job, JobAsset
+from jobs.runner.errors import JobError
+from jobs.runner.spec import InputFile, JobSpec
 
 _COPY_BUFFER = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

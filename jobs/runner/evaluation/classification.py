@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-from jobs.evaluation.values import native
+from jobs.runner.evaluation.values import native
 
 
 def classification_metrics(

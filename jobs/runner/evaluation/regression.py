@@ -7,7 +7,7 @@ import math
 import pandas as pd
 from sklearn import metrics
 
-from jobs.evaluation.values import native
+from jobs.runner.evaluation.values import native
 
 
 def regression_metrics(

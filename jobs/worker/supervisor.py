@@ -23,20 +23,20 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from jobs.assets import output_target
-from jobs.executor.claim import Claim, workdir_prepare_watched
-from jobs.executor.errors import JobError
-from jobs.executor.process import (
+from jobs.models import Job
+from jobs.runner.errors import JobError
+from jobs.runner.spec import JobSpec
+from jobs.runner.training import OUTPUT_DIR, manifest_path
+from jobs.services import job_claim, job_complete, job_fail, job_progress_save
+from jobs.worker.fencing import Claim, workdir_prepare_watched
+from jobs.worker.process import (
     EOF,
     ChildProcess,
     child_environment,
     exit_description,
     log_tail,
 )
-from jobs.executor.spec import JobSpec
-from jobs.executor.training import OUTPUT_DIR, manifest_path
-from jobs.executor.workdir import WorkDir
-from jobs.models import Job
-from jobs.services import job_claim, job_complete, job_fail, job_progress_save
+from jobs.worker.workdir import WorkDir
 
 logger = logging.getLogger(__name__)
 

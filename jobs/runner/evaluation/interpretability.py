@@ -15,7 +15,7 @@ from pandas.api.types import is_numeric_dtype
 from sklearn import metrics
 from sklearn.utils import check_random_state
 
-from jobs.evaluation.values import native
+from jobs.runner.evaluation.values import native
 
 SAMPLE_ROWS = 500
 

@@ -2,7 +2,7 @@
 one input asset as ONE DataFrame (so memory grows with the input: that is the contract) and
 yields or returns one or more dicts. Several input assets: one call per asset.
 
-The built-in evaluator (jobs.evaluation) runs when the model has no metrics function, or beside
+The built-in evaluator (jobs.runner.evaluation) runs when the model has no metrics function, or beside
 it when the job parameters say {"evaluator": true}; the model's own keys win on a clash.
 
 The dicts go to the supervisor in a "metrics" event (stored in Job.metrics) and to the output
@@ -21,16 +21,22 @@ from typing import Any
 
 import pandas as pd
 
-from jobs.evaluation import EvaluationError, Roles, evaluate, roles_from_schema, roles_with_params
-from jobs.evaluation.values import native
-from jobs.executor.errors import JobError
-from jobs.executor.events import Counts, Events
-from jobs.executor.modelcode import ModelCode, describe, log_traceback
-from jobs.executor.readers import Reader, reader_open
-from jobs.executor.schemas import SchemaCheck
-from jobs.executor.scoring import Rejects, frames_checked
-from jobs.executor.spec import JobSpec
-from jobs.executor.writers import writer_open
+from jobs.runner.errors import JobError
+from jobs.runner.evaluation import (
+    EvaluationError,
+    Roles,
+    evaluate,
+    roles_from_schema,
+    roles_with_params,
+)
+from jobs.runner.evaluation.values import native
+from jobs.runner.events import Counts, Events
+from jobs.runner.modelcode import ModelCode, describe, log_traceback
+from jobs.runner.readers import Reader, reader_open
+from jobs.runner.schemas import SchemaCheck
+from jobs.runner.scoring import Rejects, frames_checked
+from jobs.runner.spec import JobSpec
+from jobs.runner.writers import writer_open
 
 
 class _NoPrediction(Exception):

@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.executor.errors import JobError
-from jobs.executor.spec import InputFile
+from jobs.runner.errors import JobError
+from jobs.runner.spec import InputFile
 
 _WHITESPACE = b" \t\r\n\xef\xbb\xbf"  # and a UTF-8 byte-order mark
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from jobs.evaluation.classification import classification_metrics
-from jobs.evaluation.fairness import bias_metrics
-from jobs.evaluation.interpretability import permutation_importance
-from jobs.evaluation.regression import regression_metrics
+from jobs.runner.evaluation.classification import classification_metrics
+from jobs.runner.evaluation.fairness import bias_metrics
+from jobs.runner.evaluation.interpretability import permutation_importance
+from jobs.runner.evaluation.regression import regression_metrics
 
 # A numeric label with more distinct values than this is a regression target.
 MAX_CLASSES = 10
