@@ -4,6 +4,7 @@ at the end; the PostgreSQL cases are skipped, with the reason, when it does not)
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 import uuid
@@ -15,12 +16,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from psycopg import sql
 
 from jobs.assets import AssetError, connection_test, location_validate
 from jobs.assets.sql import Source, Target
+from jobs.assets.sql.columns import ColumnError, SqlColumn
 from jobs.assets.sql.databases import Timeout, dsn_parse, postgres_connect, sqlite_connect
 from jobs.models import Connection, Job, JobAsset
+from models_registry.models import Attachment
 from tests.demo import demo_snapshot
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -571,3 +575,80 @@ def test_retract_removes_what_publish_wrote(sqldb, job, tmp_path):
     asset.write_mode = "replace"
     target.retract(target.publish(staged=staged))
     assert "scores" not in sqldb.tables()
+
+
+# --- Output DDL built from a crafted schema ------------------------------------------------
+
+
+def attach_output_schema(job, *fields: dict) -> None:
+    schema = {"type": "record", "name": "crafted", "fields": list(fields)}
+    Attachment.objects.create(
+        snapshot=job.snapshot, name="crafted.avsc",
+        file=ContentFile(json.dumps(schema).encode(), name="crafted.avsc"),
+    )  # fmt: skip
+    job.output_schema = "crafted.avsc"
+
+
+DROP_VICTIM = "); DROP TABLE victim; --"
+CRAFTED = {
+    "decimal-scale": (
+        {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10,
+                                    "scale": f"2{DROP_VICTIM}"}},
+        f"field 'amount': the decimal's scale '2{DROP_VICTIM}' is not a whole number from 0 "
+        f"to its precision (10)",
+    ),
+    "decimal-precision": (
+        {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal",
+                                    "precision": f"10{DROP_VICTIM}", "scale": 2}},
+        f"field 'amount': the decimal's precision '10{DROP_VICTIM}' is not a whole number",
+    ),
+    "column-name": (
+        {"name": f'amount" int{DROP_VICTIM}', "type": "int"},
+        f"""field 'amount" int{DROP_VICTIM}' has no usable name""",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_a_crafted_output_schema_is_refused_naming_the_field_and_runs_no_sql(
+    sqldb, job, tmp_path, case
+):
+    sqldb.run("CREATE TABLE victim (id integer)")
+    sqldb.run("INSERT INTO victim VALUES (1)")
+    field, reason = CRAFTED[case]
+    attach_output_schema(job, {"name": "id", "type": "long"}, field)
+    staged = stage(tmp_path / "out.parquet", [{"id": 1}])
+
+    with pytest.raises(AssetError) as caught:
+        publish(job, sqldb.dsn, "scores", staged)
+
+    message = str(caught.value)
+    assert message.startswith(
+        f"output table 'scores': the output schema 'crafted.avsc' cannot make a table: {reason}"
+    )
+    assert message.endswith("; the table was left as it was")
+    assert sqldb.rows("victim") == [(1,)]
+    assert sqldb.tables() == {"victim"}
+
+
+def test_a_staged_column_named_like_sql_is_quoted_and_never_run(sqldb, job, tmp_path):
+    sqldb.run("CREATE TABLE victim (id integer)")
+    name = f'x" int{DROP_VICTIM}'
+    staged = stage(tmp_path / "out.parquet", [{"id": 1, name: 2}])
+
+    publish(job, sqldb.dsn, "scores", staged)
+
+    assert sqldb.tables() == {"victim", "scores"}
+    assert sqldb.rows("scores") == [(1, 2)]
+    assert sqldb.run(f'SELECT "{name.replace(chr(34), chr(34) * 2)}" FROM scores') == [(2,)]
+
+
+@pytest.mark.parametrize(
+    ("postgres", "sqlite"),
+    [("text); DROP TABLE victim; --", "TEXT"), ("text", "TEXT); DROP TABLE victim; --"),
+     ("numeric(10,2); DROP TABLE victim; --", "NUMERIC"), ("numeric(5,7)", "NUMERIC"),
+     ("numeric(1001,0)", "NUMERIC")],
+)  # fmt: skip
+def test_a_column_type_outside_the_allow_list_is_refused(postgres, sqlite):
+    with pytest.raises(ColumnError, match="column 'a': "):
+        SqlColumn("a", postgres, sqlite)

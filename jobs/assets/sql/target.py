@@ -22,7 +22,13 @@ from django.conf import settings
 from psycopg import sql
 
 from jobs.assets.base import AssetError, OutputTarget
-from jobs.assets.sql.columns import SqlColumn, columns_from_arrow, columns_from_avro, values_of
+from jobs.assets.sql.columns import (
+    ColumnError,
+    SqlColumn,
+    columns_from_arrow,
+    columns_from_avro,
+    values_of,
+)
 from jobs.assets.sql.databases import (
     Dsn,
     DsnError,
@@ -93,8 +99,17 @@ class Target(OutputTarget):
         staged file's. Every staged column must be one of them."""
         schema = self._output_schema()
         if schema is None:
-            return columns_from_arrow(staged)
-        columns = columns_from_avro(schema)
+            try:
+                return columns_from_arrow(staged)
+            except ColumnError as exc:
+                raise AssetError(f"{self.label}: {exc}; the table was left as it was") from None
+        try:
+            columns = columns_from_avro(schema)
+        except ColumnError as exc:
+            raise AssetError(
+                f"{self.label}: the output schema {self.asset.job.output_schema!r} cannot make "
+                f"a table: {exc}; the table was left as it was"
+            ) from None
         known = {c.name for c in columns}
         extra = [name for name in staged.names if name not in known]
         if extra:
@@ -117,7 +132,7 @@ class Target(OutputTarget):
         try:
             with attachment.file.open("rb") as f:
                 schema = json.load(f)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise AssetError(
                 f"{self.label}: the output schema {job.output_schema!r} cannot be read: {exc}"
             ) from None
