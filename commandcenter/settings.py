@@ -199,6 +199,9 @@ RECONCILE_RESEND_SECONDS = env_float("RECONCILE_RESEND_SECONDS", 30.0)
 JOB_LOG_TAIL_BYTES = env_int("JOB_LOG_TAIL_BYTES", 64 * 1024, minimum=1024)
 EMBEDDED_INPUT_MAX_BYTES = env_int("EMBEDDED_INPUT_MAX_BYTES", 1024 * 1024, minimum=1)
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024 * 1024, minimum=1)
+# What a metrics job keeps with the job (Job.metrics, as JSON); larger results are trimmed
+# (jobs/metrics_size.py) and only the job's output file has them whole.
+METRICS_MAX_BYTES = env_int("METRICS_MAX_BYTES", 2 * 1024 * 1024, minimum=64 * 1024)
 
 # --- Auth and the rest ------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

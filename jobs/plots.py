@@ -2,6 +2,10 @@
 
 Every function returns safe markup: an <svg> with role="img" and a <title> naming it. All text
 that comes from job metrics goes through format_html/escape.
+
+Metrics come from model code, so every plot is bounded: a curve is downsampled to
+CURVE_MAX_POINTS, a confusion matrix is drawn up to CONFUSION_MAX_CLASSES classes, and at most
+IMPORTANCE_MAX_BARS bars are drawn. The page says what was left out.
 """
 
 from __future__ import annotations
@@ -14,11 +18,43 @@ from django.utils.safestring import SafeString, mark_safe
 PALETTE = ("#2457c5", "#d9730d", "#17663a", "#a3231a")
 TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
 LABEL_CHARS = 14
+TITLE_CHARS = 200  # a tooltip names a label or feature; a longer one is cut there
+CURVE_MAX_POINTS = 2000  # more than the plot's width in pixels, many times over
+CONFUSION_MAX_CLASSES = 50  # 2,500 cells; beyond that no cell can be read anyway
+IMPORTANCE_MAX_BARS = 30
 
 
-def _short(text: object, limit: int = LABEL_CHARS) -> str:
+def shorten(text: object, limit: int = LABEL_CHARS) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def downsample(points: Sequence[Sequence[float]], limit: int = CURVE_MAX_POINTS) -> list:
+    """At most LIMIT of POINTS ((x, y, ...) each, given back whole), keeping the curve's shape:
+    largest-triangle-three-buckets (Steinarsson 2013) keeps the first and last point and, from
+    each bucket in between, the point that makes the largest triangle with its neighbours'
+    picks, so peaks and corners stay."""
+    n = len(points)
+    if n <= limit or limit < 3:
+        return list(points) if n <= limit else [points[0], points[-1]]
+    kept = [points[0]]
+    size = (n - 2) / (limit - 2)
+    previous = points[0]
+    for bucket in range(limit - 2):
+        start, end = int(bucket * size) + 1, int((bucket + 1) * size) + 1
+        # The next bucket's average stands in for the point that will be picked there.
+        following = points[end : min(int((bucket + 2) * size) + 1, n)]
+        ax = sum(p[0] for p in following) / len(following)
+        ay = sum(p[1] for p in following) / len(following)
+        px, py = previous[0], previous[1]
+        best = max(
+            points[start:end],
+            key=lambda p: abs((px - ax) * (p[1] - py) - (px - p[0]) * (ay - py)),
+        )
+        kept.append(best)
+        previous = best
+    kept.append(points[-1])
+    return kept
 
 
 def _num(value: float) -> str:
@@ -50,7 +86,8 @@ def line_plot(
     y_label: str,
     diagonal: bool = False,
 ) -> SafeString:
-    """Curves on the unit square (ROC, precision–recall); SERIES are (name, [(x, y), ...])."""
+    """Curves on the unit square (ROC, precision–recall); SERIES are (name, [(x, y), ...]),
+    each downsampled to CURVE_MAX_POINTS."""
     width, height = 380, 340
     left, right, top, bottom = 52, 16, 34, 48
     pw, ph = width - left - right, height - top - bottom
@@ -119,7 +156,7 @@ def line_plot(
         )
     for index, (name, points) in enumerate(series):
         colour = PALETTE[index % len(PALETTE)]
-        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in downsample(points))
         body.append(
             format_html(
                 '<polyline class="plot-line{}" points="{}" stroke="{}"><title>{}</title></polyline>',
@@ -143,7 +180,7 @@ def line_plot(
                     colour,
                     left + pw - 127,
                     ly + 4,
-                    _short(name, 22),
+                    shorten(name, 22),
                 )
             )
     return _svg(uid, title, width, height, body)
@@ -159,8 +196,11 @@ def _heat_colour(fraction: float) -> str:
 def confusion_heatmap(
     labels: Sequence[str], matrix: Sequence[Sequence[float]], *, uid: str, title: str
 ) -> SafeString:
-    """MATRIX[i][j] is how many records of actual label i were predicted as label j."""
+    """MATRIX[i][j] is how many records of actual label i were predicted as label j; at most
+    CONFUSION_MAX_CLASSES labels (callers say "too many to draw" beyond that)."""
     n = len(labels)
+    if n > CONFUSION_MAX_CLASSES:
+        raise ValueError(f"{n} classes: more than {CONFUSION_MAX_CLASSES} cannot be drawn")
     cell = max(30, min(84, 340 // max(n, 1)))
     left, top = 118, 64
     width, height = left + n * cell + 16, top + n * cell + 16
@@ -186,7 +226,7 @@ def confusion_heatmap(
                 '<text class="plot-tick" x="{}" y="{}" text-anchor="middle">{}</text>',
                 left + j * cell + cell / 2,
                 top - 8,
-                _short(label, max(3, cell // 7)),
+                shorten(label, max(3, cell // 7)),
             )
         )
     for i, label in enumerate(labels):
@@ -196,7 +236,7 @@ def confusion_heatmap(
                 '<text class="plot-tick" x="{}" y="{}" text-anchor="end">{}</text>',
                 left - 8,
                 y + cell / 2 + 4,
-                _short(label),
+                shorten(label),
             )
         )
         for j, value in enumerate(matrix[i]):
@@ -211,8 +251,8 @@ def confusion_heatmap(
                     cell,
                     cell,
                     _heat_colour(fraction),
-                    labels[i],
-                    labels[j],
+                    shorten(labels[i], TITLE_CHARS),
+                    shorten(labels[j], TITLE_CHARS),
                     _num_count(value),
                     " on-dark" if fraction > 0.55 else "",
                     left + j * cell + cell / 2,
@@ -230,7 +270,9 @@ def _num_count(value: float) -> str:
 def importance_bars(
     items: Sequence[tuple[str, float, float | None]], *, uid: str, title: str
 ) -> SafeString:
-    """Horizontal bars, one per (feature, importance, std), in the order given."""
+    """Horizontal bars, one per (feature, importance, std), in the order given; the first
+    IMPORTANCE_MAX_BARS of them."""
+    items = items[:IMPORTANCE_MAX_BARS]
     bar, gap = 20, 6
     left, right, top = 150, 70, 34
     plot_w = 300
@@ -260,12 +302,12 @@ def importance_bars(
                 '<text class="plot-tick" x="{}" y="{}">{}</text>',
                 left - 8,
                 y + bar / 2 + 4,
-                _short(feature, 20),
+                shorten(feature, 20),
                 x0,
                 y,
                 max(x1 - x0, 1),
                 bar,
-                feature,
+                shorten(feature, TITLE_CHARS),
                 f"{value:.4g}",
                 max(x1, px(0)) + 5,
                 y + bar / 2 + 4,

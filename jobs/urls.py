@@ -14,6 +14,9 @@ urlpatterns = [
     path("<uuid:job_uuid>/cancel/", pages.job_cancel_view, name="jobs-cancel"),
     path("<uuid:job_uuid>/output/", pages.job_output_download_view, name="jobs-output-download"),
     path(
+        "<uuid:job_uuid>/metrics/", metrics.job_metrics_download_view, name="jobs-metrics-download"
+    ),
+    path(
         "<uuid:job_uuid>/assets/<uuid:asset_uuid>/",
         pages.job_asset_download_view,
         name="jobs-asset-download",

@@ -3,11 +3,13 @@ table, and two jobs side by side.
 
 Job.metrics is whatever the model's metrics function yielded, so every part is read
 defensively: a part whose shape is not the expected one is left out (it still shows in the raw
-JSON) rather than breaking the page.
+JSON) rather than breaking the page. Every part is bounded too (jobs.plots bounds the plots,
+this module the tables and the raw JSON shown inline), and the page says what it left out.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from uuid import UUID
@@ -15,9 +17,11 @@ from uuid import UUID
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from jobs import plots
+from jobs.metrics_size import OMITTED_KEY
 from jobs.models import Job, JobStatus, JobType
 from jobs.selectors import job_list
 from jobs.views._common import get_job_for_user
@@ -46,8 +50,12 @@ BIAS_COLUMNS = (
     ("disparate_impact", "Disparate impact"),
     ("equal_opportunity_difference", "Equal opp. diff."),
 )
-IMPORTANCE_SHOWN = 25
 COMPARE_CHOICES = 50
+SETS_SHOWN = 20  # metric dicts drawn on one page
+ROWS_SHOWN = 100  # rows of the fairness and per-class tables
+COMPARE_EXTRA_ROWS = 100  # other numeric metrics compared, beyond the headline ones
+RAW_JSON_SHOWN_BYTES = 200_000  # larger raw JSON is offered as a download instead
+TEXT_CHARS = 100  # a table cell's text from the metrics is cut there
 
 
 def _is_number(value: object) -> bool:
@@ -70,35 +78,42 @@ def fmt(value: object) -> str:
 
 
 def _curve(points: object, x_key: str, y_key: str) -> list[tuple[float, float]]:
+    """The curve's points, downsampled to what a plot draws (plots.CURVE_MAX_POINTS)."""
     if isinstance(points, dict) and isinstance(points.get(x_key), list):
         # Columns, as scikit-learn returns them: {"fpr": [...], "tpr": [...]}.
         xs, ys = points[x_key], points.get(y_key)
         if not isinstance(ys, list) or len(xs) != len(ys):
             return []
-        points = [{x_key: x, y_key: y} for x, y in zip(xs, ys, strict=True)]
-    if not isinstance(points, list):
+        pairs = zip(xs, ys, strict=True)
+    elif isinstance(points, list):
+        pairs = (
+            (p.get(x_key), p.get(y_key)) for p in points if isinstance(p, dict)
+        )  # fmt: skip
+    else:
         return []
-    curve = [
-        (float(p[x_key]), float(p[y_key]))
-        for p in points
-        if isinstance(p, dict) and _is_number(p.get(x_key)) and _is_number(p.get(y_key))
-    ]
-    return curve if len(curve) >= 2 else []
+    curve = [(float(x), float(y)) for x, y in pairs if _is_number(x) and _is_number(y)]
+    return plots.downsample(curve) if len(curve) >= 2 else []
 
 
 def _roc_title(auc: object) -> str:
     return f"ROC curve (AUC = {auc:.3f})" if _is_number(auc) else "ROC curve"
 
 
-def _confusion(metrics: dict, uid: str):
+def _confusion(metrics: dict, uid: str) -> tuple[str | None, str]:
+    """The heatmap, or None and why it is not drawn ("" when it is simply absent)."""
     labels, rows = metrics.get("labels"), metrics.get("confusion_matrix")
     if not isinstance(rows, list) or not rows:
-        return None
+        return None, ""
+    if len(rows) > plots.CONFUSION_MAX_CLASSES:
+        return None, (
+            f"Confusion matrix: {len(rows):,} classes, too many to draw (at most "
+            f"{plots.CONFUSION_MAX_CLASSES}); see the raw JSON or download it."
+        )
     if not isinstance(labels, list) or len(labels) != len(rows):
         # No label list to order by: the labels the rows name, in their first-seen order.
         labels = list(dict.fromkeys(k for row in rows if isinstance(row, dict) for k in row))
         if len(labels) != len(rows):
-            return None
+            return None, ""
     names = [str(label) for label in labels]
     matrix = []
     for row in rows:
@@ -111,30 +126,34 @@ def _confusion(metrics: dict, uid: str):
         elif isinstance(row, list) and len(row) == len(names):
             values = row
         else:
-            return None
+            return None, ""
         if not all(_is_number(v) for v in values):
-            return None
+            return None, ""
         matrix.append(values)
-    return plots.confusion_heatmap(names, matrix, uid=uid, title="Confusion matrix")
+    return plots.confusion_heatmap(names, matrix, uid=uid, title="Confusion matrix"), ""
 
 
-def _bias_rows(bias: object) -> list[dict]:
+def _shown(what: str, shown: int, total: int) -> str:
+    return f"The first {shown:,} of {total:,} {what} are shown; see the raw JSON or download it."
+
+
+def _bias_rows(bias: object) -> tuple[list[dict], str]:
     if not isinstance(bias, list):
-        return []
+        return [], ""
+    items = [item for item in bias if isinstance(item, dict)]
+    note = _shown("rows", ROWS_SHOWN, len(items)) if len(items) > ROWS_SHOWN else ""
     rows = []
     low, high = DISPARATE_IMPACT_RANGE
-    for item in bias:
-        if not isinstance(item, dict):
-            continue
+    for item in items[:ROWS_SHOWN]:
         impact = item.get("disparate_impact")
         flagged = bool(item.get("disparate_impact_flag")) or (
             _is_number(impact) and not low <= impact <= high
         )
         rows.append(
             {
-                "attribute": fmt(item.get("attribute")),
-                "group": fmt(item.get("group")),
-                "reference_group": fmt(item.get("reference_group")),
+                "attribute": plots.shorten(fmt(item.get("attribute")), TEXT_CHARS),
+                "group": plots.shorten(fmt(item.get("group")), TEXT_CHARS),
+                "reference_group": plots.shorten(fmt(item.get("reference_group")), TEXT_CHARS),
                 "cells": [
                     (key, fmt(item.get(key)), key == "disparate_impact" and flagged)
                     for key, _ in BIAS_COLUMNS
@@ -142,14 +161,17 @@ def _bias_rows(bias: object) -> list[dict]:
                 "flagged": flagged,
             }
         )
-    return rows
+    return rows, note
 
 
-def _importance(interpretability: object, uid: str):
+def _importance(interpretability: object, uid: str) -> tuple[str | None, str, str]:
+    """The bar chart of the largest importances, the method, and a note when some are not
+    drawn."""
     if not isinstance(interpretability, dict):
-        return None, ""
+        return None, "", ""
+    found = interpretability.get("feature_importance")
     items = []
-    for item in interpretability.get("feature_importance") or []:
+    for item in found if isinstance(found, list) else []:
         if isinstance(item, dict) and _is_number(item.get("importance")):
             std = item.get("std")
             items.append(
@@ -160,22 +182,57 @@ def _importance(interpretability: object, uid: str):
                 )
             )
     if not items:
-        return None, ""
-    items.sort(key=lambda t: t[1], reverse=True)
-    method = str(interpretability.get("method") or "")
+        return None, "", ""
+    shown = heapq.nlargest(plots.IMPORTANCE_MAX_BARS, items, key=lambda t: t[1])
+    note = (
+        f"The {len(shown)} largest of {len(items):,} features are drawn."
+        if len(items) > len(shown)
+        else ""
+    )
+    method = plots.shorten(str(interpretability.get("method") or ""), 60)
     title = "Feature importance" + (f" ({method})" if method else "")
-    return plots.importance_bars(items[:IMPORTANCE_SHOWN], uid=uid, title=title), method
+    return plots.importance_bars(shown, uid=uid, title=title), method, note
 
 
-def _per_class(per_class: object) -> list[dict]:
+def _per_class(per_class: object) -> tuple[list[dict], str]:
     if not isinstance(per_class, list):
-        return []
+        return [], ""
     keys = ("precision", "recall", "f1_score", "support")
-    return [
-        {"label": fmt(row.get("label")), "values": [fmt(row.get(k)) for k in keys]}
-        for row in per_class
-        if isinstance(row, dict)
+    items = [row for row in per_class if isinstance(row, dict)]
+    rows = [
+        {
+            "label": plots.shorten(fmt(row.get("label")), TEXT_CHARS),
+            "values": [plots.shorten(fmt(row.get(k)), TEXT_CHARS) for k in keys],
+        }
+        for row in items[:ROWS_SHOWN]
     ]
+    return rows, _shown("classes", ROWS_SHOWN, len(items)) if len(items) > ROWS_SHOWN else ""
+
+
+def _raw(value: object) -> tuple[str, int]:
+    """VALUE as indented JSON to show inline, or "" and its size when it is too large."""
+    text = json.dumps(value, indent=2, sort_keys=True, default=str)
+    size = len(text.encode())
+    return ("", size) if size > RAW_JSON_SHOWN_BYTES else (text, size)
+
+
+def _omitted(metrics: dict) -> str:
+    """What the worker left out of a too large metrics dict (jobs.metrics_size), in words."""
+    note = metrics.get(OMITTED_KEY)
+    if not isinstance(note, dict):
+        return ""
+    sizes = note.get("bytes") if isinstance(note.get("bytes"), dict) else {}
+    names = ", ".join(plots.shorten(name, 40) for name in list(sizes)[:10])
+    more = len(sizes) - 10 + (note.get("more") if isinstance(note.get("more"), int) else 0)
+    if more > 0:
+        names += f" and {more:,} more"
+    sets = note.get("sets") if isinstance(note.get("sets"), int) else 0
+    parts = [f"metrics {names}" if names else "", f"{sets:,} more metric sets" if sets else ""]
+    what = " and ".join(p for p in parts if p) or "some metrics"
+    return (
+        f"The {what} were too large to keep with the job and are not shown; "
+        "the job's output file has every metric."
+    )
 
 
 def metric_set(metrics: dict, uid: str) -> dict:
@@ -183,7 +240,11 @@ def metric_set(metrics: dict, uid: str) -> dict:
     stats = [(label, fmt(metrics[key])) for key, label in HEADLINE if _is_number(metrics.get(key))]
     roc = _curve(metrics.get("roc_curve"), "fpr", "tpr")
     pr = _curve(metrics.get("precision_recall_curve"), "recall", "precision")
-    importance, method = _importance(metrics.get("interpretability"), f"{uid}-fi")
+    importance, method, importance_note = _importance(metrics.get("interpretability"), f"{uid}-fi")
+    confusion, confusion_note = _confusion(metrics, f"{uid}-cm")
+    per_class, per_class_note = _per_class(metrics.get("per_class"))
+    bias, bias_note = _bias_rows(metrics.get("bias"))
+    raw, raw_size = _raw(metrics)
     return {
         "uid": uid,
         "stats": stats,
@@ -207,13 +268,19 @@ def metric_set(metrics: dict, uid: str) -> dict:
         )
         if pr
         else None,
-        "confusion": _confusion(metrics, f"{uid}-cm"),
-        "per_class": _per_class(metrics.get("per_class")),
-        "bias": _bias_rows(metrics.get("bias")),
+        "confusion": confusion,
+        "confusion_note": confusion_note,
+        "per_class": per_class,
+        "per_class_note": per_class_note,
+        "bias": bias,
+        "bias_note": bias_note,
         "bias_columns": [label for _, label in BIAS_COLUMNS],
         "importance": importance,
         "importance_method": method,
-        "raw": json.dumps(metrics, indent=2, sort_keys=True, default=str),
+        "importance_note": importance_note,
+        "omitted": _omitted(metrics),
+        "raw": raw,
+        "raw_size": raw_size,
     }
 
 
@@ -235,21 +302,30 @@ def metrics_context(job: Job, user) -> dict:
         job_list(user=user)
         .filter(job_type=JobType.METRICS, status=JobStatus.COMPLETE, metrics__isnull=False)
         .exclude(pk=job.pk)
-        .select_related("snapshot__model")[:COMPARE_CHOICES]
+        .select_related("snapshot__model")
+        .defer("metrics", "log")[:COMPARE_CHOICES]
     )
+    raw, raw_size = _raw(job.metrics) if not dicts else ("", 0)
     return {
-        "metric_sets": [metric_set(m, f"m{i}") for i, m in enumerate(dicts)],
-        "metrics_raw": json.dumps(job.metrics, indent=2, sort_keys=True, default=str)
-        if not dicts
-        else "",
+        "metric_sets": [metric_set(m, f"m{i}") for i, m in enumerate(dicts[:SETS_SHOWN])],
+        "metric_sets_total": len(dicts),
+        "metric_sets_note": (
+            f"The first {SETS_SHOWN} of {len(dicts):,} metric sets are shown; "
+            "download the JSON for all of them."
+            if len(dicts) > SETS_SHOWN
+            else ""
+        ),
+        "metrics_raw": raw,
+        "metrics_raw_size": raw_size,
         "compare_candidates": list(candidates),
     }
 
 
 def _compare_rows(a: dict, b: dict) -> list[dict]:
     keys = [k for k, _ in HEADLINE if _is_number(a.get(k)) or _is_number(b.get(k))]
-    extra = sorted(
-        {k for m in (a, b) for k, v in m.items() if _is_number(v) and k not in HEADLINE_LABELS}
+    extra = heapq.nsmallest(
+        COMPARE_EXTRA_ROWS,
+        {k for m in (a, b) for k, v in m.items() if _is_number(v) and k not in HEADLINE_LABELS},
     )
     rows = []
     for key in keys + extra:
@@ -280,6 +356,22 @@ def _job_from_param(request: HttpRequest, name: str) -> Job:
     except ValueError as exc:
         raise Http404(f"No job {name!r} to compare.") from exc
     return get_job_for_user(request, job_uuid)
+
+
+@login_required
+@require_GET
+def job_metrics_download_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
+    """The metrics kept with the job, as one JSON file (the page shows large ones only so)."""
+    job = get_job_for_user(request, job_uuid)
+    if job.metrics is None:
+        raise Http404("This job has no metrics.")
+    response = HttpResponse(
+        json.dumps(job.metrics, indent=2, sort_keys=True, default=str),
+        content_type="application/json",
+    )
+    name = f"metrics-{str(job.uuid)[:8]}.json"
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
 
 
 @login_required

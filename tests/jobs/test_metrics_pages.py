@@ -3,12 +3,16 @@ page. Jobs are made directly in the database with the metrics a run leaves."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from django.urls import reverse
 
+from jobs import plots
+from jobs.metrics_size import metrics_fit
 from jobs.models import Job, JobAsset, JobStatus, JobType
+from jobs.views.metrics import RAW_JSON_SHOWN_BYTES, ROWS_SHOWN, SETS_SHOWN
 from tests.factories import SnapshotFactory
 
 CLASSIFICATION = {
@@ -371,3 +375,104 @@ def test_snapshot_page_shows_its_training_provenance(alice_client, alice_snapsho
 def test_snapshot_page_without_training_has_no_provenance(alice_client, alice_snapshot):
     response = alice_client.get(reverse("registry-snapshot-detail", args=[alice_snapshot.uuid]))
     assert "Made by training job" not in response.content.decode()
+
+
+# --- Bounds: metrics come from model code, so nothing on the page grows with them -----------
+
+
+def test_a_confusion_matrix_with_too_many_classes_is_not_drawn_and_says_so(
+    alice_client, alice_snapshot, alice
+):
+    n = plots.CONFUSION_MAX_CLASSES + 1
+    metrics = {"labels": list(range(n)), "confusion_matrix": [[1] * n for _ in range(n)]}
+    html = _page(alice_client, make_metrics_job(alice_snapshot, alice, metrics))
+    assert '<g class="cm-cell">' not in html
+    assert f"Confusion matrix: {n} classes, too many to draw (at most 50)" in html
+
+
+def test_a_confusion_matrix_of_fifty_classes_is_still_drawn(alice_client, alice_snapshot, alice):
+    n = plots.CONFUSION_MAX_CLASSES
+    metrics = {"labels": list(range(n)), "confusion_matrix": [[1] * n for _ in range(n)]}
+    html = _page(alice_client, make_metrics_job(alice_snapshot, alice, metrics))
+    assert html.count('<g class="cm-cell">') == n * n
+
+
+def test_a_long_roc_curve_is_drawn_with_at_most_the_plotted_points(
+    alice_client, alice_snapshot, alice
+):
+    n = 50_000
+    metrics = {"roc_curve": {"fpr": [i / n for i in range(n)], "tpr": [1.0] * n}, "auc": 0.9}
+    html = _page(alice_client, make_metrics_job(alice_snapshot, alice, metrics))
+    (points,) = re.findall(r'<polyline class="plot-line" points="([^"]+)"', html)
+    assert len(points.split()) == plots.CURVE_MAX_POINTS
+
+
+def test_downsampling_keeps_the_ends_and_the_corner_of_a_curve():
+    # A ROC curve that rises at once to (0.001, 1), then runs flat to (1, 1).
+    points = [(0.0, 0.0), (0.001, 1.0)] + [(i / 100_000, 1.0) for i in range(101, 100_001)]
+    kept = plots.downsample(points, 100)
+    assert len(kept) == 100
+    assert kept[0] == (0.0, 0.0) and kept[-1] == (1.0, 1.0)
+    assert (0.001, 1.0) in kept
+
+
+def test_only_the_largest_importances_are_drawn_and_the_page_says_so(
+    alice_client, alice_snapshot, alice
+):
+    features = [{"feature": f"f{i}", "importance": i / 1000} for i in range(500)]
+    metrics = {"interpretability": {"feature_importance": features}}
+    html = _page(alice_client, make_metrics_job(alice_snapshot, alice, metrics))
+    bars = re.findall(r'<rect class="bar"[^>]*><title>(\w+): ', html)
+    assert bars == [f"f{i}" for i in range(499, 499 - plots.IMPORTANCE_MAX_BARS, -1)]
+    assert "The 30 largest of 500 features are drawn." in html
+
+
+def test_the_fairness_table_shows_a_bounded_number_of_rows(alice_client, alice_snapshot, alice):
+    bias = [{**BIAS[0], "group": f"g{i}"} for i in range(1000)]
+    html = _page(alice_client, make_metrics_job(alice_snapshot, alice, {"bias": bias}))
+    assert html.count("<td>gender</td>") == ROWS_SHOWN
+    assert f"The first {ROWS_SHOWN} of 1,000 rows are shown" in html
+
+
+def test_large_raw_json_is_offered_as_a_download_instead(alice_client, alice_snapshot, alice):
+    metrics = {**REGRESSION, "notes": "x" * (RAW_JSON_SHOWN_BYTES + 1)}
+    job = make_metrics_job(alice_snapshot, alice, metrics)
+    html = _page(alice_client, job)
+    assert "<summary>Raw JSON</summary>" not in html and "x" * 1000 not in html
+    assert "too large to show here" in html
+    assert reverse("jobs-metrics-download", args=[job.uuid]) in html
+    assert "<dt>MAE</dt><dd>1.234</dd>" in html
+
+
+def test_only_the_first_metric_sets_are_shown(alice_client, alice_snapshot, alice):
+    html = _page(alice_client, make_metrics_job(alice_snapshot, alice, [REGRESSION] * 500))
+    assert f"Metrics {SETS_SHOWN} of {SETS_SHOWN}" in html
+    assert f"The first {SETS_SHOWN} of 500 metric sets are shown" in html
+
+
+def test_metrics_the_worker_left_out_are_named_on_the_page(alice_client, alice_snapshot, alice):
+    big = {**CLASSIFICATION, "per_row": list(range(200_000))}
+    ((kept,), _) = metrics_fit([big], limit=100_000)
+    html = _page(alice_client, make_metrics_job(alice_snapshot, alice, kept))
+    assert "The metrics per_row were too large to keep with the job" in html
+    assert "<dt>Accuracy</dt><dd>0.9123</dd>" in html
+
+
+def test_the_metrics_download_is_the_whole_json(alice_client, alice_snapshot, alice):
+    job = make_metrics_job(alice_snapshot, alice, CLASSIFICATION)
+    response = alice_client.get(reverse("jobs-metrics-download", args=[job.uuid]))
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert json.loads(response.content) == CLASSIFICATION
+
+
+def test_the_metrics_download_checks_ownership(charlie_client, alice_snapshot, alice):
+    job = make_metrics_job(alice_snapshot, alice, CLASSIFICATION)
+    response = charlie_client.get(reverse("jobs-metrics-download", args=[job.uuid]))
+    assert response.status_code == 404
+
+
+def test_the_metrics_download_is_404_for_a_job_without_metrics(alice_client, alice_snapshot, alice):
+    job = make_metrics_job(alice_snapshot, alice, None, status=JobStatus.RUNNING)
+    response = alice_client.get(reverse("jobs-metrics-download", args=[job.uuid]))
+    assert response.status_code == 404
