@@ -7,11 +7,15 @@ BROKER_URL (redis://...) switch to PostgreSQL and Redis.
 
 from __future__ import annotations
 
+import os
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 
 from commandcenter.lib.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -20,19 +24,53 @@ DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept in DATA_DIR."""
-    key = env_str("SECRET_KEY")
-    if key:
-        return key
-    path = DATA_DIR / "secret_key"
+def _generated_once(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in PATH, made by MAKE (mode 0600) the first time. Two processes that
+    start at once both end up with the first one's: it is linked into place, never replaced."""
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(make())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in DATA_DIR."""
+    return env_str("SECRET_KEY") or _generated_once(
+        DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50)
+    )
+
+
+def _field_encryption_keys() -> list[str]:
+    """FIELD_ENCRYPTION_KEY: Fernet keys, comma separated; the first encrypts, all decrypt.
+    Else one generated once and kept in DATA_DIR (enough for one machine)."""
+    raw = env_str("FIELD_ENCRYPTION_KEY") or _generated_once(
+        DATA_DIR / "field_encryption_key", lambda: Fernet.generate_key().decode()
+    )
+    keys = [key.strip() for key in raw.split(",") if key.strip()]
+    if not keys:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY holds no key.")
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEY: key {number} of {len(keys)} is not a Fernet key (44 "
+                "characters of URL-safe base64; see README, Security)."
+            ) from None
+    return keys
+
+
 SECRET_KEY = _secret_key()
+# Connection secrets are encrypted with these (commandcenter/lib/encryption.py).
+FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -197,6 +235,26 @@ WORKER_OFFLINE_SECONDS = env_float("WORKER_OFFLINE_SECONDS", 30.0)
 RECONCILE_SECONDS = env_float("RECONCILE_SECONDS", 10.0)
 RECONCILE_RESEND_SECONDS = env_float("RECONCILE_RESEND_SECONDS", 30.0)
 JOB_LOG_TAIL_BYTES = env_int("JOB_LOG_TAIL_BYTES", 64 * 1024, minimum=1024)
+# The model process sandbox (jobs/runner/sandbox.py): "auto" sandboxes where the kernel has
+# Landlock and warns where it has not; "required" makes a worker that cannot sandbox refuse to
+# start; "off" runs model code unrestricted (warned). A worker running as root also makes the
+# model process MODEL_SANDBOX_USER. MODEL_SANDBOX_READ_ONLY adds folders a model may read.
+MODEL_SANDBOX = env_str("MODEL_SANDBOX", "auto").lower()
+if MODEL_SANDBOX not in ("auto", "required", "off"):
+    raise ImproperlyConfigured(f"MODEL_SANDBOX must be auto, required or off, not {MODEL_SANDBOX!r}")
+MODEL_SANDBOX_USER = env_str("MODEL_SANDBOX_USER", "nobody")
+MODEL_SANDBOX_READ_ONLY = env_list("MODEL_SANDBOX_READ_ONLY", [])
+# Processes a model may run at once (beyond them, the job ends in ERROR), and the address space
+# of a model process on a runtime without a memory limit (default: the machine's memory + 4 GB).
+MODEL_MAX_PROCESSES = env_int("MODEL_MAX_PROCESSES", 64, minimum=1)
+MODEL_ADDRESS_SPACE_BYTES = (
+    env_int(
+        "MODEL_ADDRESS_SPACE_MB",
+        os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20 + 4096,
+        minimum=0,
+    )
+    * 2**20
+) or None
 EMBEDDED_INPUT_MAX_BYTES = env_int("EMBEDDED_INPUT_MAX_BYTES", 1024 * 1024, minimum=1)
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024 * 1024, minimum=1)
 # What a metrics job keeps with the job (Job.metrics, as JSON); larger results are trimmed

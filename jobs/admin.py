@@ -88,6 +88,7 @@ class ConnectionAdminForm(forms.ModelForm):
     secret_access_key = forms.CharField(
         required=False,
         label="Secret access key",
+        max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
     dsn = forms.CharField(

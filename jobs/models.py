@@ -7,6 +7,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from commandcenter.lib.encryption import EncryptedTextField
 from commandcenter.lib.models import TimeStampedModel
 
 
@@ -46,7 +47,7 @@ class Connection(TimeStampedModel):
     """Where external data lives and how to reach it. Managed by staff in the admin.
 
     Secrets (the S3 secret key, the SQL DSN, which holds a password) are write-only: no page,
-    API answer or log shows them back.
+    API answer or log shows them back. They are stored encrypted (FIELD_ENCRYPTION_KEY).
     """
 
     class Kind(models.TextChoices):
@@ -70,14 +71,14 @@ class Connection(TimeStampedModel):
     )
     region = models.CharField(max_length=50, blank=True)
     access_key_id = models.CharField(max_length=200, blank=True)
-    secret_access_key = models.CharField(max_length=500, blank=True)
+    secret_access_key = EncryptedTextField(max_length=500, blank=True)
     # HDFS
     webhdfs_url = models.CharField(
         max_length=500, blank=True, help_text="HDFS: e.g. http://namenode:9870"
     )
     hdfs_user = models.CharField(max_length=100, blank=True)
     # SQL
-    dsn = models.CharField(
+    dsn = EncryptedTextField(
         max_length=1000,
         blank=True,
         help_text="SQL: postgresql://user:password@host:5432/db or sqlite:///path/to/file.db",
