@@ -5,6 +5,7 @@ at the end; the PostgreSQL cases are skipped, with the reason, when it does not)
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 import uuid
@@ -22,7 +23,13 @@ from psycopg import sql
 from jobs.assets import AssetError, connection_test, location_validate
 from jobs.assets.sql import Source, Target
 from jobs.assets.sql.columns import ColumnError, SqlColumn
-from jobs.assets.sql.databases import Timeout, dsn_parse, postgres_connect, sqlite_connect
+from jobs.assets.sql.databases import (
+    Timeout,
+    dsn_parse,
+    postgres_connect,
+    postgres_rearm,
+    sqlite_connect,
+)
 from jobs.models import Connection, Job, JobAsset
 from models_registry.models import Attachment
 from tests.demo import demo_snapshot
@@ -207,6 +214,15 @@ WRITING = [
     "WITH gone AS (DELETE FROM iris RETURNING id) SELECT * FROM gone",
     "SELECT * INTO copied FROM iris",
     "SELECT * FROM iris FOR UPDATE",
+    "SELECT * FROM iris FOR SHARE",
+    "SELECT * FROM iris FOR NO KEY UPDATE",
+    "SET statement_timeout = 0",
+    "SET LOCAL statement_timeout = 0",
+    "RESET statement_timeout",
+    "DO $$ BEGIN DELETE FROM iris; END $$",
+    "CALL cleanup()",
+    "COPY iris TO STDOUT",
+    "LOCK TABLE iris",
 ]
 
 
@@ -252,13 +268,22 @@ def test_the_database_itself_refuses_writes_on_an_input_connection(iris):
     assert len(iris.rows("iris")) == 10
 
 
-def test_a_function_with_side_effects_is_stopped_by_the_read_only_transaction(pg, tmp_path):
+def test_a_function_with_side_effects_is_refused_and_the_transaction_would_stop_it_too(
+    pg, tmp_path
+):
     pg.run("CREATE SEQUENCE seq")
 
-    with pytest.raises(AssetError, match="read-only") as caught:
+    with pytest.raises(AssetError, match=r"input 'SQL on warehouse': the query calls nextval\(\)"):
         fetch(pg.dsn, "SELECT nextval('seq')", tmp_path / "in")
+    # Had it slipped past the check, the read-only transaction is the second lock.
+    with (
+        postgres_connect(
+            dsn_parse(connection_for(pg.dsn)), read_only=True, timeout=Timeout(5)
+        ) as conn,
+        pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="nextval"),
+    ):
+        conn.execute("SELECT nextval('seq')")
 
-    assert "nextval" in str(caught.value)
     assert pg.run("SELECT last_value, is_called FROM seq") == [(1, False)]
 
 
@@ -283,12 +308,8 @@ def test_a_failing_select_names_the_asset_and_gives_the_database_reason(
 
 
 def test_a_select_that_runs_too_long_is_stopped_by_the_statement_timeout(sqldb, tmp_path):
-    if sqldb.engine == "postgresql":
-        query = "SELECT pg_sleep(10)"
-    else:  # counts for ever
-        query = (
-            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
-        )
+    # Counts for ever (pg_sleep() is refused before running).
+    query = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
     started = time.monotonic()
 
     with pytest.raises(AssetError) as caught:
@@ -652,3 +673,199 @@ def test_a_staged_column_named_like_sql_is_quoted_and_never_run(sqldb, job, tmp_
 def test_a_column_type_outside_the_allow_list_is_refused(postgres, sqlite):
     with pytest.raises(ColumnError, match="column 'a': "):
         SqlColumn("a", postgres, sqlite)
+
+
+# --- Functions an input may not call ---------------------------------------------------------
+
+DENIED_CALLS = [
+    ("SELECT pg_terminate_backend(pg_backend_pid())", "pg_terminate_backend"),
+    ("SELECT pg_catalog.PG_CANCEL_BACKEND(1)", "pg_cancel_backend"),
+    ('SELECT "pg_catalog"."pg_reload_conf"()', "pg_reload_conf"),
+    ("SELECT pg_rotate_logfile()", "pg_rotate_logfile"),
+    ("SELECT * FROM dblink('dbname=x', 'DELETE FROM iris') AS t(id int)", "dblink"),
+    ("SELECT dblink_exec('dbname=x', 'DROP TABLE iris')", "dblink_exec"),
+    ("SELECT dblink_connect('x')", "dblink_connect"),
+    ("SELECT lo_import('/etc/passwd')", "lo_import"),
+    ("SELECT lo_export(1, '/tmp/out')", "lo_export"),
+    ("SELECT lo_unlink(1)", "lo_unlink"),
+    ("SELECT lo_from_bytea(0, 'x')", "lo_from_bytea"),
+    ("SELECT pg_advisory_lock(1)", "pg_advisory_lock"),
+    ("SELECT pg_advisory_xact_lock_shared(1)", "pg_advisory_xact_lock_shared"),
+    ("SELECT pg_try_advisory_lock(1)", "pg_try_advisory_lock"),
+    ("SELECT set_config('statement_timeout', '0', false)", "set_config"),
+    ("SELECT pg_sleep(3600)", "pg_sleep"),
+    ("SELECT pg_sleep_for('1 hour')", "pg_sleep_for"),
+    ("SELECT nextval('seq')", "nextval"),
+    ("SELECT setval('seq', 1)", "setval"),
+    ("SELECT pg_read_file('/etc/passwd')", "pg_read_file"),
+    ("SELECT pg_read_binary_file('/etc/passwd')", "pg_read_binary_file"),
+    ("SELECT * FROM pg_ls_dir('.')", "pg_ls_dir"),
+    ("SELECT pg_stat_file('postgresql.conf')", "pg_stat_file"),
+    ("SELECT pg_logical_emit_message(true, 'p', 'x')", "pg_logical_emit_message"),
+    ("SELECT pg_create_logical_replication_slot('s', 'pgoutput')", "pg_create_logical_replication_slot"),
+    ("SELECT pg_drop_replication_slot('s')", "pg_drop_replication_slot"),
+    ("SELECT pg_switch_wal()", "pg_switch_wal"),
+    ("SELECT pg_notify('channel', 'x')", "pg_notify"),
+    ("SELECT txid_current()", "txid_current"),
+    ("SELECT pg_current_xact_id()", "pg_current_xact_id"),
+    ("SELECT query_to_xml('DELETE FROM iris RETURNING *', true, true, '')", "query_to_xml"),
+    ("SELECT cursor_to_xml('c', 1, true, true, '')", "cursor_to_xml"),
+    ("SELECT * FROM ts_stat('SELECT 1')", "ts_stat"),
+    ("SELECT load_extension('/tmp/evil.so')", "load_extension"),
+    ("SELECT readfile('/etc/passwd')", "readfile"),
+    ("SELECT writefile('/tmp/x', 'y')", "writefile"),
+    ("SELECT fts3_tokenizer('simple')", "fts3_tokenizer"),
+    # However it is written: quoted, in capitals, with a comment or a line break before "(".
+    ('SELECT "PG_SLEEP"(1)', "pg_sleep"),
+    ("SELECT `pg_sleep`(1), 2", "pg_sleep"),
+    ("SELECT [load_extension]('x')", "load_extension"),
+    ("SELECT pg_sleep /* wait */ (10)", "pg_sleep"),
+    ("SELECT pg_sleep\n-- wait\n(10)", "pg_sleep"),
+    ("SELECT id FROM iris WHERE id = (SELECT PG_TERMINATE_BACKEND(1))", "pg_terminate_backend"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("query", "function"), DENIED_CALLS, ids=[f"{f}-{i}" for i, (_, f) in enumerate(DENIED_CALLS)]
+)
+def test_a_function_that_does_more_than_read_is_refused_by_name(query, function):
+    connection = connection_for("sqlite:///tmp/x.sqldb")
+
+    with pytest.raises(ValidationError) as refused:
+        location_validate(
+            kind="sql", connection=connection, location="", query=query, direction="in"
+        )
+
+    assert refused.value.messages == [
+        f"The query calls {function}(), which is not allowed in an input query: input queries "
+        f"may only read."
+    ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT lo_price, nextval, pg_sleep FROM t",  # columns with such names are fine
+        "SELECT currval('seq'), current_setting('statement_timeout')",
+        "SELECT count(*) FROM pg_stat_activity",
+        "SELECT substring(name FROM 1 FOR 2) FROM t",
+        "SELECT \"set\", 'SET' FROM t",
+        "SELECT x#>>'{a,b}', 5#3, '{}'::jsonb ? 'a' FROM t",
+    ],
+)
+def test_a_query_that_only_reads_passes_the_check(query):
+    connection = connection_for("sqlite:///tmp/x.sqldb")
+
+    assert location_validate(
+        kind="sql", connection=connection, location="", query=query, direction="in"
+    ) == query  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("SELECT 'a\\', pg_cancel_backend(1) --'", "a backslash before a quote"),
+        ('SELECT 1 AS "a\\", 2 AS "b"', "a backslash before a quote"),
+        ("SELECT 1 # 2", "'# ' starts a comment for this check but not for PostgreSQL"),
+        ("SELECT 1 /* a /* b */ */", "a comment inside a comment"),
+        ('SELECT U&"\\0070g_sleep"(1)', "U&… names and strings cannot be checked"),
+        ("SELECT 'unclosed", "a quote in the statement is not closed"),
+    ],
+)
+def test_text_the_database_could_read_differently_from_the_check_is_refused(query, reason):
+    connection = connection_for("sqlite:///tmp/x.sqldb")
+
+    with pytest.raises(ValidationError, match="Refused before running: " + re.escape(reason)):
+        location_validate(
+            kind="sql", connection=connection, location="", query=query, direction="in"
+        )
+
+
+def test_pg_terminate_backend_and_set_config_are_refused_on_a_real_server_and_nothing_happens(
+    pg, tmp_path
+):
+    other = psycopg.connect(pg.dsn, autocommit=True)
+    pid = other.info.backend_pid
+    long_count = (
+        "(WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n)"
+    )
+
+    with pytest.raises(AssetError, match=r"calls pg_terminate_backend\(\), which is not allowed"):
+        fetch(pg.dsn, f"SELECT pg_terminate_backend({pid})", tmp_path / "in")
+    with pytest.raises(AssetError, match=r"calls set_config\(\), which is not allowed"):
+        fetch(
+            pg.dsn,
+            f"SELECT set_config('statement_timeout', '0', false), {long_count}",
+            tmp_path / "in",
+            timeout=1,
+        )
+
+    assert other.execute("SELECT 1").fetchone() == (1,)  # the other session is alive
+    other.close()
+    assert not (tmp_path / "in" / "result.parquet").exists()
+
+
+def test_the_statement_timeout_is_set_again_whatever_the_session_was_changed_to(pg):
+    dsn = dsn_parse(connection_for(pg.dsn))
+    timeout = Timeout(1)
+    with postgres_connect(dsn, read_only=True, timeout=timeout) as conn:
+        conn.execute("SELECT set_config('statement_timeout', '0', false)")  # had it slipped by
+
+        postgres_rearm(conn, timeout)
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute(
+                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) "
+                "SELECT count(*) FROM n"
+            )
+
+    assert time.monotonic() - started < 5
+
+
+# --- Statement timeouts and checks that cannot finish -------------------------------------------
+
+
+@pytest.mark.parametrize("seconds", [0, -5])
+def test_a_connection_without_a_statement_timeout_is_refused(sqldb, job, tmp_path, seconds):
+    message = (
+        f"connection 'warehouse' has a statement timeout of {seconds} s; it must be at least 1"
+    )
+    connection = connection_for(sqldb.dsn, timeout=seconds)
+
+    for direction, location, query in (("in", "", "SELECT 1"), ("out", "scores", "")):
+        with pytest.raises(ValidationError, match="(?i)" + message):
+            location_validate(
+                kind="sql", connection=connection, location=location, query=query,
+                direction=direction,
+            )  # fmt: skip
+    with pytest.raises(AssetError, match=message):
+        fetch(sqldb.dsn, "SELECT 1", tmp_path / "in", timeout=seconds)
+    asset = JobAsset(job=job, kind="sql", direction="out", location="scores", connection=connection)
+    with pytest.raises(AssetError, match=message):
+        Target(asset).publish(staged=stage(tmp_path / "out.parquet", [{"id": 1}]))
+
+    assert sqldb.tables() == set()
+    with pytest.raises(ValueError, match="whole number of seconds"):
+        Timeout(0)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT " + ", ".join(f"c{i}" for i in range(12_000)) + " FROM t",  # sqlparse's tokens
+        "SELECT " + "(" * 300 + "1" + ")" * 300,  # nested deeper than sqlparse goes
+        "SELECT 1" + " + 1" * 40_000,  # longer than the check reads at all
+    ],
+    ids=["many-tokens", "deep", "long"],
+)
+def test_a_query_too_long_or_too_complex_to_check_is_a_validation_error(query):
+    connection = connection_for("sqlite:///tmp/x.sqldb")
+
+    with pytest.raises(ValidationError) as refused:
+        location_validate(
+            kind="sql", connection=connection, location="", query=query, direction="in"
+        )
+
+    assert refused.value.messages[0].startswith(
+        f"The query is too long or too complex to check ({len(query):,} characters)"
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
-from jobs.assets.sql.databases import DsnError, connection_test, dsn_parse
+from jobs.assets.sql.databases import DsnError, connection_test, dsn_parse, timeout_of
 from jobs.assets.sql.source import Source
 from jobs.assets.sql.statements import StatementError, query_clean, table_clean
 from jobs.assets.sql.target import Target
@@ -20,9 +20,11 @@ __all__ = ["Source", "Target", "connection_test", "validate"]
 
 def validate(*, connection: Connection, location: str, query: str, direction: str) -> str:
     """The cleaned SELECT (input) or table name (output); ValidationError, before anything
-    runs, for a statement that would write or a name that is not a table's."""
+    runs, for a statement that would write or call a denied function, a name that is not a
+    table's, or a connection without a statement timeout."""
     try:
         dsn_parse(connection)
+        timeout_of(connection)
         if direction == JobAsset.Direction.INPUT:
             return query_clean(query)
         return ".".join(table_clean(location))

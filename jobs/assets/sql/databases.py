@@ -26,7 +26,8 @@ _PROGRESS_OPCODES = 10_000  # SQLite calls the timeout check every this many VM 
 
 
 class DsnError(ValueError):
-    """The connection's DSN cannot be used; the message holds no secret."""
+    """The connection's DSN (or its statement timeout) cannot be used; the message holds no
+    secret."""
 
 
 class Unreachable(Exception):
@@ -91,13 +92,38 @@ def dsn_parse(connection: Connection) -> Dsn:
 
 @dataclass
 class Timeout:
-    """The connection's statement timeout; 0 means none."""
+    """The connection's statement timeout, at least a second: there is no "none"."""
 
     seconds: int
+
+    def __post_init__(self) -> None:
+        if type(self.seconds) is not int or self.seconds < 1:
+            raise ValueError(
+                f"a statement timeout is a whole number of seconds, not {self.seconds!r}"
+            )
 
     @property
     def message(self) -> str:
         return f"stopped after {self.seconds} s (the connection's statement timeout)"
+
+
+def timeout_of(connection: Connection) -> Timeout:
+    """The connection's statement timeout; DsnError for 0 (which PostgreSQL reads as "none")
+    or less, so no query runs without one."""
+    seconds = connection.statement_timeout_seconds
+    if type(seconds) is not int or seconds < 1:
+        raise DsnError(
+            f"connection {connection.name!r} has a statement timeout of {seconds!r} s; it must "
+            f"be at least 1 second (an administrator sets it in Admin → Connections)"
+        )
+    return Timeout(seconds)
+
+
+def postgres_rearm(conn: psycopg.Connection, timeout: Timeout) -> None:
+    """Set the statement timeout again for the rest of this (read-only) transaction, as SET
+    LOCAL does: run before the query and before each fetch of its cursor, so whatever the
+    query might have changed, the next statement stops after the timeout again."""
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{timeout.seconds}s",))
 
 
 def postgres_connect(dsn: Dsn, *, read_only: bool, timeout: Timeout) -> psycopg.Connection:

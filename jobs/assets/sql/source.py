@@ -28,8 +28,10 @@ from jobs.assets.sql.databases import (
     dsn_parse,
     error_reason,
     postgres_connect,
+    postgres_rearm,
     sqlite_connect,
     sqlite_deadline,
+    timeout_of,
 )
 from jobs.assets.sql.statements import StatementError, query_clean
 
@@ -126,9 +128,9 @@ class Source(InputSource):
         try:
             query = query_clean(self.asset.query)  # again: the row may have been edited since
             dsn = dsn_parse(self.connection)
+            timeout = timeout_of(self.connection)
         except (StatementError, DsnError) as exc:
             raise AssetError(f"{self.label}: {exc}") from None
-        timeout = Timeout(self.connection.statement_timeout_seconds)
         path = dest / RESULT_NAME
         try:
             rows = self._postgres_rows if dsn.is_postgres else self._sqlite_rows
@@ -151,12 +153,16 @@ class Source(InputSource):
             # A named cursor is a server-side one: FETCH brings CHUNK rows at a time.
             with conn.cursor(name=_CURSOR_NAME) as cursor:
                 cursor.itersize = chunk
+                postgres_rearm(conn, timeout)
                 cursor.execute(query)
+                postgres_rearm(conn, timeout)
                 rows = cursor.fetchmany(chunk)
                 columns = _postgres_columns(cursor)
                 yield columns, rows
-                while rows := cursor.fetchmany(chunk):
-                    yield columns, rows
+                while rows:
+                    postgres_rearm(conn, timeout)
+                    if rows := cursor.fetchmany(chunk):
+                        yield columns, rows
             conn.rollback()  # it read only; nothing to keep
 
     def _sqlite_rows(

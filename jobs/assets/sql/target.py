@@ -39,6 +39,7 @@ from jobs.assets.sql.databases import (
     one_line,
     postgres_connect,
     sqlite_connect,
+    timeout_of,
 )
 from jobs.assets.sql.statements import StatementError, table_clean
 from jobs.models import JobAsset
@@ -63,9 +64,9 @@ class Target(OutputTarget):
         try:
             table = table_clean(self.asset.location)
             dsn = dsn_parse(self.connection)
+            timeout = timeout_of(self.connection)
         except (StatementError, DsnError) as exc:
             raise AssetError(f"{self.label}: {exc}") from None
-        timeout = Timeout(self.connection.statement_timeout_seconds)
         try:
             # pre_buffer would read the whole file into memory ahead of the batches.
             parquet = pq.ParquetFile(staged, pre_buffer=False)
@@ -308,7 +309,7 @@ class Target(OutputTarget):
         try:
             table = table_clean(published.get("table", ""))
             dsn = dsn_parse(self.connection)
-            timeout = Timeout(self.connection.statement_timeout_seconds)
+            timeout = timeout_of(self.connection)
             if dsn.is_postgres:
                 self._postgres_retract(dsn, timeout, table, published)
             else:
