@@ -340,7 +340,14 @@ WRITING_SQL = {
     "sql-select-into": ("SELECT * INTO copy FROM customers", "INTO in the statement"),
     "sql-two-statements": ("SELECT * FROM customers; DROP TABLE customers", "2 statements"),
     "sql-empty": ("  ;  ", "empty"),
+    "sql-set-config": (
+        "SELECT set_config('statement_timeout', '0', false), * FROM customers",
+        "The query calls set_config(), which is not allowed in an input query",
+    ),
 }
+# Beyond what sqlparse reads (its token limit), and longer than the check reads at all.
+TOO_COMPLEX_SQL = "SELECT " + ", ".join(f"c{i}" for i in range(12_000)) + " FROM customers"
+TOO_LONG_SQL = "SELECT 1" + " + 1" * 40_000
 
 
 @pytest.mark.django_db(transaction=True)
@@ -551,6 +558,30 @@ def test_a_request_body_over_the_limit_is_a_clear_400(places, alice_client, team
 
     assert response.status_code == 400
     assert "too large" in page_text(response)
+    assert_nothing_else_changed(before, world(places), job=None)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", [TOO_COMPLEX_SQL, TOO_LONG_SQL], ids=["complex", "long"])
+def test_a_query_too_long_or_complex_to_check_is_refused_on_the_wizard_page(
+    query, places, alice_client, echo_snapshot, warehouse
+):
+    alice_client.get(reverse("jobs-wizard-start") + f"?snapshot={echo_snapshot.uuid}")
+    for step, data in (("runtime", {"runtime": "auto"}), ("type", {"job_type": "scoring"})):
+        alice_client.post(reverse("jobs-wizard-step", args=[step]), data)
+    alice_client.post(reverse("jobs-wizard-step", args=["schemas"]), {})
+    before = world(places)
+
+    response = alice_client.post(
+        reverse("jobs-wizard-step", args=["inputs"]),
+        {"kind": "sql", "sql_connection": str(warehouse.uuid), "sql_query": query, "action": "add"},
+    )
+
+    assert response.status_code == 200  # the step again, with the reason at the field
+    assert (
+        f"The query is too long or too complex to check ({len(query):,} characters)"
+        in page_text(response)
+    )
     assert_nothing_else_changed(before, world(places), job=None)
 
 
@@ -800,6 +831,25 @@ API_CASES = {
             {"kind": "sql", "query": "DELETE FROM customers", "connection": c.name}]),
             "format": "json"},
         {400}, "not DELETE",
+    ),
+    "sql-that-terminates-backends": (
+        "alice", "post", lambda j, c: "/api/jobs/",
+        lambda j, c: {"data": _job_body(j.snapshot.uuid, inputs=[
+            {"kind": "sql", "query": "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+             "connection": c.name}]), "format": "json"},
+        {400}, "The query calls pg_terminate_backend(), which is not allowed in an input query",
+    ),
+    "sql-too-complex-to-check": (
+        "alice", "post", lambda j, c: "/api/jobs/",
+        lambda j, c: {"data": _job_body(j.snapshot.uuid, inputs=[
+            {"kind": "sql", "query": TOO_COMPLEX_SQL, "connection": c.name}]), "format": "json"},
+        {400}, f"The query is too long or too complex to check ({len(TOO_COMPLEX_SQL):,} characters)",
+    ),
+    "sql-too-long-to-check": (
+        "alice", "post", lambda j, c: "/api/jobs/",
+        lambda j, c: {"data": _job_body(j.snapshot.uuid, inputs=[
+            {"kind": "sql", "query": TOO_LONG_SQL, "connection": c.name}]), "format": "json"},
+        {400}, f"The query is too long or too complex to check ({len(TOO_LONG_SQL):,} characters)",
     ),
     "model-source-syntax-error": (
         "alice", "post", lambda j, c: "/api/models/",
