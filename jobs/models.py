@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -92,6 +93,14 @@ class Connection(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    def clean(self) -> None:
+        super().clean()
+        # PostgreSQL reads 0 as "no timeout"; an input query must never run without one.
+        if self.statement_timeout_seconds is not None and self.statement_timeout_seconds < 1:
+            raise ValidationError(
+                {"statement_timeout_seconds": "A statement timeout is at least 1 second."}
+            )
 
 
 class Runtime(TimeStampedModel):

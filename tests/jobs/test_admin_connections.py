@@ -243,3 +243,26 @@ def test_job_asset_admin_shows_connection_location_and_query(
     assert "SELECT id FROM customers" in page
     job_page = admin_client.get(reverse("admin:jobs_job_change", args=[job.pk])).text
     assert "SELECT id FROM customers" in job_page and DSN_PASSWORD not in job_page
+
+
+# --- The statement timeout -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "reason"),
+    [(0, "A statement timeout is at least 1 second."), (-1, "greater than or equal to 0")],
+)
+def test_a_statement_timeout_under_one_second_is_refused(
+    admin_client, sql_connection, seconds, reason
+):
+    response = admin_client.post(
+        change_url(sql_connection), form_data(sql_connection, statement_timeout_seconds=seconds)
+    )
+
+    assert response.status_code == 200
+    assert reason in response.text
+    sql_connection.refresh_from_db()
+    assert sql_connection.statement_timeout_seconds == 300
+    sql_connection.statement_timeout_seconds = 0
+    with pytest.raises(ValidationError, match="A statement timeout is at least 1 second."):
+        sql_connection.full_clean()
