@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from django.db.models import Model, QuerySet
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+
+from commandcenter.lib.uploads import upload_refusals
 
 
 def visible_or_404(queryset: QuerySet, **lookup) -> Model:
@@ -12,6 +15,22 @@ def visible_or_404(queryset: QuerySet, **lookup) -> Model:
     if found is None:
         raise NotFound()
     return found
+
+
+def refuse_dropped_uploads(request: Request) -> None:
+    """A 400 naming each file dropped while it streamed in for being too large (see
+    commandcenter.lib.uploads), before the rest of the request is looked at: a refused
+    attachment must not leave a model registered without it."""
+    request.data  # noqa: B018 - parsing the body is what finds them
+    refusals = upload_refusals(request)
+    if not refusals:
+        return
+    detail: dict[str, list[str]] = {}
+    for field, message in refusals:
+        detail.setdefault(field or "detail", []).append(message)
+    if "detail" in detail:
+        detail["detail"] = " ".join(detail["detail"])
+    raise ValidationError(detail)
 
 
 class AnyAccept(BaseContentNegotiation):

@@ -15,7 +15,8 @@ from api.serializers.infra import (
     UploadCreateSerializer,
     UploadSerializer,
 )
-from api.views._common import visible_or_404
+from api.views._common import refuse_dropped_uploads, visible_or_404
+from commandcenter.lib.uploads import input_file_limits
 from jobs.models import Connection, Runtime
 from jobs.selectors import connection_list, runtime_overview
 from jobs.services import upload_create
@@ -63,9 +64,11 @@ class RuntimeDetailView(generics.RetrieveAPIView):
 
 class UploadCreateView(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    upload_limits = staticmethod(input_file_limits)
 
     @extend_schema(request=UploadCreateSerializer, responses={201: UploadSerializer})
     def post(self, request: Request) -> Response:
+        refuse_dropped_uploads(request)
         form = UploadCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = upload_create(owner=request.user, content=form.validated_data["file"])

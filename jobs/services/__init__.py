@@ -30,7 +30,7 @@ from jobs.services.placement import (
     runtime_default,
     runtime_placement_chosen,
 )
-from jobs.services.uploads import upload_create
+from jobs.services.uploads import upload_create, upload_sweep
 
 __all__ = [
     "EXTERNAL_KINDS",
@@ -52,4 +52,5 @@ __all__ = [
     "runtime_default",
     "runtime_placement_chosen",
     "upload_create",
+    "upload_sweep",
 ]

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, push_url
 
+from commandcenter.lib.uploads import input_file_limits, upload_limits, upload_refusals
 from jobs.forms import (
     InputAddForm,
     JobTypeStepForm,
@@ -192,6 +193,10 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
         return _inputs_get(request, wizard)
 
     form = InputAddForm(request.POST, request.FILES, user=request.user)
+    if refusals := upload_refusals(request):  # a file too large was dropped while it streamed
+        for field, message in refusals:
+            form.add_error(field if field in form.fields else None, message)
+        return _inputs_get(request, wizard, form)
     if not form.is_valid():
         return _inputs_get(request, wizard, form)
     data = form.cleaned_data
@@ -388,6 +393,7 @@ def wizard_start_view(request: HttpRequest) -> HttpResponse:
     return redirect(_step_url(wizard.first_missing() or "review"))
 
 
+@upload_limits(input_file_limits)
 @login_required
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")

@@ -1,0 +1,131 @@
+"""Uploaded files are bounded while they stream in, not once they are on disk.
+
+BoundedUploadHandler comes first in FILE_UPLOAD_HANDLERS. A view declares its limits with
+@upload_limits (a DRF view with an ``upload_limits`` class attribute); other views get the
+default. A request whose Content-Length is above the view's total is refused before its first
+file is read; a file that grows past the per-file limit is dropped at that byte (its temporary
+file is deleted at once) and the rest of the request is still read, so the form's other fields
+and the CSRF token arrive. Either way the refusal is recorded on the request, and the view shows
+upload_refusals(request) as form errors or a 400: a refused file is never silently absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopUpload
+from django.template.defaultfilters import filesizeformat
+
+REFUSALS_ATTR = "upload_refusals"
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    file_bytes: int  # one file
+    file_setting: str  # the setting that sets it, named in messages
+    request_bytes: int  # the whole request body
+
+
+def attachment_limits() -> UploadLimits:
+    """A model's source and attachments; also views that declare nothing (the admin's)."""
+    return UploadLimits(
+        file_bytes=settings.ATTACHMENT_MAX_BYTES,
+        file_setting="ATTACHMENT_MAX_BYTES",
+        request_bytes=settings.SNAPSHOT_ATTACHMENTS_MAX_BYTES
+        + settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+    )
+
+
+def input_file_limits() -> UploadLimits:
+    """A job's uploaded input file (the wizard's input step, POST /api/uploads/)."""
+    return UploadLimits(
+        file_bytes=settings.UPLOAD_MAX_BYTES,
+        file_setting="UPLOAD_MAX_BYTES",
+        request_bytes=settings.UPLOAD_MAX_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+    )
+
+
+def upload_limits(limits: Callable[[], UploadLimits]):
+    """Declare a function view's limits (read at each request, so settings may change)."""
+
+    def decorate(view):
+        view.upload_limits = limits
+        return view
+
+    return decorate
+
+
+def _limits_for(request) -> UploadLimits:
+    match = getattr(request, "resolver_match", None)
+    func = getattr(match, "func", None)
+    found = getattr(func, "upload_limits", None) or getattr(
+        getattr(func, "cls", None), "upload_limits", None
+    )
+    return found() if found else attachment_limits()
+
+
+def size_text(size: int) -> str:
+    """E.g. "512.0 MB (536,870,912 bytes)": plain spaces, as API messages are plain text."""
+    return f"{filesizeformat(size)} ({size:,} bytes)".replace("\xa0", " ")
+
+
+def upload_refusals(request) -> list[tuple[str | None, str]]:
+    """(field name or None, message) for each file or request refused while streaming."""
+    request = getattr(request, "_request", request)  # a DRF Request wraps Django's
+    return list(getattr(request, REFUSALS_ATTR, ()))
+
+
+def _refuse(request, field: str | None, message: str) -> None:
+    refusals = getattr(request, REFUSALS_ATTR, None)
+    if refusals is None:
+        refusals = []
+        setattr(request, REFUSALS_ATTR, refusals)
+    refusals.append((field, message))
+
+
+class BoundedUploadHandler(FileUploadHandler):
+    """Counts bytes as they arrive and stops what is over the view's limits; passes every
+    chunk on unchanged to the next handler (memory or temporary file)."""
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        self.limits = _limits_for(self.request)
+        self.received = 0
+        self.over_request = content_length > self.limits.request_bytes
+        return None  # Django's parser goes on
+
+    def new_file(self, field_name, file_name, *args, **kwargs) -> None:
+        super().new_file(field_name, file_name, *args, **kwargs)
+        if self.over_request:
+            # Not a byte of any file is read: what came before (fields, the CSRF token) stays.
+            _refuse(
+                self.request,
+                None,
+                f"The upload is larger than {size_text(self.limits.request_bytes)}, "
+                "the most one request may carry; nothing was stored.",
+            )
+            raise StopUpload(connection_reset=True)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received += len(raw_data)
+        if self.received > self.limits.request_bytes:  # a Content-Length that lied
+            _refuse(
+                self.request,
+                None,
+                f"The upload is larger than {size_text(self.limits.request_bytes)}, "
+                "the most one request may carry; nothing was stored.",
+            )
+            raise StopUpload(connection_reset=True)
+        if start + len(raw_data) > self.limits.file_bytes:
+            _refuse(
+                self.request,
+                self.field_name,
+                f"{self.file_name} is larger than {size_text(self.limits.file_bytes)}, the "
+                f"largest file allowed here ({self.limits.file_setting}); it was not stored.",
+            )
+            raise SkipFile  # the parser closes (deletes) its temporary file
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None  # the next handler gives the file
