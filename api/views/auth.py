@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.authentication import token_expires_at, token_issue
+from api.authentication import token_issue
 from api.serializers.auth import MeSerializer, TokenRequestSerializer, TokenSerializer
 from api.serializers.common import DetailSerializer
 
@@ -37,11 +37,11 @@ class TokenObtainView(APIView):
         )
         if user is None or not user.is_active:
             return Response({"detail": WRONG_LOGIN}, status=status.HTTP_400_BAD_REQUEST)
-        token = token_issue(user=user)
+        issued = token_issue(user=user)
         answer = {
-            "token": token.key,
+            "token": issued.key,
             "username": user.get_username(),
-            "expires_at": token_expires_at(token),
+            "expires_at": issued.expires_at,
         }
         return Response(TokenSerializer(answer).data)
 

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
+from api.models import ApiToken
 from tests.api.conftest import assert_matches_schema
 from tests.conftest import PASSWORD
 
@@ -33,7 +33,7 @@ def test_a_wrong_password_is_refused_with_a_message(anon_api, alice):
 
     assert answer.status_code == 400
     assert answer.json() == {"detail": "Wrong user name or password."}
-    assert not Token.objects.filter(user=alice).exists()
+    assert not ApiToken.objects.filter(user=alice).exists()
 
 
 def test_login_without_fields_names_them(anon_api, db):
@@ -56,8 +56,10 @@ def test_logging_in_again_replaces_the_token(anon_api, alice):
 
 def test_an_expired_token_is_refused_with_what_to_do(alice_api, alice, settings):
     settings.API_TOKEN_TTL_DAYS = 30
-    token = Token.objects.get(user=alice)
-    Token.objects.filter(pk=token.pk).update(created=token.created - timedelta(days=30, seconds=1))
+    token = ApiToken.objects.get(user=alice)
+    ApiToken.objects.filter(pk=token.pk).update(
+        created_at=token.created_at - timedelta(days=30, seconds=1)
+    )
 
     answer = alice_api.get("/api/me/")
 
@@ -67,8 +69,8 @@ def test_an_expired_token_is_refused_with_what_to_do(alice_api, alice, settings)
 
 def test_a_token_just_inside_its_lifetime_works(alice_api, alice, settings):
     settings.API_TOKEN_TTL_DAYS = 30
-    token = Token.objects.get(user=alice)
-    Token.objects.filter(pk=token.pk).update(created=token.created - timedelta(days=29))
+    token = ApiToken.objects.get(user=alice)
+    ApiToken.objects.filter(pk=token.pk).update(created_at=token.created_at - timedelta(days=29))
 
     assert alice_api.get("/api/me/").status_code == 200
 
@@ -141,7 +143,7 @@ def test_repeated_wrong_passwords_lock_the_token_endpoint_with_json(anon_api, al
 
     assert answer.status_code == 429
     assert "Too many failed log-ins" in answer.json()["detail"]
-    assert not Token.objects.filter(user=alice).exists()
+    assert not ApiToken.objects.filter(user=alice).exists()
 
 
 def test_a_browser_session_cannot_write_without_the_csrf_token(alice, alice_snapshot):

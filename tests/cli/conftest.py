@@ -43,10 +43,9 @@ class Moc:
 
 
 def token_for(user) -> str:
-    from rest_framework.authtoken.models import Token
+    from api.authentication import token_issue
 
-    Token.objects.filter(user=user).delete()
-    return Token.objects.create(user=user).key
+    return token_issue(user=user).key
 
 
 def assert_error(result: subprocess.CompletedProcess, code: int, *words: str) -> None:

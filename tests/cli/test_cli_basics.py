@@ -73,11 +73,12 @@ def test_a_bad_token_exits_4(make_moc):
 
 
 def test_an_expired_token_exits_4_and_says_to_log_in_again(make_moc, alice, settings):
-    from rest_framework.authtoken.models import Token
+    from api.authentication import key_digest
+    from api.models import ApiToken
 
     moc = make_moc(alice)
     old = timezone.now() - timedelta(days=settings.API_TOKEN_TTL_DAYS + 1)
-    Token.objects.filter(key=moc.env["MOC_TOKEN"]).update(created=old)
+    ApiToken.objects.filter(digest=key_digest(moc.env["MOC_TOKEN"])).update(created_at=old)
 
     assert_error(moc("job", "list"), 4, "expired", "moc login")
 

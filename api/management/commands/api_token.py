@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from api.authentication import token_expires_at, token_issue
+from api.authentication import token_issue
 
 
 class Command(BaseCommand):
@@ -18,6 +18,6 @@ class Command(BaseCommand):
             raise CommandError(f"No user named {username!r}.")
         if not user.is_active:
             raise CommandError(f"The user {username!r} is not active.")
-        token = token_issue(user=user)
-        self.stdout.write(token.key)
-        self.stderr.write(f"Valid until {token_expires_at(token).isoformat()}.")
+        issued = token_issue(user=user)
+        self.stdout.write(issued.key)
+        self.stderr.write(f"Valid until {issued.expires_at.isoformat()}.")
