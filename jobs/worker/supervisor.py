@@ -23,6 +23,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from jobs.assets import output_target
+from jobs.metrics_size import metrics_fit
 from jobs.models import Job
 from jobs.runner.errors import JobError
 from jobs.runner.spec import JobSpec
@@ -213,6 +214,9 @@ def _commit(
     saved: list[str] = []
     target = output_target(asset) if asset.is_external else None
     published: dict = {}
+    metrics, note = _metrics_field(watch)
+    if note:  # the job's log says what was left out of Job.metrics (its output has it all)
+        tail = f"{tail.rstrip()}\n{note}\n".lstrip()
     try:
         if target is not None:
             if not claim.holds(job):
@@ -235,7 +239,7 @@ def _commit(
             if not job_complete(
                 job=job,
                 **watch.counts,
-                **_metrics_field(watch),
+                **metrics,
                 log=tail,
                 peak_memory=peak,
                 **claim.guard,
@@ -347,11 +351,13 @@ def _delete_snapshot_files(snapshot) -> None:
         _delete(default_storage, [f"{folder}/{name}" for name in names])
 
 
-def _metrics_field(watch: _Watch) -> dict:
-    """Job.metrics: one dict as it is, several as a list."""
+def _metrics_field(watch: _Watch) -> tuple[dict, str]:
+    """Job.metrics: one dict as it is, several as a list, within METRICS_MAX_BYTES; and what
+    was left out to stay within it ("" when nothing)."""
     if watch.metrics is None:
-        return {}
-    return {"metrics": watch.metrics[0] if len(watch.metrics) == 1 else watch.metrics}
+        return {}, ""
+    metrics, note = metrics_fit(watch.metrics)
+    return {"metrics": metrics[0] if len(metrics) == 1 else metrics}, note
 
 
 def _delete(storage, names: list[str]) -> None:

@@ -322,3 +322,26 @@ def test_an_upload_is_copied_when_storage_has_no_local_path(
     assert job.status == JobStatus.COMPLETE, job.error_message
     assert job.records_written == 20
     assert upload.file.storage.exists(upload.file.name)  # the upload itself is left alone
+
+
+def test_metrics_too_large_to_keep_with_the_job_are_trimmed_and_the_log_says_so(
+    alice, team_alpha, settings
+):
+    settings.METRICS_MAX_BYTES = 64 * 1024
+    source = """\
+# modelop.metrics
+def metrics(df):
+    yield {"accuracy": 0.75, "per_row": list(range(100_000))}
+"""
+    snapshot = snapshot_of(source, owner=alice, team=team_alpha)
+    job = submit(alice, snapshot, embedded({"x": 1}), job_type="metrics")
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE, job.error_message
+    assert job.metrics["accuracy"] == 0.75 and "per_row" not in job.metrics
+    assert list(job.metrics["metrics_omitted"]["bytes"]) == ["per_row"]
+    assert "more than METRICS_MAX_BYTES (65,536): kept without per_row" in job.log
+    (line,) = job.output_asset().file.open("rb").read().splitlines()
+    assert len(orjson.loads(line)["per_row"]) == 100_000  # the output file has it all
