@@ -218,6 +218,21 @@ if STORAGE_S3_BUCKET:
 WHITENOISE_USE_FINDERS = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Uploads are bounded while they stream in (commandcenter/lib/uploads.py), into a temporary
+# folder of our own, so that what a killed process left behind can be swept (upload_sweep).
+FILE_UPLOAD_HANDLERS = [
+    "commandcenter.lib.uploads.BoundedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+FILE_UPLOAD_TEMP_DIR = DATA_DIR / "tmp" / "uploads"
+FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+# A model's attachments: each one, and all of a snapshot's together (they are copied into
+# every new version and every job's work dir).
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 512 * 1024 * 1024, minimum=1)
+SNAPSHOT_ATTACHMENTS_MAX_BYTES = env_int(
+    "SNAPSHOT_ATTACHMENTS_MAX_BYTES", 2 * 1024 * 1024 * 1024, minimum=1
+)
 
 # --- Jobs -----------------------------------------------------------------------------------
 JOB_WORK_DIR = Path(env_str("JOB_WORK_DIR", str(DATA_DIR / "work")))
@@ -256,6 +271,8 @@ MODEL_ADDRESS_SPACE_BYTES = (
 ) or None
 EMBEDDED_INPUT_MAX_BYTES = env_int("EMBEDDED_INPUT_MAX_BYTES", 1024 * 1024, minimum=1)
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024 * 1024, minimum=1)
+# An uploaded input that no job uses is deleted this many hours after it was uploaded.
+UPLOAD_UNUSED_HOURS = env_int("UPLOAD_UNUSED_HOURS", 24, minimum=1)
 # What a metrics job keeps with the job (Job.metrics, as JSON); larger results are trimmed
 # (jobs/metrics_size.py) and only the job's output file has them whole.
 METRICS_MAX_BYTES = env_int("METRICS_MAX_BYTES", 2 * 1024 * 1024, minimum=64 * 1024)
