@@ -55,6 +55,13 @@ def parse_smart_tags(source: str, *, filename: str = "model.py") -> SmartTags:
         raise SmartTagError(
             f"{filename} is not valid Python: line {exc.lineno}: {exc.msg}."
         ) from exc
+    except (MemoryError, RecursionError):
+        # CPython's parser gives up on deep nesting ("-" * 100000 + "1", "1+1+...+1") with
+        # these, not a SyntaxError; the source is bounded, so this is not a real lack of memory.
+        raise SmartTagError(
+            f"{filename}: the model source is too deeply nested for Python to parse; "
+            "split the deepest expression into smaller ones."
+        ) from None
 
     # First line of each top-level function (its first decorator, if any) -> its name.
     starts: dict[int, str] = {}

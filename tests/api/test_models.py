@@ -170,6 +170,27 @@ def test_registering_refuses_bad_input_with_field_messages(alice_api, fields, fi
     assert not Model.objects.exists()
 
 
+DEEP_SOURCES = {
+    "memory-error": "# modelop.score\ndef action(x):\n    return " + "-" * 100_000 + "1\n",
+    "recursion-error": "# modelop.score\ndef action(x):\n    return " + "+".join(["1"] * 200_000),
+}
+
+
+@pytest.mark.parametrize("text", DEEP_SOURCES.values(), ids=DEEP_SOURCES.keys())
+def test_a_source_too_deeply_nested_to_parse_is_a_400(alice_api, alice_snapshot, text):
+    registered = register(alice_api, source=source(text))
+    added = alice_api.post(
+        f"/api/models/{alice_snapshot.model.uuid}/snapshots/",
+        {"source": source(text)},
+        format="multipart",
+    )
+    for answer in (registered, added):
+        assert answer.status_code == 400, answer.content
+        (message,) = answer.json()["source"]
+        assert "the model source is too deeply nested for Python to parse" in message
+    assert Model.objects.count() == 1 and alice_snapshot.model.snapshots.count() == 1
+
+
 def test_an_attachment_path_is_reduced_to_its_file_name(alice_api):
     answer = register(alice_api, attachments=[attachment("../../etc/model.pickle")])
 

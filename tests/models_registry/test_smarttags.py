@@ -90,3 +90,14 @@ def test_tags_round_trip_through_a_dict():
 
     tags = parse_smart_tags(MODELOP_STYLE)
     assert SmartTags.from_dict(tags.as_dict()) == tags
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["-" * 100_000 + "1", "+".join(["1"] * 200_000)],
+    ids=["parser-memory-error", "parser-recursion-error"],
+)
+def test_a_source_too_deeply_nested_for_the_parser_is_a_smart_tag_error(expression):
+    source = f"# modelop.score\ndef action(x):\n    return {expression}\n"
+    with pytest.raises(SmartTagError, match="too deeply nested for Python to parse"):
+        parse_smart_tags(source)

@@ -143,6 +143,35 @@ def test_register_model_refuses_a_bad_source(alice_client, team_alpha, source, n
     assert not Model.objects.exists() and not Snapshot.objects.exists()
 
 
+NESTED = "the model source is too deeply nested for Python to parse"
+# CPython's parser answers the first with MemoryError, the second with RecursionError.
+DEEP_SOURCES = {
+    "memory-error": "# modelop.score\ndef action(x):\n    return " + "-" * 100_000 + "1\n",
+    "recursion-error": "# modelop.score\ndef action(x):\n    return " + "+".join(["1"] * 200_000),
+}
+
+
+@pytest.mark.parametrize("source", DEEP_SOURCES.values(), ids=DEEP_SOURCES.keys())
+def test_register_model_refuses_a_source_too_deeply_nested_to_parse(
+    alice_client, team_alpha, source
+):
+    response = _register(alice_client, team_alpha, source=_source(source))
+    assert response.status_code == 200
+    assert NESTED in response.text
+    assert not Model.objects.exists() and not Snapshot.objects.exists()
+
+
+@pytest.mark.parametrize("source", DEEP_SOURCES.values(), ids=DEEP_SOURCES.keys())
+def test_new_snapshot_refuses_a_source_too_deeply_nested_to_parse(
+    alice_client, alice_snapshot, source
+):
+    url = reverse("registry-snapshot-create", args=[alice_snapshot.model.uuid])
+    response = alice_client.post(url, {"source": _source(source)})
+    assert response.status_code == 200
+    assert NESTED in response.text
+    assert alice_snapshot.model.snapshots.count() == 1
+
+
 def test_register_model_refuses_a_hidden_attachment_name(alice_client, team_alpha):
     response = _register(
         alice_client, team_alpha, attachments=[SimpleUploadedFile(".env", b"SECRET=1")]
