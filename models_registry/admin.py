@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import UploadedFile
 from commandcenter.lib.tags import runtime_tags_clean
 from models_registry.forms import MultipleFileField, clean_attachment_files
 from models_registry.models import Attachment, Model, Snapshot
-from models_registry.services import snapshot_create, source_check, source_decode
+from models_registry.services import snapshot_create, source_check, source_read
 
 # Snapshots are immutable: once created, their source, smart tags and files are read-only.
 SNAPSHOT_FIELDS = (
@@ -91,7 +91,7 @@ class SnapshotAddForm(forms.ModelForm):
 
     def clean_source_file(self) -> UploadedFile:
         upload: UploadedFile = self.cleaned_data["source_file"]
-        self.source_text = source_decode(upload.read(), filename=upload.name)
+        self.source_text = source_read(upload)
         source_check(source_name=upload.name, source=self.source_text)
         return upload
 

@@ -6,7 +6,12 @@ from django.core.files.uploadedfile import UploadedFile
 
 from commandcenter.lib.tags import runtime_tags_clean
 from models_registry.selectors import user_teams
-from models_registry.services import attachment_name_clean, source_check, source_decode
+from models_registry.services import (
+    attachment_name_clean,
+    attachment_sizes_check,
+    source_check,
+    source_read,
+)
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -29,11 +34,13 @@ class MultipleFileField(forms.FileField):
 
 
 def clean_attachment_files(files: list[UploadedFile]) -> list[UploadedFile]:
-    """Refuse names that could not be extracted as plain files next to the model source."""
+    """Refuse names that could not be extracted as plain files next to the model source, and
+    files over ATTACHMENT_MAX_BYTES (or together over SNAPSHOT_ATTACHMENTS_MAX_BYTES)."""
     names = [attachment_name_clean(f.name) for f in files]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValidationError(f"Two attachments are named {', '.join(duplicates)}.")
+    attachment_sizes_check(files)
     return files
 
 
@@ -43,7 +50,7 @@ class SourceFormMixin:
 
     def clean_source(self) -> UploadedFile:
         upload: UploadedFile = self.cleaned_data["source"]
-        text = source_decode(upload.read(), filename=upload.name)
+        text = source_read(upload)
         source_check(source_name=upload.name, source=text)
         self.source_text = text
         return upload

@@ -4,6 +4,7 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import PurePosixPath, PureWindowsPath
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.db import transaction
@@ -11,6 +12,7 @@ from django.db.models import Max
 
 from audit.services import Action, audit_record
 from commandcenter.lib.tags import runtime_tags_clean
+from commandcenter.lib.uploads import size_text
 from jobs.runner.smarttags import SmartTagError, parse_smart_tags
 from models_registry.models import Attachment, Model, Snapshot
 
@@ -25,6 +27,35 @@ def attachment_name_clean(name: str) -> str:
             f"Attachment name {name!r} is not a plain file name (no folders, no leading dot)."
         )
     return name
+
+
+def attachment_sizes_check(files: Iterable[File]) -> None:
+    """ValidationError when one file is over ATTACHMENT_MAX_BYTES or all of them together over
+    SNAPSHOT_ATTACHMENTS_MAX_BYTES: a snapshot's attachments are copied into every version
+    made from it and into every job's work dir."""
+    total = 0
+    for file in files:
+        size = file.size or 0
+        if size > settings.ATTACHMENT_MAX_BYTES:
+            raise ValidationError(
+                f"The attachment {file.name} is {size_text(size)}; one attachment may be at "
+                f"most {size_text(settings.ATTACHMENT_MAX_BYTES)} (ATTACHMENT_MAX_BYTES)."
+            )
+        total += size
+    if total > settings.SNAPSHOT_ATTACHMENTS_MAX_BYTES:
+        raise ValidationError(
+            f"The attachments are {size_text(total)} together; a snapshot may hold at most "
+            f"{size_text(settings.SNAPSHOT_ATTACHMENTS_MAX_BYTES)} "
+            "(SNAPSHOT_ATTACHMENTS_MAX_BYTES). Leave some out, or do not carry over the "
+            "previous snapshot's."
+        )
+
+
+def source_read(upload: File) -> str:
+    """An uploaded model source as text; its size is checked before it is read."""
+    if (upload.size or 0) > MAX_SOURCE_BYTES:
+        raise ValidationError(f"{upload.name} is larger than {MAX_SOURCE_BYTES // 1024} KiB.")
+    return source_decode(upload.read(MAX_SOURCE_BYTES + 1), filename=upload.name)
 
 
 def source_decode(raw: bytes, *, filename: str) -> str:
@@ -153,6 +184,7 @@ def snapshot_create(
         raise ValidationError("Two attachments have the same name.")
     if source_name in names:
         raise ValidationError(f"An attachment cannot have the source's name ({source_name}).")
+    attachment_sizes_check(files)  # before anything is written
     # Lock the model row so two concurrent snapshots cannot take the same version number.
     Model.objects.select_for_update().filter(pk=model.pk).first()
     latest = model.snapshots.aggregate(v=Max("version"))["v"] or 0

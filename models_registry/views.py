@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from commandcenter.lib.uploads import attachment_limits, upload_limits, upload_refusals
 from jobs.selectors import job_list
 from models_registry import services
 from models_registry.forms import ModelRegisterForm, SnapshotForm
@@ -33,6 +34,16 @@ def _errors_to_form(form, exc: ValidationError) -> None:
         form.add_error(None, message)
 
 
+def _valid_with_every_file(request: HttpRequest, form) -> bool:
+    """form.is_valid(), and no file was dropped while it streamed in for being too large (a
+    model must not be registered without an attachment it was given)."""
+    valid = form.is_valid()
+    refusals = upload_refusals(request)
+    for field, message in refusals:
+        form.add_error(field if field in form.fields else None, message)
+    return valid and not refusals
+
+
 @login_required
 @require_GET
 def model_list_view(request: HttpRequest) -> HttpResponse:
@@ -40,12 +51,13 @@ def model_list_view(request: HttpRequest) -> HttpResponse:
     return render(request, "models_registry/model_list.html", {"models": models})
 
 
+@upload_limits(attachment_limits)
 @login_required
 @require_http_methods(["GET", "POST"])
 def model_create_view(request: HttpRequest) -> HttpResponse:
     has_team = user_teams(user=request.user).exists()
     form = ModelRegisterForm(request.POST or None, request.FILES or None, user=request.user)
-    if request.method == "POST" and has_team and form.is_valid():
+    if request.method == "POST" and has_team and _valid_with_every_file(request, form):
         data = form.cleaned_data
         try:
             model = services.model_create(
@@ -90,12 +102,13 @@ def model_detail_view(request: HttpRequest, model_uuid: UUID) -> HttpResponse:
     return _model_detail(request, model, SnapshotForm(initial=initial))
 
 
+@upload_limits(attachment_limits)
 @login_required
 @require_POST
 def snapshot_create_view(request: HttpRequest, model_uuid: UUID) -> HttpResponse:
     model = _get_model_for_user(request, model_uuid)
     form = SnapshotForm(request.POST, request.FILES)
-    if form.is_valid():
+    if _valid_with_every_file(request, form):
         data = form.cleaned_data
         try:
             snapshot = services.snapshot_add_version(

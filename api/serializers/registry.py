@@ -19,7 +19,7 @@ from jobs.runner.smarttags import FUNCTION_KINDS
 from models_registry.forms import clean_attachment_files
 from models_registry.models import Model, Snapshot
 from models_registry.selectors import user_teams
-from models_registry.services import source_check, source_decode
+from models_registry.services import source_check, source_read
 
 
 class AttachmentSerializer(serializers.Serializer):
@@ -135,7 +135,7 @@ class SnapshotCreateSerializer(serializers.Serializer):
 
     def validate_source(self, upload):
         try:
-            text = source_decode(upload.read(), filename=upload.name)
+            text = source_read(upload)
             source_check(source_name=upload.name, source=text)
         except DjangoValidationError as exc:
             raise refusal(exc) from None

@@ -15,7 +15,8 @@ from api.serializers.registry import (
     SnapshotDetailSerializer,
     SnapshotSummarySerializer,
 )
-from api.views._common import visible_or_404
+from api.views._common import refuse_dropped_uploads, visible_or_404
+from commandcenter.lib.uploads import attachment_limits
 from models_registry.models import Model, Snapshot
 from models_registry.selectors import model_list, snapshot_list
 from models_registry.services import model_create, snapshot_add_version
@@ -29,6 +30,7 @@ def models_for(user) -> QuerySet[Model]:
 
 class ModelListCreateView(generics.ListCreateAPIView):
     parser_classes = [MultiPartParser, FormParser]
+    upload_limits = staticmethod(attachment_limits)
 
     def get_serializer_class(self):
         return ModelCreateSerializer if self.request.method == "POST" else ModelSummarySerializer
@@ -48,6 +50,7 @@ class ModelListCreateView(generics.ListCreateAPIView):
 
     @extend_schema(request=ModelCreateSerializer, responses={201: ModelDetailSerializer})
     def post(self, request: Request, *args, **kwargs) -> Response:
+        refuse_dropped_uploads(request)
         form = ModelCreateSerializer(data=request.data, context=self.get_serializer_context())
         form.is_valid(raise_exception=True)
         data = form.validated_data
@@ -77,6 +80,7 @@ class ModelDetailView(generics.RetrieveAPIView):
 
 class ModelSnapshotsView(generics.ListCreateAPIView):
     parser_classes = [MultiPartParser, FormParser]
+    upload_limits = staticmethod(attachment_limits)
 
     def get_serializer_class(self):
         return SnapshotAddSerializer if self.request.method == "POST" else SnapshotSummarySerializer
@@ -90,6 +94,7 @@ class ModelSnapshotsView(generics.ListCreateAPIView):
     @extend_schema(request=SnapshotAddSerializer, responses={201: SnapshotDetailSerializer})
     def post(self, request: Request, *args, **kwargs) -> Response:
         model = self._model()
+        refuse_dropped_uploads(request)
         form = SnapshotAddSerializer(data=request.data, context=self.get_serializer_context())
         form.is_valid(raise_exception=True)
         data = form.validated_data

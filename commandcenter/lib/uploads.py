@@ -1,12 +1,15 @@
 """Uploaded files are bounded while they stream in, not once they are on disk.
 
 BoundedUploadHandler comes first in FILE_UPLOAD_HANDLERS. A view declares its limits with
-@upload_limits (a DRF view with an ``upload_limits`` class attribute); other views get the
-default. A request whose Content-Length is above the view's total is refused before its first
-file is read; a file that grows past the per-file limit is dropped at that byte (its temporary
-file is deleted at once) and the rest of the request is still read, so the form's other fields
-and the CSRF token arrive. Either way the refusal is recorded on the request, and the view shows
+@upload_limits (a DRF view with an ``upload_limits`` class attribute) and then shows
 upload_refusals(request) as form errors or a 400: a refused file is never silently absent.
+A request whose Content-Length is above the view's total is refused before its first file is
+read; a file that grows past the per-file limit is dropped at that byte (its temporary file is
+deleted at once) and the rest of the request is still read, so the form's other fields and the
+CSRF token arrive.
+
+A view that declares nothing (the admin's forms) gets attachment_limits(), and a refusal there
+is a plain 400 (RequestDataTooBig), since such a view would not look for refusals.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopUpload
 from django.template.defaultfilters import filesizeformat
 
@@ -48,7 +52,8 @@ def input_file_limits() -> UploadLimits:
 
 
 def upload_limits(limits: Callable[[], UploadLimits]):
-    """Declare a function view's limits (read at each request, so settings may change)."""
+    """Declare a function view's limits (read at each request, so settings may change); the
+    view promises to show upload_refusals(request)."""
 
     def decorate(view):
         view.upload_limits = limits
@@ -57,13 +62,11 @@ def upload_limits(limits: Callable[[], UploadLimits]):
     return decorate
 
 
-def _limits_for(request) -> UploadLimits:
-    match = getattr(request, "resolver_match", None)
-    func = getattr(match, "func", None)
-    found = getattr(func, "upload_limits", None) or getattr(
+def _declared(request) -> Callable[[], UploadLimits] | None:
+    func = getattr(getattr(request, "resolver_match", None), "func", None)
+    return getattr(func, "upload_limits", None) or getattr(
         getattr(func, "cls", None), "upload_limits", None
     )
-    return found() if found else attachment_limits()
 
 
 def size_text(size: int) -> str:
@@ -77,49 +80,54 @@ def upload_refusals(request) -> list[tuple[str | None, str]]:
     return list(getattr(request, REFUSALS_ATTR, ()))
 
 
-def _refuse(request, field: str | None, message: str) -> None:
-    refusals = getattr(request, REFUSALS_ATTR, None)
-    if refusals is None:
-        refusals = []
-        setattr(request, REFUSALS_ATTR, refusals)
-    refusals.append((field, message))
-
-
 class BoundedUploadHandler(FileUploadHandler):
     """Counts bytes as they arrive and stops what is over the view's limits; passes every
     chunk on unchanged to the next handler (memory or temporary file)."""
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        self.limits = _limits_for(self.request)
+        declared = _declared(self.request)
+        self.declared = declared is not None
+        self.limits = (declared or attachment_limits)()
         self.received = 0
         self.over_request = content_length > self.limits.request_bytes
         return None  # Django's parser goes on
+
+    def _refuse(self, field: str | None, message: str) -> None:
+        if not self.declared:
+            self._close_partial()
+            raise RequestDataTooBig(message)
+        refusals = getattr(self.request, REFUSALS_ATTR, None)
+        if refusals is None:
+            refusals = []
+            setattr(self.request, REFUSALS_ATTR, refusals)
+        refusals.append((field, message))
+
+    def _close_partial(self) -> None:
+        """The other handlers' file in progress (a temporary file is deleted on close)."""
+        for handler in self.request.upload_handlers:
+            if handler is not self and hasattr(handler, "file"):
+                handler.file.close()
+
+    def _request_too_large(self) -> None:
+        self._refuse(
+            None,
+            f"The upload is larger than {size_text(self.limits.request_bytes)}, the most one "
+            "request may carry here; nothing was stored.",
+        )
+        raise StopUpload(connection_reset=True)
 
     def new_file(self, field_name, file_name, *args, **kwargs) -> None:
         super().new_file(field_name, file_name, *args, **kwargs)
         if self.over_request:
             # Not a byte of any file is read: what came before (fields, the CSRF token) stays.
-            _refuse(
-                self.request,
-                None,
-                f"The upload is larger than {size_text(self.limits.request_bytes)}, "
-                "the most one request may carry; nothing was stored.",
-            )
-            raise StopUpload(connection_reset=True)
+            self._request_too_large()
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         self.received += len(raw_data)
         if self.received > self.limits.request_bytes:  # a Content-Length that lied
-            _refuse(
-                self.request,
-                None,
-                f"The upload is larger than {size_text(self.limits.request_bytes)}, "
-                "the most one request may carry; nothing was stored.",
-            )
-            raise StopUpload(connection_reset=True)
+            self._request_too_large()
         if start + len(raw_data) > self.limits.file_bytes:
-            _refuse(
-                self.request,
+            self._refuse(
                 self.field_name,
                 f"{self.file_name} is larger than {size_text(self.limits.file_bytes)}, the "
                 f"largest file allowed here ({self.limits.file_setting}); it was not stored.",

@@ -191,6 +191,35 @@ def test_a_source_too_deeply_nested_to_parse_is_a_400(alice_api, alice_snapshot,
     assert Model.objects.count() == 1 and alice_snapshot.model.snapshots.count() == 1
 
 
+def test_an_attachment_over_the_limit_is_a_400_and_nothing_is_registered(
+    alice_api, settings, tmp_path
+):
+    settings.ATTACHMENT_MAX_BYTES = 1000
+    settings.FILE_UPLOAD_TEMP_DIR = tmp_path
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+    answer = register(
+        alice_api, attachments=[attachment("ok.txt"), attachment("w.bin", b"0" * 1001)]
+    )
+    assert answer.status_code == 400
+    (message,) = answer.json()["attachments"]
+    assert message.startswith("w.bin is larger than 1000 bytes (1,000 bytes)")
+    assert "ATTACHMENT_MAX_BYTES" in message
+    assert not Model.objects.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_snapshot_over_the_total_limit_is_a_400(alice_api, settings):
+    model = register(alice_api, attachments=[attachment("a.bin", b"0" * 600)]).json()
+    settings.SNAPSHOT_ATTACHMENTS_MAX_BYTES = 1000
+    answer = alice_api.post(
+        f"/api/models/{model['uuid']}/snapshots/",
+        {"source": source(), "attachments": [attachment("b.bin", b"0" * 600)]},
+        format="multipart",
+    )
+    assert answer.status_code == 400
+    assert "The attachments are 1.2 KB (1,200 bytes) together" in answer.json()["detail"]
+    assert Model.objects.get().snapshots.count() == 1
+
+
 def test_an_attachment_path_is_reduced_to_its_file_name(alice_api):
     answer = register(alice_api, attachments=[attachment("../../etc/model.pickle")])
 

@@ -77,7 +77,7 @@ def test_a_request_whose_content_length_is_over_the_limit_is_refused_unread(alic
     assert response.status_code == 400
     assert response.json() == {
         "detail": "The upload is larger than 1.1 KB (1,100 bytes), the most one request "
-        "may carry; nothing was stored."
+        "may carry here; nothing was stored."
     }
     assert not Upload.objects.exists() and _leftovers(small_limits) == []
 
@@ -136,3 +136,18 @@ def test_the_upload_sweep_command_says_what_it_deleted(alice, small_limits, caps
     _upload(alice, hours_old=48)
     call_command("upload_sweep")
     assert "Deleted 1 upload(s) unused for 24 h (1 stored file(s))" in capsys.readouterr().out
+
+
+def test_a_view_that_declares_no_limits_answers_400_to_a_file_over_the_default(
+    client, staff, alice_snapshot, small_limits
+):
+    """The admin's forms would not look for refusals, so there the whole request is refused."""
+    small_limits.ATTACHMENT_MAX_BYTES = LIMIT
+    client.force_login(staff)
+    big = SimpleUploadedFile("weights.bin", b"\x00" * (LIMIT + 1))
+    response = client.post(
+        reverse("admin:models_registry_snapshot_add"),
+        {"model": alice_snapshot.model.pk, "attachments": [big]},
+    )
+    assert response.status_code == 400
+    assert alice_snapshot.model.snapshots.count() == 1 and _leftovers(small_limits) == []

@@ -52,3 +52,20 @@ def test_attachments_with_path_names_are_refused(alice, team_alpha, name):
 def test_a_source_that_is_not_a_py_file_is_refused(alice, team_alpha):
     with pytest.raises(ValidationError, match=r"\.py file"):
         _create(alice, team_alpha, source_name="model.txt")
+
+
+def test_an_attachment_over_the_limit_is_refused_before_anything_is_written(
+    alice, team_alpha, settings
+):
+    settings.ATTACHMENT_MAX_BYTES = 10
+    with pytest.raises(ValidationError, match=r"one attachment may be at most 10 bytes"):
+        _create(alice, team_alpha, attachments=[ContentFile(b"x" * 11, name="big.bin")])
+    assert not Model.objects.exists() and not Attachment.objects.exists()
+
+
+def test_attachments_together_over_the_snapshot_limit_are_refused(alice, team_alpha, settings):
+    settings.SNAPSHOT_ATTACHMENTS_MAX_BYTES = 10
+    files = [ContentFile(b"x" * 6, name=f"{n}.bin") for n in "ab"]
+    with pytest.raises(ValidationError, match=r"The attachments are 12 bytes \(12 bytes\)"):
+        _create(alice, team_alpha, attachments=files)
+    assert not Snapshot.objects.exists()

@@ -172,6 +172,53 @@ def test_new_snapshot_refuses_a_source_too_deeply_nested_to_parse(
     assert alice_snapshot.model.snapshots.count() == 1
 
 
+def test_register_model_refuses_an_attachment_over_the_limit_while_it_streams(
+    alice_client, team_alpha, settings, tmp_path
+):
+    settings.ATTACHMENT_MAX_BYTES = 1000
+    settings.FILE_UPLOAD_TEMP_DIR = tmp_path
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+    big = SimpleUploadedFile("weights.bin", b"\x00" * 1001)
+    response = _register(alice_client, team_alpha, attachments=[big])
+    assert response.status_code == 200
+    assert "weights.bin is larger than 1000 bytes (1,000 bytes), the largest file allowed " in (
+        response.text
+    )
+    assert "(ATTACHMENT_MAX_BYTES); it was not stored." in response.text
+    assert not Model.objects.exists() and not Attachment.objects.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary file is left behind
+
+
+def test_register_model_refuses_attachments_together_over_the_snapshot_limit(
+    alice_client, team_alpha, settings
+):
+    settings.SNAPSHOT_ATTACHMENTS_MAX_BYTES = 1500
+    files = [SimpleUploadedFile(f"part{i}.bin", b"\x00" * 1000) for i in range(2)]
+    response = _register(alice_client, team_alpha, attachments=files)
+    assert response.status_code == 200
+    assert "The attachments are 2.0 KB (2,000 bytes) together; a snapshot may hold at most " in (
+        response.text
+    )
+    assert not Model.objects.exists() and not Attachment.objects.exists()
+
+
+def test_new_snapshot_refuses_carried_attachments_over_the_snapshot_limit(
+    alice_client, alice_snapshot, attachment, settings
+):
+    settings.SNAPSHOT_ATTACHMENTS_MAX_BYTES = 3000  # the carried weights.bin is 2,048 bytes
+    url = reverse("registry-snapshot-create", args=[alice_snapshot.model.uuid])
+    extra = SimpleUploadedFile("more.bin", b"\x00" * 1000)
+    response = alice_client.post(
+        url, {"source": _source(), "attachments": [extra], "keep_attachments": "on"}
+    )
+    assert response.status_code == 200
+    assert "(SNAPSHOT_ATTACHMENTS_MAX_BYTES). Leave some out, or do not carry over" in (
+        response.text
+    )
+    assert alice_snapshot.model.snapshots.count() == 1
+    assert Attachment.objects.count() == 1
+
+
 def test_register_model_refuses_a_hidden_attachment_name(alice_client, team_alpha):
     response = _register(
         alice_client, team_alpha, attachments=[SimpleUploadedFile(".env", b"SECRET=1")]
