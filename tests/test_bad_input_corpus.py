@@ -602,7 +602,10 @@ def test_an_upload_over_the_limit_is_refused_on_the_wizard_page(
     )
 
     assert response.status_code == 200
-    assert "big.jsonl is 500 bytes; the upload limit is 100" in page_text(response)
+    # Refused while it streamed in: it never reached the disk (commandcenter.lib.uploads).
+    assert "big.jsonl is larger than 100 bytes (100 bytes), the largest file allowed here" in (
+        page_text(response)
+    )
     assert_nothing_else_changed(before, world(places), job=None)
 
 
@@ -880,7 +883,7 @@ API_CASES = {
         "alice", "post", lambda j, c: "/api/uploads/",
         lambda j, c: {"data": {"file": ContentFile(b"x" * 5_000, name="big.jsonl")},
                       "format": "multipart"},
-        {400}, "the upload limit is 1,000",
+        {400}, "big.jsonl is larger than 1000 bytes (1,000 bytes)",
     ),
     "made-up-token": (
         None, "get", lambda j, c: "/api/jobs/", lambda j, c: {}, {401}, "",
