@@ -50,6 +50,7 @@ class OutputSpec:
 
 
 EXTERNAL_KINDS = (JobAsset.Kind.S3, JobAsset.Kind.HDFS, JobAsset.Kind.SQL)
+JOB_MAX_INPUTS = 100  # input assets of one job (each is a row, a fetch and a model call)
 
 
 def _external_asset(asset: JobAsset, *, user, connection, location, query, direction) -> None:

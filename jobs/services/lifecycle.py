@@ -28,6 +28,7 @@ from jobs.models import (
 from jobs.services import placement as placement_module
 from jobs.services.assets import (
     FUNCTION_FOR_TYPE,
+    JOB_MAX_INPUTS,
     InputSpec,
     OutputSpec,
     asset_input_build,
@@ -92,6 +93,9 @@ def job_submit(
         if check and not name:
             raise ValidationError(f"Choose an {label} schema to check {label} records against.")
 
+    inputs = list(inputs)
+    if len(inputs) > JOB_MAX_INPUTS:  # before any of them is checked
+        raise ValidationError(f"A job has at most {JOB_MAX_INPUTS} input assets.")
     input_assets = [asset_input_build(spec, user=user, position=i) for i, spec in enumerate(inputs)]
     if not input_assets:
         raise ValidationError("A job needs at least one input asset.")

@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -34,6 +35,7 @@ from jobs.forms import (
 from jobs.models import JobAsset
 from jobs.selectors import runtime_health
 from jobs.services import EXTERNAL_KINDS, job_submit, upload_create
+from jobs.services.assets import JOB_MAX_INPUTS
 from jobs.views._common import wants_partial
 from jobs.views._external import external_sizes, kind_groups, location_check
 from jobs.wizard import AUTO_RUNTIME, PAGE_STEPS, STEP_BY_SLUG, STEPS, Wizard
@@ -179,6 +181,30 @@ def _embedded_format(data: str) -> str:
     return {"[": "json", "{": "jsonl"}.get(first, "csv")
 
 
+def _session_bound(form, answers: list[dict], kind: str, data: str) -> bool:
+    """Whether one more input fits what the wizard keeps in the session until the job is
+    submitted (the session is read on every request): at most JOB_MAX_INPUTS inputs, and
+    pasted data of all of them together at most EMBEDDED_INPUT_MAX_BYTES. If not, FORM says
+    why."""
+    if len(answers) >= JOB_MAX_INPUTS:
+        form.add_error(None, f"A job has at most {JOB_MAX_INPUTS} inputs; remove one first.")
+        return False
+    if kind != JobAsset.Kind.EMBEDDED:
+        return True
+    limit = settings.EMBEDDED_INPUT_MAX_BYTES
+    pasted = len(data.encode()) + sum(
+        len(a.get("data", "").encode()) for a in answers if a["kind"] == JobAsset.Kind.EMBEDDED
+    )
+    if pasted > limit:
+        form.add_error(
+            "data",
+            f"Pasted data of this job's inputs would be {pasted:,} bytes together; the limit "
+            f"is {limit:,} (EMBEDDED_INPUT_MAX_BYTES). Upload it as a file instead.",
+        )
+        return False
+    return True
+
+
 def _inputs_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
     form = form or InputAddForm(user=request.user)
     return {"form": form, "inputs": wizard.inputs, **kind_groups(form)}
@@ -201,6 +227,8 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
         return _inputs_get(request, wizard, form)
     data = form.cleaned_data
     kind = data["kind"]
+    if kind and not _session_bound(form, answers, kind, data.get("data") or ""):
+        return _inputs_get(request, wizard, form)
     if kind == JobAsset.Kind.UPLOAD:
         try:
             upload = upload_create(owner=request.user, content=data["file"])

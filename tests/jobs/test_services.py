@@ -80,6 +80,13 @@ def test_embedded_input_above_the_cap_is_refused(submit, settings):
         submit()
 
 
+def test_more_inputs_than_a_job_may_have_are_refused(submit, monkeypatch):
+    monkeypatch.setattr("jobs.services.lifecycle.JOB_MAX_INPUTS", 2)
+    with pytest.raises(ValidationError, match="A job has at most 2 input assets"):
+        submit(inputs=[EMBEDDED] * 3)
+    assert not Job.objects.exists()
+
+
 def test_an_upload_of_another_user_is_refused(submit, bob, tmp_path):
     from tests.demo import sample_upload
 

@@ -357,6 +357,36 @@ def test_output_file_needs_a_plain_name(alice_client, alice_snapshot):
     assert "output" not in answers(alice_client)
 
 
+def test_a_paste_over_the_limit_never_reaches_the_session(alice_client, alice_snapshot, settings):
+    settings.EMBEDDED_INPUT_MAX_BYTES = 100
+    walk_to_inputs(alice_client, alice_snapshot)
+    response = alice_client.post(step("inputs"), {"data": "x" * 101, "action": "add"})
+    assert "Pasted data is 101 bytes; the limit is 100." in response.text
+    assert "inputs" not in answers(alice_client)
+
+
+def test_pasted_inputs_together_are_bounded_in_the_session(alice_client, alice_snapshot, settings):
+    settings.EMBEDDED_INPUT_MAX_BYTES = 100
+    walk_to_inputs(alice_client, alice_snapshot)
+    alice_client.post(step("inputs"), {"data": "x" * 60, "action": "add"})
+    response = alice_client.post(step("inputs"), {"data": "y" * 60, "action": "add"})
+    assert response.status_code == 200
+    assert (
+        "Pasted data of this job&#x27;s inputs would be 120 bytes together; the limit is 100"
+        in (response.text)
+    )
+    assert [a["data"] for a in answers(alice_client)["inputs"]] == ["x" * 60]
+
+
+def test_the_wizard_keeps_a_bounded_number_of_inputs(alice_client, alice_snapshot, monkeypatch):
+    monkeypatch.setattr("jobs.views.wizard.JOB_MAX_INPUTS", 2)
+    walk_to_inputs(alice_client, alice_snapshot)
+    for n in range(3):
+        response = alice_client.post(step("inputs"), {"data": f'{{"x": {n}}}', "action": "add"})
+    assert "A job has at most 2 inputs; remove one first." in response.text
+    assert len(answers(alice_client)["inputs"]) == 2
+
+
 def test_review_shows_a_refusal_from_job_submit(alice_client, alice_snapshot, settings, queued):
     walk_to_inputs(alice_client, alice_snapshot)
     alice_client.post(step("inputs"), {"data": '{"x": 1}\n' * 10, "action": "next"})
