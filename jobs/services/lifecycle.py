@@ -34,7 +34,7 @@ from jobs.services.assets import (
     asset_input_build,
     asset_output_build,
 )
-from jobs.services.placement import runtime_choose, runtime_placement_chosen
+from jobs.services.placement import runtime_choose, runtime_fit_check, runtime_placement_chosen
 from models_registry.models import Snapshot
 from models_registry.selectors import snapshot_list
 
@@ -92,6 +92,9 @@ def job_submit(
             )
         if check and not name:
             raise ValidationError(f"Choose an {label} schema to check {label} records against.")
+
+    if runtime is not None:  # chosen by hand: it must carry the tags the snapshot requires
+        runtime_fit_check(runtime=runtime, snapshot=snapshot)
 
     inputs = list(inputs)
     if len(inputs) > JOB_MAX_INPUTS:  # before any of them is checked

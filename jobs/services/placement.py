@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -76,6 +77,28 @@ def runtime_choose(*, snapshot: Snapshot, now=None) -> tuple[Runtime | None, str
     if row["queued"]:
         busy += f", {row['queued']} queued"
     return runtime, f"chosen automatically: {runtime.name} ({tags}; {busy})"
+
+
+def runtime_tags_missing(*, runtime: Runtime, snapshot: Snapshot) -> list[str]:
+    """The snapshot's runtime tags that RUNTIME lacks (case does not matter), as the snapshot
+    spells them."""
+    has = {str(t).casefold() for t in runtime.tags or []}
+    return [str(t) for t in snapshot.runtime_tags or [] if str(t).casefold() not in has]
+
+
+def runtime_fit_check(*, runtime: Runtime, snapshot: Snapshot) -> None:
+    """ValidationError (on the field "runtime") when a runtime chosen by hand lacks a tag the
+    snapshot requires: its workers are not meant to run this model."""
+    missing = runtime_tags_missing(runtime=runtime, snapshot=snapshot)
+    if missing:
+        tags = "tags" if len(missing) > 1 else "tag"
+        raise ValidationError(
+            {
+                "runtime": f"runtime {runtime.name} lacks the {tags} {_tags_text(missing)} "
+                f"that snapshot v{snapshot.version} requires; choose a runtime with "
+                f"{'them' if len(missing) > 1 else 'it'}, or let the system choose."
+            }
+        )
 
 
 def runtime_placement_chosen(*, runtime: Runtime, user) -> str:

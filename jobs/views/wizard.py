@@ -36,6 +36,7 @@ from jobs.models import JobAsset
 from jobs.selectors import runtime_health
 from jobs.services import EXTERNAL_KINDS, job_submit, upload_create
 from jobs.services.assets import JOB_MAX_INPUTS
+from jobs.services.placement import runtime_fit_check, runtime_tags_missing
 from jobs.views._common import wants_partial
 from jobs.views._external import external_sizes, kind_groups, location_check
 from jobs.wizard import AUTO_RUNTIME, PAGE_STEPS, STEP_BY_SLUG, STEPS, Wizard
@@ -105,15 +106,27 @@ def _snapshot_post(request: HttpRequest, wizard: Wizard) -> dict | None:
 
 def _runtime_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
     form = form or RuntimeStepForm(initial={"runtime": wizard.answer("runtime", AUTO_RUNTIME)})
-    health = [(runtime, runtime_health(runtime)) for runtime in form.runtimes]
-    return {"form": form, "runtimes": health, "auto": AUTO_RUNTIME}
+    snapshot = wizard.snapshot
+    rows = [
+        (runtime, runtime_health(runtime), runtime_tags_missing(runtime=runtime, snapshot=snapshot))
+        for runtime in form.runtimes
+    ]
+    return {"form": form, "runtimes": rows, "auto": AUTO_RUNTIME}
 
 
 def _runtime_post(request: HttpRequest, wizard: Wizard) -> dict | None:
     form = RuntimeStepForm(request.POST)
     if not form.is_valid():
         return _runtime_get(request, wizard, form)
-    wizard.save("runtime", form.cleaned_data["runtime"])
+    choice = form.cleaned_data["runtime"]
+    chosen = next((r for r in form.runtimes if str(r.uuid) == choice), None)
+    if chosen is not None:
+        try:
+            runtime_fit_check(runtime=chosen, snapshot=wizard.snapshot)
+        except ValidationError as exc:
+            form.add_error("runtime", exc.message_dict["runtime"])
+            return _runtime_get(request, wizard, form)
+    wizard.save("runtime", choice)
     return None
 
 

@@ -88,6 +88,17 @@ def test_an_uploaded_file_is_an_input_and_a_runtime_can_be_named(alice_api, alic
     assert body["runtime"] == "gpu" and body["placement"].startswith("chosen by alice")
 
 
+def test_a_runtime_without_the_snapshots_tags_is_refused_by_name(alice_api, alice_snapshot):
+    Runtime.objects.create(name="dev", queue="dev", tags=["dev"])
+    alice_snapshot.runtime_tags = ["PROD", "gpu"]
+    alice_snapshot.save(update_fields=["runtime_tags"])
+    answer = submit(alice_api, scoring(alice_snapshot, runtime="dev"))
+    assert answer.status_code == 400
+    (message,) = answer.json()["runtime"]
+    assert message.startswith("runtime dev lacks the tags PROD, gpu that snapshot v1 requires")
+    assert not Job.objects.exists()
+
+
 def test_the_same_idempotency_key_makes_one_job(alice_api, alice_snapshot):
     first = submit(alice_api, scoring(alice_snapshot), HTTP_IDEMPOTENCY_KEY="run-42")
     again = submit(alice_api, scoring(alice_snapshot), HTTP_IDEMPOTENCY_KEY="run-42")

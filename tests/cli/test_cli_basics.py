@@ -140,6 +140,24 @@ def test_input_the_server_rejects_exits_6_with_its_message(moc, alice, team_alph
     assert_error(result, 6, "no train function")
 
 
+def test_a_runtime_without_the_snapshots_tags_exits_6_with_the_servers_message(
+    moc, alice, team_alpha, iris_sample
+):
+    from jobs.models import Runtime
+
+    Runtime.objects.create(name="dev", queue="dev", tags=["dev"])
+    snapshot = demo_snapshot(owner=alice, team=team_alpha)
+    snapshot.runtime_tags = ["PROD", "gpu"]
+    snapshot.save(update_fields=["runtime_tags"])
+
+    result = moc(
+        "job", "create", "batchjob", str(snapshot.uuid), str(iris_sample), "o.jsonl",
+        "--runtime", "dev",
+    )  # fmt: skip
+
+    assert_error(result, 6, "runtime dev lacks the tags PROD, gpu that snapshot v1 requires")
+
+
 def test_model_list_show_and_snapshots_print_tables_and_json(moc, alice, team_alpha):
     snapshot = demo_snapshot(owner=alice, team=team_alpha)
     model_uuid = str(snapshot.model.uuid)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from jobs.models import Job, JobAsset, JobStatus, Runtime, Worker
@@ -148,6 +149,36 @@ def test_a_chosen_offline_runtime_still_queues_with_a_warning(
     with django_capture_on_commit_callbacks(execute=True):
         job = job_submit(user=alice, snapshot=alice_snapshot, inputs=[EMBEDDED], runtime=gpu)
     assert job.placement == "chosen by alice"
+
+
+def test_a_runtime_chosen_by_hand_without_the_snapshots_tags_is_refused(
+    alice, alice_snapshot, queued
+):
+    dev = runtime("dev", ["dev", "gpu"])
+    beat(dev)
+    snapshot = needing(alice_snapshot, "PROD", "gpu", "eu")
+    with pytest.raises(ValidationError) as refused:
+        job_submit(user=alice, snapshot=snapshot, inputs=[EMBEDDED], runtime=dev)
+    assert refused.value.message_dict == {
+        "runtime": [
+            "runtime dev lacks the tags PROD, eu that snapshot v1 requires; choose a runtime "
+            "with them, or let the system choose."
+        ]
+    }
+    assert not Job.objects.exists() and queued == []
+
+
+def test_a_runtime_chosen_by_hand_with_the_snapshots_tags_in_another_case_is_kept(
+    alice, alice_snapshot, queued, django_capture_on_commit_callbacks
+):
+    prod = runtime("prod", ["prod", "GPU", "extra"])
+    beat(prod)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_submit(
+            user=alice, snapshot=needing(alice_snapshot, "PROD", "gpu"), inputs=[EMBEDDED],
+            runtime=prod,
+        )  # fmt: skip
+    assert job.runtime == prod and queued == [(job.uuid, "prod")]
 
 
 def test_a_snapshot_may_need_no_tags_and_any_online_runtime_fits(alice_model):

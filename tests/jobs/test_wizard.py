@@ -357,6 +357,21 @@ def test_output_file_needs_a_plain_name(alice_client, alice_snapshot):
     assert "output" not in answers(alice_client)
 
 
+def test_the_runtime_step_refuses_a_runtime_without_the_snapshots_tags(
+    alice_client, alice_snapshot
+):
+    dev = Runtime.objects.create(name="dev", queue="dev", tags=["dev"])
+    alice_snapshot.runtime_tags = ["PROD", "gpu"]
+    alice_snapshot.save(update_fields=["runtime_tags"])
+    alice_client.get(reverse("jobs-wizard-start") + f"?snapshot={alice_snapshot.uuid}")
+    page = alice_client.get(step("runtime")).text
+    assert "Lacks PROD, gpu, which snapshot v1 requires." in page
+    response = alice_client.post(step("runtime"), {"runtime": str(dev.uuid)})
+    assert response.status_code == 200
+    assert "runtime dev lacks the tags PROD, gpu that snapshot v1 requires" in response.text
+    assert "runtime" not in answers(alice_client)
+
+
 def test_a_paste_over_the_limit_never_reaches_the_session(alice_client, alice_snapshot, settings):
     settings.EMBEDDED_INPUT_MAX_BYTES = 100
     walk_to_inputs(alice_client, alice_snapshot)
