@@ -19,9 +19,24 @@ from django.core.exceptions import ImproperlyConfigured
 
 from commandcenter.lib.env import env_bool, env_float, env_int, env_list, env_str
 
+# What the server writes (the database, its keys, the admin password, uploads, outputs, work
+# dirs, the embedded broker's messages) is for the server's user alone: files 0600, folders
+# 0700. Set here, as every server process (manage.py, wsgi, the Celery worker) reads settings
+# before it writes anything.
+os.umask(0o077)
+
+
+def _private_dir(path: Path) -> Path:
+    """PATH, made if need be, that only its owner may enter (a folder an older version made
+    open is closed too)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.geteuid():
+        path.chmod(0o700)
+    return path
+
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR = _private_dir(Path(env_str("DATA_DIR", str(BASE_DIR / ".data"))).resolve())
 
 
 def _generated_once(path: Path, make: Callable[[], str]) -> str:
@@ -164,7 +179,8 @@ if BROKER_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 12 * 3600}
 else:
     for sub in ("queue", "processed", "control", "tmp"):
-        (EMBEDDED_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+        _private_dir(EMBEDDED_BROKER_DIR / sub)
+    _private_dir(EMBEDDED_BROKER_DIR)
     CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT = "commandcenter.lib.fsbroker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -191,7 +207,7 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"  # only collectstatic writes here; whitenoise uses finders
-STATIC_ROOT.mkdir(exist_ok=True)
+_private_dir(STATIC_ROOT)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -218,6 +234,9 @@ if STORAGE_S3_BUCKET:
 WHITENOISE_USE_FINDERS = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Django makes stored files 0644 and folders as the umask says unless told otherwise.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 # Uploads are bounded while they stream in (commandcenter/lib/uploads.py), into a temporary
 # folder of our own, so that what a killed process left behind can be swept (upload_sweep).
 FILE_UPLOAD_HANDLERS = [
@@ -236,6 +255,9 @@ SNAPSHOT_ATTACHMENTS_MAX_BYTES = env_int(
 
 # --- Jobs -----------------------------------------------------------------------------------
 JOB_WORK_DIR = Path(env_str("JOB_WORK_DIR", str(DATA_DIR / "work")))
+for _folder in (MEDIA_ROOT, JOB_WORK_DIR, DATA_DIR / "tmp"):
+    if _folder.is_relative_to(DATA_DIR):  # folders given elsewhere are the operator's to set
+        _private_dir(_folder)
 JOB_CHUNK_ROWS = env_int("JOB_CHUNK_ROWS", 10_000, minimum=1)
 JOB_PROGRESS_SECONDS = env_float("JOB_PROGRESS_SECONDS", 0.5)
 # Workers beat every HEARTBEAT_SECONDS; a worker is "stale" after WORKER_STALE_SECONDS without
