@@ -17,7 +17,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from commandcenter.lib.env import env_bool, env_float, env_int, env_list, env_str
+from commandcenter.lib.env import env_bool, env_float, env_int, env_list, env_networks, env_str
 
 # What the server writes (the database, its keys, the admin password, uploads, outputs, work
 # dirs, the embedded broker's messages) is for the server's user alone: files 0600, folders
@@ -416,6 +416,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # lockouts go into the audit trail (login.locked)
 LOGGING.setdefault("loggers", {})["axes"] = {"level": "WARNING"}  # not every log-in
 AXES_CLIENT_IP_CALLABLE = "audit.context.client_ip"
+# Reverse proxies (addresses or networks) whose X-Forwarded-For is believed: behind them, the
+# client is the right-most address in it that is not theirs (audit/context.py). Without any,
+# the header is ignored, as any client can write it.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 AXES_LOCKOUT_CALLABLE = "audit.lockout.lockout_response"
 AUTHENTICATION_BACKENDS = [
     "audit.backends.LoginRateLimitBackend",  # first: refuses locked-out log-ins
