@@ -295,6 +295,10 @@ EMBEDDED_INPUT_MAX_BYTES = env_int("EMBEDDED_INPUT_MAX_BYTES", 1024 * 1024, mini
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024 * 1024, minimum=1)
 # An uploaded input that no job uses is deleted this many hours after it was uploaded.
 UPLOAD_UNUSED_HOURS = env_int("UPLOAD_UNUSED_HOURS", 24, minimum=1)
+# An S3 prefix holds at most this many objects to be read (all are listed, and held in memory,
+# before a job reads them); the web process lists one for its size for at most the seconds.
+S3_PREFIX_MAX_OBJECTS = env_int("S3_PREFIX_MAX_OBJECTS", 10_000, minimum=1)
+S3_LIST_TIMEOUT_SECONDS = env_float("S3_LIST_TIMEOUT_SECONDS", 10.0)
 # What a metrics job keeps with the job (Job.metrics, as JSON); larger results are trimmed
 # (jobs/metrics_size.py) and only the job's output file has them whole.
 METRICS_MAX_BYTES = env_int("METRICS_MAX_BYTES", 2 * 1024 * 1024, minimum=64 * 1024)

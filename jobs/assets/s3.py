@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -26,6 +27,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     ReadTimeoutError,
 )
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from jobs.assets.base import AssetError, FetchedFile, InputSource, OutputTarget
@@ -105,12 +107,18 @@ def presigned_url(asset: JobAsset, *, expires: int = 3600) -> str:
 
 
 class Source(InputSource):
+    # When set (size(), in the web process), listing a prefix gives up at this time.monotonic().
+    _deadline: float | None = None
+
     def __init__(self, asset: JobAsset) -> None:
         super().__init__(asset)
         self.bucket, self.key = location_parse(asset.location)
         self._objects: list[tuple[str, int]] | None = None
 
     def size(self) -> int | None:
+        """The objects' total size, for the wizard's review step: the web process lists a
+        prefix for at most S3_LIST_TIMEOUT_SECONDS (and S3_PREFIX_MAX_OBJECTS objects)."""
+        self._deadline = time.monotonic() + settings.S3_LIST_TIMEOUT_SECONDS
         return sum(size for _, size in self.objects())
 
     def objects(self) -> list[tuple[str, int]]:
@@ -153,10 +161,25 @@ class Source(InputSource):
         return objects
 
     def _list(self, client, prefix: str) -> list[tuple[str, int]]:
+        """The data objects under PREFIX, in key order. At most S3_PREFIX_MAX_OBJECTS are
+        listed (a job reads them all, and the list is held in memory), else AssetError."""
+        most, label = settings.S3_PREFIX_MAX_OBJECTS, _label(self.asset)
         objects = []
+        listed = 0
         for page in client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix
         ):
+            listed += len(page.get("Contents", []))
+            if listed > most:
+                raise AssetError(
+                    f"{label}: more than {most:,} objects under this prefix; name a narrower "
+                    "one (S3_PREFIX_MAX_OBJECTS)"
+                )
+            if self._deadline is not None and time.monotonic() > self._deadline:
+                raise AssetError(
+                    f"{label}: listing this prefix took longer than "
+                    f"{settings.S3_LIST_TIMEOUT_SECONDS:g} s ({listed:,} listed so far)"
+                )
             for item in page.get("Contents", []):
                 key = item["Key"]
                 name = key.rsplit("/", 1)[-1]

@@ -58,8 +58,9 @@ def location_check(form, *, kind: str, connection, where: str, direction: str) -
 def external_sizes(items: list[dict]) -> None:
     """Fill each external input's size where its kind learns it quickly (a HEAD request, a
     directory listing); every call runs at once, all within SIZE_TIMEOUT seconds together.
-    An input whose size is not known by then, or whose size fails, shows "size unknown"."""
-    from jobs.assets import input_source
+    An input whose size is not known by then, or whose size fails, shows "size unknown", with
+    the reason when its kind gave one (e.g. more objects under an S3 prefix than a job reads)."""
+    from jobs.assets import AssetError, input_source
 
     def size_of(item: dict) -> Callable[[], int | None]:
         asset = JobAsset(
@@ -75,3 +76,4 @@ def external_sizes(items: list[dict]) -> None:
         if error is not None:
             logger.info("size of input %s unknown: %s", item.get("location"), error)
         item["size"] = size if finished and error is None else None
+        item["size_note"] = str(error) if isinstance(error, AssetError) else ""

@@ -406,3 +406,40 @@ def test_a_chosen_format_holds_for_every_object(lake, s3_bucket, put, tmp_path):
     source = s3_assets.Source(_asset(lake, f"s3://{s3_bucket}/raw/", fmt="csv"))
 
     assert [f.format for f in source.fetch(dest=tmp_path)] == ["csv", "csv"]
+
+
+# --- Bounds: a prefix is listed whole before it is read -----------------------------------------
+
+
+def test_a_prefix_with_more_objects_than_a_job_reads_is_refused(
+    lake, s3_bucket, put, tmp_path, settings
+):
+    settings.S3_PREFIX_MAX_OBJECTS = 3
+    for n in range(4):
+        put(f"day/{n}.jsonl", b"{}\n")
+    source = s3_assets.Source(_asset(lake, f"s3://{s3_bucket}/day/"))
+    expected = f"input 's3://{s3_bucket}/day/': more than 3 objects under this prefix"
+    with pytest.raises(AssetError, match=expected):
+        source.size()
+    with pytest.raises(AssetError, match=expected):
+        s3_assets.Source(_asset(lake, f"s3://{s3_bucket}/day/")).fetch(dest=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_prefix_at_the_limit_is_read(lake, s3_bucket, put, tmp_path, settings):
+    settings.S3_PREFIX_MAX_OBJECTS = 3
+    for n in range(3):
+        put(f"day/{n}.jsonl", b"{}\n")
+    assert s3_assets.Source(_asset(lake, f"s3://{s3_bucket}/day/")).size() == 9
+
+
+def test_the_size_of_a_prefix_is_listed_for_a_bounded_time_only(
+    lake, s3_bucket, put, tmp_path, settings
+):
+    settings.S3_LIST_TIMEOUT_SECONDS = 0.0  # past as soon as the first page is in
+    put("day/a.jsonl", b"{}\n")
+    with pytest.raises(AssetError, match=r"listing this prefix took longer than 0 s \(1 listed"):
+        s3_assets.Source(_asset(lake, f"s3://{s3_bucket}/day/")).size()
+    # A job's worker lists without that bound (the job's own time limit applies).
+    fetched = s3_assets.Source(_asset(lake, f"s3://{s3_bucket}/day/")).fetch(dest=tmp_path)
+    assert len(fetched) == 1

@@ -676,6 +676,25 @@ def test_review_says_size_unknown_when_the_size_cannot_be_learned_quickly(
     assert time.monotonic() - started < 0.9
 
 
+def test_review_says_why_a_prefix_has_no_size(alice_client, alice_snapshot, lake, fake_assets):
+    from jobs.assets import AssetError
+
+    fake_assets.size_bytes = AssetError(
+        "input 's3://b/day/': more than 10,000 objects under this prefix; name a narrower one "
+        "(S3_PREFIX_MAX_OBJECTS)"
+    )
+    walk_to_inputs(alice_client, alice_snapshot)
+    alice_client.post(
+        step("inputs"),
+        {"kind": "s3", "s3_connection": lake.uuid, "s3_location": "s3://b/day/",
+         "action": "next"},
+    )  # fmt: skip
+    alice_client.post(step("output"), {"kind": "embedded"})
+    response = alice_client.get(step("review"))
+    assert response.status_code == 200 and "size unknown" in response.text
+    assert "more than 10,000 objects under this prefix; name a narrower one" in response.text
+
+
 def test_the_runtime_step_shows_each_runtimes_health(
     alice_client, alice_snapshot, default_runtime_online
 ):
