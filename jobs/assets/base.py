@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import importlib
+import logging
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -10,6 +14,8 @@ from django.core.exceptions import ValidationError
 
 from jobs.models import Connection, JobAsset
 from jobs.runner.errors import JobError
+
+logger = logging.getLogger(__name__)
 
 _MODULES = {
     JobAsset.Kind.S3: "jobs.assets.s3",
@@ -21,6 +27,60 @@ _MODULES = {
 class AssetError(JobError):
     """An external asset cannot be read or written. The message names the asset and says why,
     for a person: "input 's3://bucket/x.csv': no such key", "output table 'scores': ..."."""
+
+
+class Stopped(AssetError):
+    """A fetch was stopped from outside (the job was cancelled, taken back or ran out of
+    time); what it had written is gone."""
+
+
+class Stop:
+    """A signal to stop a fetch, set from another thread (the supervisor's). Sources check it
+    between chunks, parts and row batches, and break off what blocks meanwhile (a running
+    query, an S3 transfer) with a hook held by `breaking`."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        # Held while hooks run, so a source's hook never runs on a connection it has closed.
+        self._lock = threading.Lock()
+        self._hooks: list[Callable[[], object]] = []
+
+    def set(self) -> None:
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._event.set()
+            for hook in self._hooks:
+                _run_hook(hook)
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def check(self, label: str) -> None:
+        """Stopped when the signal is set."""
+        if self._event.is_set():
+            raise Stopped(f"{label}: stopped")
+
+    @contextmanager
+    def breaking(self, hook: Callable[[], object]) -> Iterator[None]:
+        """Call HOOK (from the thread that sets the signal) should it be set inside the block;
+        at once if it is set already."""
+        with self._lock:
+            if self._event.is_set():
+                _run_hook(hook)
+            self._hooks.append(hook)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._hooks.remove(hook)
+
+
+def _run_hook(hook: Callable[[], object]) -> None:
+    try:
+        hook()
+    except Exception:  # the fetch stops at its next check anyway
+        logger.warning("could not break off a fetch", exc_info=True)
 
 
 @dataclass
@@ -40,9 +100,10 @@ class InputSource(ABC):
         return None
 
     @abstractmethod
-    def fetch(self, *, dest: Path) -> list[FetchedFile]:
+    def fetch(self, *, dest: Path, stop: Stop | None = None) -> list[FetchedFile]:
         """Stream the data into new files under DEST (an empty folder), in chunks, in order.
-        Raise AssetError on any failure."""
+        Raise AssetError on any failure, Stopped once STOP is set: promptly, with nothing
+        left writing under DEST, its files removed and the connection closed."""
 
 
 class OutputTarget(ABC):
