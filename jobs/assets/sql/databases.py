@@ -10,7 +10,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -176,14 +176,18 @@ def sqlite_connect(dsn: Dsn, *, read_only: bool, timeout: Timeout) -> sqlite3.Co
 
 
 @contextlib.contextmanager
-def sqlite_deadline(conn: sqlite3.Connection, timeout: Timeout) -> Iterator[None]:
-    """Interrupt whatever SQLite runs inside the block after the timeout; the statement then
-    fails with "interrupted"."""
+def sqlite_deadline(
+    conn: sqlite3.Connection, timeout: Timeout, stopped: Callable[[], bool] = lambda: False
+) -> Iterator[None]:
+    """Interrupt whatever SQLite runs inside the block after the timeout, or once STOPPED();
+    the statement then fails with "interrupted"."""
     if not timeout.seconds:
         yield
         return
     deadline = time.monotonic() + timeout.seconds
-    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), _PROGRESS_OPCODES)
+    conn.set_progress_handler(
+        lambda: int(time.monotonic() > deadline or stopped()), _PROGRESS_OPCODES
+    )
     try:
         yield
     finally:

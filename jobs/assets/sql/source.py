@@ -4,12 +4,17 @@ Rows come in chunks (psycopg named cursor, sqlite3 fetchmany) and each chunk is 
 one Parquet row group, so memory stays flat whatever the result size. The first chunk fixes
 the Arrow schema (PostgreSQL's declared column types where they are known); later chunks are
 cast to it, so column types survive the trip to the model.
+
+A stop (the job cancelled) breaks off the statement running: a cancel request to PostgreSQL,
+an interrupt of SQLite; the fetch then removes its file and closes the connection.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
 
-from jobs.assets.base import AssetError, FetchedFile, InputSource
+from jobs.assets.base import AssetError, FetchedFile, InputSource, Stop, Stopped
 from jobs.assets.sql.databases import (
     Dsn,
     DsnError,
@@ -37,6 +42,8 @@ from jobs.assets.sql.statements import StatementError, query_clean
 
 RESULT_NAME = "result.parquet"
 _CURSOR_NAME = "cc_sql_input"
+_CANCEL_SECONDS = 3.0  # at most, to reach PostgreSQL with a cancel request
+_CANCEL_AGAIN_SECONDS = 0.2
 
 
 def _json_text(value: Any) -> str | None:
@@ -104,6 +111,15 @@ class _Column:
         return array
 
 
+def _postgres_cancel(conn: psycopg.Connection) -> None:
+    """Break off the statement CONN runs (from another thread). PostgreSQL ignores a cancel
+    that lands between two statements, so a second one follows for a statement that may have
+    started meanwhile; the fetch cannot roll back or close CONN before this returns."""
+    conn.cancel_safe(timeout=_CANCEL_SECONDS)
+    time.sleep(_CANCEL_AGAIN_SECONDS)
+    conn.cancel_safe(timeout=_CANCEL_SECONDS)
+
+
 def _postgres_columns(cursor: psycopg.Cursor) -> list[_Column]:
     columns = []
     for column in cursor.description or ():
@@ -124,7 +140,8 @@ class Source(InputSource):
         super().__init__(asset)
         self.label = f"input '{asset.name or 'SQL'}'"
 
-    def fetch(self, *, dest: Path) -> list[FetchedFile]:
+    def fetch(self, *, dest: Path, stop: Stop | None = None) -> list[FetchedFile]:
+        stop = stop or Stop()
         try:
             query = query_clean(self.asset.query)  # again: the row may have been edited since
             dsn = dsn_parse(self.connection)
@@ -133,10 +150,15 @@ class Source(InputSource):
             raise AssetError(f"{self.label}: {exc}") from None
         path = dest / RESULT_NAME
         try:
+            stop.check(self.label)
             rows = self._postgres_rows if dsn.is_postgres else self._sqlite_rows
-            self._write(rows(dsn, query, timeout), path)
+            # Closed at once on any failure: the connection goes with the generator.
+            with closing(rows(dsn, query, timeout, stop)) as chunks:
+                self._write(chunks, path)
         except (psycopg.Error, sqlite3.Error, Unreachable) as exc:
             path.unlink(missing_ok=True)
+            if stop.is_set():  # broken off by the stop, not the timeout or the query
+                raise Stopped(f"{self.label}: stopped") from None
             raise AssetError(
                 f"{self.label}: {error_reason(exc, dsn=dsn, timeout=timeout)}"
             ) from None
@@ -146,36 +168,45 @@ class Source(InputSource):
         return [FetchedFile(name=self.asset.name or "SQL", path=path, format="parquet")]
 
     def _postgres_rows(
-        self, dsn: Dsn, query: str, timeout: Timeout
+        self, dsn: Dsn, query: str, timeout: Timeout, stop: Stop
     ) -> Iterator[tuple[list[_Column], list[tuple]]]:
         chunk = settings.JOB_CHUNK_ROWS
-        with postgres_connect(dsn, read_only=True, timeout=timeout) as conn:
+        with (
+            postgres_connect(dsn, read_only=True, timeout=timeout) as conn,
+            stop.breaking(lambda: _postgres_cancel(conn)),
+        ):
             # A named cursor is a server-side one: FETCH brings CHUNK rows at a time.
             with conn.cursor(name=_CURSOR_NAME) as cursor:
                 cursor.itersize = chunk
                 postgres_rearm(conn, timeout)
+                stop.check(self.label)
                 cursor.execute(query)
                 postgres_rearm(conn, timeout)
+                stop.check(self.label)
                 rows = cursor.fetchmany(chunk)
                 columns = _postgres_columns(cursor)
                 yield columns, rows
                 while rows:
                     postgres_rearm(conn, timeout)
+                    stop.check(self.label)
                     if rows := cursor.fetchmany(chunk):
                         yield columns, rows
             conn.rollback()  # it read only; nothing to keep
 
     def _sqlite_rows(
-        self, dsn: Dsn, query: str, timeout: Timeout
+        self, dsn: Dsn, query: str, timeout: Timeout, stop: Stop
     ) -> Iterator[tuple[list[_Column], list[tuple]]]:
         chunk = settings.JOB_CHUNK_ROWS
         conn = sqlite_connect(dsn, read_only=True, timeout=timeout)
         try:
-            with sqlite_deadline(conn, timeout):
+            # interrupt() breaks off the statement running; the progress handler one that
+            # starts after it, for which interrupt() came too early.
+            with stop.breaking(conn.interrupt), sqlite_deadline(conn, timeout, stop.is_set):
                 cursor = conn.execute(query)
                 columns = [_Column(d[0], None) for d in cursor.description or ()]
                 yield columns, cursor.fetchmany(chunk)
                 while rows := cursor.fetchmany(chunk):
+                    stop.check(self.label)
                     yield columns, rows
         finally:
             conn.close()
