@@ -464,6 +464,11 @@ def multipart(fields: dict[str, str], files: list[tuple[str, str, bytes]]) -> tu
 
 
 GOOD_SOURCE = ECHO.encode()
+# Nested deeper than CPython's parser goes: it raises MemoryError for the first, RecursionError
+# for the second (not SyntaxError).
+DEEP_UNARY = b"# modelop.score\ndef action(datum):\n    return " + b"-" * 100_000 + b"1\n"
+DEEP_SUM = b"# modelop.score\ndef action(datum):\n    return " + b"+".join([b"1"] * 150_000)
+ATTACHMENT_LIMIT = 3 * 1024 * 1024  # above the source's own limit (2 MiB), for "source-too-large"
 
 # (source file name, source bytes, attachments [(name, bytes)], texts the refusal shows)
 REGISTER_CASES = {
@@ -497,12 +502,25 @@ REGISTER_CASES = {
         "model.py", GOOD_SOURCE, [("a.pickle", b"1"), ("a.pickle", b"2")],
         ["Two attachments are named a.pickle"],
     ),
+    "source-nested-too-deeply-memory-error": (
+        "model.py", DEEP_UNARY, [], ["the model source is too deeply nested for Python to parse"],
+    ),
+    "source-nested-too-deeply-recursion-error": (
+        "model.py", DEEP_SUM, [], ["the model source is too deeply nested for Python to parse"],
+    ),
+    "attachment-over-the-limit": (
+        "model.py", GOOD_SOURCE, [("w.bin", b"0" * (ATTACHMENT_LIMIT + 1))],
+        ["w.bin is larger than 3.0 MB (3,145,728 bytes)", "(ATTACHMENT_MAX_BYTES)"],
+    ),
 }  # fmt: skip
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("case", list(REGISTER_CASES))
-def test_register_form_refuses_bad_source_and_attachments(case, places, alice_client, team_alpha):
+def test_register_form_refuses_bad_source_and_attachments(
+    case, places, alice_client, team_alpha, settings
+):
+    settings.ATTACHMENT_MAX_BYTES = ATTACHMENT_LIMIT
     source_name, source, attachments, texts = REGISTER_CASES[case]
     body, content_type = multipart(
         {"name": "bad", "team": str(team_alpha.pk)},
@@ -866,6 +884,25 @@ API_CASES = {
             b"def f(x):\n    return x\n", name="m.py")}, "format": "multipart"},
         {400}, "has no function tagged",
     ),
+    "model-source-nested-too-deeply": (
+        "alice", "post", lambda j, c: "/api/models/",
+        lambda j, c: {"data": {"name": "deep", "source": ContentFile(DEEP_UNARY, name="m.py")},
+                      "format": "multipart"},
+        {400}, "the model source is too deeply nested for Python to parse",
+    ),
+    "snapshot-source-nested-too-deeply": (
+        "alice", "post", lambda j, c: f"/api/models/{j.snapshot.model.uuid}/snapshots/",
+        lambda j, c: {"data": {"source": ContentFile(DEEP_SUM, name="m.py")},
+                      "format": "multipart"},
+        {400}, "the model source is too deeply nested for Python to parse",
+    ),
+    "model-attachment-over-the-limit": (
+        "alice", "post", lambda j, c: "/api/models/",
+        lambda j, c: {"data": {"name": "x", "source": ContentFile(GOOD_SOURCE, name="m.py"),
+                               "attachments": [ContentFile(b"0" * 500_001, name="w.bin")]},
+                      "format": "multipart"},
+        {400}, "w.bin is larger than 488.3 KB (500,000 bytes)",
+    ),
     "model-for-another-team": (
         "alice", "post", lambda j, c: "/api/models/",
         lambda j, c: {"data": {"name": "x", "team": "gamma", "source": ContentFile(
@@ -897,6 +934,7 @@ def test_api_bad_input(case, places, alice, bob, charlie, alice_job, warehouse, 
     who, method, url, options, statuses, text = API_CASES[case]
     settings.EMBEDDED_INPUT_MAX_BYTES = 1_000
     settings.UPLOAD_MAX_BYTES = 1_000
+    settings.ATTACHMENT_MAX_BYTES = 500_000  # above the nested sources' size
     upload_create(owner=alice, content=ContentFile(b'{"id": 1}\n', name="alices.jsonl"))
     users = {"alice": alice, "bob": bob, "charlie": charlie}
     client = api_client(users.get(who))
@@ -914,6 +952,58 @@ def test_api_bad_input(case, places, alice, bob, charlie, alice_job, warehouse, 
     alice_job.refresh_from_db()
     assert alice_job.status == JobStatus.WAITING
     assert warehouse.rows() == [(1, 0.5), (2, 0.7)]
+
+
+@pytest.mark.django_db
+def test_a_runtime_without_the_snapshots_tags_is_refused_on_the_wizard_and_the_api(
+    places, alice, alice_client, echo_snapshot
+):
+    dev = Runtime.objects.create(name="dev", queue="dev", tags=["dev"])
+    Snapshot.objects.filter(pk=echo_snapshot.pk).update(runtime_tags=["PROD", "gpu"])
+    alice_client.get(reverse("jobs-wizard-start") + f"?snapshot={echo_snapshot.uuid}")
+    before = world(places)
+    expected = "runtime dev lacks the tags PROD, gpu that snapshot v1 requires"
+
+    page = alice_client.post(reverse("jobs-wizard-step", args=["runtime"]), {"runtime": dev.uuid})
+    api = api_client(alice).post(
+        "/api/jobs/", _job_body(echo_snapshot.uuid, runtime="dev"), format="json"
+    )
+
+    assert page.status_code == 200 and expected in page_text(page)
+    assert api.status_code == 400 and expected in api.json()["runtime"][0]
+    assert_nothing_else_changed(before, world(places), job=None)
+
+
+@pytest.mark.django_db
+def test_metrics_too_large_to_draw_are_bounded_on_the_job_page(
+    places, alice, alice_client, echo_snapshot
+):
+    n, points = 300, 200_000
+    metrics = {
+        "labels": list(range(n)),
+        "confusion_matrix": [[1] * n for _ in range(n)],
+        "roc_curve": {"fpr": [i / points for i in range(points)], "tpr": [1.0] * points},
+        "interpretability": {
+            "feature_importance": [{"feature": f"f{i}", "importance": i} for i in range(5_000)]
+        },
+    }
+    job = Job.objects.create(
+        snapshot=echo_snapshot, created_by=alice, job_type="metrics", status=JobStatus.COMPLETE,
+        metrics=metrics,
+    )  # fmt: skip
+    before = world(places)
+
+    response = alice_client.get(reverse("jobs-detail", args=[job.uuid]))
+
+    text = page_text(response)
+    assert response.status_code == 200
+    assert "Confusion matrix: 300 classes, too many to draw (at most 50)" in text
+    assert '<g class="cm-cell">' not in text
+    (line,) = [t for t in text.split("<polyline")[1:]]
+    assert line.split('points="')[1].split('"')[0].count(",") == 2_000
+    assert "The 30 largest of 5,000 features are drawn." in text
+    assert "too large to show here" in text  # the raw JSON is a download instead
+    assert_nothing_else_changed(before, world(places), job=None)
 
 
 @pytest.mark.django_db
