@@ -47,7 +47,8 @@ def _file_response(field, filename: str) -> FileResponse:
 @vary_on_headers("HX-Request")
 def job_list_view(request: HttpRequest) -> HttpResponse:
     form = JobFilterForm(request.GET, user=request.user)
-    jobs = job_list(user=request.user, filters=form.filters())
+    # A list row shows neither; a metrics job's results and a log are up to megabytes each.
+    jobs = job_list(user=request.user, filters=form.filters()).defer("metrics", "log")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     template = "jobs/job_list.html#results" if wants_partial(request) else "jobs/job_list.html"
     return render(request, template, {"form": form, "page": page})
