@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 import boto3
-from boto3.s3.transfer import TransferConfig
+from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -29,8 +29,10 @@ from botocore.exceptions import (
 )
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from s3transfer.exceptions import CancelledError
+from s3transfer.exceptions import RetriesExceededError as TransferRetriesExceededError
 
-from jobs.assets.base import AssetError, FetchedFile, InputSource, OutputTarget
+from jobs.assets.base import AssetError, FetchedFile, InputSource, OutputTarget, Stop, Stopped
 from jobs.formats import format_for_file
 from jobs.models import Connection, JobAsset
 
@@ -128,16 +130,26 @@ class Source(InputSource):
                 self._objects = self._find(_client(self.connection))
         return self._objects
 
-    def fetch(self, *, dest: Path) -> list[FetchedFile]:
+    def fetch(self, *, dest: Path, stop: Stop | None = None) -> list[FetchedFile]:
+        stop = stop or Stop()
+        label = _label(self.asset)
         client = _client(self.connection)
         fetched = []
-        for i, (key, _) in enumerate(self.objects()):
-            path = dest / f"{i:05d}-{_safe_name(key)}"
-            with _errors(self.connection, _label(self.asset), bucket=self.bucket, key=key):
-                client.download_file(self.bucket, key, str(path), Config=_DOWNLOAD)
-            fetched.append(
-                FetchedFile(name=f"s3://{self.bucket}/{key}", path=path, format=self._format(key))
-            )
+        try:
+            # Leaving the block waits for the transfer threads: none writes after it.
+            with create_transfer_manager(client, _DOWNLOAD) as transfers:
+                for i, (key, _) in enumerate(self.objects()):
+                    stop.check(label)
+                    path = dest / f"{i:05d}-{_safe_name(key)}"
+                    with _errors(self.connection, label, bucket=self.bucket, key=key):
+                        _download(transfers, self.bucket, key, path, stop=stop, label=label)
+                    fetched.append(
+                        FetchedFile(
+                            name=f"s3://{self.bucket}/{key}", path=path, format=self._format(key)
+                        )
+                    )
+        finally:
+            client.close()
         return fetched
 
     def _find(self, client) -> list[tuple[str, int]]:
@@ -272,6 +284,20 @@ def _client(connection: Connection):
         s3={"addressing_style": "path"} if connection.endpoint_url else {},
     )
     return session.client("s3", endpoint_url=connection.endpoint_url or None, config=config)
+
+
+def _download(transfers, bucket: str, key: str, path: Path, *, stop: Stop, label: str) -> None:
+    """One object into PATH, in parts, through a temporary file renamed when complete. A stop
+    cancels it: each part ends after the chunk it reads (256 KiB), the temporary file is
+    removed."""
+    download = transfers.download(bucket, key, str(path))
+    try:
+        with stop.breaking(download.cancel):
+            download.result()
+    except CancelledError:
+        raise Stopped(f"{label}: stopped") from None
+    except TransferRetriesExceededError as exc:  # what failed each time, for _errors
+        raise exc.last_exception from None
 
 
 def _endpoint(connection: Connection) -> str:
