@@ -23,7 +23,7 @@ import requests
 from django.core.exceptions import ValidationError
 from hdfs import HdfsError, InsecureClient
 
-from jobs.assets.base import AssetError, FetchedFile, InputSource, OutputTarget
+from jobs.assets.base import AssetError, FetchedFile, InputSource, OutputTarget, Stop
 from jobs.formats import format_for_file
 from jobs.models import Connection, JobAsset
 
@@ -98,20 +98,32 @@ class Source(InputSource):
                 self._files = self._find(_client(self.connection))
         return self._files
 
-    def fetch(self, *, dest: Path) -> list[FetchedFile]:
-        client = _client(self.connection)
+    def fetch(self, *, dest: Path, stop: Stop | None = None) -> list[FetchedFile]:
+        stop = stop or Stop()
+        label = _label(self.asset)
         fetched = []
-        for i, (path, _) in enumerate(self.files()):
-            local = dest / f"{i:05d}-{_safe_name(path)}"
-            with _errors(self.connection, _label(self.asset), path):
-                with client.read(path, chunk_size=CHUNK_BYTES) as chunks, open(local, "wb") as f:
-                    for chunk in chunks:
-                        f.write(chunk)
-            fetched.append(
-                FetchedFile(
-                    name=f"hdfs://{self.namenode}{path}", path=local, format=self._format(path)
+        with requests.Session() as session:  # its connections closed at the end
+            client = _client(self.connection, session=session)
+            for i, (path, _) in enumerate(self.files()):
+                stop.check(label)
+                local = dest / f"{i:05d}-{_safe_name(path)}"
+                try:
+                    with (
+                        _errors(self.connection, label, path),
+                        client.read(path, chunk_size=CHUNK_BYTES) as chunks,
+                        open(local, "wb") as f,
+                    ):
+                        for chunk in chunks:
+                            stop.check(label)
+                            f.write(chunk)
+                except AssetError:
+                    local.unlink(missing_ok=True)
+                    raise
+                fetched.append(
+                    FetchedFile(
+                        name=f"hdfs://{self.namenode}{path}", path=local, format=self._format(path)
+                    )
                 )
-            )
         return fetched
 
     def _find(self, client: InsecureClient) -> list[tuple[str, int]]:
@@ -182,8 +194,13 @@ def _user(connection: Connection) -> str:
     return connection.hdfs_user or getuser()
 
 
-def _client(connection: Connection) -> InsecureClient:
-    return InsecureClient(connection.webhdfs_url, user=_user(connection), timeout=_TIMEOUT)
+def _client(connection: Connection, *, session: requests.Session | None = None) -> InsecureClient:
+    return InsecureClient(
+        connection.webhdfs_url,
+        user=_user(connection),
+        timeout=_TIMEOUT,
+        session=session or requests.Session(),
+    )
 
 
 def _label(asset: JobAsset) -> str:
