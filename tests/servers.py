@@ -3,7 +3,7 @@
 S3 is moto's server mode (a Flask app in a thread of the test process); HDFS is a small
 WebHDFS server written here on http.server, backed by a temp folder, speaking the protocol
 as the namenode and datanodes do (307 redirects to a "datanode" for OPEN and CREATE,
-RemoteException JSON bodies for errors).
+RemoteException JSON bodies for errors). A throttling TCP proxy stands for a slow network.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import posixpath
 import shutil
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -108,6 +110,60 @@ def s3_bucket(s3_server) -> str:
     return name
 
 
+class ThrottledProxy:
+    """A TCP proxy on 127.0.0.1 to TARGET that passes answers on at RATE bytes a second per
+    connection, as a slow network would. It counts the answer bytes passed on (`sent`) and
+    the connections still open (`open`): one closes when its client closes it."""
+
+    def __init__(self, target: tuple[str, int], *, rate: int) -> None:
+        self.target, self.rate = target, rate
+        self.sent = 0
+        self.open = 0
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            with self._lock:
+                self.open += 1
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(self.target)
+        asking = threading.Thread(target=self._pump, args=(client, upstream), daemon=True)
+        asking.start()
+        self._pump(upstream, client, throttled=True)
+        asking.join()
+        client.close()
+        upstream.close()
+        with self._lock:
+            self.open -= 1
+
+    def _pump(self, source: socket.socket, sink: socket.socket, *, throttled=False) -> None:
+        try:
+            while data := source.recv(16 * 1024):
+                sink.sendall(data)
+                if throttled:
+                    with self._lock:
+                        self.sent += len(data)
+                    time.sleep(len(data) / self.rate)
+        except OSError:
+            pass
+        finally:  # either side gone: the other goes too
+            for sock in (source, sink):
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on."""
     with socket.socket() as sock:
@@ -138,6 +194,8 @@ class WebHdfsServer:
         self.root = root
         self.denied = denied
         self.fail_next_write = False
+        self.read_delay = 0.0  # seconds between the chunks a datanode sends, for a slow read
+        self.reading = 0  # datanode reads still sending
         self.requests: list[tuple[str, str, str]] = []  # (method, op, path)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _WebHdfsHandler)
         self._httpd.daemon_threads = True
@@ -309,11 +367,18 @@ class _WebHdfsHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(size))
         self.end_headers()
-        with open(local, "rb") as f:
-            f.seek(offset)
-            while size > 0 and (chunk := f.read(min(_CHUNK, size))):
-                self.wfile.write(chunk)
-                size -= len(chunk)
+        self.hdfs.reading += 1
+        try:
+            with open(local, "rb") as f:
+                f.seek(offset)
+                while size > 0 and (chunk := f.read(min(_CHUNK, size))):
+                    self.wfile.write(chunk)
+                    size -= len(chunk)
+                    time.sleep(self.hdfs.read_delay)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the reader went away
+        finally:
+            self.hdfs.reading -= 1
 
     def _op_create(self, method: str, path: str, params: dict) -> None:
         local = self.hdfs.local(path)

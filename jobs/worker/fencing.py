@@ -16,6 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connections
 
+from jobs.assets import Stop
 from jobs.models import Job, JobStatus, Runtime
 from jobs.runner.errors import JobError
 from jobs.runner.spec import JobSpec
@@ -72,15 +73,22 @@ class Claim:
 
 def workdir_prepare_watched(*, job: Job, workdir: WorkDir, claim: Claim) -> JobSpec | None:
     """workdir_prepare in a thread of its own, so that a cancel (or the job being taken back)
-    while a big input is staged takes effect at once; None then, and the thread's leftovers
-    are removed when it ends. Progress saves meanwhile tell the reconciler we are alive."""
+    while a big input is staged takes effect at once; None then. The thread is told to stop:
+    an S3/HDFS download or a SQL query in progress is broken off (see jobs.assets.Stop), and
+    the thread removes its leftovers when it ends. Progress saves meanwhile tell the
+    reconciler we are alive."""
     _remove_earlier_attempts(job)
     result: dict = {}
     done, abandoned = threading.Event(), threading.Event()
+    stop = Stop()
+
+    def abandon() -> None:
+        abandoned.set()
+        stop.set()
 
     def prepare() -> None:
         try:
-            result["spec"] = workdir_prepare(job=job, workdir=workdir)
+            result["spec"] = workdir_prepare(job=job, workdir=workdir, stop=stop)
         except BaseException as exc:
             result["error"] = exc
         finally:
@@ -93,11 +101,11 @@ def workdir_prepare_watched(*, job: Job, workdir: WorkDir, claim: Claim) -> JobS
     next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS
     while not done.wait(_POLL_SECONDS):
         if stopped := claim.over_time():
-            abandoned.set()
+            abandon()
             raise JobError(stopped)
         if time.monotonic() >= next_save:
             if not job_progress_save(job=job, **claim.guard):
-                abandoned.set()
+                abandon()
                 logger.info("job %s is no longer running; stopped preparing it", job.uuid)
                 return None
             next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS

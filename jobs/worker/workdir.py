@@ -18,7 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import Storage
 
-from jobs.assets import input_source, output_target
+from jobs.assets import Stop, input_source, output_target
 from jobs.models import Job, JobAsset
 from jobs.runner.errors import JobError
 from jobs.runner.spec import InputFile, JobSpec
@@ -132,8 +132,9 @@ def _job_description(job: Job, inputs: list[JobAsset], output: JobAsset) -> dict
     }
 
 
-def workdir_prepare(*, job: Job, workdir: WorkDir) -> JobSpec:
-    """Fill a fresh WORKDIR with everything the child needs, and its spec.json."""
+def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> JobSpec:
+    """Fill a fresh WORKDIR with everything the child needs, and its spec.json. External
+    inputs stop fetching once STOP is set."""
     workdir.remove()  # a leftover of a crashed attempt with the same number
     for folder in (workdir.own / "inputs", workdir.staging, workdir.tmp):
         folder.mkdir(parents=True)
@@ -163,7 +164,7 @@ def workdir_prepare(*, job: Job, workdir: WorkDir) -> JobSpec:
             # The worker streams it in; the model's process never sees the credentials.
             dest = workdir.own / "inputs" / str(asset.position)
             dest.mkdir()
-            for fetched in input_source(asset).fetch(dest=dest):
+            for fetched in input_source(asset).fetch(dest=dest, stop=stop):
                 input_files.append(
                     InputFile(name=fetched.name, path=str(fetched.path), format=fetched.format)
                 )
