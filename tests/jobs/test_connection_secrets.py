@@ -14,7 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections
 from django.urls import reverse
 
 from commandcenter.lib import encryption
@@ -70,6 +70,14 @@ def test_blank_secrets_stay_blank(lake):
 def test_secrets_read_back_after_a_restart(lake, warehouse):
     assert restarted(lake).secret_access_key == S3_SECRET
     assert restarted(warehouse).dsn == DSN
+
+
+@pytest.mark.django_db(transaction=True)
+def test_secrets_read_back_over_a_new_database_connection():
+    stored = Connection.objects.create(name="lake", kind="s3", secret_access_key=S3_SECRET)
+    connections.close_all()  # as a worker process opens its own
+
+    assert restarted(stored).secret_access_key == S3_SECRET
 
 
 def test_secrets_read_back_with_a_new_key_put_first(lake, settings):
