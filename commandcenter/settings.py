@@ -277,9 +277,14 @@ JOB_LOG_TAIL_BYTES = env_int("JOB_LOG_TAIL_BYTES", 64 * 1024, minimum=1024)
 # model process MODEL_SANDBOX_USER. MODEL_SANDBOX_READ_ONLY adds folders a model may read.
 MODEL_SANDBOX = env_str("MODEL_SANDBOX", "auto").lower()
 if MODEL_SANDBOX not in ("auto", "required", "off"):
-    raise ImproperlyConfigured(f"MODEL_SANDBOX must be auto, required or off, not {MODEL_SANDBOX!r}")
+    raise ImproperlyConfigured(
+        f"MODEL_SANDBOX must be auto, required or off, not {MODEL_SANDBOX!r}"
+    )
 MODEL_SANDBOX_USER = env_str("MODEL_SANDBOX_USER", "nobody")
 MODEL_SANDBOX_READ_ONLY = env_list("MODEL_SANDBOX_READ_ONLY", [])
+# Folders every model may write beside its work dir (a shared scratch folder; the tests' drop
+# box for what their models report). Whatever is there, every job's model can read and change.
+MODEL_SANDBOX_READ_WRITE = env_list("MODEL_SANDBOX_READ_WRITE", [])
 # Processes a model may run at once (beyond them, the job ends in ERROR), and the address space
 # of a model process on a runtime without a memory limit (default: the machine's memory + 4 GB).
 MODEL_MAX_PROCESSES = env_int("MODEL_MAX_PROCESSES", 64, minimum=1)

@@ -292,12 +292,18 @@ class RuntimeAdminForm(forms.ModelForm):
         model = Runtime
         fields = (
             "name", "queue", "description", "tags", "is_default", "time_limit_seconds",
-            "memory_limit_mb", "max_attempts",
+            "memory_limit_mb", "max_attempts", "allow_network", "network_ports",
         )  # fmt: skip
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.initial["tags"] = ", ".join(self.instance.tags or [])
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("network_ports") and not cleaned.get("allow_network"):
+            self.add_error("network_ports", "Ports limit allowed network: tick allow network too.")
+        return cleaned
 
     def clean_tags(self) -> list[str]:
         return runtime_tags_clean(self.cleaned_data["tags"])
@@ -308,9 +314,9 @@ class RuntimeAdmin(admin.ModelAdmin):
     form = RuntimeAdminForm
     list_display = (
         "name", "queue", "tags_text", "health", "is_default", "time_limit_seconds",
-        "memory_limit_mb", "max_attempts",
+        "memory_limit_mb", "max_attempts", "network_text",
     )  # fmt: skip
-    list_filter = ("is_default",)
+    list_filter = ("is_default", "allow_network")
     search_fields = ("name", "queue", "description")
     readonly_fields = ("uuid", "created_at", "updated_at")
 
@@ -320,6 +326,10 @@ class RuntimeAdmin(admin.ModelAdmin):
     @admin.display(description="tags")
     def tags_text(self, runtime: Runtime) -> str:
         return ", ".join(runtime.tags or [])
+
+    @admin.display(description="model network")
+    def network_text(self, runtime: Runtime) -> str:
+        return runtime.network_text
 
     @admin.display(description="health")
     def health(self, runtime: Runtime) -> str:

@@ -103,6 +103,19 @@ class Connection(TimeStampedModel):
             )
 
 
+def port_list(text: str) -> list[int]:
+    return [int(part) for part in text.replace(" ", "").split(",") if part]
+
+
+def validate_port_list(text: str) -> None:
+    try:
+        ports = port_list(text)
+    except ValueError:
+        raise ValidationError("Ports are whole numbers, separated by commas.") from None
+    if any(not 1 <= port <= 65535 for port in ports):
+        raise ValidationError("A port is a number from 1 to 65535.")
+
+
 class Runtime(TimeStampedModel):
     """A named Celery queue served by one or more workers."""
 
@@ -122,12 +135,35 @@ class Runtime(TimeStampedModel):
     max_attempts = models.PositiveSmallIntegerField(
         default=3, help_text="How often a job is started again after its worker was lost."
     )
+    # The model process has no network unless its runtime allows it (jobs/runner/sandbox.py).
+    allow_network = models.BooleanField(
+        default=False,
+        help_text="Let model code on this runtime open network connections (TCP). Off: none.",
+    )
+    network_ports = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_port_list],
+        help_text="With network allowed: only these TCP ports, comma-separated (e.g. 443, 5432). "
+        "Blank: any port.",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def network_port_list(self) -> list[int]:
+        return port_list(self.network_ports)
+
+    @property
+    def network_text(self) -> str:
+        if not self.allow_network:
+            return "off"
+        return (
+            f"ports {', '.join(map(str, self.network_port_list()))}" if self.network_ports else "on"
+        )
 
 
 class Worker(TimeStampedModel):
@@ -147,6 +183,8 @@ class Worker(TimeStampedModel):
     started_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True, db_index=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # What the worker can do for its model processes (jobs.runner.sandbox.sandbox_support).
+    sandbox = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["runtime__name", "name"]
@@ -212,6 +250,8 @@ class Job(TimeStampedModel):
     enqueued_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     peak_memory = models.BigIntegerField(null=True, blank=True)
+    # What the model process ran under, as it reported (jobs.runner.sandbox.sandbox_apply).
+    sandbox = models.JSONField(null=True, blank=True)
     # Metrics jobs: what the metrics function (or the built-in evaluator) yielded, as JSON.
     metrics = models.JSONField(null=True, blank=True)
     # Training jobs: the snapshot the job made.

@@ -33,6 +33,25 @@ def _fast_password_hashing():
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dropbox(tmp_path_factory):
+    """A folder every test model may write (MODEL_SANDBOX_READ_WRITE): its sandbox keeps it
+    out of everything else, the test's own tmp_path included. Open to the sandbox's user,
+    as a worker running as root makes the model process another user."""
+    folder = tmp_path_factory.getbasetemp() / "dropbox"
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o1777)
+    os.environ["MODEL_SANDBOX_READ_WRITE"] = str(folder)  # for the workers the tests start
+    with override_settings(MODEL_SANDBOX_READ_WRITE=[str(folder)]):
+        yield folder
+
+
+@pytest.fixture
+def drop(dropbox):
+    """A fresh file name in the drop box for one test's model to write."""
+    return lambda name: dropbox / f"{uuid.uuid4().hex}-{name}"
+
+
 @pytest.fixture
 def team_alpha(db):
     return GroupFactory(name="alpha")

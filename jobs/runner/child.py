@@ -1,7 +1,16 @@
-"""The executor child: ``python -m jobs.runner.child spec.json``, run in the job's work dir.
+"""The model process: ``python -m jobs.runner.child spec.json``, run in the job's work dir.
 
 Model code runs here and only here, never in the worker or the web process. No Django: the
-child gets no database, broker or secret, only the work dir and the spec.
+child gets no database, broker or secret, only its work dir, its inputs and the spec.
+
+Two processes:
+- the keeper (this process as the supervisor starts it) is a child subreaper: whatever the
+  model starts, however it detaches (setsid, double fork), ends up as the keeper's child when
+  its parent dies. When the model process ends, when the supervisor asks (SIGTERM) or when
+  the supervisor is gone, the keeper kills every descendant and only then exits. It runs no
+  model code and is outside the sandbox, so the model can neither signal it nor trace it.
+- the model process (forked by the keeper) sandboxes itself (sandbox.py), then imports and
+  runs the model.
 
 The real stdout is the event channel to the supervisor; everything else the process prints,
 the model's print() and C libraries' output included, goes to stderr, which is the job log.
@@ -9,14 +18,19 @@ the model's print() and C libraries' output included, goes to stderr, which is t
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 
 _SUPERVISOR_POLL_SECONDS = 0.5
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG = 1
+
+# The supervisor's pid: the keeper ends everything when its parent is no longer that process.
+SUPERVISOR_PID_ENV = "MOC_SUPERVISOR_PID"
 
 
 def _take_event_channel() -> int:
@@ -28,42 +42,126 @@ def _take_event_channel() -> int:
     return events_fd
 
 
-def abandon() -> None:
-    """The supervisor is gone: end this process and whatever the model started (its process
-    group, when the child leads one, as it does under the supervisor)."""
-    if os.getpgid(0) == os.getpid():
-        os.killpg(0, signal.SIGKILL)
-    os._exit(2)
+# --- the keeper -----------------------------------------------------------------------------
 
 
-def _watch_supervisor() -> None:
-    """When the worker is killed (SIGKILL, out of memory), nothing reads the events or
-    commits the output, and the job will be started again elsewhere: stop at once instead of
-    running on. Polls the parent pid, so it works while the model computes and sends nothing
-    (a write to the broken event pipe ends the process too, see events.py)."""
-    from jobs.worker.process import SUPERVISOR_PID_ENV
+def _descendants() -> list[int]:
+    """Every process below this one (children first found through /proc's parent links)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            parents[int(entry)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = [], [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found.extend(children)
+        frontier.extend(children)
+    return found
 
+
+def _reap() -> list[tuple[int, int]]:
+    """Collect every child that has ended: [(pid, wait status)]."""
+    ended = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return ended
+        if pid == 0:
+            return ended
+        ended.append((pid, status))
+
+
+def _end_all() -> None:
+    """SIGKILL every descendant until none is left (one that forks meanwhile hands its
+    children to this process, a subreaper, so the next round finds them)."""
+    for _ in range(1000):
+        _reap()
+        pids = _descendants()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+
+
+_stop_asked = False
+
+
+def _asked_to_stop(signum, frame) -> None:
+    global _stop_asked
+    _stop_asked = True
+
+
+def _keep(model_pid: int) -> int:
+    """Wait for the model process; then end whatever it left. Returns the exit status to
+    report: the model's exit code, or minus the signal that killed it."""
     expected = os.environ.get(SUPERVISOR_PID_ENV)
-    if not expected:
-        return  # run by hand, not by a supervisor
+    result: int | None = None
+    next_look = 0.0
+    while result is None:
+        for pid, status in _reap():
+            if pid == model_pid:
+                result = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        if result is not None:
+            break
+        if _stop_asked:
+            result = -signal.SIGKILL
+            break
+        now = time.monotonic()
+        if expected and now >= next_look:
+            if str(os.getppid()) != expected:  # the worker died: nobody wants the output
+                result = -signal.SIGKILL
+                break
+            next_look = now + _SUPERVISOR_POLL_SECONDS
+        time.sleep(0.02)
+    _end_all()
+    return result
 
-    def watch() -> None:
-        while True:
-            if str(os.getppid()) != expected:
-                abandon()
-            time.sleep(_SUPERVISOR_POLL_SECONDS)
 
-    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
+def _exit_as(result: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if result < 0:  # the supervisor reads a signal death as the model's
+        if -result not in (signal.SIGKILL, signal.SIGSTOP):  # these two have no handler
+            signal.signal(-result, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [-result])
+        os.kill(os.getpid(), -result)
+        time.sleep(1)
+    os._exit(result if result >= 0 else 128 - result)
 
 
-def main(argv: list[str]) -> int:
-    events_fd = _take_event_channel()
-    _watch_supervisor()
+# --- the model process ----------------------------------------------------------------------
 
+
+def _preload(job_type: str) -> None:
+    """Import every runner module this job needs before the sandbox closes the checkout."""
+    import jobs.runner.errors  # noqa: F401
+    import jobs.runner.events  # noqa: F401
+    import jobs.runner.modelcode  # noqa: F401
+    import jobs.runner.scoring  # noqa: F401
+    import jobs.runner.smarttags  # noqa: F401
+
+    if job_type == "metrics":
+        import jobs.runner.metrics  # noqa: F401
+    elif job_type == "training":
+        import jobs.runner.training  # noqa: F401
+
+
+def model_main(argv: list[str], events_fd: int, keeper_pid: int) -> int:
     from jobs.runner.errors import JobError
     from jobs.runner.events import Events
-    from jobs.runner.modelcode import ModelCode, describe
-    from jobs.runner.smarttags import SmartTags
+    from jobs.runner.sandbox import SandboxError, SandboxPolicy, sandbox_apply, sandbox_describe
     from jobs.runner.spec import JobSpec
 
     events = Events(events_fd)
@@ -74,6 +172,30 @@ def main(argv: list[str]) -> int:
         runner = RUNNERS.get(spec.job_type)
         if runner is None:
             raise JobError(f"{spec.job_type} jobs are not supported by this executor yet")
+        _preload(spec.job_type)
+        try:
+            applied = sandbox_apply(SandboxPolicy.from_dict(spec.sandbox))
+        except (SandboxError, OSError) as exc:
+            raise JobError(f"the model's sandbox could not be set up: {exc}") from None
+        # Dies with the keeper (set after the sandbox: a change of user clears it).
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != keeper_pid:
+            raise JobError("the keeper process ended before the model started")
+        print(f"sandbox: {sandbox_describe(applied)}", file=sys.stderr)
+        events.sandbox(applied)
+        return _run_model(spec, runner, events)
+    except JobError as exc:
+        print(f"job failed: {exc}", file=sys.stderr)
+        events.error(str(exc))
+        return 1
+
+
+def _run_model(spec, runner, events) -> int:
+    from jobs.runner.errors import JobError
+    from jobs.runner.modelcode import ModelCode, describe
+    from jobs.runner.smarttags import SmartTags
+
+    try:
         model = ModelCode(source=spec.source, tags=SmartTags.from_dict(spec.smart_tags))
         model.load()
         model.init(spec.job)
@@ -108,13 +230,32 @@ def _metrics(*, spec, model, events):
     return MetricsRun(spec=spec, model=model, events=events).run()
 
 
-# Job type → runner. Metrics and training jobs plug in here.
+# Job type → runner.
 RUNNERS = {"scoring": _score, "metrics": _metrics, "training": _train}
 
 
+def main(argv: list[str]) -> None:
+    events_fd = _take_event_channel()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: descendants that detach are not followed
+    signal.signal(signal.SIGTERM, _asked_to_stop)  # before the fork: no moment without it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keeper_pid = os.getpid()
+    model_pid = os.fork()
+    if model_pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        code = model_main(argv, events_fd, keeper_pid)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # os._exit, not sys.exit: a thread the model started must not keep a finished job
+        # alive.
+        os._exit(code)
+    os.close(events_fd)  # only the model process writes events
+    _exit_as(_keep(model_pid))
+
+
 if __name__ == "__main__":
-    code = main(sys.argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # os._exit, not sys.exit: a thread the model started must not keep a finished job alive.
-    os._exit(code)
+    main(sys.argv)

@@ -5,6 +5,7 @@
 {"event": "done", ...the same counts, "peak_memory": ..}  once, on success
 {"event": "metrics", "metrics": [{...}, ...]}             once, metrics jobs, before done
 {"event": "error", "message": "..."}                      once, on failure
+{"event": "sandbox", "sandbox": {"on": .., "abi": .., ...}}  once, before the model loads
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class Events:
     def metrics(self, values: list[dict]) -> None:
         """A metrics job's results, once, before "done"."""
         self._send({"event": "metrics", "metrics": values})
+
+    def sandbox(self, applied: dict) -> None:
+        self._send({"event": "sandbox", "sandbox": applied})
 
     def error(self, message: str) -> None:
         self._send({"event": "error", "message": message, "peak_memory": peak_rss_bytes()})

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2
 
 
 @dataclass
@@ -33,6 +33,8 @@ class JobSpec:
     chunk_rows: int = 10_000
     # Handed to a one-argument init function, ModelOp style.
     job: dict = field(default_factory=dict)
+    # What the model process may reach (jobs.runner.sandbox.SandboxPolicy as a dict).
+    sandbox: dict = field(default_factory=dict)
     version: int = SPEC_VERSION
 
     def write(self, path: Path) -> None:

@@ -24,6 +24,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from jobs.runner.sandbox import sandbox_support
+
 logger = logging.getLogger(__name__)
 
 PACKAGES = ("django", "celery", "kombu", "pandas", "pyarrow", "numpy", "scikit-learn")
@@ -75,6 +77,7 @@ class Heartbeat:
         self.pid = os.getpid()
         self.tags = [t.strip() for t in os.environ.get("WORKER_TAGS", "").split(",") if t.strip()]
         self.versions = versions()
+        self.sandbox = sandbox_support(settings.MODEL_SANDBOX)
         self.started_at = timezone.now()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,6 +105,7 @@ class Heartbeat:
             pid=self.pid,
             concurrency=self.concurrency,
             versions=self.versions,
+            sandbox=self.sandbox,
             tags=self.tags,
             jobs_in_hand=[] if stopped else jobs_in_hand(),
             started_at=self.started_at,
@@ -111,7 +115,8 @@ class Heartbeat:
             updated_at=now,
         )
         fields = [
-            "runtime", "queue", "host", "pid", "concurrency", "versions", "tags", "jobs_in_hand",
+            "runtime", "queue", "host", "pid", "concurrency", "versions", "sandbox", "tags",
+            "jobs_in_hand",
             "started_at", "last_seen_at", "stopped_at", "updated_at",
         ]  # fmt: skip
         Worker.objects.bulk_create(
@@ -171,7 +176,27 @@ def _on_worker_shutdown(sender=None, **kwargs) -> None:
     _current = None
 
 
+def sandbox_check() -> dict:
+    """Say at a worker's start what its model processes run under; with MODEL_SANDBOX=required
+    a worker that cannot sandbox them does not start (SystemExit)."""
+    support = sandbox_support(settings.MODEL_SANDBOX)
+    if support["on"]:
+        logger.info("model sandbox: on (%s)", support["note"])
+    elif settings.MODEL_SANDBOX == "required":
+        message = f"MODEL_SANDBOX=required, but {support['note']}: this worker does not start"
+        logger.critical(message)
+        raise SystemExit(message)
+    else:
+        logger.warning("model sandbox: OFF, %s: model code runs unrestricted", support["note"])
+    return support
+
+
+def _on_worker_init(sender=None, **kwargs) -> None:
+    sandbox_check()
+
+
 def connect() -> None:
+    signals.worker_init.connect(_on_worker_init, weak=False, dispatch_uid="jobs-sandbox-check")
     signals.worker_ready.connect(_on_worker_ready, weak=False, dispatch_uid="jobs-heartbeat-ready")
     signals.worker_shutdown.connect(
         _on_worker_shutdown, weak=False, dispatch_uid="jobs-heartbeat-shutdown"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import select
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 import orjson
 import psutil
 
+from jobs.runner.child import SUPERVISOR_PID_ENV
 from jobs.runner.events import peak_rss_bytes
 
 logger = logging.getLogger(__name__)
@@ -36,14 +38,16 @@ _PASSED_THROUGH = (
 )
 
 EOF = None  # put on the queue when the child's event channel closes
-
-# The child watches that this process (its supervisor, in the worker) is alive, and ends its
-# process group when it is not: a model must not outlive a killed worker.
-SUPERVISOR_PID_ENV = "MOC_SUPERVISOR_PID"
+_KEEPER_GRACE_SECONDS = 5.0  # for the keeper to end the model's processes before SIGKILL
 
 
-def child_environment(*, pythonpath: str, tmpdir: str) -> dict[str, str]:
+def child_environment(*, pythonpath: str, tmpdir: str, user: str = "") -> dict[str, str]:
     env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+    # The model's home is its own temporary folder (caches, ~/.config), and its user name
+    # comes from here, since the sandbox keeps /etc/passwd from it.
+    env["HOME"] = tmpdir
+    if user:
+        env["USER"] = env["LOGNAME"] = user
     env.setdefault("PATH", os.defpath)
     env.setdefault("LANG", "C.UTF-8")
     # glibc gives freed heap back to the kernel as soon as 128 KiB sit free at its top, so a
@@ -72,13 +76,15 @@ class ChildProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,
-                # Its own process group, so a kill reaches whatever the model started too.
+                # Its own session: a signal to the worker's group does not reach the model.
                 start_new_session=True,
                 close_fds=True,
             )
         self.pid = self.popen.pid
         self.events: queue.Queue[dict | None] = queue.Queue()
         self.peak_memory = 0
+        self.processes = 1  # the keeper, the model process and what it started
+        self._reading = True
         self._thread = threading.Thread(
             target=self._read_events, name=f"job-events-{self.pid}", daemon=True
         )
@@ -89,18 +95,36 @@ class ChildProcess:
             self._ps = None
 
     def _read_events(self) -> None:
+        """Events, line by line, from the raw pipe: never a blocking read, so that stopping
+        never waits for a writer that will not close its end."""
         assert self.popen.stdout is not None
+        fd = self.popen.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        pending = b""
         try:
-            for line in self.popen.stdout:
-                try:
-                    event = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    logger.warning("child %s: not an event: %r", self.pid, line[:200])
+            while self._reading:
+                if not poller.poll(100):
                     continue
-                if isinstance(event, dict):
-                    self.events.put(event)
+                data = os.read(fd, 65536)
+                if not data:
+                    break
+                *lines, pending = (pending + data).split(b"\n")
+                for line in lines:
+                    self._take(line)
+        except OSError:
+            pass
         finally:
             self.events.put(EOF)
+
+    def _take(self, line: bytes) -> None:
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            logger.warning("child %s: not an event: %r", self.pid, line[:200])
+            return
+        if isinstance(event, dict):
+            self.events.put(event)
 
     def sample_memory(self) -> int:
         """Resident memory of the child and everything it started; keeps the peak."""
@@ -110,6 +134,7 @@ class ChildProcess:
             processes = [self._ps, *self._ps.children(recursive=True)]
         except psutil.Error:
             return self.peak_memory
+        self.processes = len(processes)
         total = 0
         for process in processes:
             try:
@@ -124,19 +149,33 @@ class ChildProcess:
         return self.popen.poll()
 
     def kill(self) -> None:
-        """SIGKILL the whole process group; a cancelled model gets no grace period."""
+        """Stop the model at once: the keeper kills every process the model started (it has
+        them all, whatever they did to detach) and exits. Should the keeper not exit in a few
+        seconds, SIGKILL its process group."""
+        if self.popen.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(_KEEPER_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                logger.warning("child %s: its keeper did not stop; killing its group", self.pid)
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass  # already gone
         self.popen.wait()
 
-    def finish(self, *, timeout: float = 5.0) -> None:
-        """After the child exits: remove what it left running, read the last events."""
+    def finish(self, *, timeout: float = 2.0) -> None:
+        """After the child exits: remove what it left running, read the last events. Never
+        waits long on the event pipe: the job's end is the child's exit, not the pipe's EOF."""
         self.kill()
         self._thread.join(timeout)
+        self._reading = False
+        self._thread.join(1.0)
         if self.popen.stdout is not None:
-            self.popen.stdout.close()
+            self.popen.stdout.close()  # the reader reads the raw fd: nothing holds this
 
     def log_tail(self, limit: int) -> str:
         return log_tail(self.log_path, limit)

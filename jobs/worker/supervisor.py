@@ -37,12 +37,13 @@ from jobs.worker.process import (
     exit_description,
     log_tail,
 )
-from jobs.worker.workdir import WorkDir
+from jobs.worker.workdir import WorkDir, staged_file
 
 logger = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.1  # how often the loop looks at events, memory and the clock
 _COUNTERS = ("records_read", "records_written", "records_rejected", "bytes_read")
+_SANDBOX_KEYS = ("on", "abi", "note", "user", "network", "seccomp")
 
 
 class _NotCommitted(Exception):
@@ -58,6 +59,7 @@ class _Watch:
     final: dict | None = None  # the "done" or "error" event
     reported_peak: int = 0
     metrics: list | None = None  # a metrics job's results
+    sandbox: dict | None = None  # what the model process ran under, as it said
     stopped: str | None = None  # why the supervisor killed the child (a limit)
 
     def take(self, event: dict) -> None:
@@ -70,6 +72,8 @@ class _Watch:
             self.reported_peak = event["peak_memory"]
         if event.get("event") == "metrics" and isinstance(event.get("metrics"), list):
             self.metrics = event["metrics"]
+        if event.get("event") == "sandbox" and isinstance(event.get("sandbox"), dict):
+            self.sandbox = {k: v for k, v in event["sandbox"].items() if k in _SANDBOX_KEYS}
         if event.get("event") in ("done", "error"):
             self.final = event
 
@@ -117,7 +121,11 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
         workdir=workdir.root,
         spec_path=workdir.spec_path,
         log_path=workdir.log_path,
-        env=child_environment(pythonpath=str(settings.BASE_DIR), tmpdir=str(workdir.tmp)),
+        env=child_environment(
+            pythonpath=str(settings.BASE_DIR),
+            tmpdir=str(workdir.tmp),
+            user=settings.MODEL_SANDBOX_USER if os.geteuid() == 0 else "",
+        ),
     )
     try:
         watch = _watch(job, child, claim)
@@ -131,6 +139,8 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
         )
         return
     _drain(child, watch)
+    if watch.sandbox:
+        job_progress_save(job=job, sandbox=watch.sandbox, **claim.guard)
     tail = child.log_tail(settings.JOB_LOG_TAIL_BYTES)
     peak = max(child.peak_memory, watch.reported_peak) or None
     final, returncode = watch.final, child.popen.returncode
@@ -143,7 +153,7 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
         if spec.job_type == "training":
             _commit_training(job, workdir, spec, watch, claim, tail=tail, peak=peak)
         else:
-            _commit(job, spec, watch, claim, tail=tail, peak=peak)
+            _commit(job, workdir, spec, watch, claim, tail=tail, peak=peak)
     elif final and final.get("event") == "error":
         job_fail(
             job=job,
@@ -173,7 +183,9 @@ def _watch(job: Job, child: ChildProcess, claim: Claim) -> _Watch | None:
         except queue.Empty:
             pass
         child.sample_memory()
-        watch.stopped = claim.over_memory(child.peak_memory) or claim.over_time()
+        watch.stopped = (
+            claim.over_memory(child.peak_memory) or claim.over_time() or _over_processes(child)
+        )
         if watch.stopped:
             child.kill()
             child.log_note(watch.stopped)
@@ -186,12 +198,20 @@ def _watch(job: Job, child: ChildProcess, claim: Claim) -> _Watch | None:
                 **({"bytes_total": watch.bytes_total} if watch.bytes_total else {}),
                 log=child.log_tail(settings.JOB_LOG_TAIL_BYTES),
                 peak_memory=max(child.peak_memory, watch.reported_peak) or None,
+                **({"sandbox": watch.sandbox} if watch.sandbox else {}),
             )
             if not saved:  # cancelled (or failed by someone else): stop the model now
                 child.kill()
                 return None
             next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS
     return watch
+
+
+def _over_processes(child: ChildProcess) -> str | None:
+    allowed = settings.MODEL_MAX_PROCESSES
+    if child.processes - 1 > allowed:  # the keeper is ours
+        return f"stopped: the model started more than {allowed} processes (MODEL_MAX_PROCESSES)"
+    return None
 
 
 def _drain(child: ChildProcess, watch: _Watch) -> None:
@@ -205,7 +225,14 @@ def _drain(child: ChildProcess, watch: _Watch) -> None:
 
 
 def _commit(
-    job: Job, spec: JobSpec, watch: _Watch, claim: Claim, *, tail: str, peak: int | None
+    job: Job,
+    workdir: WorkDir,
+    spec: JobSpec,
+    watch: _Watch,
+    claim: Claim,
+    *,
+    tail: str,
+    peak: int | None,
 ) -> None:
     """Staged output → storage or its external target, then COMPLETE; if the job was
     cancelled meanwhile, undo."""
@@ -217,19 +244,23 @@ def _commit(
     metrics, note = _metrics_field(watch)
     if note:  # the job's log says what was left out of Job.metrics (its output has it all)
         tail = f"{tail.rstrip()}\n{note}\n".lstrip()
+    output = staged_file(spec.output_path, root=workdir.root, what="the output")
+    rejects = staged_file(spec.rejects_path, root=workdir.root, what="the rejects file")
+    if output is None:
+        raise JobError("the model process wrote no output file")
     try:
         if target is not None:
             if not claim.holds(job):
                 raise _NotCommitted  # cancelled or taken back: do not touch the target at all
-            published = target.publish(staged=Path(spec.output_path))
+            published = target.publish(staged=output)
             asset.published = published
         else:
-            with open(spec.output_path, "rb") as staged:
+            with open(output, "rb") as staged:
                 asset.file.name = storage.save(f"jobs/{job.uuid}/{asset.name}", File(staged))
             saved.append(asset.file.name)
-        asset.size = os.path.getsize(spec.output_path)
-        if os.path.exists(spec.rejects_path):
-            with open(spec.rejects_path, "rb") as staged:
+        asset.size = os.path.getsize(output)
+        if rejects is not None:
+            with open(rejects, "rb") as staged:
                 asset.rejects_file.name = storage.save(
                     f"jobs/{job.uuid}/rejects.jsonl", File(staged)
                 )
@@ -272,22 +303,29 @@ def _commit_training(
     If the job was cancelled meanwhile, no snapshot."""
     from models_registry.services import snapshot_create
 
-    manifest = json.loads(manifest_path(spec).read_text())
+    manifest_file = staged_file(manifest_path(spec), root=workdir.root, what="the manifest")
+    if manifest_file is None:
+        raise JobError("the training run left no manifest")
+    manifest = json.loads(manifest_file.read_text())
     inputs = manifest["training_data"]["inputs"]
     parent = job.snapshot
     folder = workdir.root / OUTPUT_DIR
+    if folder.is_symlink() or not folder.is_dir():
+        raise JobError(f"{OUTPUT_DIR}/ is not a folder of the work dir")
     artifacts = {}
     for name in manifest["artifacts"]:
-        if Path(name).name != name or not (folder / name).is_file():
+        what = f"artifact {name!r}"
+        if Path(name).name != name or staged_file(folder / name, root=folder, what=what) is None:
             raise JobError(f"artifact {name!r} is not a plain file in {OUTPUT_DIR}/")
         artifacts[name] = folder / name
     files: list[File] = []
     snapshot = None
     saved: list[str] = []  # the rejects file, when the input schema check left records out
     asset = job.output_asset()
+    rejects = staged_file(spec.rejects_path, root=workdir.root, what="the rejects file")
     try:
-        if os.path.exists(spec.rejects_path):
-            with open(spec.rejects_path, "rb") as staged:
+        if rejects is not None:
+            with open(rejects, "rb") as staged:
                 asset.rejects_file.name = asset.rejects_file.storage.save(
                     f"jobs/{job.uuid}/rejects.jsonl", File(staged)
                 )

@@ -1,10 +1,14 @@
-"""A job's work dir, the child's current directory:
+"""A job's work dir. The model process may write only under work/ (its current directory)
+and read only its inputs besides (jobs/runner/sandbox.py):
 
-<JOB_WORK_DIR>/<job uuid>-<attempt>/
-    iris_model.py, model.pickle, ...   the snapshot's source and attachments, by name
-    .moc/spec.json  .moc/job.log       the executor's own files; attachment names cannot
-    .moc/inputs/  .moc/staging/        start with a dot, so they never collide
-    .moc/tmp/                          TMPDIR of the child
+<JOB_WORK_DIR>/<job uuid>-<attempt>/     readable by the worker's user only
+    spec.json  job.log                   the supervisor's files (the log is the child's stderr)
+    inputs/                              read-only to the model: uploads (hard links, or
+                                         copies), pasted data, fetched S3/HDFS/SQL data
+    work/                                read-write to the model
+        iris_model.py, model.pickle, ... the snapshot's source and attachments, by name
+        .moc/staging/  .moc/tmp/         staged output and rejects; TMPDIR of the child
+                                         (attachment names cannot start with a dot)
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +26,7 @@ from django.core.files.storage import Storage
 from jobs.assets import Stop, input_source, output_target
 from jobs.models import Job, JobAsset
 from jobs.runner.errors import JobError
+from jobs.runner.sandbox import SandboxPolicy
 from jobs.runner.spec import InputFile, JobSpec
 
 _COPY_BUFFER = 1024 * 1024
@@ -36,19 +42,28 @@ _MODELOP_JOB_TYPES = {
 
 @dataclass
 class WorkDir:
-    root: Path
+    base: Path
+
+    @property
+    def root(self) -> Path:
+        """The model's current directory, the only place it may write."""
+        return self.base / "work"
 
     @property
     def own(self) -> Path:
         return self.root / ".moc"
 
     @property
+    def inputs(self) -> Path:
+        return self.base / "inputs"
+
+    @property
     def spec_path(self) -> Path:
-        return self.own / "spec.json"
+        return self.base / "spec.json"
 
     @property
     def log_path(self) -> Path:
-        return self.own / "job.log"
+        return self.base / "job.log"
 
     @property
     def tmp(self) -> Path:
@@ -67,7 +82,29 @@ class WorkDir:
         return cls(Path(settings.JOB_WORK_DIR) / f"{job.uuid}-{job.attempts}")
 
     def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.base, ignore_errors=True)  # never follows a link the model made
+
+
+def staged_file(path: str | Path, *, root: Path, what: str) -> Path | None:
+    """PATH, a file the model process wrote, if it is a plain file of the work dir: not a link
+    the model made (symbolic or hard), not a folder, nothing outside ROOT. None when it does
+    not exist; JobError when it is not such a file. Called when every process of the job has
+    ended, so nothing can change it after the check."""
+    path = Path(path)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    real = Path(os.path.realpath(path))
+    if (
+        stat.S_ISLNK(info.st_mode)
+        or not stat.S_ISREG(info.st_mode)
+        or info.st_nlink != 1
+        or not real.is_relative_to(Path(os.path.realpath(root)))
+        or real != Path(os.path.abspath(path))
+    ):
+        raise JobError(f"{what} is not a plain file the model wrote (a link or a folder)")
+    return path
 
 
 def _safe_name(name: str, fallback: str) -> str:
@@ -99,8 +136,7 @@ def _materialise_input(asset: JobAsset, inputs: Path) -> Path:
         if local is not None:
             if not os.path.exists(local):
                 raise JobError(f"input '{asset.name}': the uploaded file is missing from storage")
-            # Local storage: link instead of copying gigabytes; the child only reads it.
-            dest.symlink_to(local)
+            _link_or_copy(local, dest)
         else:
             try:
                 _copy_from_storage(storage, asset.file.name, dest)
@@ -111,6 +147,16 @@ def _materialise_input(asset: JobAsset, inputs: Path) -> Path:
     else:
         raise JobError(f"input '{asset.name}': inputs of kind {asset.kind!r} are not supported")
     return dest
+
+
+def _link_or_copy(source: str, dest: Path) -> None:
+    """A hard link where the upload lies on the same file system (instant, and unlike a
+    symbolic link it names no folder of the server's), else a copy. The model reads it
+    through inputs/, which its sandbox lets it read and never write."""
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copyfile(source, dest)
 
 
 def _job_description(job: Job, inputs: list[JobAsset], output: JobAsset) -> dict:
@@ -132,11 +178,37 @@ def _job_description(job: Job, inputs: list[JobAsset], output: JobAsset) -> dict
     }
 
 
+def sandbox_policy(*, job: Job, workdir: WorkDir) -> SandboxPolicy:
+    """What this job's model process may reach: its work dir, its inputs, the network only as
+    its runtime allows; limits backing the runtime's."""
+    runtime = job.runtime
+    memory = runtime.memory_limit_mb if runtime else None
+    time_limit = runtime.time_limit_seconds if runtime else None
+    return SandboxPolicy(
+        mode=settings.MODEL_SANDBOX,
+        read_write=[str(workdir.root)],
+        read_only=[str(workdir.inputs), *settings.MODEL_SANDBOX_READ_ONLY],
+        inputs=[str(workdir.inputs)],
+        shared_read_write=list(settings.MODEL_SANDBOX_READ_WRITE),
+        network=bool(runtime and runtime.allow_network),
+        network_ports=list(runtime.network_port_list()) if runtime else [],
+        user=settings.MODEL_SANDBOX_USER,
+        # Virtual memory is far above resident memory for numpy and Arrow: this stops a
+        # runaway allocation at once; the supervisor's resident-memory check is the limit.
+        address_space=(
+            (memory * 2 + 4096) * 1024 * 1024 if memory else settings.MODEL_ADDRESS_SPACE_BYTES
+        ),
+        cpu_seconds=time_limit * 2 + 60 if time_limit else None,
+        max_processes=settings.MODEL_MAX_PROCESSES,
+    )
+
+
 def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> JobSpec:
     """Fill a fresh WORKDIR with everything the child needs, and its spec.json. External
     inputs stop fetching once STOP is set."""
     workdir.remove()  # a leftover of a crashed attempt with the same number
-    for folder in (workdir.own / "inputs", workdir.staging, workdir.tmp):
+    workdir.base.mkdir(parents=True, mode=0o700)
+    for folder in (workdir.inputs, workdir.staging, workdir.tmp):
         folder.mkdir(parents=True)
     if job.job_type == "training":
         (workdir.root / "outputDir").mkdir()  # where ModelOp train functions write artifacts
@@ -162,14 +234,14 @@ def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> 
     for asset in inputs:
         if asset.is_external:
             # The worker streams it in; the model's process never sees the credentials.
-            dest = workdir.own / "inputs" / str(asset.position)
+            dest = workdir.inputs / str(asset.position)
             dest.mkdir()
             for fetched in input_source(asset).fetch(dest=dest, stop=stop):
                 input_files.append(
                     InputFile(name=fetched.name, path=str(fetched.path), format=fetched.format)
                 )
         else:
-            path = _materialise_input(asset, workdir.own / "inputs")
+            path = _materialise_input(asset, workdir.inputs)
             input_files.append(InputFile(name=asset.name, path=str(path), format=asset.format))
     output_format = output.format
     if output.is_external:
@@ -192,6 +264,7 @@ def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> 
         check_output_schema=job.check_output_schema,
         chunk_rows=settings.JOB_CHUNK_ROWS,
         job=_job_description(job, inputs, output),
+        sandbox=sandbox_policy(job=job, workdir=workdir).to_dict(),
     )
     spec.write(workdir.spec_path)
     return spec

@@ -32,6 +32,7 @@ from jobs.worker.reconciler import reconcile
 from jobs.worker.supervisor import job_execute
 from tests.demo import demo_snapshot, sample_upload
 from tests.jobs.test_executor_supervisor import (
+    drop_file,
     embedded,
     executor_settings,  # noqa: F401 (autouse: work dir, media, no broker)
     snapshot_of,
@@ -86,7 +87,7 @@ def limited_runtime(**limits) -> Runtime:
 
 
 def slow_job(user, team, tmp_path, *, seconds=0.05, records=2000, runtime=None) -> Job:
-    pid_file = tmp_path / "child.pid"
+    pid_file = drop_file("child.pid")
     source = PID_THEN_SLEEP.format(pid_file=str(pid_file), seconds=seconds)
     job = submit(
         user,
@@ -306,10 +307,10 @@ import sys, time
 from pathlib import Path
 from jobs.worker.process import ChildProcess, child_environment
 
-root = Path(sys.argv[1])
+base = Path(sys.argv[1])  # a WorkDir's base
 child = ChildProcess(
-    workdir=root, spec_path=root / ".moc/spec.json", log_path=root / ".moc/job.log",
-    env=child_environment(pythonpath=sys.argv[2], tmpdir=str(root / ".moc/tmp")),
+    workdir=base / "work", spec_path=base / "spec.json", log_path=base / "job.log",
+    env=child_environment(pythonpath=sys.argv[2], tmpdir=str(base / "work/.moc/tmp")),
 )
 print(child.pid, flush=True)
 time.sleep(600)
@@ -326,7 +327,7 @@ def test_the_model_child_does_not_outlive_a_killed_supervisor(
     workdir = WorkDir.for_job(job)
     workdir_prepare(job=job, workdir=workdir)
     stand_in = subprocess.Popen(
-        [sys.executable, "-c", SUPERVISOR_STAND_IN, str(workdir.root), str(settings.BASE_DIR)],
+        [sys.executable, "-c", SUPERVISOR_STAND_IN, str(workdir.base), str(settings.BASE_DIR)],
         stdout=subprocess.PIPE,
         cwd=settings.BASE_DIR,
     )
@@ -351,7 +352,7 @@ def test_a_work_dir_left_by_a_killed_attempt_is_removed_by_the_next(alice, team_
     source = "# modelop.score\ndef action(datum):\n    yield datum\n"
     job = submit(alice, snapshot_of(source, owner=alice, team=team_alpha), embedded({"x": 1}))
     Job.objects.filter(pk=job.pk).update(attempts=1)  # attempt 1's worker was killed
-    leftover = settings.JOB_WORK_DIR / f"{job.uuid}-1" / ".moc" / "inputs"
+    leftover = settings.JOB_WORK_DIR / f"{job.uuid}-1" / "inputs"
     leftover.mkdir(parents=True)
     (leftover / "0-input.jsonl").write_text('{"x": 1}\n')
 

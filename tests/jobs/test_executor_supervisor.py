@@ -11,10 +11,12 @@ import os
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import orjson
 import psutil
 import pytest
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connections
 
@@ -69,6 +71,12 @@ def run_in_thread(job: Job) -> threading.Thread:
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     return thread
+
+
+def drop_file(name: str) -> Path:
+    """A fresh file in the tests' drop box, the one folder beside its work dir that a test
+    model may write (see the dropbox fixture)."""
+    return Path(settings.MODEL_SANDBOX_READ_WRITE[0]) / f"{uuid.uuid4().hex}-{name}"
 
 
 def wait_until(condition, *, timeout: float = 30.0, message: str = "condition") -> None:
@@ -193,7 +201,7 @@ def test_a_job_that_does_not_exist_is_ignored(db):
 
 
 def test_cancelling_a_running_job_kills_its_child_within_two_seconds(alice, team_alpha, tmp_path):
-    pid_file = tmp_path / "child.pid"
+    pid_file = drop_file("child.pid")
     snapshot = snapshot_of(SLOW_SOURCE.format(pid_file=str(pid_file)), owner=alice, team=team_alpha)
     job = submit(alice, snapshot, embedded(*({"x": i} for i in range(2000))))
     thread = run_in_thread(job)
@@ -214,7 +222,7 @@ def test_cancelling_a_running_job_kills_its_child_within_two_seconds(alice, team
 
 
 def test_progress_and_the_log_are_saved_while_the_job_runs(alice, team_alpha, tmp_path):
-    pid_file = tmp_path / "child.pid"
+    pid_file = drop_file("child.pid")
     snapshot = snapshot_of(SLOW_SOURCE.format(pid_file=str(pid_file)), owner=alice, team=team_alpha)
     job = submit(alice, snapshot, embedded(*({"x": i} for i in range(2000))))
     thread = run_in_thread(job)

@@ -9,6 +9,7 @@ from django.db import DatabaseError
 from jobs.models import Runtime
 from jobs.services import runtime_default
 from jobs.worker.command import celery_worker_argv
+from jobs.worker.heartbeat import sandbox_check
 
 
 class Command(BaseCommand):
@@ -29,6 +30,10 @@ class Command(BaseCommand):
                 f"The database is not ready ({exc}). Run `manage.py migrate` first, and check "
                 "DATABASE_URL if this machine should use a shared database."
             ) from exc
+        try:
+            sandbox_check()
+        except SystemExit as exc:
+            raise CommandError(str(exc)) from None
         argv = celery_worker_argv(
             queues=found.queue, hostname=f"{found.name}@%h", concurrency=concurrency,
             loglevel=loglevel,
