@@ -249,3 +249,97 @@ def test_a_worker_says_what_it_can_promise_for_each_mode():
     }  # fmt: skip
     auto = sandbox_support("auto")
     assert auto["on"] is True and auto["note"] == f"Landlock ABI {landlock_abi()}"
+
+
+def test_the_runner_never_imports_django():
+    """The model process's code, every module of jobs/runner/, imports without Django (or the
+    database drivers): a fresh interpreter imports them all and looks."""
+    import subprocess
+    import sys
+
+    script = (
+        "import pkgutil, importlib, sys, jobs.runner\n"
+        "for m in pkgutil.walk_packages(jobs.runner.__path__, 'jobs.runner.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = sorted(n for n in sys.modules if n.split('.')[0] in "
+        "('django', 'psycopg', 'celery', 'kombu', 'redis', 'rest_framework'))\n"
+        "print(len([n for n in sys.modules if n.startswith('jobs.runner')]), bad)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=settings.BASE_DIR, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(settings.BASE_DIR)},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    count, bad = out.stdout.split(" ", 1)
+    assert int(count) >= 15 and bad.strip() == "[]", out.stdout
+
+
+LINK_OUTPUT = """\
+import os
+
+# modelop.score
+def action(datum):
+    yield {"x": 1}
+
+# modelop.metrics
+def metrics(df):
+    yield {"n": 1}
+"""
+
+LINKED_ARTIFACT = """\
+import os
+
+# modelop.train
+def train(df):
+    with open("outputDir/model.pickle", "wb") as f:
+        f.write(b"weights")
+    os.symlink({target!r}, "outputDir/leak.txt")
+"""
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../../spec.json"])
+def test_an_artifact_the_model_made_a_link_is_refused(
+    in_process_executor, alice, team_alpha, target
+):
+    source = LINKED_ARTIFACT.format(target=target)
+    snapshot = snapshot_of(source, owner=alice, team=team_alpha)
+    job = submit(alice, snapshot, embedded({"x": 1, "y": 0}), job_type="training")
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.ERROR, job.error_message
+    assert "leak.txt" in job.error_message and "not a plain file" in job.error_message
+    assert job.result_snapshot is None
+
+
+def test_with_model_sandbox_required_a_worker_that_cannot_sandbox_does_not_start(
+    settings, monkeypatch
+):
+    """A kernel without Landlock cannot be had here: landlock_abi is made to answer 0."""
+    from jobs.worker import heartbeat
+
+    monkeypatch.setattr("jobs.runner.sandbox.landlock_abi", lambda: 0)
+    settings.MODEL_SANDBOX = "required"
+    with pytest.raises(SystemExit, match="MODEL_SANDBOX=required, but this kernel"):
+        heartbeat.sandbox_check()
+    settings.MODEL_SANDBOX = "auto"
+    assert heartbeat.sandbox_check()["on"] is False  # warned, not refused
+
+
+def test_with_model_sandbox_required_a_job_fails_rather_than_run_unsandboxed(
+    in_process_executor, alice, team_alpha, settings
+):
+    settings.MODEL_SANDBOX = "required"
+    snapshot = snapshot_of(LINK_OUTPUT, owner=alice, team=team_alpha)
+    job = submit(alice, snapshot, embedded({"x": 1}))
+    job_execute(job_uuid=str(job.uuid))
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE and job.sandbox["on"] is True
+
+    settings.MODEL_SANDBOX = "off"
+    job = submit(alice, snapshot, embedded({"x": 1}))
+    job_execute(job_uuid=str(job.uuid))
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE
+    assert job.sandbox["on"] is False and "MODEL_SANDBOX=off" in job.sandbox["note"]

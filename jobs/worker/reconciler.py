@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections import defaultdict
 from datetime import timedelta
 
@@ -35,6 +36,7 @@ from django.utils import timezone
 from jobs.models import Job, JobStatus, Worker
 from jobs.selectors import OFFLINE, worker_state
 from jobs.services import lifecycle, placement
+from jobs.services.uploads import upload_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -169,11 +171,18 @@ def _recover_running(now) -> dict[str, int]:
 # --- The thread in every worker ------------------------------------------------------------
 
 
+_SWEEP_SECONDS = 3600  # unused uploads are swept about once an hour by every worker
+
+
 def _loop(stop: threading.Event) -> None:
+    next_sweep = time.monotonic() + _SWEEP_SECONDS / 10  # soon after a start, then hourly
     while not stop.wait(settings.RECONCILE_SECONDS):
         try:
             close_old_connections()
             done = reconcile()
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + _SWEEP_SECONDS
+                done |= {f"unused {k}": v for k, v in upload_sweep().items()}
             if any(done.values()):
                 logger.info("reconciled: %s", done)
         except Exception:  # the database may be away for a while; try again next time

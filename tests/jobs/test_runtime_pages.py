@@ -189,3 +189,49 @@ def test_staff_change_a_snapshots_runtime_tags_in_the_admin(client, staff, alice
     assert response.status_code == 302, response.text[-2000:]
     alice_snapshot.refresh_from_db()
     assert alice_snapshot.runtime_tags == ["PROD", "gpu"]
+
+
+def test_the_list_shows_each_workers_sandbox_and_warns_where_it_is_off(alice_client, gpu):
+    Worker.objects.filter(name="gpu-1@box-a").update(
+        sandbox={"mode": "auto", "on": True, "abi": 7, "note": "Landlock ABI 7"}
+    )
+    Worker.objects.filter(name="gpu-1@box-b").update(
+        sandbox={
+            "mode": "auto",
+            "on": False,
+            "abi": 0,
+            "note": "this kernel (4.19) has no Landlock",
+        }
+    )
+    page = alice_client.get(LIST).text
+    assert 'badge-sandbox-on" title="Landlock ABI 7">sandbox on' in page
+    assert "ABI 7" in page
+    assert 'badge-sandbox-off" title="this kernel (4.19) has no Landlock">sandbox: off' in page
+    assert "Model network</dt><dd>off" in page
+
+
+def test_staff_allow_a_runtime_network_to_listed_ports_only(client, staff, gpu):
+    client.force_login(staff)
+    url = reverse("admin:jobs_runtime_change", args=[gpu.pk])
+    form = _runtime_form(gpu, tags="PROD, gpu", max_attempts="2")
+    response = client.post(url, {**form, "allow_network": "on", "network_ports": "443, 5432"})
+    assert response.status_code == 302
+    gpu.refresh_from_db()
+    assert (gpu.allow_network, gpu.network_port_list(), gpu.network_text) == (
+        True, [443, 5432], "ports 443, 5432",
+    )  # fmt: skip
+    bad = client.post(url, {**form, "allow_network": "on", "network_ports": "443, http"})
+    assert "Ports are whole numbers" in bad.text
+    unticked = client.post(url, {**form, "network_ports": "443"})
+    assert "tick allow network too" in unticked.text
+
+
+def test_the_job_page_says_what_its_model_ran_under(alice_client, alice_job):
+    alice_job.sandbox = {"on": True, "abi": 7, "user": "nobody", "network": "off"}
+    alice_job.save()
+    page = alice_client.get(alice_job.get_absolute_url()).text
+    assert "sandbox on" in page and "Landlock ABI 7, user nobody, network off" in page
+    alice_job.sandbox = {"on": False, "note": "switched off (MODEL_SANDBOX=off)"}
+    alice_job.save()
+    page = alice_client.get(alice_job.get_absolute_url()).text
+    assert "badge-sandbox-off" in page and "switched off (MODEL_SANDBOX=off)" in page
