@@ -106,7 +106,8 @@ class ConnectionAdminForm(forms.ModelForm):
         model = Connection
         fields = (
             "name", "kind", "description", "teams", "endpoint_url", "region", "access_key_id",
-            "secret_access_key", "webhdfs_url", "hdfs_user", "dsn", "statement_timeout_seconds",
+            "secret_access_key", "use_worker_credentials", "webhdfs_url", "hdfs_user", "dsn",
+            "statement_timeout_seconds",
         )  # fmt: skip
 
     def __init__(self, *args, **kwargs) -> None:
@@ -156,13 +157,15 @@ class ConnectionAdmin(admin.ModelAdmin):
         (
             "S3",
             {
-                "description": "Only for S3 connections. Blank endpoint: AWS.",
+                "description": "Only for S3 connections. Blank endpoint: AWS. Without keys the "
+                "connection refuses to work, unless it may use the worker's own credentials.",
                 "fields": (
                     "endpoint_url",
                     "region",
                     "access_key_id",
                     "secret_access_key",
                     "clear_secret_access_key",
+                    "use_worker_credentials",
                 ),
             },
         ),
@@ -243,7 +246,11 @@ class ConnectionAdmin(admin.ModelAdmin):
     @admin.display(description="Credentials")
     def credentials(self, obj: Connection) -> str:
         stored = [n for n in Connection.SECRET_FIELDS if getattr(obj, n)]
-        return "set" if stored else "none"
+        if stored:
+            return "set"
+        if obj.kind == Connection.Kind.S3 and obj.use_worker_credentials:
+            return "the worker's own"
+        return "none"
 
     def get_urls(self):
         test = path(

@@ -73,6 +73,14 @@ class Connection(TimeStampedModel):
     region = models.CharField(max_length=50, blank=True)
     access_key_id = models.CharField(max_length=200, blank=True)
     secret_access_key = EncryptedTextField(max_length=500, blank=True)
+    use_worker_credentials = models.BooleanField(
+        "Use the worker's own credentials",
+        default=False,
+        help_text="Only with blank keys. Warning: the worker's own AWS credentials (instance "
+        "role, environment, ~/.aws) may reach much more than one team's data, such as the "
+        "command center's storage bucket (which stays refused); every team allowed this "
+        "connection can use whatever they reach. Off: a connection without keys refuses to work.",
+    )
     # HDFS
     webhdfs_url = models.CharField(
         max_length=500, blank=True, help_text="HDFS: e.g. http://namenode:9870"

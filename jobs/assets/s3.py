@@ -4,6 +4,12 @@ Input: s3://bucket/key (one object) or s3://bucket/prefix/ (every object under i
 order). Output: s3://bucket/key, written in one request when small, else as a multipart
 upload that is completed only when every part is in, and aborted on any failure, so the key
 never holds partial output.
+
+Every S3 call goes through _client, which refuses two things whatever the path (job submit,
+the wizard, the worker's fetch and publish, the download link): a connection without keys
+whose staff did not allow the worker's own credentials (boto3's chain, which may be the very
+keys of the storage bucket), and the command center's own storage bucket
+(settings.STORAGE_S3_BUCKET), which holds every team's uploads, snapshots and outputs.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import boto3
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
@@ -70,8 +77,50 @@ def location_parse(location: str) -> tuple[str, str]:
     return bucket, key
 
 
+NO_KEYS = "this connection has no keys; ask staff to add keys or allow the worker's own credentials"
+HALF_KEYS = (
+    "this connection has only half its keys (an access key ID and a secret access key go "
+    "together); ask staff to complete them"
+)
+
+
+def connection_refusal(connection: Connection, *, bucket: str = "") -> str:
+    """Why CONNECTION may not be used (for BUCKET), for a person; "" when it may."""
+    has_id, has_secret = bool(connection.access_key_id), bool(connection.secret_access_key)
+    if has_id != has_secret:
+        return HALF_KEYS
+    if not has_id and not connection.use_worker_credentials:
+        return NO_KEYS
+    if storage_bucket_named(bucket=bucket, endpoint_url=connection.endpoint_url):
+        return (
+            f"s3://{settings.STORAGE_S3_BUCKET}/ is the command center's own storage bucket; "
+            "no connection may read or write it"
+        )
+    return ""
+
+
+def storage_bucket_named(*, bucket: str, endpoint_url: str) -> bool:
+    """Whether BUCKET, or an endpoint that puts a bucket in its host name or path, is the
+    storage bucket. By name on every endpoint: another name for the storage endpoint (an IP
+    address, a proxy, an alias) cannot be told from a different server."""
+    storage = (getattr(settings, "STORAGE_S3_BUCKET", "") or "").lower()
+    if not storage:
+        return False
+    if bucket.lower() == storage:
+        return True
+    if not endpoint_url:
+        return False
+    parts = urlsplit(endpoint_url.strip())
+    host = (parts.hostname or "").lower()
+    first_segment = parts.path.strip("/").split("/", 1)[0].lower()
+    return host.startswith(f"{storage}.") or first_segment == storage
+
+
 def validate(*, connection: Connection, location: str, query: str, direction: str) -> str:
     bucket, key = location_parse(location)
+    refusal = connection_refusal(connection, bucket=bucket)
+    if refusal:
+        raise ValidationError(f"Connection '{connection.name}': {refusal}.")
     if direction == JobAsset.Direction.OUTPUT:
         if not key:
             raise ValidationError(
@@ -97,7 +146,7 @@ def presigned_url(asset: JobAsset, *, expires: int = 3600) -> str:
     bucket, key = location_parse(asset.published.get("location") or asset.location)
     filename = PurePosixPath(key).name.replace('"', "")
     with _errors(asset.connection, _label(asset)):
-        return _client(asset.connection).generate_presigned_url(
+        return _client(asset.connection, bucket=bucket).generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": bucket,
@@ -127,13 +176,13 @@ class Source(InputSource):
         """(key, bytes) of every object to read, in key order."""
         if self._objects is None:
             with _errors(self.connection, _label(self.asset), bucket=self.bucket, key=self.key):
-                self._objects = self._find(_client(self.connection))
+                self._objects = self._find(_client(self.connection, bucket=self.bucket))
         return self._objects
 
     def fetch(self, *, dest: Path, stop: Stop | None = None) -> list[FetchedFile]:
         stop = stop or Stop()
         label = _label(self.asset)
-        client = _client(self.connection)
+        client = _client(self.connection, bucket=self.bucket)
         fetched = []
         try:
             # Leaving the block waits for the transfer threads: none writes after it.
@@ -216,7 +265,7 @@ class Target(OutputTarget):
 
     def publish(self, *, staged: Path) -> dict:
         size = staged.stat().st_size
-        client = _client(self.connection)
+        client = _client(self.connection, bucket=self.bucket)
         with _errors(self.connection, _label(self.asset), bucket=self.bucket, key=self.key):
             if size < MULTIPART_THRESHOLD:
                 with open(staged, "rb") as body:
@@ -229,8 +278,10 @@ class Target(OutputTarget):
 
     def retract(self, published: dict) -> None:
         try:
-            _client(self.connection).delete_object(Bucket=self.bucket, Key=self.key)
-        except (BotoCoreError, ClientError) as exc:
+            _client(self.connection, bucket=self.bucket).delete_object(
+                Bucket=self.bucket, Key=self.key
+            )
+        except (AssetError, BotoCoreError, ClientError) as exc:
             logger.warning("could not delete %s: %s", published.get("location"), exc)
 
     def _multipart(self, client, staged: Path, size: int) -> int:
@@ -269,7 +320,12 @@ class _Missing(Exception):
     """Nothing to read where the location points (turned into an AssetError)."""
 
 
-def _client(connection: Connection):
+def _client(connection: Connection, *, bucket: str = ""):
+    """A boto3 client for CONNECTION (to use on BUCKET); AssetError if it may not be used."""
+    refusal = connection_refusal(connection, bucket=bucket)
+    if refusal:
+        raise AssetError(f"connection '{connection.name}': {refusal}")
+    # Blank keys here mean the staff allowed the worker's own credentials (boto3's chain).
     session = boto3.session.Session(
         aws_access_key_id=connection.access_key_id or None,
         aws_secret_access_key=connection.secret_access_key or None,
@@ -348,8 +404,8 @@ def _errors(
         raise AssetError(f"{label}: {_endpoint(connection)} stopped answering") from None
     except NoCredentialsError:
         raise AssetError(
-            f"{label}: connection '{connection.name}' has no access key, and the worker has "
-            "no AWS credentials of its own"
+            f"{label}: connection '{connection.name}' uses the worker's own credentials, and "
+            "the worker has none"
         ) from None
     except BotoCoreError as exc:
         raise AssetError(_scrub(f"{label}: {exc}", connection)) from None

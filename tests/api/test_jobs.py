@@ -445,7 +445,10 @@ def test_with_no_online_runtime_a_job_waits_unplaced_and_says_why(alice_api, ali
 
 @pytest.fixture
 def lake_and_hadoop(db):
-    lake = Connection.objects.create(name="lake", kind="s3", endpoint_url="http://127.0.0.1:9")
+    lake = Connection.objects.create(
+        name="lake", kind="s3", endpoint_url="http://127.0.0.1:9", access_key_id="AKIAEXAMPLE",
+        secret_access_key="not-a-real-secret",
+    )  # fmt: skip
     hadoop = Connection.objects.create(
         name="hadoop", kind="hdfs", webhdfs_url="http://127.0.0.1:9", hdfs_user="hdfs"
     )

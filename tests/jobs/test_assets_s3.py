@@ -183,7 +183,7 @@ def test_a_failure_mid_upload_leaves_no_object_and_no_open_upload(
     monkeypatch.setattr(
         s3_assets,
         "_client",
-        lambda c: clients.append(_FailingSecondPart(real_client(c))) or clients[-1],
+        lambda c, **kw: clients.append(_FailingSecondPart(real_client(c, **kw))) or clients[-1],
     )
     staged = _large_file(tmp_path / "out.jsonl", 11 * 1024 * 1024)
     target = s3_assets.Target(_asset(lake, f"s3://{s3_bucket}/big.jsonl", direction=OUT))
@@ -205,7 +205,9 @@ def test_a_failed_upload_keeps_the_object_that_was_there(
     monkeypatch.setattr(s3_assets, "MULTIPART_THRESHOLD", 5 * 1024 * 1024)
     monkeypatch.setattr(s3_assets, "PART_BYTES", 5 * 1024 * 1024)
     real_client = s3_assets._client
-    monkeypatch.setattr(s3_assets, "_client", lambda c: _FailingSecondPart(real_client(c)))
+    monkeypatch.setattr(
+        s3_assets, "_client", lambda c, **kw: _FailingSecondPart(real_client(c, **kw))
+    )
     staged = _large_file(tmp_path / "out.jsonl", 11 * 1024 * 1024)
 
     with pytest.raises(AssetError):

@@ -150,7 +150,9 @@ def test_a_cancelled_job_cannot_be_claimed(submit, alice):
 def test_an_s3_output_whose_name_gives_no_format_is_refused(submit):
     from jobs.models import Connection
 
-    lake = Connection.objects.create(name="lake", kind=Connection.Kind.S3)
+    lake = Connection.objects.create(
+        name="lake", kind=Connection.Kind.S3, use_worker_credentials=True
+    )
     with pytest.raises(ValidationError, match="Cannot tell the output format"):
         submit(
             output=OutputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://bkt/out.xlsx")
@@ -164,7 +166,9 @@ def test_an_s3_output_whose_name_gives_no_format_is_refused(submit):
 def test_an_s3_input_keeps_its_format_blank_unless_one_is_chosen(submit):
     from jobs.models import Connection
 
-    lake = Connection.objects.create(name="lake", kind=Connection.Kind.S3)
+    lake = Connection.objects.create(
+        name="lake", kind=Connection.Kind.S3, use_worker_credentials=True
+    )
     prefix = InputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://bkt/in/")
     chosen = InputSpec(kind=JobAsset.Kind.S3, connection=lake, location="s3://bkt/x", format="csv")
 
