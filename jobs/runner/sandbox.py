@@ -355,7 +355,10 @@ def _drop_user(name: str, workdirs: list[str], inputs: list[str]) -> str:
         for folder, dirs, files in os.walk(top):
             for item in (folder, *(os.path.join(folder, n) for n in dirs + files)):
                 os.lchown(item, entry.pw_uid, entry.pw_gid)
-    keep = not all(_readable_by_others(p) for p in (sys.base_prefix, sys.prefix))
+    # The work dir lies in DATA_DIR, the server's own (0700): reached through it by path, the
+    # work dir and the inputs need the capability too, unless the deployment opened them.
+    reached = (sys.base_prefix, sys.prefix, *workdirs, *inputs)
+    keep = not all(_readable_by_others(p) for p in reached)
     if not keep:
         for top in inputs:
             for folder, _dirs, files in os.walk(top):
