@@ -113,6 +113,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before the session and login middleware: a database away is a 503, never a 500.
+    "commandcenter.lib.outage.DatabaseOutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -152,7 +154,15 @@ _SQLITE_OPTIONS = {
     "timeout": 30,
 }
 if DATABASE_URL and not DATABASE_URL.startswith("sqlite:"):
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Connections are kept for a minute; the first use of one in each request checks it is
+    # still alive (CONN_HEALTH_CHECKS), so one the server dropped (a restart, a pooler's idle
+    # timeout, pg_terminate_backend) is replaced, not answered with an error.
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    }
+    # A server that does not answer at all (its host gone, packets dropped) fails a request in
+    # seconds, not in the minutes TCP takes to give up. A connect_timeout in the URL wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
 else:
     DATABASES = {
         "default": {

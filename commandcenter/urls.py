@@ -7,6 +7,9 @@ from django.views.generic import RedirectView
 
 from jobs.views import runtimes
 
+# A database away is a 503 wherever it is met, even outside any view (commandcenter/lib/outage.py).
+handler500 = "commandcenter.lib.outage.server_error"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="jobs-list", permanent=False)),
     path("login/", auth_views.LoginView.as_view(), name="login"),
