@@ -387,6 +387,8 @@ LOGGING = {
 # which sets no SECRET_KEY, does so by default); each setting below can also be set alone.
 HTTPS = env_bool("HTTPS", not DEBUG and bool(env_str("SECRET_KEY")))
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+# Load balancers probe /healthz over plain http from inside the network; it holds no secret.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from commandcenter.lib.health import healthz
 from jobs.views import runtimes
 
 # A database away is a 503 wherever it is met, even outside any view (commandcenter/lib/outage.py).
@@ -21,4 +22,5 @@ urlpatterns = [
     path("runtimes/", runtimes.runtime_list_view, name="runtimes-list"),
     path("runtimes/<uuid:runtime_uuid>/", runtimes.runtime_detail_view, name="runtimes-detail"),
     path("audit/", include("audit.urls")),
+    path("healthz", healthz, name="healthz"),
 ]
