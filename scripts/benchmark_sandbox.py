@@ -35,7 +35,11 @@ def main() -> None:
     os.environ.update(DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="commandcenter.settings")
     sys.path.insert(0, str(ROOT))
     env = dict(os.environ)
-    for argv in (("migrate", "--verbosity", "0"), ("load_demo",)):
+    create_admin = (
+        "from django.contrib.auth.models import User; "
+        "User.objects.create_superuser('admin', '', 'bench-only-password')"
+    )
+    for argv in (("migrate", "--verbosity", "0"), ("shell", "-c", create_admin), ("load_demo",)):
         subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, env=env, check=True)
 
     import django
@@ -53,9 +57,8 @@ def main() -> None:
     from models_registry.models import Model
 
     print(f"sandbox where on: {sandbox_support('auto')['note']}; running as uid {os.geteuid()}")
-    admin = User.objects.create_user("bench", password="bench-only-password")
+    admin = User.objects.get(username="admin")
     snapshot = Model.objects.get(name="Iris classifier (demo)").latest_snapshot()
-    admin.groups.add(snapshot.model.team)
 
     def upload(rows: int) -> Upload:
         path = demo.write_sample_jsonl(data_dir / f"iris-{rows}.jsonl", rows)
