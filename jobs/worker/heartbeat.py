@@ -17,6 +17,7 @@ import os
 import socket
 import sys
 import threading
+from collections import Counter
 from importlib import metadata
 
 from celery import signals
@@ -25,6 +26,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from jobs.runner.sandbox import sandbox_support
+from jobs.worker.identity import NameInUse, name_hold
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +35,22 @@ PACKAGES = ("django", "celery", "kombu", "pandas", "pyarrow", "numpy", "scikit-l
 
 # --- Jobs in hand -------------------------------------------------------------------------
 
-_in_hand: set[str] = set()
+# Counted: a duplicate message for a job this worker runs ends (not claiming it) while the
+# first task still runs the job, which must stay in hand.
+_in_hand: Counter[str] = Counter()
 _in_hand_lock = threading.Lock()
 
 
 def job_in_hand_add(job_uuid: str) -> None:
     with _in_hand_lock:
-        _in_hand.add(str(job_uuid))
+        _in_hand[str(job_uuid)] += 1
 
 
 def job_in_hand_remove(job_uuid: str) -> None:
     with _in_hand_lock:
-        _in_hand.discard(str(job_uuid))
+        _in_hand[str(job_uuid)] -= 1
+        if _in_hand[str(job_uuid)] <= 0:
+            del _in_hand[str(job_uuid)]
 
 
 def jobs_in_hand() -> list[str]:
@@ -193,6 +199,11 @@ def sandbox_check() -> dict:
 
 def _on_worker_init(sender=None, **kwargs) -> None:
     sandbox_check()
+    try:
+        name_hold(sender.hostname)  # one live process per name (jobs/worker/identity.py)
+    except NameInUse as exc:
+        logger.critical("%s: this worker does not start", exc)
+        raise SystemExit(str(exc)) from None
 
 
 def connect() -> None:

@@ -13,6 +13,10 @@ One pass (reconcile()):
    The embedded broker deletes a message when a worker takes it, and Redis keeps an unacked
    one for hours, so this is what runs a killed worker's job again. The old supervisor, if it
    was only slow, is fenced off: its saves are guarded by its claim (attempt and worker).
+   Each worker process has a name of its own (jobs/worker/identity.py), so a row speaks for
+   the one process that claimed the job;
+4. a RUNNING job this very worker claimed but no longer has in hand (its supervisor ended
+   without finishing it, e.g. on a database error) is given back the same way, at once.
 
 Every change is a conditional UPDATE, so the reconcilers of several workers can run at once.
 Every worker process runs one, in a daemon thread started on Celery's worker_ready signal.
@@ -37,15 +41,18 @@ from jobs.models import Job, JobStatus, Worker
 from jobs.selectors import OFFLINE, worker_state
 from jobs.services import lifecycle, placement
 from jobs.services.uploads import upload_sweep
+from jobs.worker.heartbeat import jobs_in_hand
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 3  # a job whose runtime was deleted
-_LOST_NOTE = re.compile(r"^worker .+ was lost; starting again \(attempt \d+ of \d+\)$", re.M)
+_LOST_NOTE = re.compile(r"^worker .+; starting again \(attempt \d+ of \d+\)$", re.M)
+LOST = "was lost"
+DROPPED = "dropped it (its supervisor ended without finishing it)"
 
 
-def lost_note(*, worker: str, attempt: int, max_attempts: int) -> str:
-    return f"worker {worker} was lost; starting again (attempt {attempt} of {max_attempts})"
+def lost_note(*, worker: str, attempt: int, max_attempts: int, why: str = LOST) -> str:
+    return f"worker {worker} {why}; starting again (attempt {attempt} of {max_attempts})"
 
 
 def lost_notes(log: str) -> list[str]:
@@ -60,6 +67,7 @@ def reconcile(*, now=None) -> dict[str, int]:
         "resent": _resend_waiting(now),
         "placed": _place_unplaced(),
         **_recover_running(now),
+        "given_back": _give_back_dropped(now),
     }
 
 
@@ -140,32 +148,66 @@ def _worker_lost(job: Job, worker: Worker | None, now) -> bool:
 def _recover_running(now) -> dict[str, int]:
     running = list(Job.objects.filter(status=JobStatus.RUNNING).select_related("runtime"))
     workers = {w.name: w for w in Worker.objects.filter(name__in={j.worker for j in running})}
-    restarted = failed = 0
+    done = {"restarted": 0, "failed": 0}
     for job in running:
-        if not _worker_lost(job, workers.get(job.worker), now):
-            continue
-        max_attempts = job.runtime.max_attempts if job.runtime else DEFAULT_MAX_ATTEMPTS
-        if job.attempts >= max_attempts:
+        if _worker_lost(job, workers.get(job.worker), now):
+            if outcome := job_take_back(job=job, why=LOST, now=now):
+                done[outcome] += 1
+    return done
+
+
+def job_take_back(*, job: Job, why: str, now=None) -> str | None:
+    """Take JOB back from the claim it was loaded with (job.attempts, job.worker): WAITING and
+    sent again, or ERROR once it had its runtime's max_attempts. Guarded by that claim, as the
+    old supervisor's saves are: exactly one taker. Returns "restarted", "failed", or None when
+    the job had moved on meanwhile. WHY says what became of the worker, for the log."""
+    now = now or timezone.now()
+    max_attempts = job.runtime.max_attempts if job.runtime else DEFAULT_MAX_ATTEMPTS
+    if job.attempts >= max_attempts:
+        if why == LOST:
             message = f"the worker running it was lost {job.attempts} times (last: {job.worker})"
-            if lifecycle.job_fail(
-                job=job, message=message, attempt=job.attempts, worker=job.worker
-            ):
-                logger.warning("job %s: %s", job.uuid, message)
-                failed += 1
-            continue
-        note = lost_note(worker=job.worker, attempt=job.attempts + 1, max_attempts=max_attempts)
-        log = f"{job.log.rstrip()}\n{note}\n".lstrip()[-settings.JOB_LOG_TAIL_BYTES :]
-        # Guarded by the claim, as the old supervisor's saves are: exactly one taker.
-        taken = Job.objects.filter(
-            pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts, worker=job.worker
-        ).update(status=JobStatus.WAITING, log=log, enqueued_at=now, updated_at=now)
-        if taken != 1:
-            continue
-        logger.warning("job %s: %s", job.uuid, note)
-        restarted += 1
-        if job.runtime is not None:  # else the next pass places it
-            placement.job_enqueue(job_uuid=job.uuid, queue=job.runtime.queue)
-    return {"restarted": restarted, "failed": failed}
+        else:
+            message = f"worker {job.worker} {why}, at the last of {max_attempts} attempts"
+        if lifecycle.job_fail(job=job, message=message, attempt=job.attempts, worker=job.worker):
+            logger.warning("job %s: %s", job.uuid, message)
+            return "failed"
+        return None
+    note = lost_note(
+        worker=job.worker, attempt=job.attempts + 1, max_attempts=max_attempts, why=why
+    )
+    log = f"{job.log.rstrip()}\n{note}\n".lstrip()[-settings.JOB_LOG_TAIL_BYTES :]
+    taken = Job.objects.filter(
+        pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts, worker=job.worker
+    ).update(status=JobStatus.WAITING, log=log, enqueued_at=now, updated_at=now)
+    if taken != 1:
+        return None
+    logger.warning("job %s: %s", job.uuid, note)
+    if job.runtime is not None:  # else the next pass places it
+        placement.job_enqueue(job_uuid=job.uuid, queue=job.runtime.queue)
+    return "restarted"
+
+
+# --- 4. RUNNING jobs this worker dropped ----------------------------------------------------
+
+# This worker process's name, when its pool runs tasks in this process (threads, solo), so
+# that the jobs-in-hand registry here is the one its supervisors fill.
+_own_name: str | None = None
+
+
+def _give_back_dropped(now) -> int:
+    if _own_name is None:
+        return 0
+    mine = list(
+        Job.objects.filter(status=JobStatus.RUNNING, worker=_own_name).select_related("runtime")
+    )
+    # Read after the jobs: each was claimed before that query, so put in hand before it
+    # (run_job does so before the claim); missing now, its supervisor has returned.
+    held = set(jobs_in_hand())
+    given = 0
+    for job in mine:
+        if str(job.uuid) not in held and job_take_back(job=job, why=DROPPED, now=now):
+            given += 1
+    return given
 
 
 # --- The thread in every worker ------------------------------------------------------------
@@ -197,6 +239,9 @@ _stop = threading.Event()
 # Connected on import (jobs.apps); only a Celery worker process sends these signals.
 @signals.worker_ready.connect(weak=False, dispatch_uid="jobs-reconciler")
 def _on_worker_ready(sender=None, **kwargs) -> None:
+    global _own_name
+    pool = type(getattr(sender, "pool", None)).__module__.rsplit(".", 1)[-1]
+    _own_name = sender.hostname if pool in ("thread", "solo", "gevent", "eventlet") else None
     _stop.clear()
     threading.Thread(target=_loop, args=(_stop,), name="reconciler", daemon=True).start()
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from commandcenter.celery import app
 from jobs.models import Job, JobAsset, JobStatus, Runtime, Worker
 from jobs.worker import reconciler
+from jobs.worker.heartbeat import job_in_hand_add, job_in_hand_remove, jobs_in_hand
 from jobs.worker.reconciler import lost_notes, reconcile
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -171,7 +172,9 @@ def test_running_jobs_of_live_or_stale_workers_are_left_alone(
     beat("online@host")
     beat("stale@host", ago=timedelta(seconds=settings.WORKER_STALE_SECONDS + 1))
 
-    assert reconcile() == {"resent": 0, "placed": 0, "restarted": 0, "failed": 0}
+    assert reconcile() == {
+        "resent": 0, "placed": 0, "restarted": 0, "failed": 0, "given_back": 0
+    }  # fmt: skip
     assert {j.status for j in Job.objects.filter(pk__in=[online.pk, stale.pk])} == {"RUNNING"}
     assert sent == []
 
@@ -201,6 +204,45 @@ def test_a_job_whose_worker_was_lost_max_attempts_times_ends_in_error(
     assert job.error_message == "the worker running it was lost 3 times (last: w3@host)"
     assert job.finished_at is not None
     assert sent == []
+
+
+def test_a_running_job_this_worker_no_longer_has_in_hand_is_given_back_at_once(
+    alice_snapshot, alice, runtime, sent, monkeypatch
+):
+    # Its supervisor returned (a database error, say) and left the job RUNNING: its worker is
+    # alive and beating, so only the worker itself can tell.
+    monkeypatch.setattr(reconciler, "_own_name", "me@host")
+    beat("me@host")
+    dropped = running(alice_snapshot, alice, runtime, worker="me@host", ago=timedelta(0))
+    held = running(alice_snapshot, alice, runtime, worker="me@host", ago=timedelta(0))
+    other = running(alice_snapshot, alice, runtime, worker="other@host", ago=timedelta(0))
+    beat("other@host")
+    job_in_hand_add(held.uuid)
+    try:
+        done = reconcile()
+    finally:
+        job_in_hand_remove(held.uuid)
+
+    assert done["given_back"] == 1 and done["restarted"] == 0
+    dropped.refresh_from_db()
+    assert dropped.status == JobStatus.WAITING
+    assert dropped.log.endswith(
+        "worker me@host dropped it (its supervisor ended without finishing it); starting "
+        "again (attempt 2 of 3)\n"
+    )
+    assert sent == [(str(dropped.uuid), runtime.queue)]
+    assert {Job.objects.get(pk=j.pk).status for j in (held, other)} == {"RUNNING"}
+    assert lost_notes(dropped.log) == [dropped.log.strip().splitlines()[-1]]
+
+
+def test_a_duplicate_message_ending_does_not_take_the_job_out_of_its_workers_hands():
+    job_in_hand_add("j1")  # the task running it
+    job_in_hand_add("j1")  # a duplicate delivery, which does not claim it and ends
+    job_in_hand_remove("j1")
+
+    assert jobs_in_hand() == ["j1"]
+    job_in_hand_remove("j1")
+    assert jobs_in_hand() == []
 
 
 def test_the_job_page_shows_the_attempts(alice_snapshot, alice, alice_client, runtime):

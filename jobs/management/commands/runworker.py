@@ -10,6 +10,7 @@ from jobs.models import Runtime
 from jobs.services import runtime_default
 from jobs.worker.command import celery_worker_argv
 from jobs.worker.heartbeat import sandbox_check
+from jobs.worker.identity import name_choose, name_hand_over, name_lock, worker_name
 
 
 class Command(BaseCommand):
@@ -20,9 +21,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--concurrency", type=int, default=2, help="jobs this worker runs at once"
         )
+        parser.add_argument(
+            "--hostname",
+            help="this worker's name, NAME@HOST (%%h is this machine's name), unique among all "
+            "workers; default: RUNTIME@%%h, or RUNTIME-2@%%h, ... when another worker on this "
+            "machine has that name",
+        )
         parser.add_argument("--loglevel", default="INFO")
 
-    def handle(self, *args, runtime: str | None, concurrency: int, loglevel: str, **options):
+    def handle(
+        self,
+        *args,
+        runtime: str | None,
+        concurrency: int,
+        loglevel: str,
+        hostname: str | None,
+        **options,
+    ):
         try:
             found = self._runtime(runtime)
         except DatabaseError as exc:
@@ -34,11 +49,21 @@ class Command(BaseCommand):
             sandbox_check()
         except SystemExit as exc:
             raise CommandError(str(exc)) from None
+        if hostname:
+            name = worker_name(hostname)
+            lock = name_lock(name)
+            if lock is None:
+                raise CommandError(
+                    f"Another worker on this machine is named {name}; give this one another "
+                    "--hostname (or none, to get a free name)."
+                )
+        else:
+            name, lock = name_choose(found.name)
+        name_hand_over(name, lock)  # the worker holds its name from its first instant
         argv = celery_worker_argv(
-            queues=found.queue, hostname=f"{found.name}@%h", concurrency=concurrency,
-            loglevel=loglevel,
-        )  # fmt: skip
-        self.stdout.write(f"Worker for runtime {found.name!r} (queue {found.queue!r})")
+            queues=found.queue, hostname=name, concurrency=concurrency, loglevel=loglevel
+        )
+        self.stdout.write(f"Worker {name} for runtime {found.name!r} (queue {found.queue!r})")
         self.stdout.flush()
         os.execv(sys.executable, argv)
 
