@@ -1,0 +1,1 @@
+"""Reading ModelOp's extended Avro schemas (see modelop.schema.infer)."""

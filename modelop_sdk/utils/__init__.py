@@ -1,0 +1,1 @@
+"""Helpers of modelop_sdk (see dashboard_utils)."""
