@@ -23,7 +23,7 @@ def init(state: State, url: str, no_check: bool) -> None:
     url = url_clean(url)
     if not no_check:
         try:
-            Api(url=url).request("GET", "/api/me/")
+            Api(url=url).request("GET", "/api/me/", waits=False)  # a wrong address says so now
         except MocError as exc:
             if exc.exit_code == NOT_FOUND:
                 raise MocError(
@@ -51,8 +51,9 @@ def login(state: State, username: str) -> None:
     # Hidden input on a terminal; a script may pipe the password in.
     password = click.prompt("Password", hide_input=sys.stdin.isatty())
     try:
+        # Safe to send again: a new token replaces one a lost answer carried.
         answer = Api(url=url).post(
-            "/api/auth/token/", json={"username": username, "password": password}
+            "/api/auth/token/", json={"username": username, "password": password}, waits=True
         )
     except MocError as exc:
         if exc.exit_code == REJECTED:

@@ -3,11 +3,15 @@ with the exit code scripts rely on."""
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
+import os
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+import click
 import requests
 from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
@@ -15,7 +19,7 @@ from tqdm import tqdm
 from urllib3.util.retry import Retry
 
 from moc_cli import __name__ as _package
-from moc_cli.errors import AUTH, NOT_FOUND, REJECTED, UNREACHABLE, MocError
+from moc_cli.errors import AUTH, NOT_FOUND, REJECTED, UNREACHABLE, USAGE, MocError
 
 TIMEOUT = (10, 120)  # seconds to connect, seconds between bytes of the answer
 UPLOAD_TIMEOUT = (10, 900)
@@ -23,20 +27,48 @@ USER_AGENT = f"{_package}/0.1"
 
 # A refused or failed connection never reached the server: retrying it is always safe; so is
 # reading again what a GET asked for (urllib3 retries no POST after a read error).
-SAFE_RETRY = Retry(total=3, connect=3, read=2, status=0, backoff_factor=0.3, redirect=0)
+# A 503's Retry-After is Api.outage_wait's to honour (urllib3 would retry it on its own).
+SAFE_RETRY = Retry(total=3, connect=3, read=2, status=0, backoff_factor=0.3, redirect=0,
+                   respect_retry_after_header=False)  # fmt: skip
 # Job creation carries an Idempotency-Key, so even a request whose answer was lost (the server
 # may have made the job) is retried: the server answers the retry with the same job.
 KEYED_RETRY = Retry(
     total=4,
     connect=4,
     read=4,
-    status=4,
+    status=0,  # a 502/503/504 is waited out by Api.outage_wait, which says so
     redirect=0,
     backoff_factor=0.5,
     allowed_methods=None,  # every method, POST included
-    status_forcelist=(502, 503, 504),
-    raise_on_status=False,
+    respect_retry_after_header=False,
 )
+# A server that does not answer, or answers that it cannot now (502/503/504: its database is
+# not answering, a proxy in front of a server restarting), is waited out this long by every
+# request that may be sent again; MOC_OUTAGE_SECONDS sets it (0: not at all).
+OUTAGE_SECONDS = 120.0
+OUTAGE_STATUSES = (502, 503, 504)
+
+
+def _outage_seconds() -> float:
+    raw = os.environ.get("MOC_OUTAGE_SECONDS", "").strip()
+    if not raw:
+        return OUTAGE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if not value >= 0:
+        raise MocError(
+            f"MOC_OUTAGE_SECONDS must be a number of seconds (0 or more), not {raw!r}.",
+            code=USAGE,
+        )
+    return value
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """The seconds of a Retry-After header (the HTTP-date form is not worth the parsing)."""
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.isdigit() else None
 
 
 def _session(token: str, retry: Retry) -> requests.Session:
@@ -71,10 +103,11 @@ def _messages(body, field: str = "") -> list[str]:
 
 
 class Api:
-    def __init__(self, *, url: str, token: str = "") -> None:
+    def __init__(self, *, url: str, token: str = "", outage_seconds: float | None = None) -> None:
         self.url = url
         self.session = _session(token, SAFE_RETRY)
         self.keyed_session = _session(token, KEYED_RETRY)
+        self.outage_seconds = _outage_seconds() if outage_seconds is None else outage_seconds
 
     # --- requests ------------------------------------------------------------------------------
 
@@ -85,11 +118,54 @@ class Api:
         *,
         what: str = "",
         keyed: bool = False,
+        waits: bool | None = None,
         timeout=TIMEOUT,
         **kwargs,
     ) -> requests.Response:
         """Send a request; WHAT names the object for a 404 message ("Job 1234..."). KEYED
-        requests carry an Idempotency-Key and may be retried whatever happened."""
+        requests carry an Idempotency-Key and may be retried whatever happened. A request
+        that may be sent again (a GET, a KEYED one, or one said to WAIT) waits out an outage."""
+        if waits is None:
+            waits = keyed or method in ("GET", "HEAD")
+        send = functools.partial(
+            self._send, method, path, what=what, keyed=keyed, timeout=timeout, **kwargs
+        )
+        return self.outage_wait(send) if waits else send()
+
+    def outage_wait(self, send: Callable[[], requests.Response]) -> requests.Response:
+        """SEND, again and again while the server does not answer or answers that it cannot
+        now, for up to outage_seconds, saying so once on stderr. SEND must be safe to repeat."""
+        deadline = None
+        pause = 0.5
+        said = False
+        while True:
+            try:
+                response = send()
+            except MocError as exc:
+                if not exc.outage or self.outage_seconds <= 0:
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + self.outage_seconds
+                if now >= deadline:
+                    raise MocError(
+                        f"{exc.message} (tried for {self.outage_seconds:g} s)",
+                        code=exc.exit_code,
+                    ) from exc
+                if not said:
+                    click.echo(
+                        f"{exc.outage}; retrying for up to {self.outage_seconds:g} s.", err=True
+                    )
+                    said = True
+                wait = exc.retry_after if exc.retry_after is not None else pause
+                time.sleep(max(0.1, min(wait, 10.0, deadline - now)))
+                pause = min(pause * 2, 5.0)
+                continue
+            if said:
+                click.echo("The server answers again.", err=True)
+            return response
+
+    def _send(self, method: str, path: str, *, what: str, keyed: bool, timeout,
+              **kwargs) -> requests.Response:  # fmt: skip
         url = path if path.startswith(("http://", "https://")) else self.url + path
         session = self.keyed_session if keyed else self.session
         try:
@@ -98,12 +174,16 @@ class Api:
             raise MocError(
                 f"The server at {self.url} did not answer in time; try again later.",
                 code=UNREACHABLE,
+                outage=f"The server at {self.url} does not answer in time",
             ) from exc
+        except requests.exceptions.SSLError as exc:  # a ConnectionError no wait mends
+            raise MocError(f"TLS with {self.url} failed: {exc}", code=UNREACHABLE) from exc
         except requests.exceptions.ConnectionError as exc:
             raise MocError(
                 f"Cannot reach the server at {self.url}: is it running, and is the address "
                 f"right? (`moc init <url>` or MOC_URL)",
                 code=UNREACHABLE,
+                outage=f"Cannot reach the server at {self.url}",
             ) from exc
         except requests.exceptions.RequestException as exc:
             raise MocError(f"Request to {url} failed: {exc}", code=UNREACHABLE) from exc
@@ -135,6 +215,17 @@ class Api:
                 f"{response.url} not found: is {self.url} the command center's address?",
                 code=NOT_FOUND,
             )
+        if status in OUTAGE_STATUSES:
+            if status == 503 and "database" in detail.lower():
+                message = "The server says its database is not answering"
+            else:
+                message = f"The server is unavailable ({status} {response.reason})"
+            raise MocError(
+                f"{message} ({status} on {method} {response.url}); try again in a moment.",
+                code=UNREACHABLE,
+                outage=message,
+                retry_after=_retry_after(response),
+            )
         if status >= 500:
             raise MocError(
                 f"The server failed ({status} on {method} {response.url}); try again later, "
@@ -146,7 +237,9 @@ class Api:
         raise MocError(lines[0], code=REJECTED, details=lines[1:])
 
     def json(self, method: str, path: str, **kwargs):
-        response = self.request(method, path, **kwargs)
+        return self._json(self.request(method, path, **kwargs))
+
+    def _json(self, response: requests.Response):
         try:
             return response.json()
         except ValueError as exc:
@@ -184,30 +277,39 @@ class Api:
     # --- files ---------------------------------------------------------------------------------
 
     def upload(self, path: Path) -> dict:
-        """Stream a local file to /api/uploads/, with a progress bar on a terminal."""
+        """Stream a local file to /api/uploads/, with a progress bar on a terminal. An outage
+        is waited out, the file sent again whole: an upload that no job uses is swept."""
         size = path.stat().st_size
-        with (
-            open(path, "rb") as f,
-            tqdm(
-                total=size, unit="B", unit_scale=True, desc=f"Uploading {path.name}",
-                leave=False, disable=None,
-            ) as bar,
-        ):  # fmt: skip
-            encoder = MultipartEncoder(fields={"file": (path.name, f, "application/octet-stream")})
-            seen = 0
 
-            def advance(monitor: MultipartEncoderMonitor) -> None:
-                nonlocal seen
-                bar.update(min(monitor.bytes_read, size) - seen)
-                seen = min(monitor.bytes_read, size)
+        def send() -> requests.Response:
+            with (
+                open(path, "rb") as f,
+                tqdm(
+                    total=size, unit="B", unit_scale=True, desc=f"Uploading {path.name}",
+                    leave=False, disable=None,
+                ) as bar,
+            ):  # fmt: skip
+                encoder = MultipartEncoder(
+                    fields={"file": (path.name, f, "application/octet-stream")}
+                )
+                seen = 0
 
-            monitor = MultipartEncoderMonitor(encoder, advance)
-            return self.post(
-                "/api/uploads/",
-                data=monitor,
-                headers={"Content-Type": monitor.content_type},
-                timeout=UPLOAD_TIMEOUT,
-            )
+                def advance(monitor: MultipartEncoderMonitor) -> None:
+                    nonlocal seen
+                    bar.update(min(monitor.bytes_read, size) - seen)
+                    seen = min(monitor.bytes_read, size)
+
+                monitor = MultipartEncoderMonitor(encoder, advance)
+                return self.request(
+                    "POST",
+                    "/api/uploads/",
+                    waits=False,
+                    data=monitor,
+                    headers={"Content-Type": monitor.content_type},
+                    timeout=UPLOAD_TIMEOUT,
+                )
+
+        return self._json(self.outage_wait(send))
 
     def download(self, path: str, out: IO[bytes], *, what: str = "") -> int:
         """Stream a file from the server into OUT; return the bytes written."""

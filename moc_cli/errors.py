@@ -15,12 +15,17 @@ REJECTED = 6  # the server refused the request (400, or 409 for a state conflict
 
 
 class MocError(click.ClickException):
-    """An error with its exit code; click prints it as `Error: <message>` on stderr."""
+    """An error with its exit code; click prints it as `Error: <message>` on stderr. OUTAGE
+    says, for a server that does not answer or answers that it cannot now, what a retry waits
+    out (RETRY_AFTER: the seconds the server asked for)."""
 
-    def __init__(self, message: str, *, code: int, details: list[str] | None = None) -> None:
+    def __init__(self, message: str, *, code: int, details: list[str] | None = None,
+                 outage: str = "", retry_after: float | None = None) -> None:  # fmt: skip
         super().__init__(message)
         self.exit_code = code
         self.details = details or []
+        self.outage = outage
+        self.retry_after = retry_after
 
     def show(self, file=None) -> None:
         click.echo(f"Error: {self.format_message()}", err=True)

@@ -26,15 +26,14 @@ JOB_TYPES = {
 }
 TERMINAL = ("COMPLETE", "ERROR", "CANCELLED")
 STATUSES = ("CREATED", "WAITING", "RUNNING", *TERMINAL)
-OUTAGE_SECONDS = 120  # how long `job watch` waits out a server that stopped answering
 
 
 def _job_path(job_uuid: str, tail: str = "") -> str:
     return f"/api/jobs/{job_uuid}/{tail}"
 
 
-def _job_get(api: Api, job_uuid: str) -> dict:
-    return api.get(_job_path(job_uuid), what=f"Job {job_uuid}")
+def _job_get(api: Api, job_uuid: str, *, waits: bool = True) -> dict:
+    return api.get(_job_path(job_uuid), what=f"Job {job_uuid}", waits=waits)
 
 
 def _model_label(job: dict) -> str:
@@ -109,15 +108,21 @@ def watch(api: Api, job_uuid: str, *, progress: bool | None, interval: float = 1
                 break
             time.sleep(interval)
             try:
-                job = _job_get(api, job_uuid)
+                job = _job_get(api, job_uuid, waits=False)  # an outage shows on the bar
                 unreachable_since = None
             except MocError as exc:
-                # A server restarting does not end the watch; a long outage does.
+                # A server restarting, or its database, does not end the watch; a long
+                # outage (MOC_OUTAGE_SECONDS) does.
                 now = time.monotonic()
+                first = unreachable_since is None
                 unreachable_since = unreachable_since or now
-                if exc.exit_code != UNREACHABLE or now - unreachable_since > OUTAGE_SECONDS:
+                if exc.exit_code != UNREACHABLE or now - unreachable_since >= api.outage_seconds:
                     raise
-                bar.set_postfix_str(f"{_progress_text(job)} (the server does not answer)")
+                if first and bar.disable:  # no bar to show it on
+                    reason = exc.outage or exc.message
+                    click.echo(f"{reason}; waiting for up to {api.outage_seconds:g} s.", err=True)
+                what = "the server's database" if "database" in exc.outage else "the server"
+                bar.set_postfix_str(f"{_progress_text(job)} ({what} does not answer)")
     except KeyboardInterrupt:
         bar.close()
         click.echo(

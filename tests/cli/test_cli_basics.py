@@ -93,10 +93,11 @@ def test_no_server_set_exits_4_and_says_how_to_set_one(make_moc):
 def test_a_server_that_is_down_exits_5(make_moc, alice):
     moc = make_moc(alice, url=f"http://127.0.0.1:{closed_port()}")
 
-    result = moc("job", "list")
+    result = moc("job", "list", env={"MOC_OUTAGE_SECONDS": "1"})
 
-    assert_error(result, 5, "Cannot reach the server")
-    assert_error(moc("init", moc.env["MOC_URL"]), 5, "Cannot reach the server")
+    assert_error(result, 5, "Cannot reach the server", "tried for 1 s")
+    assert "retrying for up to 1 s" in result.stderr
+    assert_error(moc("init", moc.env["MOC_URL"]), 5, "Cannot reach the server")  # at once
     assert not list((moc.cwd.parent / "config").rglob("config.json"))  # nothing saved
 
 
