@@ -151,6 +151,8 @@ def _preload(job_type: str) -> None:
     import jobs.runner.modelcode  # noqa: F401
     import jobs.runner.scoring  # noqa: F401
     import jobs.runner.smarttags  # noqa: F401
+    import modelop  # noqa: F401  (cheap; its submodules load from the sandbox's read-only paths)
+    import modelop_sdk  # noqa: F401
 
     if job_type == "metrics":
         import jobs.runner.metrics  # noqa: F401

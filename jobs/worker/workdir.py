@@ -178,6 +178,15 @@ def _job_description(job: Job, inputs: list[JobAsset], output: JobAsset) -> dict
     }
 
 
+# Our ModelOp-compatible helper packages, which model code imports (import modelop.monitors...),
+# and the evaluator they compute with; the rest of the checkout stays closed.
+MONITOR_PACKAGES = [
+    str(settings.BASE_DIR / "modelop"),
+    str(settings.BASE_DIR / "modelop_sdk"),
+    str(settings.BASE_DIR / "jobs" / "runner" / "evaluation"),
+]
+
+
 def sandbox_policy(*, job: Job, workdir: WorkDir) -> SandboxPolicy:
     """What this job's model process may reach: its work dir, its inputs, the network only as
     its runtime allows; limits backing the runtime's."""
@@ -187,7 +196,7 @@ def sandbox_policy(*, job: Job, workdir: WorkDir) -> SandboxPolicy:
     return SandboxPolicy(
         mode=settings.MODEL_SANDBOX,
         read_write=[str(workdir.root)],
-        read_only=[str(workdir.inputs), *settings.MODEL_SANDBOX_READ_ONLY],
+        read_only=[str(workdir.inputs), *MONITOR_PACKAGES, *settings.MODEL_SANDBOX_READ_ONLY],
         inputs=[str(workdir.inputs)],
         shared_read_write=list(settings.MODEL_SANDBOX_READ_WRITE),
         network=bool(runtime and runtime.allow_network),
