@@ -20,11 +20,12 @@ from jobs.services import InputSpec, job_submit
 from models_registry.services import model_create
 from tests.conftest import _worker_database_url
 
-# A silent worker is offline after 3 s; reconcilers look twice a second.
+# A silent worker is offline after 4 s (a paused one's models end 1.75 s after the pause,
+# when their leases run out); reconcilers look twice a second.
 FAST = {
     "HEARTBEAT_SECONDS": "0.5",
     "WORKER_STALE_SECONDS": "1.5",
-    "WORKER_OFFLINE_SECONDS": "3",
+    "WORKER_OFFLINE_SECONDS": "4",
     "RECONCILE_SECONDS": "0.5",
     "JOB_PROGRESS_SECONDS": "0.3",
 }

@@ -6,8 +6,9 @@ child gets no database, broker or secret, only its work dir, its inputs and the 
 Two processes:
 - the keeper (this process as the supervisor starts it) is a child subreaper: whatever the
   model starts, however it detaches (setsid, double fork), ends up as the keeper's child when
-  its parent dies. When the model process ends, when the supervisor asks (SIGTERM) or when
-  the supervisor is gone, the keeper kills every descendant and only then exits. It runs no
+  its parent dies. When the model process ends, when the supervisor asks (SIGTERM), when
+  the supervisor is gone or when it stops renewing the model's lease (jobs/worker/lease.py:
+  the worker is paused), the keeper kills every descendant and only then exits. It runs no
   model code and is outside the sandbox, so the model can neither signal it nor trace it.
 - the model process (forked by the keeper) sandboxes itself (sandbox.py), then imports and
   runs the model.
@@ -31,6 +32,10 @@ _PR_SET_PDEATHSIG = 1
 
 # The supervisor's pid: the keeper ends everything when its parent is no longer that process.
 SUPERVISOR_PID_ENV = "MOC_SUPERVISOR_PID"
+# The model's lease (jobs/worker/lease.py): a file the supervisor keeps touching, and how long
+# it may stay unchanged before the keeper ends the model.
+LEASE_PATH_ENV = "MOC_LEASE_PATH"
+LEASE_SECONDS_ENV = "MOC_LEASE_SECONDS"
 
 
 def _take_event_channel() -> int:
@@ -95,6 +100,45 @@ def _end_all() -> None:
         time.sleep(0.01)
 
 
+class _Lease:
+    """The supervisor's lease on the model, as the keeper watches it: expired once its file has
+    not changed for its seconds (by this process's monotonic clock, so a change of the wall
+    clock does not end a model)."""
+
+    def __init__(self, path: str, seconds: float) -> None:
+        self.path = path
+        self.seconds = seconds
+        self.check_every = min(0.5, seconds / 5)
+        self._seen: int | None = None
+        self._changed_at = time.monotonic()
+
+    @classmethod
+    def from_env(cls) -> _Lease | None:
+        path, seconds = os.environ.get(LEASE_PATH_ENV), os.environ.get(LEASE_SECONDS_ENV)
+        return cls(path, float(seconds)) if path and seconds else None
+
+    def expired(self, now: float) -> bool:
+        try:
+            mtime = os.stat(self.path).st_mtime_ns
+        except OSError:
+            mtime = None
+        if mtime is not None and mtime != self._seen:
+            self._seen, self._changed_at = mtime, now
+        return now - self._changed_at > self.seconds
+
+    def end(self) -> None:
+        """Say so, in the job log and to the supervisor (lease.expired beside the lease)."""
+        print(
+            f"stopped: the worker did not renew the model's lease for {self.seconds:g} s "
+            "(it was paused, or hung); its job may be run again elsewhere",
+            file=sys.stderr,
+        )
+        try:
+            os.replace(self.path, f"{self.path}.expired")
+        except OSError:
+            pass
+
+
 _stop_asked = False
 
 
@@ -107,8 +151,9 @@ def _keep(model_pid: int) -> int:
     """Wait for the model process; then end whatever it left. Returns the exit status to
     report: the model's exit code, or minus the signal that killed it."""
     expected = os.environ.get(SUPERVISOR_PID_ENV)
+    lease = _Lease.from_env()
     result: int | None = None
-    next_look = 0.0
+    next_look = next_lease = 0.0
     while result is None:
         for pid, status in _reap():
             if pid == model_pid:
@@ -124,6 +169,12 @@ def _keep(model_pid: int) -> int:
                 result = -signal.SIGKILL
                 break
             next_look = now + _SUPERVISOR_POLL_SECONDS
+        if lease is not None and now >= next_lease:
+            if lease.expired(now):  # the worker is paused: its job may run elsewhere
+                lease.end()
+                result = -signal.SIGKILL
+                break
+            next_lease = now + lease.check_every
         time.sleep(0.02)
     _end_all()
     return result

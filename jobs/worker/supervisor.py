@@ -24,12 +24,13 @@ from django.db import transaction
 
 from jobs.assets import output_target
 from jobs.metrics_size import metrics_fit
-from jobs.models import Job
+from jobs.models import Job, JobStatus
 from jobs.runner.errors import JobError
 from jobs.runner.spec import JobSpec
 from jobs.runner.training import OUTPUT_DIR, manifest_path
 from jobs.services import job_claim, job_complete, job_fail, job_progress_save
 from jobs.worker.fencing import Claim, workdir_prepare_watched
+from jobs.worker.lease import LEASE_EXPIRED, Lease
 from jobs.worker.process import (
     EOF,
     ChildProcess,
@@ -117,19 +118,25 @@ def _execute(job_uuid: str, worker: str) -> None:
 
 
 def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
+    lease = Lease(workdir.base)  # outside the model's reach; its keeper watches it
     child = ChildProcess(
         workdir=workdir.root,
         spec_path=workdir.spec_path,
         log_path=workdir.log_path,
-        env=child_environment(
-            pythonpath=str(settings.BASE_DIR),
-            tmpdir=str(workdir.tmp),
-            user=settings.MODEL_SANDBOX_USER if os.geteuid() == 0 else "",
-        ),
+        env={
+            **child_environment(
+                pythonpath=str(settings.BASE_DIR),
+                tmpdir=str(workdir.tmp),
+                user=settings.MODEL_SANDBOX_USER if os.geteuid() == 0 else "",
+            ),
+            **lease.env,
+        },
     )
+    lease.start()
     try:
         watch = _watch(job, child, claim)
     finally:
+        lease.stop()
         child.finish()  # kills what is left of its process group, even on our own errors
     if watch is None:
         logger.info(
@@ -137,6 +144,9 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
             "its child was killed",
             job.uuid,
         )
+        return
+    if lease.expired:  # this worker was paused: the keeper ended the model
+        _give_back(job, claim, why=f"{LEASE_EXPIRED} ({lease.seconds:g} s)", log=child)
         return
     _drain(child, watch)
     if watch.sandbox:
@@ -205,6 +215,23 @@ def _watch(job: Job, child: ChildProcess, claim: Claim) -> _Watch | None:
                 return None
             next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS
     return watch
+
+
+def _give_back(job: Job, claim: Claim, *, why: str, log: ChildProcess | None = None) -> None:
+    """Another attempt, as for a lost worker, if the job is still ours."""
+    from jobs.worker.reconciler import job_take_back
+
+    held = (
+        Job.objects.select_related("runtime")
+        .filter(pk=job.pk, status=JobStatus.RUNNING, attempts=claim.attempt, worker=claim.worker)
+        .first()
+    )
+    if held is None:
+        logger.info("job %s was taken back meanwhile", job.uuid)
+        return
+    if log is not None:
+        held.log = log.log_tail(settings.JOB_LOG_TAIL_BYTES)  # this attempt's log, with the note
+    job_take_back(job=held, why=why)
 
 
 def _over_processes(child: ChildProcess) -> str | None:
