@@ -292,21 +292,6 @@ if not 0 < MODEL_LEASE_SECONDS < WORKER_OFFLINE_SECONDS - HEARTBEAT_SECONDS:
         f"WORKER_OFFLINE_SECONDS - HEARTBEAT_SECONDS ({WORKER_OFFLINE_SECONDS:g} - "
         f"{HEARTBEAT_SECONDS:g}): a model must end before its job can be taken back"
     )
-# A worker's guarded updates wait this long for a database that does not answer (a restart, a
-# fail-over), retrying with backoff; then the job is left to the reconciler to take back.
-DB_RETRY_SECONDS = env_float("DB_RETRY_SECONDS", 120.0)
-# A running model's keeper ends it when its worker has not renewed its lease for this long (the
-# worker is paused, or cut off from the database: jobs/worker/lease.py), well before the job
-# can be taken back: by default half of WORKER_OFFLINE_SECONDS less one heartbeat.
-MODEL_LEASE_SECONDS = env_float(
-    "MODEL_LEASE_SECONDS", max(1.0, (WORKER_OFFLINE_SECONDS - HEARTBEAT_SECONDS) / 2)
-)
-if not 0 < MODEL_LEASE_SECONDS < WORKER_OFFLINE_SECONDS - HEARTBEAT_SECONDS:
-    raise ImproperlyConfigured(
-        f"MODEL_LEASE_SECONDS={MODEL_LEASE_SECONDS:g} must be above 0 and below "
-        f"WORKER_OFFLINE_SECONDS - HEARTBEAT_SECONDS ({WORKER_OFFLINE_SECONDS:g} - "
-        f"{HEARTBEAT_SECONDS:g}): a model must end before its job can be taken back"
-    )
 JOB_LOG_TAIL_BYTES = env_int("JOB_LOG_TAIL_BYTES", 64 * 1024, minimum=1024)
 # The model process sandbox (jobs/runner/sandbox.py): "auto" sandboxes where the kernel has
 # Landlock and warns where it has not; "required" makes a worker that cannot sandbox refuse to
