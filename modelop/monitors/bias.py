@@ -133,8 +133,7 @@ class BiasMonitor:
             )
         frame = frame[frame[label].notna() & frame[score].notna()]
         positive = self._positive(frame[label], frame[score])
-        actual = frame[label].map(lambda v: _same(v, positive))
-        predicted = frame[score].map(lambda v: _same(v, positive))
+        actual, predicted = _is(frame[label], positive), _is(frame[score], positive)
         all_pp = int(predicted.sum())
         out = []
         for attribute in self.protected_classes:
@@ -187,6 +186,11 @@ def _known(given: str, expected: str) -> None:
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
+
+
+def _is(series: pd.Series, wanted: Any) -> pd.Series:
+    """Which values are WANTED; a label typed in a form ("1") matches 1."""
+    return ((series == wanted) | (series.astype(str) == str(wanted))).astype(bool)
 
 
 def _same(value: Any, wanted: Any) -> bool:

@@ -294,3 +294,30 @@ def test_dashboard_utils_build_chart_objects():
     assert dashboard_utils.generic_table([{"a": np.int64(1)}]) == {"generic_table": [{"a": 1}]}
     with pytest.raises(ValueError, match="2 categories"):
         dashboard_utils.generic_bar_graph({"s": [1]}, ["a", "b"])
+
+
+def test_the_package_never_imports_django():
+    """It runs in the sandboxed model process: a fresh interpreter imports every module of
+    modelop and modelop_sdk and looks."""
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    script = (
+        "import pkgutil, importlib, sys, modelop, modelop_sdk\n"
+        "names = [m.name for p in (modelop, modelop_sdk)\n"
+        "         for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]\n"
+        "for name in names:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(n for n in sys.modules if n.split('.')[0] in "
+        "('django', 'psycopg', 'celery', 'kombu', 'redis', 'rest_framework'))\n"
+        "print(len(names), bad)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=settings.BASE_DIR, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(settings.BASE_DIR)},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    count, bad = out.stdout.split(" ", 1)
+    assert int(count) >= 10 and bad.strip() == "[]", out.stdout
