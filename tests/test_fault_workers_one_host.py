@@ -124,3 +124,35 @@ def test_a_hostname_in_use_on_this_machine_is_refused(workers, tmp_path):
         workers.append(
             runworker_start(runtime=runtime, log_path=tmp_path / "w2.log", hostname="twin@%h")
         )
+
+
+def test_a_killed_workers_work_dir_is_removed_by_another_worker_once_its_job_is_over(
+    workers, alice, team_alpha, tmp_path
+):
+    from django.conf import settings
+
+    from jobs.services import job_cancel
+
+    runtime = fresh_runtime(max_attempts=3)
+    doomed = runworker_start(runtime=runtime, log_path=tmp_path / "doomed.log")
+    workers.append(doomed)
+    job = submit(alice, snapshot_of(PACED, owner=alice, team=team_alpha), runtime, records(ROWS))
+    wait(
+        lambda: Job.objects.filter(
+            pk=job.pk, status=JobStatus.RUNNING, records_read__gt=0
+        ).exists(),
+        timeout=60,
+        what="the job to run",
+    )
+    folder = settings.JOB_WORK_DIR / f"{job.uuid}-1"
+    assert (folder / "inputs").is_dir()
+    doomed.kill()
+    assert job_cancel(job=job, by=alice)  # before any other worker could run it again
+    assert folder.exists()  # nobody cleaned up after the killed worker
+
+    # Another worker on the machine, serving another runtime even, sweeps it.
+    workers.append(runworker_start(runtime=fresh_runtime(), log_path=tmp_path / "other.log"))
+    swept = time.monotonic()
+    wait(lambda: not folder.exists(), timeout=10, what="the work dir to be removed")
+    print(f"the killed worker's work dir was removed {time.monotonic() - swept:.1f} s after "
+          "another worker started")  # fmt: skip

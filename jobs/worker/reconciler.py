@@ -18,6 +18,8 @@ One pass (reconcile()):
 4. a RUNNING job this very worker claimed but no longer has in hand (its supervisor ended
    without finishing it, e.g. on a database error) is given back the same way, at once.
 
+Every pass also removes the work dirs of attempts that are over (workdir_sweep).
+
 Every change is a conditional UPDATE, so the reconcilers of several workers can run at once.
 Every worker process runs one, in a daemon thread started on Celery's worker_ready signal.
 """
@@ -42,6 +44,7 @@ from jobs.selectors import OFFLINE, worker_state
 from jobs.services import lifecycle, placement
 from jobs.services.uploads import upload_sweep
 from jobs.worker.heartbeat import jobs_in_hand
+from jobs.worker.workdir import workdir_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +224,7 @@ def _loop(stop: threading.Event) -> None:
     while not stop.wait(settings.RECONCILE_SECONDS):
         try:
             close_old_connections()
-            done = reconcile()
+            done = reconcile() | {"work_dirs_removed": workdir_sweep()}
             if time.monotonic() >= next_sweep:
                 next_sweep = time.monotonic() + _SWEEP_SECONDS
                 done |= {f"unused {k}": v for k, v in upload_sweep().items()}

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import stat
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from django.conf import settings
 from django.core.files.storage import Storage
 
 from jobs.assets import Stop, input_source, output_target
-from jobs.models import Job, JobAsset
+from jobs.models import Job, JobAsset, JobStatus
 from jobs.runner.errors import JobError
 from jobs.runner.sandbox import SandboxPolicy
 from jobs.runner.spec import InputFile, JobSpec
@@ -83,6 +84,39 @@ class WorkDir:
 
     def remove(self) -> None:
         shutil.rmtree(self.base, ignore_errors=True)  # never follows a link the model made
+
+
+_ATTEMPT_DIR = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(\d+)$")
+
+
+def workdir_sweep() -> int:
+    """Remove the work dirs (each with a copy of its inputs) of attempts that are over, whose
+    worker could not: it was killed, or its job was taken back, cancelled or ended meanwhile.
+    A dir is kept while its job is RUNNING that very attempt. Safe beside other workers on the
+    machine, or on a JOB_WORK_DIR shared between machines: a dir is made only after its
+    attempt's claim, and the folder is listed before the jobs are read."""
+    root = Path(settings.JOB_WORK_DIR)
+    try:
+        entries = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return 0
+    attempts = {}
+    for entry in entries:
+        if found := _ATTEMPT_DIR.match(entry.name):
+            attempts[entry.name] = (uuid.UUID(found[1]), int(found[2]))
+    if not attempts:
+        return 0
+    running = set(
+        Job.objects.filter(
+            uuid__in={job for job, _ in attempts.values()}, status=JobStatus.RUNNING
+        ).values_list("uuid", "attempts")
+    )
+    removed = 0
+    for name, attempt in attempts.items():
+        if attempt not in running:
+            WorkDir(root / name).remove()
+            removed += 1
+    return removed
 
 
 def staged_file(path: str | Path, *, root: Path, what: str) -> Path | None:
@@ -272,6 +306,9 @@ def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> 
         check_input_schema=job.check_input_schema,
         check_output_schema=job.check_output_schema,
         chunk_rows=settings.JOB_CHUNK_ROWS,
+        stop_on_bad_records=job.stop_on_bad_records,
+        max_rejects=job.max_rejects,
+        max_rejects_percent=job.max_rejects_percent,
         job=_job_description(job, inputs, output),
         sandbox=sandbox_policy(job=job, workdir=workdir).to_dict(),
     )
