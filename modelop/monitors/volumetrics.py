@@ -10,10 +10,26 @@ from modelop.monitors._common import MonitorResult, result, test_object
 
 
 class VolumetricMonitor:
+    """VolumetricMonitor(dataframe) or (df_1, df_2); also by the keywords dataframe=, or
+    df_baseline= and df_sample= (ModelOp's own keyword names are not known)."""
+
     def __init__(
-        self, df_1: pd.DataFrame, df_2: pd.DataFrame | None = None, **_ignored: Any
+        self,
+        df_1: pd.DataFrame | None = None,
+        df_2: pd.DataFrame | None = None,
+        *,
+        dataframe: pd.DataFrame | None = None,
+        df_baseline: pd.DataFrame | None = None,
+        df_sample: pd.DataFrame | None = None,
+        **_ignored: Any,
     ) -> None:
-        self.df_1, self.df_2 = df_1, df_2
+        first = next((f for f in (df_1, dataframe, df_baseline) if f is not None), None)
+        second = df_2 if df_2 is not None else df_sample
+        if first is None:
+            first, second = second, None
+        if first is None:
+            raise ValueError("VolumetricMonitor needs a DataFrame")
+        self.df_1, self.df_2 = first, second
 
     def count(self, result_wrapper_key: str = "volumetrics", **_ignored: Any) -> MonitorResult:
         if self.df_2 is None:

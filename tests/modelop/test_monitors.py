@@ -254,6 +254,9 @@ def test_volumetrics_counts_one_frame_and_compares_two(baseline_and_sample):
     assert_structure(one, "volumetrics", "count")
     two = VolumetricMonitor(baseline, sample.iloc[:150]).count()
     assert two["record_count_2"] == 150 and two["identical_record_count"] is False
+    assert VolumetricMonitor(dataframe=sample).count()["record_count"] == 200
+    keywords = VolumetricMonitor(df_baseline=baseline, df_sample=sample).count()
+    assert keywords["identical_record_count"] is True
 
 
 def test_merge_concatenates_category_arrays_and_keeps_flat_keys(baseline_and_sample, scored):
