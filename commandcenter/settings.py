@@ -280,6 +280,9 @@ WORKER_OFFLINE_SECONDS = env_float("WORKER_OFFLINE_SECONDS", 30.0)
 # holds fewer messages than waiting jobs, and starts again the RUNNING jobs of lost workers.
 RECONCILE_SECONDS = env_float("RECONCILE_SECONDS", 10.0)
 RECONCILE_RESEND_SECONDS = env_float("RECONCILE_RESEND_SECONDS", 30.0)
+# A worker's guarded updates wait this long for a database that does not answer (a restart, a
+# fail-over), retrying with backoff; then the job is left to the reconciler to take back.
+DB_RETRY_SECONDS = env_float("DB_RETRY_SECONDS", 120.0)
 # A running model's keeper ends it when its worker has not renewed its lease for this long (the
 # worker is paused: jobs/worker/lease.py), well before the job can be taken back: by default
 # half of WORKER_OFFLINE_SECONDS less one heartbeat.

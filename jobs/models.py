@@ -193,6 +193,8 @@ class Worker(TimeStampedModel):
     stopped_at = models.DateTimeField(null=True, blank=True)
     # What the worker can do for its model processes (jobs.runner.sandbox.sandbox_support).
     sandbox = models.JSONField(default=dict, blank=True)
+    # {"database_outage": {"since", "until", "seconds"}}: the last time it could not beat.
+    health = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["runtime__name", "name"]

@@ -21,6 +21,7 @@ from jobs.models import Job, JobStatus, Runtime
 from jobs.runner.errors import JobError
 from jobs.runner.spec import JobSpec
 from jobs.services import job_progress_save
+from jobs.worker.db import db_retry, db_try
 from jobs.worker.workdir import WorkDir, workdir_prepare
 
 logger = logging.getLogger(__name__)
@@ -56,9 +57,12 @@ class Claim:
         return {"attempt": self.attempt, "worker": self.worker}
 
     def holds(self, job: Job) -> bool:
-        return Job.objects.filter(
-            pk=job.pk, status=JobStatus.RUNNING, attempts=self.attempt, worker=self.worker
-        ).exists()
+        return db_retry(
+            lambda: Job.objects.filter(
+                pk=job.pk, status=JobStatus.RUNNING, attempts=self.attempt, worker=self.worker
+            ).exists(),
+            what=f"job {job.uuid}: claim check",
+        )
 
     def over_time(self) -> str | None:
         if self.time_limit and time.monotonic() - self.started > self.time_limit:
@@ -104,7 +108,11 @@ def workdir_prepare_watched(*, job: Job, workdir: WorkDir, claim: Claim) -> JobS
             abandon()
             raise JobError(stopped)
         if time.monotonic() >= next_save:
-            if not job_progress_save(job=job, **claim.guard):
+            saved = db_try(
+                lambda: job_progress_save(job=job, **claim.guard),
+                what=f"job {job.uuid}: progress", default=None,
+            )  # fmt: skip
+            if saved is False:
                 abandon()
                 logger.info("job %s is no longer running; stopped preparing it", job.uuid)
                 return None

@@ -26,6 +26,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from jobs.runner.sandbox import sandbox_support
+from jobs.worker.db import connection_drop
 from jobs.worker.identity import NameInUse, name_hold
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class Heartbeat:
         self.tags = [t.strip() for t in os.environ.get("WORKER_TAGS", "").split(",") if t.strip()]
         self.versions = versions()
         self.sandbox = sandbox_support(settings.MODEL_SANDBOX)
+        self.health: dict = {}  # the last database outage it lived through
         self.started_at = timezone.now()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,6 +114,7 @@ class Heartbeat:
             concurrency=self.concurrency,
             versions=self.versions,
             sandbox=self.sandbox,
+            health=self.health,
             tags=self.tags,
             jobs_in_hand=[] if stopped else jobs_in_hand(),
             started_at=self.started_at,
@@ -121,7 +124,7 @@ class Heartbeat:
             updated_at=now,
         )
         fields = [
-            "runtime", "queue", "host", "pid", "concurrency", "versions", "sandbox", "tags",
+            "runtime", "queue", "host", "pid", "concurrency", "versions", "sandbox", "health", "tags",
             "jobs_in_hand",
             "started_at", "last_seen_at", "stopped_at", "updated_at",
         ]  # fmt: skip
@@ -130,14 +133,34 @@ class Heartbeat:
         )
 
     def _run(self) -> None:
+        down_since = None  # when the database stopped answering this worker's beats
         while not self._stop.wait(settings.HEARTBEAT_SECONDS):
             try:
                 close_old_connections()
+                if down_since is not None:  # say so in the first beat that gets through
+                    self.health = {
+                        "database_outage": {
+                            "since": down_since.isoformat(),
+                            "until": timezone.now().isoformat(),
+                            "seconds": round((timezone.now() - down_since).total_seconds()),
+                        }
+                    }
                 self.beat()
-            except Exception:  # the database may be away for a while; beat again later
-                logger.exception("heartbeat of %s failed", self.name)
-                connection.close()
-        connection.close()
+                if down_since is not None:
+                    logger.warning(
+                        "worker %s: healthy again, the database answers after %s s",
+                        self.name, self.health["database_outage"]["seconds"],
+                    )  # fmt: skip
+                    down_since = None
+            except Exception as exc:  # the database may be away for a while; beat again later
+                connection_drop()
+                if down_since is None:
+                    down_since = timezone.now()
+                    logger.error(
+                        "worker %s: UNHEALTHY, cannot reach the database (%s); its jobs go on "
+                        "and their saves wait for it", self.name, exc,
+                    )  # fmt: skip
+        connection_drop()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)

@@ -11,11 +11,13 @@ import json
 import logging
 import os
 import queue
+import signal
 import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
@@ -28,7 +30,11 @@ from jobs.models import Job, JobStatus
 from jobs.runner.errors import JobError
 from jobs.runner.spec import JobSpec
 from jobs.runner.training import OUTPUT_DIR, manifest_path
-from jobs.services import job_claim, job_complete, job_fail, job_progress_save
+from jobs.services import job_claim as _job_claim
+from jobs.services import job_complete
+from jobs.services import job_fail as _job_fail
+from jobs.services import job_progress_save as _job_progress_save
+from jobs.worker.db import LOST, db_retry, db_try
 from jobs.worker.fencing import Claim, workdir_prepare_watched
 from jobs.worker.lease import LEASE_EXPIRED, Lease
 from jobs.worker.process import (
@@ -79,6 +85,24 @@ class _Watch:
             self.final = event
 
 
+# The guarded updates, patient with a database that is away for a while (jobs/worker/db.py).
+def job_claim(*, job: Job, **kwargs) -> bool:
+    return db_retry(lambda: _job_claim(job=job, **kwargs), what=f"job {job.uuid}: claim")
+
+
+def job_fail(*, job: Job, **kwargs) -> bool:
+    return db_retry(lambda: _job_fail(job=job, **kwargs), what=f"job {job.uuid}: fail")
+
+
+def job_progress_save(*, job: Job, **kwargs) -> bool | None:
+    """False: the job is no longer RUNNING under the claim; None: the database did not answer
+    (the model goes on; the next save comes soon)."""
+    return db_try(
+        lambda: _job_progress_save(job=job, **kwargs), what=f"job {job.uuid}: progress",
+        default=None,
+    )  # fmt: skip
+
+
 def job_execute(*, job_uuid: str, worker: str = "") -> None:
     try:
         _execute(job_uuid, worker or f"{socket.gethostname()}:{os.getpid()}")
@@ -87,7 +111,7 @@ def job_execute(*, job_uuid: str, worker: str = "") -> None:
 
 
 def _execute(job_uuid: str, worker: str) -> None:
-    job = Job.objects.filter(uuid=job_uuid).first()
+    job = db_retry(lambda: Job.objects.filter(uuid=job_uuid).first(), what=f"job {job_uuid}")
     if job is None:
         logger.warning("job %s does not exist; nothing to run", job_uuid)
         return
@@ -109,6 +133,12 @@ def _execute(job_uuid: str, worker: str) -> None:
             message=str(exc),
             log=log_tail(workdir.log_path, settings.JOB_LOG_TAIL_BYTES),
             **claim.guard,
+        )
+    except LOST as exc:  # longer than DB_RETRY_SECONDS, or in the middle of preparing
+        logger.warning("job %s: the database went away while it ran (%s)", job_uuid, exc)
+        db_retry(
+            lambda: _give_back(job, claim, why="lost its database connection"),
+            what=f"job {job_uuid}: give back",
         )
     except Exception as exc:
         logger.exception("job %s: internal error", job_uuid)
@@ -133,6 +163,7 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
         },
     )
     lease.start()
+    oom_kills_before = _oom_kills()
     try:
         watch = _watch(job, child, claim)
     finally:
@@ -160,10 +191,12 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
             **claim.guard,
         )  # fmt: skip
     elif final and final.get("event") == "done" and returncode == 0:
-        if spec.job_type == "training":
-            _commit_training(job, workdir, spec, watch, claim, tail=tail, peak=peak)
-        else:
-            _commit(job, workdir, spec, watch, claim, tail=tail, peak=peak)
+        commit = _commit_training if spec.job_type == "training" else _commit
+        # Each try undoes what it did before it fails, so a whole commit may run again.
+        db_retry(
+            lambda: commit(job, workdir, spec, watch, claim, tail=tail, peak=peak),
+            what=f"job {job.uuid}: commit",
+        )
     elif final and final.get("event") == "error":
         job_fail(
             job=job,
@@ -174,7 +207,21 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
             **claim.guard,
         )
     else:
-        message = f"the model process ended unexpectedly ({exit_description(returncode)})"
+        killed = returncode == -signal.SIGKILL
+        memory = killed and _was_memory(claim, peak, oom_kills_before)
+        if killed and not memory and claim.attempt == 1:
+            # Not for memory: an operator, or another program, killed it. Once, as for a lost
+            # worker, the job starts again.
+            child.log_note("the model process was killed from outside (SIGKILL); starting again")
+            _give_back(job, claim, why="saw its model process killed from outside", log=child)
+            return
+        if memory:
+            how = f"killed for memory{f' (peak {peak / 2**20:,.0f} MB)' if peak else ''}"
+        elif killed:
+            how = "killed by SIGKILL from outside, again"
+        else:
+            how = exit_description(returncode)
+        message = f"the model process ended unexpectedly ({how})"
         job_fail(
             job=job, message=message, log=tail, peak_memory=peak, **watch.counts, **claim.guard
         )
@@ -210,7 +257,7 @@ def _watch(job: Job, child: ChildProcess, claim: Claim) -> _Watch | None:
                 peak_memory=max(child.peak_memory, watch.reported_peak) or None,
                 **({"sandbox": watch.sandbox} if watch.sandbox else {}),
             )
-            if not saved:  # cancelled (or failed by someone else): stop the model now
+            if saved is False:  # cancelled (or failed by someone else): stop the model now
                 child.kill()
                 return None
             next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS
@@ -232,6 +279,30 @@ def _give_back(job: Job, claim: Claim, *, why: str, log: ChildProcess | None = N
     if log is not None:
         held.log = log.log_tail(settings.JOB_LOG_TAIL_BYTES)  # this attempt's log, with the note
     job_take_back(job=held, why=why)
+
+
+def _oom_kills() -> int | None:
+    """How many processes the kernel's out-of-memory killer has ended since boot."""
+    try:
+        with open("/proc/vmstat") as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _was_memory(claim: Claim, peak: int | None, oom_kills_before: int | None) -> bool:
+    """Whether a SIGKILL was for memory: the kernel's OOM killer struck meanwhile, or the
+    process was near its limit (its runtime's, or what the machine had)."""
+    after = _oom_kills()
+    if oom_kills_before is not None and after is not None and after > oom_kills_before:
+        return True
+    if not peak:
+        return False
+    limit = claim.memory_limit * 2**20 if claim.memory_limit else psutil.virtual_memory().total
+    return peak >= 0.9 * limit
 
 
 def _over_processes(child: ChildProcess) -> str | None:

@@ -264,7 +264,9 @@ def test_the_child_gets_no_database_broker_or_secret_settings(alice, team_alpha,
     assert environment["PYTHONPATH"]
 
 
-def test_a_child_killed_by_a_signal_ends_the_job_in_error_saying_so(alice, team_alpha):
+def test_a_model_killed_from_outside_is_started_once_more_then_ends_in_error(alice, team_alpha):
+    """SIGKILL, not for memory (no OOM kill, far from any limit): once, as for a lost worker,
+    the job starts again; killed again, it ends in ERROR saying so."""
     source = "import os, signal\n# modelop.score\ndef action(datum):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
     job = submit(alice, snapshot_of(source, owner=alice, team=team_alpha), embedded({"x": 1}))
 
@@ -275,6 +277,19 @@ def test_a_child_killed_by_a_signal_ends_the_job_in_error_saying_so(alice, team_
     assert job.error_message == (
         "the model process ended unexpectedly (killed by signal SIGKILL (out of memory?))"
     )
+
+
+def test_a_model_killed_near_its_memory_limit_is_not_started_again(alice, team_alpha, monkeypatch):
+    source = "import os, signal\n# modelop.score\ndef action(datum):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    job = submit(alice, snapshot_of(source, owner=alice, team=team_alpha), embedded({"x": 1}))
+    oom_kills = iter([5, 6])  # the kernel's OOM killer struck during the job
+    monkeypatch.setattr(supervisor, "_oom_kills", lambda: next(oom_kills))
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.ERROR, 1)
+    assert job.error_message.startswith("the model process ended unexpectedly (killed for memory")
 
 
 def test_output_saved_for_a_job_cancelled_just_before_completion_is_deleted(

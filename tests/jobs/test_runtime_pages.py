@@ -235,3 +235,17 @@ def test_the_job_page_says_what_its_model_ran_under(alice_client, alice_job):
     alice_job.save()
     page = alice_client.get(alice_job.get_absolute_url()).text
     assert "badge-sandbox-off" in page and "switched off (MODEL_SANDBOX=off)" in page
+
+
+def test_a_worker_that_lived_through_a_database_outage_says_so(alice_client, gpu):
+    Worker.objects.filter(name="gpu-1@box-a").update(
+        health={
+            "database_outage": {
+                "since": "2026-12-02T00:28:04+00:00",
+                "until": "2026-12-02T00:28:16+00:00",
+                "seconds": 12,
+            }
+        }
+    )
+    page = alice_client.get(LIST).text
+    assert "database unreachable for 12 s, until 00:28:16 UTC" in page

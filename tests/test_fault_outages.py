@@ -1,0 +1,61 @@
+"""The outage fault script, run by the suite on the PostgreSQL and Redis the CI machine runs:
+a worker's connections terminated three times during a job, PostgreSQL restarted during a
+job, Redis restarted with jobs queued and running. Each job completes with every output
+record exactly once, and the worker serves the next job. The services are left running."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections
+
+from tests.conftest import _worker_database_url
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def _run(fault: str, iterations: int) -> str:
+    env = {**os.environ, "DATABASE_URL": _worker_database_url()}
+    try:
+        run = subprocess.run(
+            [sys.executable, "scripts/fault_outages.py", "--fault", fault,
+             "--iterations", str(iterations), "--rows", "150000"],
+            env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=400,
+        )  # fmt: skip
+    finally:
+        connections.close_all()  # this process's connections did not live through a restart
+    print(run.stdout)  # the figures, with -s
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
+    assert f"summary: {fault}: {iterations} of {iterations} iterations ok" in run.stdout
+    return run.stdout
+
+
+@pytest.fixture
+def postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("DATABASE_URL is not PostgreSQL: this run uses the embedded default")
+
+
+@pytest.fixture
+def redis():
+    if not settings.BROKER_URL.startswith("redis"):
+        pytest.skip("BROKER_URL is not Redis: this run uses the embedded broker")
+
+
+def test_a_job_completes_exactly_once_though_its_connections_are_terminated_three_times(
+    postgresql,
+):
+    out = _run("terminate", 2)
+    assert "connections terminated" in out
+
+
+def test_a_job_completes_exactly_once_through_a_postgresql_restart(postgresql):
+    _run("pg-restart", 1)
+
+
+def test_queued_and_running_jobs_complete_exactly_once_through_a_redis_restart(postgresql, redis):
+    _run("redis-restart", 1)
