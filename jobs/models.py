@@ -254,6 +254,11 @@ class Job(TimeStampedModel):
     check_input_schema = models.BooleanField(default=False)
     check_output_schema = models.BooleanField(default=False)
     params = models.JSONField(default=dict, blank=True)
+    # Record-level semantics (jobs.runner.rejects): end in ERROR at the first rejected record
+    # (ModelOp's stopOnBadRecords), or once more than N / more than P % of them are rejected.
+    stop_on_bad_records = models.BooleanField(default=False)
+    max_rejects = models.PositiveBigIntegerField(null=True, blank=True)
+    max_rejects_percent = models.FloatField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     # A client's key for "create this job once": a second submit with it returns the first job.
     idempotency_key = models.CharField(max_length=200, blank=True)

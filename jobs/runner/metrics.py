@@ -33,8 +33,9 @@ from jobs.runner.evaluation.values import native
 from jobs.runner.events import Counts, Events
 from jobs.runner.modelcode import ModelCode, describe, log_traceback
 from jobs.runner.readers import Reader, reader_open
+from jobs.runner.rejects import RejectLimits, Rejects
 from jobs.runner.schemas import SchemaCheck
-from jobs.runner.scoring import Rejects, frames_checked
+from jobs.runner.scoring import frames_checked
 from jobs.runner.spec import JobSpec
 from jobs.runner.writers import writer_open
 
@@ -56,7 +57,7 @@ class MetricsRun:
         self.input_check = (
             SchemaCheck(path=spec.input_schema, label="input") if spec.check_input_schema else None
         )
-        self.rejects = Rejects(spec.rejects_path)
+        self.rejects = Rejects(spec.rejects_path, self.counts, RejectLimits.of(spec))
         self.several_inputs = len(spec.inputs) > 1
 
     def run(self) -> Counts:
@@ -66,7 +67,7 @@ class MetricsRun:
             frame = self._frame(reader)
             self.events.progress(self.counts, force=True)
             results.extend(self._results(frame, reader))
-        self.rejects.close()
+        self.rejects.finish()
         writer = writer_open(
             path=self.spec.output_path, name=self.spec.output_name, format=self.spec.output_format
         )

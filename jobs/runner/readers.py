@@ -3,10 +3,19 @@
 A reader gives either lists of records (dicts with native Python values, for ModelOp's
 per-record score) or DataFrames (batch and recordsets modes), and counts the bytes it has
 consumed so the job page can show a percentage. Errors name the asset and the line.
+
+A record that cannot be decoded (a JSON line that is not JSON, a CSV row that does not parse,
+bytes that are not UTF-8) goes to the reader's reject hook with its record and line number,
+and reading goes on; without a hook it fails the job. Good data keeps the fast path: a CSV
+chunk is parsed whole by pandas, and only a chunk that fails is parsed again line by line.
+Records are numbered from 1 per input, rejected ones included: number(i) is the number of
+record i of the chunk last handed out.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import os
 import re
@@ -23,6 +32,7 @@ from jobs.runner.errors import JobError
 from jobs.runner.spec import InputFile
 
 _WHITESPACE = b" \t\r\n\xef\xbb\xbf"  # and a UTF-8 byte-order mark
+_REJECT_TEXT_MAX = 10_000  # characters of an undecodable record kept in the rejects file
 
 
 class Reader:
@@ -35,6 +45,22 @@ class Reader:
         self.size = os.path.getsize(item.path)
         self.bytes_read = 0  # up to the end of the chunk last handed out
         self.chunk_start = 0  # bytes before that chunk
+        # Called as reject(number=, line=, reason=, data=) for a record that cannot be decoded.
+        self.reject = None
+        self.first = 1  # the number of the chunk's first record
+        self.numbers: list[int] | None = None  # or each record's number, when some were left out
+        self.seen = 0  # records read so far, rejected ones included
+
+    def number(self, i: int) -> int:
+        return self.first + i if self.numbers is None else self.numbers[i]
+
+    def _rejected(self, *, number: int, line: int | None, reason: str, data: Any) -> None:
+        if self.reject is None:
+            where = f"line {line}: " if line is not None else f"record {number}: "
+            raise self._fail(where, reason)
+        if isinstance(data, str) and len(data) > _REJECT_TEXT_MAX:  # a giant line of garbage
+            data = data[:_REJECT_TEXT_MAX] + "…"
+        self.reject(number=number, line=line, reason=reason, data=data)
 
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         raise NotImplementedError
@@ -59,15 +85,16 @@ class Reader:
 
 class JsonLinesReader(Reader):
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
-        for _, records in self._chunks(chunk_rows):
-            yield records
+        yield from self._chunks(chunk_rows, objects=False)
 
     def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
-        for numbers, records in self._chunks(chunk_rows):
-            yield _frame_of(records, lambda i, n=numbers: self._where(f"line {n[i]}: "))
+        for records in self._chunks(chunk_rows, objects=True):
+            yield pd.DataFrame(records)
 
-    def _chunks(self, chunk_rows: int) -> Iterator[tuple[list[int], list[Any]]]:
-        line_no = 0
+    def _chunks(self, chunk_rows: int, *, objects: bool) -> Iterator[list[Any]]:
+        """Lists of decoded records; OBJECTS: a table's rows, so only JSON objects."""
+        line_no = number = 0
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
         with open(self.path, "rb") as f:
             while lines := list(itertools.islice(f, chunk_rows)):
                 self._advance(self.bytes_read + sum(map(len, lines)))
@@ -76,21 +103,35 @@ class JsonLinesReader(Reader):
                     line_no += 1
                     if line.isspace():  # blank lines (often a trailing one) are not records
                         continue
+                    number += 1
                     try:
-                        records.append(orjson.loads(line))
-                    except orjson.JSONDecodeError as exc:
-                        # exc.pos counts the newline too; past the text means "at its end".
-                        column = min(exc.pos, len(line.rstrip(b"\r\n"))) + 1
-                        if "UTF-8" in exc.msg:
-                            raise self._fail(
-                                f"line {line_no}: ", f"not UTF-8 text; {_SAVE_AS_UTF8}"
-                            ) from None
-                        raise self._fail(
-                            f"line {line_no}: ", f"invalid JSON at column {column}: {exc.msg}"
-                        ) from None
-                    numbers.append(line_no)
+                        value = loads(line)
+                    except decode_error as exc:
+                        self._rejected(
+                            number=number, line=line_no, reason=_json_reason(exc, line),
+                            data=line.decode("utf-8", "replace").rstrip("\r\n"),
+                        )  # fmt: skip
+                        continue
+                    if objects and not isinstance(value, dict):
+                        self._rejected(
+                            number=number, line=line_no, data=value,
+                            reason=f"a JSON object is expected, found {_kind(value)}",
+                        )  # fmt: skip
+                        continue
+                    records.append(value)
+                    numbers.append(number)
+                self.seen = number
                 if records:
-                    yield numbers, records
+                    self.numbers = numbers
+                    yield records
+
+
+def _json_reason(exc: orjson.JSONDecodeError, line: bytes) -> str:
+    if "UTF-8" in exc.msg:
+        return "not UTF-8 text"
+    # exc.pos counts the newline too; past the text means "at its end".
+    column = min(exc.pos, len(line.rstrip(b"\r\n"))) + 1
+    return f"invalid JSON at column {column}: {exc.msg}"
 
 
 class JsonArrayReader(Reader):
@@ -111,6 +152,8 @@ class JsonArrayReader(Reader):
             raise self._fail(
                 f"line {line}: ", f"invalid JSON at column {column}: {exc.msg}"
             ) from None
+        if isinstance(self.value, list):
+            self.seen = len(self.value)  # handed to score whole
 
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         count = len(self.value)
@@ -118,53 +161,225 @@ class JsonArrayReader(Reader):
         for start in range(0, count, chunk_rows):
             chunk = self.value[start : start + chunk_rows]
             self._advance(self.size * (start + len(chunk)) // count)
+            self.first, self.numbers = start + 1, None
+            self.seen = start + len(chunk)
             yield chunk
 
     def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
         for start in range(0, len(self.value), chunk_rows):
             chunk = self.value[start : start + chunk_rows]
-            yield _frame_of(chunk, lambda i, s=start: self._where(f"array item {s + i + 1}: "))
+            self.first, self.numbers = start + 1, None
+            self.seen = start + len(chunk)
+            if all(isinstance(item, dict) for item in chunk):
+                yield pd.DataFrame(chunk)
+                continue
+            numbers, records = [], []
+            for i, item in enumerate(chunk, start=start + 1):
+                if isinstance(item, dict):
+                    numbers.append(i)
+                    records.append(item)
+                else:
+                    reason = f"a JSON object is expected, found {_kind(item)}"
+                    self._rejected(number=i, line=None, reason=reason, data=item)
+            if records:
+                self.numbers = numbers
+                yield pd.DataFrame(records)
 
 
 class CsvReader(Reader):
     # "Error tokenizing data. C error: Expected 4 fields in line 8, saw 5"
     _TOKENIZE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
+    def __init__(self, item: InputFile) -> None:
+        super().__init__(item)
+        # Field → Avro type, from a checked input schema: a column with a bad cell is parsed
+        # as text, so its good cells are converted back (frame_typed) and only the bad row
+        # fails the check.
+        self.types: dict[str, str] = {}
+
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         for frame in self.frames(chunk_rows):
             yield frame.to_dict("records")
 
     def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
-        with open(self.path, "rb") as f, warnings.catch_warnings():
+        """Fast path: pandas reads the file in chunks. At the first chunk that does not parse,
+        reading starts again after the records already handed out, the careful way."""
+        done = 0
+        try:
+            with open(self.path, "rb") as f, warnings.catch_warnings():
+                # Rows with one field more than the header would silently make the first
+                # column the index (shifting every value); index_col=False makes that a
+                # warning, and the warning an error.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                for frame in pd.read_csv(f, chunksize=chunk_rows, index_col=False):
+                    self._advance(f.tell())  # the parser reads ahead: close, not exact
+                    self.first, self.numbers = done + 1, None
+                    done += len(frame)
+                    self.seen = done
+                    yield frame_typed(frame, self.types) if self.types else frame
+        except pd.errors.EmptyDataError:
+            return  # an empty file (not even a header) has no records
+        except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError):
+            yield from self._frames_careful(chunk_rows, skip=done)
+            return
+        self.bytes_read = self.size
+
+    def _frames_careful(self, chunk_rows: int, *, skip: int) -> Iterator[pd.DataFrame]:
+        """Chunks of CHUNK_ROWS lines after the first SKIP records, each parsed whole and,
+        when that fails, row by row (_salvage)."""
+        with open(self.path, "rb") as f:
+            header, line_no, consumed = b"", 0, 0
+            for raw in f:  # blank lines before the header are skipped, as pandas does
+                line_no += 1
+                consumed += len(raw)
+                if raw.strip(_WHITESPACE):
+                    header = raw if raw.endswith(b"\n") else raw + b"\n"
+                    break
+            if not header:
+                return  # an empty file (not even a header) has no records
+            try:
+                self.width = len(next(csv.reader([header.decode("utf-8-sig")])))
+            except UnicodeDecodeError:
+                raise self._fail(f"line {line_no}: ", f"not UTF-8 text; {_SAVE_AS_UTF8}") from None
+            number, first_chunk, quoted = 0, skip == 0, False
+            while number < skip and (raw := f.readline()):
+                line_no += 1
+                consumed += len(raw)
+                if not quoted and not raw.strip(_WHITESPACE):
+                    continue  # a blank line is no record
+                quoted ^= raw.count(b'"') % 2 == 1
+                number += not quoted
+            while lines := list(itertools.islice(f, chunk_rows)):
+                text = b"".join(lines)
+                if text.count(b'"') % 2:  # a quoted field goes on past the chunk's last line
+                    for raw in f:
+                        lines.append(raw)
+                        text += raw
+                        if raw.count(b'"') % 2:
+                            break
+                consumed += len(text)
+                self._advance(consumed)
+                frame = self._parse(header + text)
+                if frame is not None:
+                    self.first, self.numbers = number + 1, None
+                    number += len(frame)
+                else:
+                    frame, number = self._salvage(header, lines, line_no + 1, number, first_chunk)
+                line_no += len(lines)
+                first_chunk = False
+                self.seen = number
+                if len(frame):
+                    yield frame_typed(frame, self.types) if self.types else frame
+        self.bytes_read = self.size
+
+    @staticmethod
+    def _parse(data: bytes) -> pd.DataFrame | None:
+        """The chunk as one DataFrame, or None when any row of it does not parse."""
+        with warnings.catch_warnings():
             # Rows with one field more than the header would silently make the first column
             # the index (shifting every value); index_col=False makes that a warning, and
             # the warning an error.
             warnings.simplefilter("error", pd.errors.ParserWarning)
             try:
-                chunks = pd.read_csv(f, chunksize=chunk_rows, index_col=False)
-                for frame in chunks:
-                    # The parser reads ahead in blocks, so this is close, not exact.
-                    self._advance(f.tell())
-                    yield frame
-            except pd.errors.EmptyDataError:
-                return  # an empty file (not even a header) has no records
-            except pd.errors.ParserError as exc:
-                raise self._csv_error(exc) from None
-            except pd.errors.ParserWarning:
-                raise self._fail(
-                    "",
-                    "the rows have more fields than the header line names; give every "
-                    "column a name in the header, or remove the extra fields",
-                ) from None
-            except UnicodeDecodeError as exc:
-                raise self._fail("", f"not UTF-8 text (byte {exc.start}).") from None
-        self.bytes_read = self.size
+                return pd.read_csv(io.BytesIO(data), index_col=False)
+            except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError):
+                return None
 
-    def _csv_error(self, exc: Exception) -> JobError:
-        if match := self._TOKENIZE.search(str(exc)):
-            expected, line, saw = match.groups()
-            return self._fail(f"line {line}: ", f"Expected {expected} fields, saw {saw}")
-        return self._fail("", f"not valid CSV: {str(exc).strip()}")
+    def _salvage(
+        self, header: bytes, lines: list[bytes], first_line: int, number: int, first_chunk: bool
+    ) -> tuple[pd.DataFrame, int]:
+        """A chunk that failed to parse, row by row: rows that cannot be decoded are rejected,
+        the others parsed together again. Returns them and the number of the last record."""
+        good: list[bytes] = []
+        numbers: list[int] = []
+        bad: list[tuple[int, int, str, bytes]] = []
+        i = 0
+        while i < len(lines):
+            start = i
+            raw = lines[i]
+            i += 1
+            while raw.count(b'"') % 2 and i < len(lines):  # a quoted field spans lines
+                raw += lines[i]
+                i += 1
+            if not raw.strip(_WHITESPACE):
+                continue
+            number += 1
+            reason = _csv_row_reason(raw, self.width)
+            if reason is None:
+                good.append(raw)
+                numbers.append(number)
+            else:
+                bad.append((number, first_line + start, reason, raw))
+        if first_chunk and not good and bad and all(b[2].startswith("Expected ") for b in bad):
+            raise self._fail(
+                "",
+                "the rows have more fields than the header line names; give every "
+                "column a name in the header, or remove the extra fields",
+            )
+        for bad_number, line, reason, raw in bad:
+            data = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self._rejected(number=bad_number, line=line, reason=reason, data=data)
+        if not good:
+            return pd.DataFrame(), number
+        frame = self._parse(header + b"".join(good))
+        if frame is None or len(frame) != len(good):
+            raise self._fail(f"lines {first_line}–{first_line + len(lines) - 1}: ", "not valid CSV")
+        self.numbers = numbers
+        return frame, number
+
+
+def _csv_row_reason(raw: bytes, width: int) -> str | None:
+    """Why one CSV row (its raw bytes, maybe several lines) cannot be decoded; None if it can."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte {exc.start + 1} of the row)"
+    try:
+        rows = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error as exc:
+        return f"not valid CSV: {exc}"
+    if len(rows) != 1:
+        return "not valid CSV: an unclosed quote"
+    if len(rows[0]) > width:
+        return f"Expected {width} fields, saw {len(rows[0])}"
+    return None
+
+
+_NUMERIC = {"int", "long", "float", "double"}
+_TRUE = {"true": True, "false": False, "1": True, "0": False}
+
+
+def frame_typed(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
+    """FRAME with each text column whose schema type is a number or a boolean converted cell
+    by cell: good cells get their type, a bad cell keeps its text (and fails the check), a
+    missing one is None."""
+    for column, kind in types.items():
+        if column not in frame.columns:
+            continue
+        series = frame[column]
+        if not (series.dtype == object or pd.api.types.is_string_dtype(series.dtype)):
+            continue
+        present = series.notna()
+        if kind in _NUMERIC:
+            converted = pd.to_numeric(series, errors="coerce")
+            ok = converted.notna() & present
+            if kind in ("int", "long"):
+                ok &= converted.where(ok, 0) % 1 == 0
+        elif kind == "boolean":
+            converted = series.str.strip().str.lower().map(_TRUE)
+            ok = converted.notna() & present
+        else:
+            continue
+        if not ok.any():
+            continue
+        values = series.astype(object)
+        values[~present] = None  # a missing cell is null, not NaN (no boolean or long)
+        good = converted[ok]
+        if kind in ("int", "long"):
+            good = good.astype("int64")
+        values[ok] = good.astype(object)
+        frame = frame.assign(**{column: values})
+    return frame
 
 
 class ParquetReader(Reader):
@@ -182,6 +397,7 @@ class ParquetReader(Reader):
         try:
             for batch in self.file.iter_batches(batch_size=chunk_rows):
                 done += batch.num_rows
+                self.first, self.seen = done - batch.num_rows + 1, done
                 # Row fraction of the file size: Parquet is columnar, byte offsets mean little.
                 self._advance(self.size * done // max(self.rows, 1))
                 yield batch
@@ -195,14 +411,6 @@ class ParquetReader(Reader):
     def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
         for batch in self._batches(chunk_rows):
             yield batch.to_pandas()
-
-
-def _frame_of(records: list[Any], where) -> pd.DataFrame:
-    """Records → DataFrame; a table needs objects, so a list or a number is an error."""
-    for i, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise JobError(f"{where(i)}a JSON object is expected, found {_kind(record)}")
-    return pd.DataFrame(records)
 
 
 def _kind(value: Any) -> str:
@@ -237,7 +445,9 @@ def _text_check(item: InputFile) -> None:
         )
 
 
-def reader_open(item: InputFile) -> Reader:
+def reader_open(item: InputFile, *, lines_are_records: bool = False) -> Reader:
+    """A reader of ITEM. LINES_ARE_RECORDS (an input schema of type array): a JSON file is
+    read line by line even when it starts with "[", each line one record, as ModelOp does."""
     if item.format in ("csv", "json", "jsonl"):
         _text_check(item)
     if item.format == "csv":
@@ -247,7 +457,7 @@ def reader_open(item: InputFile) -> Reader:
     if item.format in ("json", "jsonl"):
         # ModelOp's rule: a file that starts with "[" is an array, anything else JSON lines
         # (".json" files with one record per line are common).
-        if _first_byte(item.path) == b"[":
+        if _first_byte(item.path) == b"[" and not lines_are_records:
             return JsonArrayReader(item)
         return JsonLinesReader(item)
     raise JobError(f"input '{item.name}': unknown format {item.format!r}")

@@ -33,6 +33,22 @@ class SchemaCheck:
         self.name = self.schema.get("name", "") if isinstance(self.schema, dict) else ""
         self.is_record = isinstance(self.schema, dict) and self.schema.get("type") == "record"
 
+    def field_types(self) -> dict[str, str]:
+        """A record schema's fields → their primitive Avro type (a union's first that is not
+        null); fields of other types are left out."""
+        if not self.is_record:
+            return {}
+        types = {}
+        for field in self.schema.get("fields", []):
+            kind = field.get("type")
+            if isinstance(kind, list):
+                kind = next((k for k in kind if k != "null"), None)
+            if isinstance(kind, dict):
+                kind = kind.get("type")
+            if isinstance(kind, str):
+                types[field["name"]] = kind
+        return types
+
     def reason(self, datum: Any) -> str | None:
         """None when DATUM fits the schema, else why not."""
         if validate(datum, self.schema, raise_errors=False):

@@ -31,6 +31,10 @@ class JobSpec:
     check_input_schema: bool = False
     check_output_schema: bool = False
     chunk_rows: int = 10_000
+    # Record-level semantics (jobs.runner.rejects): stop at the first reject, or past a limit.
+    stop_on_bad_records: bool = False
+    max_rejects: int | None = None
+    max_rejects_percent: float | None = None
     # Handed to a one-argument init function, ModelOp style.
     job: dict = field(default_factory=dict)
     # What the model process may reach (jobs.runner.sandbox.SandboxPolicy as a dict).

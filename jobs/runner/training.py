@@ -20,8 +20,9 @@ from jobs.runner.errors import JobError
 from jobs.runner.events import Counts, Events
 from jobs.runner.modelcode import ModelCode, describe, log_traceback
 from jobs.runner.readers import reader_open
+from jobs.runner.rejects import RejectLimits, Rejects
 from jobs.runner.schemas import SchemaCheck
-from jobs.runner.scoring import Rejects, frames_checked
+from jobs.runner.scoring import frames_checked
 from jobs.runner.spec import JobSpec
 
 OUTPUT_DIR = "outputDir"  # relative to the work dir, as ModelOp models expect
@@ -88,7 +89,7 @@ class TrainingRun:
         self.input_check = (
             SchemaCheck(path=spec.input_schema, label="input") if spec.check_input_schema else None
         )
-        self.rejects = Rejects(spec.rejects_path)
+        self.rejects = Rejects(spec.rejects_path, self.counts, RejectLimits.of(spec))
 
     def run(self) -> Counts:
         try:

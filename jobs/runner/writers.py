@@ -107,6 +107,10 @@ class JsonLinesWriter(Writer):
         except TypeError as exc:
             raise self._fail(f"a value cannot be written as JSON: {exc}") from None
 
+    def write_encoded(self, lines: bytes) -> None:
+        """Records already encoded by json_line, one a line."""
+        self.file.write(lines)
+
     def write_frame(self, frame: pd.DataFrame) -> None:
         if len(frame):
             self.file.write(self._frame_bytes(frame))
@@ -140,6 +144,9 @@ class JsonArrayWriter(JsonLinesWriter):
             self._items(b"".join(map(json_line, values)))
         except TypeError as exc:
             raise self._fail(f"a value cannot be written as JSON: {exc}") from None
+
+    def write_encoded(self, lines: bytes) -> None:
+        self._items(lines)
 
     def write_frame(self, frame: pd.DataFrame) -> None:
         if len(frame):

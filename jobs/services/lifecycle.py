@@ -55,6 +55,9 @@ def job_submit(
     check_input_schema: bool = False,
     check_output_schema: bool = False,
     params: dict | None = None,
+    stop_on_bad_records: bool = False,
+    max_rejects: int | None = None,
+    max_rejects_percent: float | None = None,
     idempotency_key: str = "",
 ) -> Job:
     """Validate and create a job, then queue it once the transaction commits.
@@ -93,6 +96,8 @@ def job_submit(
         if check and not name:
             raise ValidationError(f"Choose an {label} schema to check {label} records against.")
 
+    reject_limits_check(max_rejects=max_rejects, max_rejects_percent=max_rejects_percent)
+
     if runtime is not None:  # chosen by hand: it must carry the tags the snapshot requires
         runtime_fit_check(runtime=runtime, snapshot=snapshot)
 
@@ -122,6 +127,9 @@ def job_submit(
         check_input_schema=check_input_schema,
         check_output_schema=check_output_schema,
         params=params or {},
+        stop_on_bad_records=bool(stop_on_bad_records),
+        max_rejects=max_rejects,
+        max_rejects_percent=max_rejects_percent,
         bytes_total=sum(a.size or 0 for a in input_assets) or None,
         idempotency_key=idempotency_key,
     )
@@ -140,6 +148,41 @@ def job_submit(
         queue = runtime.queue
         transaction.on_commit(lambda: placement_module.job_enqueue(job_uuid=job.uuid, queue=queue))
     return job
+
+
+def reject_limits_check(*, max_rejects: int | None, max_rejects_percent: float | None) -> None:
+    """The error threshold of a job: a count of at least 0, a percentage from 0 to 100."""
+    if max_rejects is not None and (isinstance(max_rejects, bool) or max_rejects < 0):
+        raise ValidationError(
+            {"max_rejects": "The error threshold is a number of records, 0 or more."}
+        )
+    if max_rejects_percent is not None and not 0 <= max_rejects_percent <= 100:
+        raise ValidationError(
+            {"max_rejects_percent": "The error threshold is a percentage from 0 to 100."}
+        )
+
+
+def reject_limits_parse(text: str) -> tuple[int | None, float | None]:
+    """'N' or 'P%' (an error threshold as people write it) → (max_rejects,
+    max_rejects_percent); '' → (None, None)."""
+    text = (text or "").strip().replace(" ", "")
+    if not text:
+        return None, None
+    try:
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if not 0 <= percent <= 100:
+                raise ValueError
+            return None, percent
+        count = int(text.replace(",", ""))
+        if count < 0:
+            raise ValueError
+        return count, None
+    except ValueError:
+        raise ValidationError(
+            f"{text!r} is not an error threshold: write a number of records (10) or a "
+            f"percentage (2.5%)."
+        ) from None
 
 
 def _transition(job_pk: int, from_statuses: Iterable[str], to: str, **fields) -> bool:
@@ -275,6 +318,9 @@ def job_rerun(*, job: Job, user) -> Job:
         check_input_schema=job.check_input_schema,
         check_output_schema=job.check_output_schema,
         params={**job.params, "rerun_of": str(job.uuid)},
+        stop_on_bad_records=job.stop_on_bad_records,
+        max_rejects=job.max_rejects,
+        max_rejects_percent=job.max_rejects_percent,
     )
     audit_record(
         action=Action.JOB_RERUN, actor=user, obj=job, details={"new_job": str(new_job.uuid)}

@@ -304,17 +304,41 @@ def test_batch_mode_writes_a_list_of_dicts_as_records(tmp_path):
 # --- Errors a person can act on -----------------------------------------------------------------
 
 
-def test_a_model_exception_names_the_function_and_record_and_logs_the_traceback(tmp_path):
+def test_a_model_exception_rejects_that_record_names_it_and_logs_the_traceback(tmp_path):
     source = """
     # modelop.score
     def action(datum):
         return datum["x"]
     """
-    run = run_child(tmp_path, source, {"in.jsonl": jsonl({"x": 1}, {"x": 2}, {"y": 3})})
-    assert run.returncode == 1
-    assert run.final["message"] == "score function 'action' raised KeyError: 'x' on input record 3"
+    run = run_child(tmp_path, source, {"in.jsonl": jsonl({"x": 1}, {"y": 3}, {"x": 2})})
+    assert run.returncode == 0, run.log
+    assert run.output() == [1, 2]
+    assert (run.final["records_read"], run.final["records_rejected"]) == (3, 1)
+    assert run.rejects() == [
+        {
+            "direction": "input", "record": 2, "asset": "in.jsonl", "data": {"y": 3},
+            "reason": "score function 'action' raised KeyError: 'x'",
+        }
+    ]  # fmt: skip
     assert "Traceback (most recent call last)" in run.log
     assert 'return datum["x"]' in run.log
+    assert "rejected input record 2 of 'in.jsonl': score function 'action' raised" in run.log
+
+
+def test_a_model_exception_with_stop_on_bad_records_fails_naming_the_record(tmp_path):
+    source = """
+    # modelop.score
+    def action(datum):
+        return datum["x"]
+    """
+    inputs = {"in.jsonl": jsonl({"x": 1}, {"x": 2}, {"y": 3})}
+    run = run_child(tmp_path, source, inputs, stop_on_bad_records=True)
+    assert run.returncode == 1
+    assert run.final["message"] == (
+        "stopped on the first bad record: input record 3 of 'in.jsonl': "
+        "score function 'action' raised KeyError: 'x'"
+    )
+    assert "Traceback (most recent call last)" in run.log
 
 
 def test_an_init_failure_names_the_init_function(tmp_path):
@@ -440,8 +464,11 @@ def test_several_inputs_are_scored_in_order_and_errors_name_the_input(tmp_path):
     """
     good = run_child(tmp_path / "good", source, {"a.jsonl": jsonl({"x": 1}), "b.csv": "x\n2\n5\n"})
     assert good.output() == [{"y": 10}, {"y": 5}, {"y": 2}]
-    bad = run_child(tmp_path / "bad", source, {"a.jsonl": jsonl({"x": 1}), "b.csv": "x\n2\n0\n"})
+    bad = run_child(
+        tmp_path / "bad", source, {"a.jsonl": jsonl({"x": 1}), "b.csv": "x\n2\n0\n"},
+        stop_on_bad_records=True,
+    )  # fmt: skip
     assert bad.final["message"] == (
-        "score function 'action' raised ZeroDivisionError: integer division or modulo by zero "
-        "on input record 2 of 'b.csv'"
+        "stopped on the first bad record: input record 2 of 'b.csv': score function 'action' "
+        "raised ZeroDivisionError: integer division or modulo by zero"
     )

@@ -114,23 +114,30 @@ def test_csv_output_of_values_that_are_not_records_fails_with_a_reason(tmp_path)
     assert run.final["message"].startswith("output 'out.csv': CSV holds records")
 
 
-def test_a_malformed_json_line_fails_the_job_naming_the_line(tmp_path):
-    run = run_child(tmp_path, ECHO, {"scores.jsonl": '{"a": 1}\n{"a": 2}\n{"a": \n'})
-    assert run.returncode == 1
-    assert run.final["event"] == "error"
-    assert run.final["message"] == (
-        "input 'scores.jsonl': line 3: invalid JSON at column 7: unexpected end of data"
-    )
+def test_a_malformed_json_line_is_rejected_with_its_line_and_the_job_goes_on(tmp_path):
+    run = run_child(tmp_path, ECHO, {"scores.jsonl": '{"a": 1}\n\n{"a": \n{"a": 3}\n'})
+    assert run.returncode == 0, run.log
+    assert run.output() == [{"a": 1}, {"a": 3}]
+    assert (run.final["records_read"], run.final["records_rejected"]) == (3, 1)
+    assert run.rejects() == [
+        {
+            "direction": "input", "record": 2, "line": 3, "asset": "scores.jsonl",
+            "reason": "invalid JSON at column 7: unexpected end of data", "data": '{"a": ',
+        }
+    ]  # fmt: skip
+    assert "rejected input record 2 (line 3) of 'scores.jsonl': invalid JSON" in run.log
 
 
-def test_a_malformed_csv_fails_the_job_naming_the_line(tmp_path):
-    text = "a,b,c,d\n" + "1,2,3,4\n" * 6 + "1,2,3,4,5\n"
-    run = run_child(tmp_path, ECHO, {"scores.csv": text})
-    assert run.final == {
-        "event": "error",
-        "message": "input 'scores.csv': line 8: Expected 4 fields, saw 5",
-        "peak_memory": run.final["peak_memory"],
-    }
+def test_a_malformed_csv_row_is_rejected_with_its_line_and_the_job_goes_on(tmp_path):
+    text = "a,b,c,d\n" + "1,2,3,4\n" * 6 + "1,2,3,4,5\n" + "5,6,7,8\n"
+    run = run_child(tmp_path, ECHO, {"scores.csv": text}, chunk_rows=3)
+    assert run.returncode == 0, run.log
+    assert run.output() == [{"a": 1, "b": 2, "c": 3, "d": 4}] * 6 + [
+        {"a": 5, "b": 6, "c": 7, "d": 8}
+    ]
+    assert [(r["record"], r["line"], r["reason"], r["data"]) for r in run.rejects()] == [
+        (7, 8, "Expected 4 fields, saw 5", "1,2,3,4,5")
+    ]
 
 
 @pytest.mark.parametrize("name, content", [("in.jsonl", ""), ("in.csv", ""), ("in.json", "[]")])

@@ -150,18 +150,22 @@ def test_records_failing_the_schema_are_committed_as_a_rejects_file(alice, team_
     assert reject["reason"] == "field 'sepal_width' is 'wide' (str), expected double"
 
 
-def test_a_model_that_raises_ends_in_error_with_its_message_and_traceback(alice, team_alpha):
+def test_a_model_that_raises_with_stop_on_bad_records_ends_in_error_naming_the_record(
+    alice, team_alpha
+):
     source = "# modelop.score\ndef action(datum):\n    return 1 / datum['x']\n"
     job = submit(
-        alice, snapshot_of(source, owner=alice, team=team_alpha), embedded({"x": 1}, {"x": 0})
-    )
+        alice, snapshot_of(source, owner=alice, team=team_alpha), embedded({"x": 1}, {"x": 0}),
+        stop_on_bad_records=True,
+    )  # fmt: skip
 
     job_execute(job_uuid=str(job.uuid))
 
     job.refresh_from_db()
     assert job.status == JobStatus.ERROR
     assert job.error_message == (
-        "score function 'action' raised ZeroDivisionError: division by zero on input record 2"
+        "stopped on the first bad record: input record 2 of 'embedded.jsonl': "
+        "score function 'action' raised ZeroDivisionError: division by zero"
     )
     assert "Traceback (most recent call last)" in job.log
     assert "return 1 / datum['x']" in job.log
@@ -170,13 +174,16 @@ def test_a_model_that_raises_ends_in_error_with_its_message_and_traceback(alice,
 def test_output_is_not_committed_when_the_job_fails(alice, team_alpha):
     source = "# modelop.score\ndef action(datum):\n    yield datum\n    assert datum['x'] < 3\n"
     records = [{"x": i} for i in range(5)]
-    job = submit(alice, snapshot_of(source, owner=alice, team=team_alpha), embedded(*records))
+    job = submit(
+        alice, snapshot_of(source, owner=alice, team=team_alpha), embedded(*records),
+        stop_on_bad_records=True,
+    )  # fmt: skip
 
     job_execute(job_uuid=str(job.uuid))
 
     job.refresh_from_db()
     assert job.status == JobStatus.ERROR
-    assert "on input record 4" in job.error_message
+    assert "input record 4" in job.error_message
     assert not job.output_asset().file
     assert stored_files(job) == []
 
@@ -273,9 +280,16 @@ def test_a_model_killed_from_outside_is_started_once_more_then_ends_in_error(ali
     job_execute(job_uuid=str(job.uuid))
 
     job.refresh_from_db()
-    assert job.status == JobStatus.ERROR
+    assert (job.status, job.attempts) == (JobStatus.WAITING, 1)
+    assert "killed from outside (SIGKILL); starting again" in job.log
+    assert "saw its model process killed from outside; starting again (attempt 2 of 3)" in job.log
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.ERROR, 2)
     assert job.error_message == (
-        "the model process ended unexpectedly (killed by signal SIGKILL (out of memory?))"
+        "the model process ended unexpectedly (killed by SIGKILL from outside, again)"
     )
 
 
