@@ -186,7 +186,14 @@ if BROKER_URL:
     CELERY_BROKER_URL = BROKER_URL
     # Jobs can run for hours; Redis must not redeliver them meanwhile. A redelivered message
     # cannot run a job twice anyway: the claim is a guarded update in the database.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 12 * 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 12 * 3600,
+        # A Redis that accepts connections but does not answer (hung, failed over, a firewall
+        # dropping a half-open connection) holds a job submit for seconds, not forever: the
+        # job then waits for the reconciler to send it (kombu waits forever by default).
+        "socket_connect_timeout": 3,
+        "socket_timeout": 5,  # above kombu's 1 s BRPOP, so a consumer's wait is no timeout
+    }
 else:
     for sub in ("queue", "processed", "control", "tmp"):
         _private_dir(EMBEDDED_BROKER_DIR / sub)
