@@ -35,7 +35,7 @@ from datetime import timedelta
 
 from celery import signals
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -43,6 +43,8 @@ from jobs.models import Job, JobStatus, Worker
 from jobs.selectors import OFFLINE, worker_state
 from jobs.services import lifecycle, placement
 from jobs.services.uploads import upload_sweep
+from jobs.worker.db import LOST as DATABASE_LOST
+from jobs.worker.db import connection_drop
 from jobs.worker.heartbeat import jobs_in_hand
 from jobs.worker.workdir import workdir_sweep
 
@@ -230,10 +232,13 @@ def _loop(stop: threading.Event) -> None:
                 done |= {f"unused {k}": v for k, v in upload_sweep().items()}
             if any(done.values()):
                 logger.info("reconciled: %s", done)
-        except Exception:  # the database may be away for a while; try again next time
+        except DATABASE_LOST as exc:  # the database is away for a while; try again next time
+            logger.warning("the reconciler cannot reach the database: %s", exc)
+            connection_drop()
+        except Exception:
             logger.exception("the reconciler failed")
-            connection.close()
-    connection.close()
+            connection_drop()
+    connection_drop()
 
 
 _stop = threading.Event()
