@@ -358,6 +358,38 @@ class OutputStepForm(ConnectionFieldsMixin, forms.Form):
         return "sql_table" if kind == JobAsset.Kind.SQL else f"{kind}_location"
 
 
+class RejectOptionsForm(forms.Form):
+    """The review step's options for records that are rejected (ModelOp's record-level
+    semantics): by default they are counted and the job goes on, ending with result FAILURE."""
+
+    stop_on_bad_records = forms.BooleanField(
+        required=False,
+        label="Stop on the first bad record",
+        help_text="The job then ends in ERROR naming that record, and nothing is written.",
+    )
+    max_rejects = forms.CharField(
+        required=False,
+        max_length=30,
+        label="Error threshold",
+        help_text="End in ERROR when more than this many records (10) or this share of them "
+        "(2.5%) are rejected. Empty: no threshold.",
+        widget=forms.TextInput(attrs={"placeholder": "10 or 2.5%", "inputmode": "decimal"}),
+    )
+
+    def clean_max_rejects(self) -> tuple[int | None, float | None]:
+        from jobs.services.lifecycle import reject_limits_parse
+
+        return reject_limits_parse(self.cleaned_data.get("max_rejects", ""))
+
+    def submit_kwargs(self) -> dict:
+        count, percent = self.cleaned_data["max_rejects"]
+        return {
+            "stop_on_bad_records": self.cleaned_data["stop_on_bad_records"],
+            "max_rejects": count,
+            "max_rejects_percent": percent,
+        }
+
+
 class JobFilterForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "Any status"), *JobStatus.choices], required=False)
     job_type = forms.ChoiceField(choices=[("", "Any type"), *JobType.choices], required=False)

@@ -103,3 +103,50 @@ def asset_preview(asset: JobAsset, *, limit: int = PREVIEW_ROWS) -> Preview:
     except (OSError, ValueError, UnicodeDecodeError, csv.Error, pa.ArrowException) as exc:
         logger.info("no preview for asset %s: %s", asset.uuid, exc)
         return Preview(error=f"The output could not be previewed ({exc.__class__.__name__}).")
+
+
+REJECTS_SHOWN = 10
+
+
+@dataclass
+class Reject:
+    direction: str  # "input" or "output"
+    record: int | None
+    line: int | None
+    asset: str
+    reason: str
+
+
+def rejects_head(asset: JobAsset, *, limit: int = REJECTS_SHOWN) -> list[Reject]:
+    """The first rejected records of ASSET's rejects file (direction, number, reason), read
+    line by line: the file holds every reject, with its data, and can be large."""
+    if not asset.rejects_file:
+        return []
+    found: list[Reject] = []
+    try:
+        with asset.rejects_file.open("rb") as f:
+            for raw in f:
+                if len(found) >= limit:
+                    break
+                if len(raw) > MAX_LINE_BYTES:
+                    continue  # a giant rejected record: its reason is in the file
+                try:
+                    entry = json.loads(raw)
+                except ValueError:
+                    continue
+                if not isinstance(entry, dict):
+                    continue
+                found.append(
+                    Reject(
+                        direction=str(entry.get("direction", "")),
+                        record=entry.get("record")
+                        if isinstance(entry.get("record"), int)
+                        else None,
+                        line=entry.get("line") if isinstance(entry.get("line"), int) else None,
+                        asset=str(entry.get("asset", "")),
+                        reason=str(entry.get("reason", ""))[:1000],
+                    )
+                )
+    except OSError:
+        logger.exception("could not read the rejects file of asset %s", asset.uuid)
+    return found

@@ -56,6 +56,26 @@ def _params(pairs: tuple[str, ...]) -> dict:
     return params
 
 
+def _max_rejects(text: str | None) -> dict:
+    """--max-rejects N or P% → the API's max_rejects or max_rejects_percent."""
+    if not text:
+        return {}
+    value = text.strip().replace(",", "")
+    try:
+        if value.endswith("%"):
+            percent = float(value[:-1])
+            if 0 <= percent <= 100:
+                return {"max_rejects_percent": percent}
+        elif int(value) >= 0:
+            return {"max_rejects": int(value)}
+    except ValueError:
+        pass
+    raise click.BadParameter(
+        f"{text!r} is not a number of records (10) or a percentage (2.5%).",
+        param_hint="--max-rejects",
+    )
+
+
 @click.command("create")
 @click.argument("job_type", metavar="batchjob|testjob|trainingjob",
                 type=click.Choice(list(JOB_TYPES), case_sensitive=False))  # fmt: skip
@@ -131,6 +151,18 @@ def _params(pairs: tuple[str, ...]) -> dict:
     help="Check output records against --output-schema; failing ones are rejected.",
 )
 @click.option(
+    "--stop-on-bad-records",
+    is_flag=True,
+    help="End the job in ERROR at the first rejected record (ModelOp's stopOnBadRecords).",
+)
+@click.option(
+    "--max-rejects",
+    metavar="N|P%",
+    default=None,
+    help="Error threshold: end the job in ERROR when more than N records (or P % of them) "
+    "are rejected.",
+)
+@click.option(
     "--evaluator", is_flag=True, help="Metrics jobs: measure with the built-in evaluator."
 )
 @click.option(
@@ -154,7 +186,8 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
                more_inputs: tuple[str, ...], input_format: str | None,
                output_format: str | None, connection: str, output_connection: str,
                write_mode: str | None, embed: bool, runtime: str, input_schema: str,
-               output_schema: str, check_input: bool, check_output: bool, evaluator: bool,
+               output_schema: str, check_input: bool, check_output: bool,
+               stop_on_bad_records: bool, max_rejects: str | None, evaluator: bool,
                params: tuple[str, ...], idempotency_key: str, wait: bool,
                progress: bool | None, quiet: bool, as_json: bool) -> None:  # fmt: skip
     """Create a job: run a model's score (batchjob), metrics (testjob) or train (trainingjob)
@@ -182,6 +215,7 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
         if chosen and "connection" not in out:
             out["connection"] = chosen
     job_params = _params(params)  # usage errors first, before anything is uploaded
+    limits = _max_rejects(max_rejects)
     key = idempotency_key.strip() or uuidlib.uuid4().hex
     api = state.api()
     field, label = _target(api, target)
@@ -205,6 +239,9 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
         body["check_input_schema"] = True
     if check_output:
         body["check_output_schema"] = True
+    if stop_on_bad_records:
+        body["stop_on_bad_records"] = True
+    body.update(limits)
     if job_params:
         body["params"] = job_params
     if evaluator:

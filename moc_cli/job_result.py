@@ -91,7 +91,10 @@ def job_result(state: State, job_uuid: str, dest: str | None, save: bool, as_jso
         rejects = f"; rejects: {result['rejects_url']}" if result.get("rejects_url") else ""
         n = result["records_rejected"]
         was = "record was" if n == 1 else "records were"
-        click.echo(f"{count(n)} {was} rejected (they failed the schema check){rejects}", err=True)
+        click.echo(
+            f"{count(n)} {was} rejected (see the rejects file for each one's reason){rejects}",
+            err=True,
+        )
     if job_type == "training":
         if not snapshot:
             raise MocError("The training job made no snapshot.", code=JOB_FAILED)

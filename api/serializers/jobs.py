@@ -159,6 +159,18 @@ class JobCreateSerializer(serializers.Serializer):
     check_input_schema = serializers.BooleanField(required=False, default=False)
     check_output_schema = serializers.BooleanField(required=False, default=False)
     params = serializers.DictField(required=False, default=dict)
+    stop_on_bad_records = serializers.BooleanField(
+        required=False, default=False,
+        help_text="end in ERROR at the first rejected record (ModelOp's stopOnBadRecords)",
+    )  # fmt: skip
+    max_rejects = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=0,
+        help_text="error threshold: end in ERROR once more than this many records are rejected",
+    )  # fmt: skip
+    max_rejects_percent = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=100,
+        help_text="error threshold: end in ERROR when more than this % of records are rejected",
+    )  # fmt: skip
     evaluator = serializers.BooleanField(
         required=False, help_text="metrics jobs: run the built-in evaluator"
     )
@@ -290,7 +302,8 @@ class JobDetailSerializer(JobSummarySerializer):
             *JobSummarySerializer.Meta.fields,
             "placement", "started_at", "elapsed_seconds", "rate", "eta_seconds", "bytes_read",
             "bytes_total", "attempts", "worker", "error_message", "input_schema",
-            "output_schema", "check_input_schema", "check_output_schema", "params", "inputs",
+            "output_schema", "check_input_schema", "check_output_schema", "params",
+            "stop_on_bad_records", "max_rejects", "max_rejects_percent", "inputs",
             "output", "result_snapshot", "metrics_available", "links",
         ]  # fmt: skip
 

@@ -112,6 +112,9 @@ class JobListCreateView(generics.ListAPIView):
             check_input_schema=data["check_input_schema"],
             check_output_schema=data["check_output_schema"],
             params=data["params"],
+            stop_on_bad_records=data["stop_on_bad_records"],
+            max_rejects=data["max_rejects"],
+            max_rejects_percent=data["max_rejects_percent"],
             idempotency_key=key,
         )
 

@@ -20,7 +20,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from jobs.forms import JobFilterForm
 from jobs.models import Job, JobAsset, JobStatus
-from jobs.preview import asset_preview
+from jobs.preview import REJECTS_SHOWN, asset_preview, rejects_head
 from jobs.selectors import job_list, output_download_link
 from jobs.services import job_cancel
 from jobs.views._common import get_job_for_user, wants_partial
@@ -89,6 +89,12 @@ def _live_context(job: Job, user) -> dict:
         "output_link": output_download_link(output) if external and complete else "",
         "published": _published_rows(output.published) if external and complete else [],
         "rejects": [a for a in assets if a.rejects_file],
+        # The first rejected records with their reasons, once the job has ended.
+        "first_rejects": (
+            [r for a in assets if a.rejects_file for r in rejects_head(a)][:REJECTS_SHOWN]
+            if job.is_terminal and job.records_rejected
+            else []
+        ),
         "preview": preview,
         "log_tail": "\n".join(job.log.splitlines()[-LOG_TAIL_LINES:]),
         **metrics_context(job, user),

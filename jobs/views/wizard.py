@@ -28,6 +28,7 @@ from jobs.forms import (
     JobTypeStepForm,
     ModelStepForm,
     OutputStepForm,
+    RejectOptionsForm,
     RuntimeStepForm,
     SchemaStepForm,
     SnapshotStepForm,
@@ -330,20 +331,35 @@ def _output_post(request: HttpRequest, wizard: Wizard) -> dict | None:
     return None
 
 
-def _review_get(request: HttpRequest, wizard: Wizard, errors: list[str] | None = None) -> dict:
+def _review_get(
+    request: HttpRequest,
+    wizard: Wizard,
+    errors: list[str] | None = None,
+    form: RejectOptionsForm | None = None,
+) -> dict:
     inputs = [dict(item) for item in wizard.inputs]
     external_sizes(inputs)
-    return {"review": wizard.review(), "inputs": inputs, "errors": errors or []}
+    return {
+        "review": wizard.review(),
+        "inputs": inputs,
+        "errors": errors or [],
+        "form": form or RejectOptionsForm(),
+    }
 
 
 def _review_post(request: HttpRequest, wizard: Wizard) -> dict | HttpResponse:
+    form = RejectOptionsForm(request.POST)
+    if not form.is_valid():
+        return _review_get(request, wizard, form=form)
     try:
-        job = job_submit(user=request.user, **wizard.submit_kwargs())
+        job = job_submit(user=request.user, **wizard.submit_kwargs(), **form.submit_kwargs())
     except ValidationError as exc:
-        return _review_get(request, wizard, exc.messages)
+        return _review_get(request, wizard, exc.messages, form=form)
     except ImportError as exc:  # an external kind whose module this installation lacks
         logger.warning("job_submit could not load an asset kind: %s", exc)
-        return _review_get(request, wizard, ["One of the asset kinds is not supported yet."])
+        return _review_get(
+            request, wizard, ["One of the asset kinds is not supported yet."], form=form
+        )
     wizard.reset()
     messages.success(request, "Job submitted.")
     if request.htmx:

@@ -45,6 +45,21 @@ def test_a_job_is_created_and_answered_in_detail(alice_api, alice_snapshot):
     assert detail.json()["uuid"] == body["uuid"]
 
 
+def test_reject_options_are_kept_with_the_job_and_answered(alice_api, alice_snapshot):
+    body = scoring(alice_snapshot, stop_on_bad_records=True, max_rejects=10)
+    answer = submit(alice_api, body)
+
+    assert answer.status_code == 201, answer.content
+    assert_matches_schema(answer)
+    given = answer.json()
+    assert (given["stop_on_bad_records"], given["max_rejects"]) == (True, 10)
+    assert given["max_rejects_percent"] is None
+    job = Job.objects.get(uuid=given["uuid"])
+    assert (job.stop_on_bad_records, job.max_rejects, job.max_rejects_percent) == (True, 10, None)
+    percent = submit(alice_api, scoring(alice_snapshot, max_rejects_percent=2.5)).json()
+    assert (percent["stop_on_bad_records"], percent["max_rejects_percent"]) == (False, 2.5)
+
+
 def test_a_model_uuid_runs_its_newest_snapshot_and_seed_job_type_names_work(
     alice_api, alice_snapshot
 ):
@@ -315,6 +330,9 @@ MISSING = "00000000-0000-0000-0000-000000000000"
         ({"job_type": "metrics"}, "detail", "has no metrics function"),
         ({"input_schema": "in.avsc"}, "detail", "not an attachment"),
         ({"check_output_schema": True}, "detail", "Choose an output schema"),
+        ({"max_rejects": -1}, "max_rejects", "greater than or equal to 0"),
+        ({"max_rejects_percent": 101}, "max_rejects_percent", "less than or equal to 100"),
+        ({"stop_on_bad_records": "maybe"}, "stop_on_bad_records", "valid boolean"),
     ],
 )
 def test_bad_job_input_is_refused_with_a_message(alice_api, alice_snapshot, change, field, words):

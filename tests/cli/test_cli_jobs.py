@@ -125,15 +125,41 @@ def test_watch_exits_1_when_the_job_fails(celery_worker, moc, alice, team_alpha,
                          source=FAILING)  # fmt: skip
 
     created = moc("job", "create", "batchjob", str(model.uuid), str(iris_sample), "out.jsonl",
-                  "--wait")  # fmt: skip
+                  "--stop-on-bad-records", "--wait")  # fmt: skip
 
     assert created.returncode == 1, created.stderr
     job_uuid = created.stdout.split()[-1]  # still the last word: the summary went to stderr
-    assert Job.objects.get(uuid=job_uuid).status == JobStatus.ERROR
+    job = Job.objects.get(uuid=job_uuid)
+    assert (job.status, job.stop_on_bad_records) == (JobStatus.ERROR, True)
     assert "ended ERROR" in created.stderr and "no score for id" in created.stderr
+    assert "stopped on the first bad record: input record 1" in job.error_message
     watched = moc("job", "watch", job_uuid)
     assert watched.returncode == 1
     assert_error(moc("job", "result", job_uuid), 1, "ended ERROR")
+
+
+def test_a_model_that_fails_on_records_completes_with_them_rejected_within_the_threshold(
+    celery_worker, moc, alice, team_alpha, iris_sample
+):
+    model = model_create(owner=alice, team=team_alpha, name="broken", source_name="broken.py",
+                         source=FAILING)  # fmt: skip
+
+    within = moc("job", "create", "batchjob", str(model.uuid), str(iris_sample), "out.jsonl",
+                 "--max-rejects", "100%", "--wait")  # fmt: skip
+    over = moc("job", "create", "batchjob", str(model.uuid), str(iris_sample), "out.jsonl",
+               "--max-rejects", "10", "--wait")  # fmt: skip
+
+    assert within.returncode == 0, within.stderr
+    job = Job.objects.get(uuid=last_word(within))
+    assert (job.status, job.result, job.records_rejected) == ("COMPLETE", "FAILURE", 150)
+    assert job.max_rejects_percent == 100
+    assert "150 records were rejected" in moc("job", "result", str(job.uuid)).stderr
+    assert over.returncode == 1
+    job = Job.objects.get(uuid=over.stdout.split()[-1])
+    assert (job.status, job.max_rejects) == ("ERROR", 10)
+    assert job.error_message.startswith("stopped: more than 10 records were rejected")
+    assert_error(moc("job", "create", "batchjob", str(model.uuid), str(iris_sample), "o.jsonl",
+                     "--max-rejects", "lots"), 2, "--max-rejects")  # fmt: skip
 
 
 def test_cancel_stops_a_running_job_and_watch_then_exits_1(

@@ -371,3 +371,37 @@ def test_an_array_input_schema_checks_each_line_whole_and_score_gets_the_array(a
     assert output_of(job) == [{"type": "list", "sum": 3.0}, {"type": "list", "sum": 3.5}]
     [reject] = rejects_of(job)
     assert (reject["record"], reject["data"]) == (2, ["a", 2.0])
+
+
+# --- The job page ------------------------------------------------------------------------------
+
+
+def test_the_job_page_shows_the_result_in_words_and_the_first_rejects_with_reasons(
+    alice, team_alpha, alice_client
+):
+    data = '{"x": 1}\n{"x": \n{"x": 3}\n{"x": 4}\n'
+    job = run(
+        submit(
+            alice,
+            snapshot_of(ECHO, owner=alice, team=team_alpha),
+            InputSpec(kind=JobAsset.Kind.EMBEDDED, data=data),
+            max_rejects=5,
+        )
+    )
+    page = alice_client.get(job.get_absolute_url()).text
+
+    assert "Complete" in page
+    assert '<span class="result result-failure">· 1 of 4 records rejected</span>' in page
+    assert "stop when more than 5 are rejected" in page
+    assert "Rejected records" in page
+    assert "invalid JSON at column 7: unexpected end of data" in page
+    link = page.split("Download rejected records")[0].rsplit('href="', 1)[1].split('"')[0]
+    download = alice_client.get(link)
+    assert download.status_code == 200
+    assert b"unexpected end of data" in b"".join(download.streaming_content)
+
+
+def test_the_job_page_of_a_job_without_rejects_says_success(alice, team_alpha, alice_client):
+    job = run(submit(alice, snapshot_of(ECHO, owner=alice, team=team_alpha), embedded({"x": 1})))
+    page = alice_client.get(job.get_absolute_url()).text
+    assert "Success: no record rejected" in page and "Rejected records" not in page

@@ -402,6 +402,22 @@ def test_the_wizard_keeps_a_bounded_number_of_inputs(alice_client, alice_snapsho
     assert len(answers(alice_client)["inputs"]) == 2
 
 
+def test_review_takes_the_options_for_bad_records(alice_client, alice_snapshot, queued):
+    walk_to_inputs(alice_client, alice_snapshot)
+    alice_client.post(step("inputs"), {"data": '{"x": 1}\n', "action": "next"})
+    alice_client.post(step("output"), {"kind": "embedded"})
+    review = alice_client.get(step("review")).text
+    assert "Stop on the first bad record" in review and "Error threshold" in review
+
+    refused = alice_client.post(step("review"), {"max_rejects": "lots"})
+    assert refused.status_code == 200 and not Job.objects.exists()
+    assert "is not an error threshold" in refused.text and 'value="lots"' in refused.text
+
+    alice_client.post(step("review"), {"stop_on_bad_records": "on", "max_rejects": "2.5 %"})
+    job = Job.objects.get()
+    assert (job.stop_on_bad_records, job.max_rejects, job.max_rejects_percent) == (True, None, 2.5)
+
+
 def test_review_shows_a_refusal_from_job_submit(alice_client, alice_snapshot, settings, queued):
     walk_to_inputs(alice_client, alice_snapshot)
     alice_client.post(step("inputs"), {"data": '{"x": 1}\n' * 10, "action": "next"})
