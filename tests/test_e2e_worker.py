@@ -75,7 +75,8 @@ def test_a_model_that_raises_ends_in_error_and_the_worker_keeps_serving(
     bad = demo_snapshot(owner=alice, team=team_alpha, source=broken)
     upload = sample_upload(owner=alice, tmp_path=tmp_path)
 
-    failed = wait_for_job(_submit(alice, bad, upload))
+    # A score that raises rejects its records; with stop-on-bad-records the first ends the job.
+    failed = wait_for_job(_submit(alice, bad, upload, stop_on_bad_records=True))
     good = wait_for_job(_submit(alice, demo_snapshot(owner=alice, team=team_alpha), upload))
 
     assert failed.status == JobStatus.ERROR
@@ -83,6 +84,57 @@ def test_a_model_that_raises_ends_in_error_and_the_worker_keeps_serving(
     assert "Traceback" in failed.log
     assert not failed.output_asset().file
     assert good.status == JobStatus.COMPLETE
+
+
+REJECTING_SOURCE = """\
+import math
+
+# modelop.score
+def action(datum):
+    if datum["x"] == 0:
+        raise ValueError("x is zero")
+    yield {"x": datum["x"], "score": math.nan if datum["x"] == 9 else 1 / datum["x"]}
+"""
+
+
+def test_bad_records_are_rejected_and_the_job_completes_with_failure_through_a_real_worker(
+    celery_worker, alice, team_alpha
+):
+    from django.core.files.base import ContentFile
+
+    from jobs.services import upload_create
+    from models_registry.services import model_create
+
+    snapshot = model_create(
+        owner=alice, team=team_alpha, name="rejecting", source_name="model.py",
+        source=REJECTING_SOURCE,
+    ).latest_snapshot()  # fmt: skip
+    data = b'{"x": 1}\n{"x": 0}\n{"x": \n{"x": "caf\xe9"}\n{"x": 9}\n{"x": 4}\n'
+    upload = upload_create(owner=alice, content=ContentFile(data, name="in.jsonl"))
+
+    job = wait_for_job(_submit(alice, snapshot, upload))
+    stopped = wait_for_job(_submit(alice, snapshot, upload, max_rejects=2))
+
+    assert (job.status, job.result) == (JobStatus.COMPLETE, "FAILURE"), job.error_message
+    assert (job.records_read, job.records_written, job.records_rejected) == (6, 2, 4)
+    with job.output_asset().file.open("rb") as f:
+        assert [orjson.loads(line) for line in f] == [
+            {"x": 1, "score": 1.0},
+            {"x": 4, "score": 0.25},
+        ]
+    with job.output_asset().rejects_file.open("rb") as f:
+        rejects = [orjson.loads(line) for line in f]
+    # Undecodable records are found as a chunk is read, before any of it is scored.
+    assert sorted((r["direction"], r["record"], r["reason"]) for r in rejects) == [
+        ("input", 2, "score function 'action' raised ValueError: x is zero"),
+        ("input", 3, "invalid JSON at column 7: unexpected end of data"),
+        ("input", 4, "not UTF-8 text"),
+        ("output", 2, "cannot be encoded as JSON: field 'score' is nan"),
+    ]
+    assert "Traceback" in job.log and "x is zero" in job.log
+    assert stopped.status == JobStatus.ERROR
+    assert stopped.error_message.startswith("stopped: more than 2 records were rejected")
+    assert not stopped.output_asset().file
 
 
 def test_cancel_stops_a_running_job_within_two_seconds(celery_worker, alice, team_alpha, tmp_path):
