@@ -59,3 +59,50 @@ def test_a_job_completes_exactly_once_through_a_postgresql_restart(postgresql):
 
 def test_queued_and_running_jobs_complete_exactly_once_through_a_redis_restart(postgresql, redis):
     _run("redis-restart", 1)
+
+
+@pytest.fixture
+def sqlite_file():
+    if connection.vendor != "sqlite":
+        pytest.skip("the embedded default's SQLite only")
+    return connection.settings_dict["NAME"]
+
+
+def test_a_job_completes_while_sqlite_is_write_locked_for_a_moment(
+    sqlite_file, in_process_executor, alice, team_alpha
+):
+    """A long write elsewhere (another process's transaction) holds SQLite's write lock for
+    3 s while the job runs and commits: the job waits for it and completes."""
+    import sqlite3
+    import threading
+    import time
+
+    from jobs.models import JobStatus
+    from jobs.worker.supervisor import job_execute
+    from tests.jobs.test_executor_supervisor import embedded, snapshot_of, submit
+
+    source = "import time\n# modelop.score\ndef action(d):\n    time.sleep(0.002)\n    yield d\n"
+    job = submit(alice, snapshot_of(source, owner=alice, team=team_alpha),
+                 embedded(*({"id": i} for i in range(500))))  # fmt: skip
+    locked = threading.Event()
+
+    def hold_the_lock():
+        other = sqlite3.connect(sqlite_file, timeout=30)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE jobs_runtime SET description = description")
+        locked.set()
+        time.sleep(3)
+        other.commit()
+        other.close()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    locked.wait(10)
+    started = time.monotonic()
+    job_execute(job_uuid=str(job.uuid))
+    holder.join()
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE, job.error_message
+    assert job.records_written == 500
+    assert time.monotonic() - started >= 2.5  # it did wait for the lock
