@@ -251,6 +251,42 @@ def action(df):
     )
 
 
+def test_in_recordsets_mode_and_with_a_json_array_an_exception_rejects_every_record(
+    alice, team_alpha
+):
+    recordsets = """
+# modelop.recordsets.0: true
+# modelop.score
+def action(df):
+    raise ValueError(f"cannot score {len(df)} rows")
+"""
+    whole = "# modelop.score\ndef action(data):\n    return 1 / len(data[5:])\n"
+    frames = run(
+        submit(
+            alice, snapshot_of(recordsets, owner=alice, team=team_alpha),
+            embedded({"x": 1}, {"x": 2}, {"x": 3}),
+        )
+    )  # fmt: skip
+    array = run(
+        submit(
+            alice, snapshot_of(whole, owner=alice, team=team_alpha),
+            uploaded(alice, "arr.json", b'[{"x": 1}, {"x": 2}]'),
+        )
+    )  # fmt: skip
+
+    assert (frames.status, frames.result, frames.records_rejected) == ("COMPLETE", "FAILURE", 3)
+    assert [r["record"] for r in rejects_of(frames)] == [1, 2, 3]
+    assert rejects_of(frames)[0]["reason"] == (
+        "score function 'action' raised ValueError: cannot score 3 rows on all 3 input records"
+    )
+    assert (array.status, array.result, array.records_rejected) == ("COMPLETE", "FAILURE", 2)
+    assert rejects_of(array)[1] == {
+        "direction": "input", "record": 2, "asset": "arr.json", "data": {"x": 2},
+        "reason": "score function 'action' raised ZeroDivisionError: division by zero "
+        "on the array of 2 records in 'arr.json'",
+    }  # fmt: skip
+
+
 # --- Result and options ----------------------------------------------------------------------
 
 
