@@ -99,8 +99,8 @@ class TrainingRun:
         if not len(frame):
             if self.counts.records_rejected:
                 raise JobError(
-                    f"all {self.counts.records_rejected} input records failed the input schema "
-                    f"check: there is nothing to train on (see the rejects file)"
+                    f"all {self.counts.records_rejected} input records were rejected (they "
+                    f"cannot be read or fail the input schema): there is nothing to train on"
                 )
             raise JobError("there is no training data: the inputs hold no records to train on")
         self.folder.mkdir(exist_ok=True)
