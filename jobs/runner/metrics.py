@@ -29,6 +29,8 @@ from jobs.runner.evaluation import (
     roles_from_schema,
     roles_with_params,
 )
+from jobs.runner.evaluation.drift import data_drift, drift_features, thresholds_of
+from jobs.runner.evaluation.shapley import SHAP_ROWS, SHAP_SECONDS
 from jobs.runner.evaluation.values import native
 from jobs.runner.events import Counts, Events
 from jobs.runner.modelcode import ModelCode, describe, log_traceback
@@ -62,11 +64,17 @@ class MetricsRun:
 
     def run(self) -> Counts:
         results: list[dict] = []
+        drift_frames: list[pd.DataFrame] = []  # the baseline and the sample, for data drift
         for item in self.spec.inputs:
             reader = reader_open(item)
             frame = self._frame(reader)
             self.events.progress(self.counts, force=True)
+            if self.evaluator and len(drift_frames) < 2:
+                drift_frames.append(frame)
+                sample_at = len(results)
             results.extend(self._results(frame, reader))
+        if len(drift_frames) == 2:
+            results = self._with_drift(results, sample_at, *drift_frames)
         self.rejects.finish()
         writer = writer_open(
             path=self.spec.output_path, name=self.spec.output_name, format=self.spec.output_format
@@ -82,10 +90,17 @@ class MetricsRun:
         own = self._call_metrics(frame, where) if self.metrics is not None else []
         if not self.evaluator:
             return own
+        if self.several_inputs and (not self.roles.label or self.roles.label not in frame):
+            print(f"no performance metrics {where}: it has no label column", file=sys.stderr)
+            return own
         frame, roles = self._with_scores(frame, where)
         try:
             try:
-                evaluated = evaluate(frame, roles, predict=self._predict(roles.score))
+                evaluated = evaluate(
+                    frame, roles, predict=self._predict(roles.score), explain=self._predict,
+                    shap_rows=_number(self.params.get("shap_rows"), SHAP_ROWS, int),
+                    shap_seconds=_number(self.params.get("shap_seconds"), SHAP_SECONDS, float),
+                )  # fmt: skip
             except _NoPrediction:
                 print(
                     f"no permutation importance: the score function does not give one "
@@ -98,6 +113,35 @@ class MetricsRun:
         if not own:
             return [evaluated]
         return [{**evaluated, **own[0]}, *own[1:]]
+
+    def _with_drift(
+        self, results: list[dict], sample_at: int, baseline: pd.DataFrame, sample: pd.DataFrame
+    ) -> list[dict]:
+        """The data drift of the sample (the second input) from the baseline (the first), in
+        the sample's first result."""
+        roles = self.roles
+        if isinstance(self.params.get("drift_columns"), list):
+            features = [str(c) for c in self.params["drift_columns"]]
+        elif roles.predictors:
+            features = roles.predictors
+        else:
+            exclude = {roles.label, roles.score, roles.probability, roles.weight}
+            features = drift_features(
+                baseline, sample, exclude=exclude | set(roles.class_probabilities.values())
+            )
+        drift = data_drift(
+            baseline, sample, features=features, thresholds=thresholds_of(self.params)
+        )
+        print(
+            f"data drift of '{self.spec.inputs[1].name}' from '{self.spec.inputs[0].name}': "
+            f"{drift['data_drift_count']} of {len(drift['data_drift'][-1]['values'])} "
+            f"features drift",
+            file=sys.stderr,
+        )
+        if sample_at < len(results):
+            results[sample_at] = {**drift, **results[sample_at]}
+            return results
+        return [*results, drift]
 
     def _call_metrics(self, frame: pd.DataFrame, where: str) -> list[dict]:
         name = self.model.name("metrics")
@@ -207,6 +251,12 @@ class MetricsRun:
             return frame[column]
 
         return predict
+
+
+def _number(value: Any, default: Any, kind: type) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return kind(value)
+    return default
 
 
 def _as_frame(outputs: list[Any]) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from jobs import plots
 from jobs.metrics_size import OMITTED_KEY
 from jobs.models import Job, JobStatus, JobType
 from jobs.selectors import job_list
+from jobs.views import metric_charts
 from jobs.views._common import get_job_for_user
 
 HEADLINE = (
@@ -140,7 +141,8 @@ def _shown(what: str, shown: int, total: int) -> str:
 def _bias_rows(bias: object) -> tuple[list[dict], str]:
     if not isinstance(bias, list):
         return [], ""
-    items = [item for item in bias if isinstance(item, dict)]
+    # ModelOp's bias test objects are drawn with the other category arrays (metric_charts).
+    items = [item for item in bias if isinstance(item, dict) and "test_name" not in item]
     note = _shown("rows", ROWS_SHOWN, len(items)) if len(items) > ROWS_SHOWN else ""
     rows = []
     low, high = DISPARATE_IMPACT_RANGE
@@ -278,6 +280,7 @@ def metric_set(metrics: dict, uid: str) -> dict:
         "importance": importance,
         "importance_method": method,
         "importance_note": importance_note,
+        **metric_charts.context(metrics, uid),
         "omitted": _omitted(metrics),
         "raw": raw,
         "raw_size": raw_size,

@@ -15,6 +15,7 @@ from jobs.runner.evaluation.classification import classification_metrics
 from jobs.runner.evaluation.fairness import bias_metrics
 from jobs.runner.evaluation.interpretability import permutation_importance
 from jobs.runner.evaluation.regression import regression_metrics
+from jobs.runner.evaluation.shapley import SHAP_ROWS, SHAP_SECONDS, shap_importance
 
 # A numeric label with more distinct values than this is a regression target.
 MAX_CLASSES = 10
@@ -90,8 +91,13 @@ def evaluate(
     roles: Roles,
     *,
     predict: Callable[[pd.DataFrame], pd.Series] | None = None,
+    explain: Callable[[str], Callable[[pd.DataFrame], pd.Series] | None] | None = None,
+    shap_rows: int = SHAP_ROWS,
+    shap_seconds: float = SHAP_SECONDS,
 ) -> dict:
-    """Performance, bias and (with PREDICT) interpretability metrics of FRAME."""
+    """Performance, bias and (with PREDICT) interpretability metrics of FRAME. EXPLAIN maps
+    an output column to a predict function giving that column, for SHAP values of the
+    probability (or a regression's score)."""
     for what, column in (("label", roles.label), ("score", roles.score)):
         if not column:
             raise EvaluationError(
@@ -144,6 +150,18 @@ def evaluate(
         result["interpretability"] = permutation_importance(
             frame, predict=predict, predictors=predictors, label=roles.label, problem=problem
         )
+    if explain is not None and predictors and shap_rows > 0:
+        column = roles.probability or (roles.score if problem == "regression" else "")
+        predict_score = explain(column) if column else None
+        shap = (
+            shap_importance(
+                frame, predict_score=predict_score, predictors=predictors, rows=shap_rows,
+                seconds=shap_seconds,
+            )
+            if predict_score is not None
+            else {"skipped": "the model gives no probability or numeric score to explain"}
+        )  # fmt: skip
+        result.setdefault("interpretability", {})["shap"] = shap
     return result
 
 
