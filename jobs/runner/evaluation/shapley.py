@@ -19,7 +19,7 @@ from jobs.runner.evaluation.values import native
 SHAP_ROWS = 100  # explained rows (job parameter shap_rows)
 BACKGROUND_ROWS = 50
 MAX_SAMPLES = 2048  # coalitions per explained row, at most
-EVALUATIONS = 1_000_000  # model evaluations (rows scored), in all
+EVALUATIONS = 250_000  # model evaluations (rows scored), in all
 SHAP_SECONDS = 60.0  # job parameter shap_seconds
 CHUNK_ROWS = 10  # rows explained per KernelExplainer call, between time checks
 
