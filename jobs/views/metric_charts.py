@@ -37,6 +37,7 @@ CHARTS_SHOWN = 20  # charts and tables per metric set
 ROWS_SHOWN = 100
 COLUMNS_SHOWN = 20
 TEXT_CHARS = 100
+DRIFT_FEATURES_READ = 5000  # per test; the PSI chart draws the largest of them
 DRIFT_TESTS = {  # test_type: (column, default threshold, flagged when the value is ...)
     "kolmogorov_smirnov": ("ks_pvalue", 0.05, "below"),
     "jensen_shannon": ("js_distance", 0.1, "above"),
@@ -119,7 +120,7 @@ def drift_context(metrics: dict, uid: str) -> dict:
         limit = test.get("threshold") if _is_number(test.get("threshold")) else default
         flags = test.get("flags") if isinstance(test.get("flags"), dict) else {}
         statistics = test.get("statistics") if isinstance(test.get("statistics"), dict) else {}
-        for feature, value in list(test["values"].items())[: ROWS_SHOWN * 2]:
+        for feature, value in list(test["values"].items())[:DRIFT_FEATURES_READ]:
             row = features.setdefault(str(feature), {})
             if not _is_number(value):
                 continue
