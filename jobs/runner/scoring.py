@@ -242,6 +242,9 @@ def _is_record_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, dict) for item in value)
 
 
+# Not a bad record but the end of the job: the model exits, or the process is out of memory.
+_FATAL = (SystemExit, MemoryError)
+
 # After this many, a score exception's traceback is no longer logged (its reason still is).
 LOGGED_TRACEBACKS = 10
 
@@ -342,12 +345,12 @@ class ScoringRun:
                             out.extend(list(result))
                         else:
                             out.append(result)
-                except Exception as exc:
-                    self._score_raised(exc, reader, [reader.number(done)], [record])
-                except SystemExit as exc:
+                except _FATAL as exc:
                     raise self._score_failed(
                         exc, f"on input record {reader.number(done)}{self._in(reader)}"
                     ) from exc
+                except Exception as exc:
+                    self._score_raised(exc, reader, [reader.number(done)], [record])
                 if clock() >= events.next_progress:
                     self.output.emit(out)
                     out = []
@@ -385,14 +388,14 @@ class ScoringRun:
         if len(frame):
             try:
                 result = self._result(self.score(frame))
+            except _FATAL as exc:
+                raise self._score_failed(exc, f"on all {len(frame)} input records") from exc
             except Exception as exc:
                 self._log_traceback(exc)
                 reason = self._reason(exc, f"on all {len(frame)} input records")
                 for (reader, number), record in zip(numbers, frame.to_dict("records"), strict=True):
                     self._reject_input(reader, number, reason, record)
                 return
-            except SystemExit as exc:
-                raise self._score_failed(exc, f"on all {len(frame)} input records") from exc
             self.output.emit(result)
 
     def _batch(self, reader: Reader) -> None:
@@ -432,6 +435,8 @@ class ScoringRun:
         their DATA a list or a DataFrame) is rejected."""
         try:
             return self._result(self.score(argument))
+        except _FATAL as exc:
+            raise self._score_failed(exc, where) from exc
         except Exception as exc:
             self._log_traceback(exc)
             reason = self._reason(exc, where)
@@ -439,8 +444,6 @@ class ScoringRun:
             for number, record in zip(numbers, records, strict=True):
                 self._reject_input(reader, number, reason, record)
             return []
-        except SystemExit as exc:
-            raise self._score_failed(exc, where) from exc
 
     def _score_raised(self, exc: Exception, reader: Reader, numbers, records) -> None:
         self._log_traceback(exc)
