@@ -78,7 +78,7 @@ class ModelRegisterForm(SourceFormMixin, forms.Form):
     source = forms.FileField(
         label="Model source (.py)",
         help_text="Functions are found by comments such as '# modelop.score' above them.",
-        widget=forms.ClearableFileInput(attrs={"accept": ".py"}),
+        widget=forms.ClearableFileInput(attrs={"accept": ".py,.py3"}),
     )
     attachments = MultipleFileField(
         required=False, help_text="Trained artifacts, schemas (.avsc), anything the code opens."

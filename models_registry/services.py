@@ -13,7 +13,7 @@ from django.db.models import Max
 from audit.services import Action, audit_record
 from commandcenter.lib.tags import runtime_tags_clean
 from commandcenter.lib.uploads import size_text
-from jobs.runner.smarttags import SmartTagError, parse_smart_tags
+from jobs.runner.smarttags import SOURCE_SUFFIXES, SmartTagError, parse_smart_tags
 from models_registry.models import Attachment, Model, Snapshot
 
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
@@ -68,8 +68,10 @@ def source_decode(raw: bytes, *, filename: str) -> str:
 
 
 def _source_check(source: str, source_name: str) -> dict:
-    if not source_name.endswith(".py"):
-        raise ValidationError(f"The model source must be a .py file, not {source_name!r}.")
+    if not source_name.endswith(SOURCE_SUFFIXES):
+        raise ValidationError(
+            f"The model source must be a .py (or .py3) file, not {source_name!r}."
+        )
     attachment_name_clean(source_name)
     try:
         return parse_smart_tags(source, filename=source_name).as_dict()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import inspect
 import json
@@ -52,7 +53,10 @@ class ModelCode:
         cwd = os.getcwd()
         if sys.path[:1] != [cwd]:
             sys.path.insert(0, cwd)
-        spec = importlib.util.spec_from_file_location(module_name, path)
+        # A .py3 source (FastScore's name) is Python too: its loader is named, as the suffix
+        # is not one importlib knows.
+        loader = importlib.machinery.SourceFileLoader(module_name, str(path))
+        spec = importlib.util.spec_from_file_location(module_name, path, loader=loader)
         if spec is None or spec.loader is None:
             raise JobError(f"the model source '{path.name}' cannot be loaded as Python")
         module = importlib.util.module_from_spec(spec)

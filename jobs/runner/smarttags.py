@@ -7,8 +7,15 @@
     # modelop.recordsets.1: true              a yielded DataFrame is written as records
     # moc.batch: true                         (ours) score receives one DataFrame per chunk
 
-"#modelop.score" (no space) is accepted too. This module imports nothing from Django, so the
-executor child process can use it.
+    # modelop.slot.0: in-use                  slots: inputs on even numbers, outputs on odd
+    # modelop.schema.2: second_input.avsc     (a score function of two parameters gets
+                                              (record, slot number))
+
+"#modelop.score" (no space) is accepted too, and so are the legacy FastScore tags, which mean
+what their modelop counterparts mean: "# fastscore.init" (also "fastscore.begin"),
+"# fastscore.action" (the score function), "# fastscore.schema.0: ...",
+"# fastscore.recordsets.0: ...", "# fastscore.slot.0: ...". This module imports nothing from
+Django, so the model process can use it.
 """
 
 from __future__ import annotations
@@ -20,8 +27,14 @@ from dataclasses import asdict, dataclass, field
 FUNCTION_KINDS = ("init", "score", "metrics", "train")
 JOB_FUNCTIONS = ("score", "metrics", "train")
 
-_FUNCTION_TAG = re.compile(r"^\s*#\s*modelop\.(init|score|metrics|train)\s*$")
-_HEADER_TAG = re.compile(r"^\s*#\s*modelop\.(schema|recordsets)\.([01])\s*:\s*(\S+)\s*$")
+_FUNCTION_TAG = re.compile(
+    r"^\s*#\s*(?:modelop|fastscore)\.(init|begin|score|action|metrics|train)\s*$"
+)
+_HEADER_TAG = re.compile(
+    r"^\s*#\s*(?:modelop|fastscore)\.(schema|recordsets|slot)\.(\d{1,2})\s*:\s*(\S+)\s*$"
+)
+_LEGACY_KINDS = {"begin": "init", "action": "score"}  # FastScore's names
+SOURCE_SUFFIXES = (".py", ".py3")
 _BATCH_TAG = re.compile(r"^\s*#\s*moc\.batch\s*:\s*(\S+)\s*$")
 _TRUE = {"true", "yes", "1", "on"}
 
@@ -38,6 +51,9 @@ class SmartTags:
     recordsets_in: bool = False
     recordsets_out: bool = False
     batch: bool = False
+    # Slot number (as text, JSON keys) -> "in-use" or "unused"; and the schemas of slots 2+.
+    slots: dict[str, str] = field(default_factory=dict)
+    schemas: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -74,7 +90,7 @@ def parse_smart_tags(source: str, *, filename: str = "model.py") -> SmartTags:
     tags = SmartTags()
     for index, line in enumerate(lines):
         if match := _FUNCTION_TAG.match(line):
-            kind = match.group(1)
+            kind = _LEGACY_KINDS.get(match.group(1), match.group(1))
             name = _function_after(lines, index, starts)
             if name is None:
                 raise SmartTagError(
@@ -89,8 +105,23 @@ def parse_smart_tags(source: str, *, filename: str = "model.py") -> SmartTags:
             tags.functions[kind] = name
         elif match := _HEADER_TAG.match(line):
             what, slot, value = match.groups()
-            if what == "schema":
-                setattr(tags, "input_schema" if slot == "0" else "output_schema", value)
+            slot = str(int(slot))
+            if what == "slot":
+                if value.lower() not in ("in-use", "unused"):
+                    raise SmartTagError(
+                        f"{filename} line {index + 1}: a slot is 'in-use' or 'unused', "
+                        f"not {value!r}."
+                    )
+                tags.slots[slot] = value.lower()
+            elif what == "schema":
+                if slot in ("0", "1"):
+                    setattr(tags, "input_schema" if slot == "0" else "output_schema", value)
+                else:
+                    tags.schemas[slot] = value
+            elif slot not in ("0", "1"):
+                raise SmartTagError(
+                    f"{filename} line {index + 1}: recordsets tags are for slots 0 and 1."
+                )
             else:
                 setattr(
                     tags,

@@ -13,13 +13,14 @@ and read only its inputs besides (jobs/runner/sandbox.py):
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import stat
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.core.files.storage import Storage
@@ -193,19 +194,86 @@ def _link_or_copy(source: str, dest: Path) -> None:
         shutil.copyfile(source, dest)
 
 
-def _job_description(job: Job, inputs: list[JobAsset], output: JobAsset) -> dict:
+_MODELOP_FORMATS = {"jsonl": "JSON", "json": "JSON", "csv": "CSV", "parquet": "PARQUET"}
+
+
+def _schema_definition(workdir: Path | None, name: str) -> list[dict]:
+    """[{"schemaDefinition": <the .avsc as JSON>}] as ModelOp's model metadata holds it."""
+    if not name or workdir is None:
+        return []
+    try:
+        return [{"schemaDefinition": json.loads((workdir / name).read_text()), "name": name}]
+    except (OSError, ValueError):
+        return []
+
+
+def _asset_description(asset: JobAsset, position: int, *, job_type: str, inputs: int) -> dict:
+    """One of ModelOp's inputData/outputData entries, and our own keys beside them."""
+    url = asset.location if asset.is_external and asset.kind != JobAsset.Kind.SQL else None
+    role = getattr(asset, "role", "") or _default_role(asset, position, job_type, inputs)
+    return {
+        "name": asset.name,
+        "filename": PurePosixPath(asset.name).name if asset.name else "",
+        "assetType": "EXTERNAL_FILE" if url else "EMBEDDED" if asset.kind == "embedded" else "FILE",
+        "assetRole": role,
+        "fileFormat": _MODELOP_FORMATS.get(asset.format, (asset.format or "").upper()),
+        "fileUrl": url,
+        # Ours, kept for models written against the earlier description.
+        "format": asset.format,
+        "kind": asset.kind,
+    }
+
+
+def _default_role(asset: JobAsset, position: int, job_type: str, inputs: int) -> str:
+    if asset.direction == JobAsset.Direction.OUTPUT:
+        return "OUTPUT_DATA"
+    if job_type == "training":
+        return "TRAINING_DATA"
+    if job_type == "metrics" and inputs > 1:
+        return "BASELINE_DATA" if position == 0 else "SAMPLE_DATA"
+    return "SAMPLE_DATA" if job_type == "metrics" else "INPUT_DATA"
+
+
+def _job_description(
+    job: Job, inputs: list[JobAsset], output: JobAsset, workdir: Path | None = None
+) -> dict:
+    """The job as ModelOp's job JSON (what init(job) reads as json.loads(job["rawJson"])): its
+    type, parameters, input and output data with their roles, and the model's schemas
+    (referenceModel.storedModel.modelMetaData.inputSchema[0].schemaDefinition) with their
+    extended fields; plus the keys of our earlier description."""
     snapshot = job.snapshot
+    job_type = _MODELOP_JOB_TYPES.get(job.job_type, job.job_type)
+    input_schema = _schema_definition(workdir, job.input_schema or snapshot.smart_tags.get(
+        "input_schema", ""))  # fmt: skip
+    output_schema = _schema_definition(workdir, job.output_schema or snapshot.smart_tags.get(
+        "output_schema", ""))  # fmt: skip
     return {
         "id": str(job.uuid),
-        "jobType": _MODELOP_JOB_TYPES.get(job.job_type, job.job_type),
+        "jobType": job_type,
+        "jobStatus": "RUNNING",
         "jobParameters": job.params,
+        "inputData": [
+            _asset_description(a, i, job_type=job.job_type, inputs=len(inputs))
+            for i, a in enumerate(inputs)
+        ],
+        "outputData": [_asset_description(output, 0, job_type=job.job_type, inputs=len(inputs))],
+        "referenceModel": {
+            "id": str(snapshot.uuid),
+            "storedModel": {
+                "id": str(snapshot.model.uuid),
+                "modelMetaData": {
+                    "name": snapshot.model.name,
+                    "version": snapshot.version,
+                    "inputSchema": input_schema,
+                    "outputSchema": output_schema,
+                },
+            },
+        },
         "model": {
             "name": snapshot.model.name,
             "version": snapshot.version,
             "snapshotId": str(snapshot.uuid),
         },
-        "inputData": [{"name": a.name, "format": a.format, "kind": a.kind} for a in inputs],
-        "outputData": [{"name": output.name, "format": output.format}],
         "inputSchema": job.input_schema,
         "outputSchema": job.output_schema,
         "createdBy": job.created_by.get_username(),
@@ -309,7 +377,7 @@ def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> 
         stop_on_bad_records=job.stop_on_bad_records,
         max_rejects=job.max_rejects,
         max_rejects_percent=job.max_rejects_percent,
-        job=_job_description(job, inputs, output),
+        job=_job_description(job, inputs, output, workdir.root),
         sandbox=sandbox_policy(job=job, workdir=workdir).to_dict(),
     )
     spec.write(workdir.spec_path)

@@ -101,3 +101,37 @@ def test_a_source_too_deeply_nested_for_the_parser_is_a_smart_tag_error(expressi
     source = f"# modelop.score\ndef action(x):\n    return {expression}\n"
     with pytest.raises(SmartTagError, match="too deeply nested for Python to parse"):
         parse_smart_tags(source)
+
+
+FASTSCORE_MODEL = """\
+# fastscore.schema.0: in.avsc
+# fastscore.schema.1: out.avsc
+# fastscore.recordsets.0: true
+# fastscore.slot.0: in-use
+# fastscore.slot.1: in-use
+# fastscore.slot.2: in-use
+# fastscore.schema.2: second.avsc
+
+# fastscore.begin
+def start():
+    pass
+
+# fastscore.action
+def act(datum, slot):
+    yield datum
+"""
+
+
+def test_legacy_fastscore_tags_mean_what_their_modelop_counterparts_mean():
+    tags = parse_smart_tags(FASTSCORE_MODEL, filename="model.py3")
+    assert tags.functions == {"init": "start", "score": "act"}
+    assert (tags.input_schema, tags.output_schema, tags.recordsets_in) == (
+        "in.avsc", "out.avsc", True,
+    )  # fmt: skip
+    assert tags.slots == {"0": "in-use", "1": "in-use", "2": "in-use"}
+    assert tags.schemas == {"2": "second.avsc"}
+
+
+def test_a_slot_is_in_use_or_unused():
+    with pytest.raises(SmartTagError, match="a slot is 'in-use' or 'unused', not 'maybe'"):
+        parse_smart_tags("# modelop.slot.0: maybe\n# modelop.score\ndef f(x):\n    return x\n")

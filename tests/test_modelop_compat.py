@@ -1,0 +1,80 @@
+"""ModelOp models unchanged: FastScore tags and .py3 sources, init's job JSON as ModelOp's."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+from django.core.files.base import ContentFile
+
+from jobs.models import JobStatus
+from jobs.worker.supervisor import job_execute
+from models_registry.services import model_create
+from tests.jobs.test_executor_supervisor import embedded, submit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INPUT_SCHEMA = {
+    "type": "record",
+    "name": "applicant",
+    "fields": [
+        {"name": "id", "type": "int", "role": "identifier"},
+        {"name": "income", "type": "double", "role": "predictor", "dataClass": "numerical",
+         "driftCandidate": True},
+        {"name": "gender", "type": "string", "role": "predictor", "dataClass": "categorical",
+         "protectedClass": True},
+    ],
+}  # fmt: skip
+
+FASTSCORE_PY3 = """\
+# fastscore.schema.0: applicant.avsc
+import json
+
+# fastscore.begin
+def begin(job):
+    global seen
+    seen = json.loads(job["rawJson"])
+
+# fastscore.action
+def action(datum):
+    model = seen["referenceModel"]["storedModel"]["modelMetaData"]
+    fields = model["inputSchema"][0]["schemaDefinition"]["fields"]
+    yield {
+        "id": datum["id"],
+        "jobType": seen["jobType"],
+        "threshold": seen["jobParameters"]["threshold"],
+        "input": seen["inputData"][0],
+        "output": seen["outputData"][0],
+        "protected": [f["name"] for f in fields if f.get("protectedClass")],
+        "old_keys": sorted(k for k in ("jobParameters", "inputData") if k in seen),
+    }
+"""
+
+
+def test_a_fastscore_py3_model_runs_and_reads_modelops_job_json_in_init(
+    in_process_executor, alice, team_alpha
+):
+    snapshot = model_create(
+        owner=alice, team=team_alpha, name="fastscore", source_name="model.py3",
+        source=FASTSCORE_PY3,
+        attachments=[ContentFile(json.dumps(INPUT_SCHEMA).encode(), name="applicant.avsc")],
+    ).latest_snapshot()  # fmt: skip
+    job = submit(
+        alice, snapshot, embedded({"id": 1, "income": 1.0, "gender": "f"}),
+        params={"threshold": 0.7},
+    )  # fmt: skip
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE, job.error_message + job.log
+    with job.output_asset().file.open("rb") as f:
+        (record,) = [orjson.loads(line) for line in f]
+    assert record["jobType"] == "MODEL_BATCH_JOB"
+    assert record["threshold"] == 0.7
+    assert record["input"]["assetRole"] == "INPUT_DATA"
+    assert record["input"]["fileFormat"] == "JSON"
+    assert record["output"]["assetRole"] == "OUTPUT_DATA"
+    assert record["protected"] == ["gender"]
+    assert record["old_keys"] == ["inputData", "jobParameters"]
