@@ -269,6 +269,10 @@ class Job(TimeStampedModel):
     sandbox = models.JSONField(null=True, blank=True)
     # Metrics jobs: what the metrics function (or the built-in evaluator) yielded, as JSON.
     metrics = models.JSONField(null=True, blank=True)
+    # Set by the attempt that began to make its external output visible, before the target
+    # commits (jobs.services.job_publish_decide): {"attempt": n, ...} with what a later attempt
+    # needs to undo it. From then on the job can no longer be cancelled.
+    publishing = models.JSONField(default=dict, blank=True)
     # Training jobs: the snapshot the job made.
     result_snapshot = models.ForeignKey(
         "models_registry.Snapshot",

@@ -113,12 +113,17 @@ def s3_bucket(s3_server) -> str:
 class ThrottledProxy:
     """A TCP proxy on 127.0.0.1 to TARGET that passes answers on at RATE bytes a second per
     connection, as a slow network would. It counts the answer bytes passed on (`sent`) and
-    the connections still open (`open`): one closes when its client closes it."""
+    the connections still open (`open`): one closes when its client closes it. Clearing
+    `gate` holds what clients send until it is set again."""
 
     def __init__(self, target: tuple[str, int], *, rate: int) -> None:
         self.target, self.rate = target, rate
         self.sent = 0
         self.open = 0
+        # Cleared: what clients send waits here (`holding` is set once something does).
+        self.gate = threading.Event()
+        self.gate.set()
+        self.holding = threading.Event()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
@@ -151,6 +156,9 @@ class ThrottledProxy:
     def _pump(self, source: socket.socket, sink: socket.socket, *, throttled=False) -> None:
         try:
             while data := source.recv(16 * 1024):
+                if not throttled and not self.gate.is_set():
+                    self.holding.set()
+                    self.gate.wait(60)
                 sink.sendall(data)
                 if throttled:
                     with self._lock:
@@ -188,7 +196,8 @@ class _Remote(Exception):
 class WebHdfsServer:
     """WebHDFS on 127.0.0.1 over the folder ROOT. Paths under DENIED answer
     AccessControlException; fail_next_write makes the next datanode write store half of its
-    data and then fail, as a datanode that dies mid-stream."""
+    data and then fail, as a datanode that dies mid-stream; hold(OP) keeps requests of that op
+    waiting until the event it returns is set."""
 
     def __init__(self, root: Path, *, denied: tuple[str, ...] = ()) -> None:
         self.root = root
@@ -197,6 +206,7 @@ class WebHdfsServer:
         self.read_delay = 0.0  # seconds between the chunks a datanode sends, for a slow read
         self.reading = 0  # datanode reads still sending
         self.requests: list[tuple[str, str, str]] = []  # (method, op, path)
+        self.holds: dict[str, threading.Event] = {}
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _WebHdfsHandler)
         self._httpd.daemon_threads = True
         self._httpd.hdfs = self
@@ -213,6 +223,12 @@ class WebHdfsServer:
 
     def local(self, path: str) -> Path:
         return self.root / path.lstrip("/")
+
+    def hold(self, op: str) -> threading.Event:
+        """Requests of OP (CREATE, RENAME, ...) wait, once recorded in .requests, until the
+        event returned is set."""
+        self.holds[op] = threading.Event()
+        return self.holds[op]
 
     def connection(self, name: str = "hadoop", **fields):
         from jobs.models import Connection
@@ -249,6 +265,8 @@ class _WebHdfsHandler(BaseHTTPRequestHandler):
         op = params.get("op", "").upper()
         path = posixpath.normpath("/" + unquote(url.path[len(_PREFIX) :]).strip("/"))
         self.hdfs.requests.append((method, op, path))
+        if op in self.hdfs.holds:
+            self.hdfs.holds[op].wait(60)
         try:
             if not url.path.startswith(_PREFIX) or ".." in path.split("/"):
                 raise _Remote(400, "IllegalArgumentException", f"Invalid path {url.path!r}")

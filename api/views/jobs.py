@@ -134,10 +134,12 @@ class JobCancelView(APIView):
         job = _job(request, job_uuid)
         if not job_cancel(job=job, by=request.user):
             job.refresh_from_db()
-            return Response(
-                {"detail": f"The job already ended ({job.status}); it cannot be cancelled."},
-                status=status.HTTP_409_CONFLICT,
+            detail = (
+                f"The job already ended ({job.status}); it cannot be cancelled."
+                if job.is_terminal
+                else "Too late to cancel: the job is publishing its output."
             )
+            return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
         return _detail(request, job)
 
 

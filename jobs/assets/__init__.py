@@ -2,7 +2,8 @@
 
 The worker process, not the model's child process, talks to external systems: an input is
 streamed into the job's work dir before the model starts, and the model's output, staged in
-the work dir, is published only when the job succeeds. So credentials never reach model code,
+the work dir, is published only when the job succeeds, and made visible only once the job
+has passed its point of no return (OutputTarget.publish's decide). So credentials never reach model code,
 memory stays flat (everything moves in chunks), and a failed job leaves its target untouched.
 
 Each kind's module (jobs/assets/<kind>.py) provides:
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 from jobs.assets.base import (
     AssetError,
+    Decide,
+    Declined,
     FetchedFile,
     InputSource,
     OutputTarget,
@@ -32,6 +35,8 @@ from jobs.assets.base import (
 
 __all__ = [
     "AssetError",
+    "Decide",
+    "Declined",
     "FetchedFile",
     "InputSource",
     "OutputTarget",

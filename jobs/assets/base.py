@@ -34,6 +34,23 @@ class Stopped(AssetError):
     time); what it had written is gone."""
 
 
+class Declined(AssetError):
+    """publish was told not to make its output visible (the job was cancelled or taken back
+    before its point of no return): what it had staged is gone, the target is as it was."""
+
+
+# Called by publish right before the step that makes the output visible, with what a later
+# attempt needs to undo this one; False: do not make it visible (see jobs.services.lifecycle
+# .job_publish_decide).
+Decide = Callable[[dict], bool]
+
+
+def decided(decide: Decide | None, record: dict, label: str) -> None:
+    """Declined unless DECIDE (when there is one) says yes to RECORD."""
+    if decide is not None and not decide(record):
+        raise Declined(f"{label}: not published, the job ended meanwhile; left as it was")
+
+
 class Stop:
     """A signal to stop a fetch, set from another thread (the supervisor's). Sources check it
     between chunks, parts and row batches, and break off what blocks meanwhile (a running
@@ -115,14 +132,19 @@ class OutputTarget(ABC):
         self.connection = asset.connection
 
     @abstractmethod
-    def publish(self, *, staged: Path) -> dict:
+    def publish(
+        self, *, staged: Path, decide: Decide | None = None, earlier: dict | None = None
+    ) -> dict:
         """Move the staged output to the target, all or nothing (no partial output is ever
         visible there on failure). Return what was written, e.g. {"keys": [...], "rows": n},
-        for the job page. Raise AssetError on failure."""
+        for the job page. Raise AssetError on failure.
 
-    @abstractmethod
-    def retract(self, published: dict) -> None:
-        """Best effort: remove what publish wrote (the job was cancelled meanwhile)."""
+        Publishing and the job's completion are one decision: once everything is in place
+        and nothing of it visible yet, DECIDE(record) is called; on False what was staged is
+        removed and Declined raised, on True the output is made visible (a commit, an
+        upload's completion, a rename), and the job can no longer be cancelled. RECORD says
+        what a later attempt of the job must undo first should this one's worker die before
+        COMPLETE (rows it appended); that attempt gets it back as EARLIER."""
 
 
 def _module(kind: str) -> ModuleType:

@@ -23,7 +23,15 @@ import requests
 from django.core.exceptions import ValidationError
 from hdfs import HdfsError, InsecureClient
 
-from jobs.assets.base import AssetError, FetchedFile, InputSource, OutputTarget, Stop
+from jobs.assets.base import (
+    AssetError,
+    Decide,
+    FetchedFile,
+    InputSource,
+    OutputTarget,
+    Stop,
+    decided,
+)
 from jobs.formats import format_for_file
 from jobs.models import Connection, JobAsset
 
@@ -152,35 +160,49 @@ class Target(OutputTarget):
         super().__init__(asset)
         self.namenode, self.path = location_parse(asset.location)
 
-    def publish(self, *, staged: Path) -> dict:
+    def publish(
+        self, *, staged: Path, decide: Decide | None = None, earlier: dict | None = None
+    ) -> dict:
+        """One file, replaced whole, so a later attempt has nothing to undo (EARLIER). WebHDFS's
+        rename does not replace a file: the old one is renamed aside first (.NAME.previous)
+        and removed once the new one is in place; a publish finding it aside with no file in
+        place (its worker died between the two renames) puts it back before anything else."""
         client = _client(self.connection)
+        label = _label(self.asset)
         folder, name = posixpath.split(self.path)
         temp = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-        with _errors(self.connection, _label(self.asset), self.path):
+        previous = posixpath.join(folder, f".{name}.previous")
+        with _errors(self.connection, label, self.path):
             existing = client.status(self.path, strict=False)
+            if client.status(previous, strict=False) is not None:
+                if existing is None:
+                    client.rename(previous, self.path)
+                    existing = client.status(self.path, strict=False)
+                else:
+                    client.delete(previous)
             if existing is not None and existing["type"] != "FILE":
                 raise _Missing(f"{self.path} is a folder, not a file")
+            aside = False
             try:
                 with open(staged, "rb") as data:
                     client.write(temp, data=data)
-                # WebHDFS's rename does not replace a file: remove the old one just before.
+                decided(decide, {}, label)
                 if existing is not None:
-                    client.delete(self.path)
+                    client.rename(self.path, previous)
+                    aside = True
                 client.rename(temp, self.path)
             except BaseException:
                 try:
                     client.delete(temp)
+                    if aside:
+                        client.rename(previous, self.path)
                 except (HdfsError, requests.RequestException) as exc:
-                    logger.warning("could not delete the temporary file %s: %s", temp, exc)
+                    logger.warning("could not clean up after a failed write of %s: %s", temp, exc)
                 raise
+            if existing is not None:
+                client.delete(previous)
         location = f"hdfs://{self.namenode}{self.path}"
         return {"location": location, "paths": [location], "bytes": staged.stat().st_size}
-
-    def retract(self, published: dict) -> None:
-        try:
-            _client(self.connection).delete(self.path)
-        except (HdfsError, requests.RequestException) as exc:
-            logger.warning("could not delete %s: %s", published.get("location"), exc)
 
 
 # --- Helpers ------------------------------------------------------------------------------

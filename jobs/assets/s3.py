@@ -39,7 +39,16 @@ from django.core.exceptions import ValidationError
 from s3transfer.exceptions import CancelledError
 from s3transfer.exceptions import RetriesExceededError as TransferRetriesExceededError
 
-from jobs.assets.base import AssetError, FetchedFile, InputSource, OutputTarget, Stop, Stopped
+from jobs.assets.base import (
+    AssetError,
+    Decide,
+    FetchedFile,
+    InputSource,
+    OutputTarget,
+    Stop,
+    Stopped,
+    decided,
+)
 from jobs.formats import format_for_file
 from jobs.models import Connection, JobAsset
 
@@ -263,28 +272,25 @@ class Target(OutputTarget):
         super().__init__(asset)
         self.bucket, self.key = location_parse(asset.location)
 
-    def publish(self, *, staged: Path) -> dict:
+    def publish(
+        self, *, staged: Path, decide: Decide | None = None, earlier: dict | None = None
+    ) -> dict:
+        """One object, replaced whole, so a later attempt has nothing to undo (EARLIER)."""
         size = staged.stat().st_size
         client = _client(self.connection, bucket=self.bucket)
-        with _errors(self.connection, _label(self.asset), bucket=self.bucket, key=self.key):
+        label = _label(self.asset)
+        with _errors(self.connection, label, bucket=self.bucket, key=self.key):
             if size < MULTIPART_THRESHOLD:
+                decided(decide, {}, label)  # the one request makes it visible
                 with open(staged, "rb") as body:
                     client.put_object(Bucket=self.bucket, Key=self.key, Body=body)
                 parts = 1
             else:
-                parts = self._multipart(client, staged, size)
+                parts = self._multipart(client, staged, size, decide, label)
         location = f"s3://{self.bucket}/{self.key}"
         return {"location": location, "keys": [location], "bytes": size, "parts": parts}
 
-    def retract(self, published: dict) -> None:
-        try:
-            _client(self.connection, bucket=self.bucket).delete_object(
-                Bucket=self.bucket, Key=self.key
-            )
-        except (AssetError, BotoCoreError, ClientError) as exc:
-            logger.warning("could not delete %s: %s", published.get("location"), exc)
-
-    def _multipart(self, client, staged: Path, size: int) -> int:
+    def _multipart(self, client, staged: Path, size: int, decide, label: str) -> int:
         part_bytes = max(PART_BYTES, math.ceil(size / _MAX_PARTS))
         upload_id = client.create_multipart_upload(Bucket=self.bucket, Key=self.key)["UploadId"]
         try:
@@ -297,6 +303,7 @@ class Target(OutputTarget):
                         PartNumber=number, Body=chunk,
                     )  # fmt: skip
                     parts.append({"ETag": answer["ETag"], "PartNumber": number})
+            decided(decide, {}, label)  # every part is in, none visible until completed
             client.complete_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=upload_id,
                 MultipartUpload={"Parts": parts},

@@ -20,6 +20,7 @@ from jobs.services.lifecycle import (
     job_complete,
     job_fail,
     job_progress_save,
+    job_publish_decide,
     job_rerun,
     job_submit,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "job_fail",
     "job_place",
     "job_progress_save",
+    "job_publish_decide",
     "job_rerun",
     "job_submit",
     "runtime_choose",

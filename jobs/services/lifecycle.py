@@ -252,6 +252,21 @@ def job_complete(
     )
 
 
+def job_publish_decide(*, job: Job, attempt: int, worker: str, record: dict) -> bool:
+    """The point of no return of a job's external output, called by its target right before
+    the step that makes the output visible (a commit, an upload's completion, a rename): True
+    while the job is RUNNING under the claim ATTEMPT/WORKER, and from then on it can no longer
+    be cancelled, so the target never holds the output of a job that ends CANCELLED. RECORD
+    (what a later attempt needs to undo this one, should the worker die before COMPLETE) is
+    kept in Job.publishing."""
+    return (
+        Job.objects.filter(
+            pk=job.pk, status=JobStatus.RUNNING, attempts=attempt, worker=worker
+        ).update(publishing={"attempt": attempt, **record}, updated_at=timezone.now())
+        == 1
+    )
+
+
 def job_fail(
     *, job: Job, message: str, attempt: int | None = None, worker: str | None = None, **fields
 ) -> bool:
@@ -274,10 +289,19 @@ def job_fail(
 
 
 def job_cancel(*, job: Job, by) -> bool:
-    """Cancel a job that has not ended. A running job's child process is killed by its
+    """Cancel a job that has not ended and has not begun to publish its output (then it runs
+    to the end: see job_publish_decide). A running job's child process is killed by its
     supervisor, which notices the status change within a second."""
-    done = _transition(
-        job.pk, ACTIVE_STATUSES, JobStatus.CANCELLED, finished_at=timezone.now(), cancelled_by=by
+    done = (
+        Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES)
+        .exclude(publishing__has_key="attempt")
+        .update(
+            status=JobStatus.CANCELLED,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+            cancelled_by=by,
+        )
+        == 1
     )
     if done:
         job.refresh_from_db()

@@ -130,8 +130,11 @@ def job_cancel_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     if wants_partial(request):
         job.refresh_from_db()
         return render(request, "jobs/job_detail.html#live", _live_context(job, request.user))
+    job.refresh_from_db()
     if cancelled:
         messages.success(request, "Job cancelled.")
+    elif not job.is_terminal:  # it began to publish its output (job_publish_decide)
+        messages.info(request, "Too late to cancel: the job is publishing its output.")
     else:
         messages.info(request, f"The job had already ended ({job.get_status_display()}).")
     return redirect(job)

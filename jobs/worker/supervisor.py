@@ -24,14 +24,14 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from jobs.assets import output_target
+from jobs.assets import Declined, output_target
 from jobs.metrics_size import metrics_fit
 from jobs.models import Job, JobStatus
 from jobs.runner.errors import JobError
 from jobs.runner.spec import JobSpec
 from jobs.runner.training import OUTPUT_DIR, manifest_path
 from jobs.services import job_claim as _job_claim
-from jobs.services import job_complete
+from jobs.services import job_complete, job_publish_decide
 from jobs.services import job_fail as _job_fail
 from jobs.services import job_progress_save as _job_progress_save
 from jobs.worker.db import LOST, db_retry, db_try
@@ -333,12 +333,14 @@ def _commit(
     peak: int | None,
 ) -> None:
     """Staged output → storage or its external target, then COMPLETE; if the job was
-    cancelled meanwhile, undo."""
+    cancelled meanwhile, undo. An external target makes the output visible only once the job
+    passed its point of no return (job_publish_decide), after which it cannot be cancelled:
+    should COMPLETE not follow (this worker dies, the database fails), the output stays for
+    the next attempt to replace, or to remove first what this one appended."""
     asset = job.output_asset()
     storage = asset.file.storage
     saved: list[str] = []
     target = output_target(asset) if asset.is_external else None
-    published: dict = {}
     metrics, note = _metrics_field(watch)
     if note:  # the job's log says what was left out of Job.metrics (its output has it all)
         tail = f"{tail.rstrip()}\n{note}\n".lstrip()
@@ -350,8 +352,11 @@ def _commit(
         if target is not None:
             if not claim.holds(job):
                 raise _NotCommitted  # cancelled or taken back: do not touch the target at all
-            published = target.publish(staged=output)
-            asset.published = published
+            asset.published = target.publish(
+                staged=output,
+                decide=lambda record: job_publish_decide(job=job, record=record, **claim.guard),
+                earlier=Job.objects.filter(pk=job.pk).values_list("publishing", flat=True)[0],
+            )
         else:
             with open(output, "rb") as staged:
                 asset.file.name = storage.save(f"jobs/{job.uuid}/{asset.name}", File(staged))
@@ -374,15 +379,11 @@ def _commit(
                 **claim.guard,
             ):
                 raise _NotCommitted
-    except _NotCommitted:
+    except (_NotCommitted, Declined):
         logger.info("job %s ended before its output was committed; output discarded", job.uuid)
         _delete(storage, saved)
-        if target is not None and published:
-            target.retract(published)
     except Exception:
         _delete(storage, saved)
-        if target is not None and published:
-            target.retract(published)
         raise
 
 

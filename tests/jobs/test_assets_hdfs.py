@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from jobs.assets import AssetError, connection_test, location_validate
+from jobs.assets import AssetError, Declined, connection_test, location_validate
 from jobs.assets import hdfs as hdfs_assets
 from jobs.formats import format_from_name
 from jobs.models import JobAsset
@@ -159,14 +159,37 @@ def test_output_onto_a_folder_is_refused_before_writing(webhdfs_server, hadoop, 
     assert not any(op == "CREATE" for _, op, _ in webhdfs_server.requests)
 
 
-def test_retract_deletes_the_published_file(webhdfs_server, hadoop, tmp_path):
+def test_a_publish_declined_at_the_point_of_no_return_keeps_the_file_that_was_there(
+    webhdfs_server, hadoop, put, tmp_path
+):
+    put("/results/scores.jsonl", b"yesterday's scores\n")
     staged = tmp_path / "out.jsonl"
-    staged.write_bytes(b"{}\n")
-    target = hdfs_assets.Target(_asset(hadoop, "hdfs://nn/out.jsonl", direction=OUT))
+    staged.write_bytes(b"new\n")
+    target = hdfs_assets.Target(_asset(hadoop, "hdfs://nn/results/scores.jsonl", direction=OUT))
 
-    target.retract(target.publish(staged=staged))
+    with pytest.raises(Declined):
+        target.publish(staged=staged, decide=lambda record: False)
 
-    assert not webhdfs_server.local("/out.jsonl").exists()
+    assert [p.name for p in webhdfs_server.local("/results").iterdir()] == ["scores.jsonl"]
+    assert webhdfs_server.local("/results/scores.jsonl").read_bytes() == b"yesterday's scores\n"
+
+
+def test_an_old_file_left_aside_by_a_worker_that_died_is_put_back_first(
+    webhdfs_server, hadoop, put, tmp_path
+):
+    # Killed between the two renames: the old file aside, none in place.
+    put("/results/.scores.jsonl.previous", b"yesterday's scores\n")
+    staged = tmp_path / "out.jsonl"
+    staged.write_bytes(b"new\n")
+    target = hdfs_assets.Target(_asset(hadoop, "hdfs://nn/results/scores.jsonl", direction=OUT))
+
+    with pytest.raises(Declined):
+        target.publish(staged=staged, decide=lambda record: False)
+    assert webhdfs_server.local("/results/scores.jsonl").read_bytes() == b"yesterday's scores\n"
+
+    target.publish(staged=staged)
+    assert webhdfs_server.local("/results/scores.jsonl").read_bytes() == b"new\n"
+    assert [p.name for p in webhdfs_server.local("/results").iterdir()] == ["scores.jsonl"]
 
 
 # --- Failures, each naming the asset and the reason ---------------------------------------------

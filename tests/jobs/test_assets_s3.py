@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from django.core.exceptions import ValidationError
 
-from jobs.assets import AssetError, connection_test, location_validate
+from jobs.assets import AssetError, Declined, connection_test, location_validate
 from jobs.assets import s3 as s3_assets
 from jobs.formats import format_from_name
 from jobs.models import JobAsset
@@ -219,14 +219,24 @@ def test_a_failed_upload_keeps_the_object_that_was_there(
     assert body == b"yesterday's scores\n"
 
 
-def test_retract_deletes_the_published_object(s3_server, lake, s3_bucket, tmp_path):
-    staged = tmp_path / "out.jsonl"
-    staged.write_bytes(b"{}\n")
+@pytest.mark.parametrize("size", ["small", "multipart"])
+def test_a_publish_declined_at_the_point_of_no_return_keeps_the_object_that_was_there(
+    s3_server, lake, s3_bucket, put, tmp_path, monkeypatch, size
+):
+    put("out.jsonl", b"yesterday's scores\n")
+    monkeypatch.setattr(s3_assets, "MULTIPART_THRESHOLD", 5 * 1024 * 1024)
+    monkeypatch.setattr(s3_assets, "PART_BYTES", 5 * 1024 * 1024)
+    staged = _large_file(tmp_path / "out.jsonl", (11 if size == "multipart" else 1) * 2**20)
     target = s3_assets.Target(_asset(lake, f"s3://{s3_bucket}/out.jsonl", direction=OUT))
 
-    target.retract(target.publish(staged=staged))
+    with pytest.raises(Declined):
+        target.publish(staged=staged, decide=lambda record: False)
 
-    assert s3_server.client().list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
+    client = s3_server.client()
+    assert client.get_object(Bucket=s3_bucket, Key="out.jsonl")["Body"].read() == (
+        b"yesterday's scores\n"
+    )
+    assert "Uploads" not in client.list_multipart_uploads(Bucket=s3_bucket)
 
 
 def test_a_presigned_url_downloads_the_output_without_credentials(lake, s3_bucket, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from psycopg import sql
 
-from jobs.assets import AssetError, connection_test, location_validate
+from jobs.assets import AssetError, Declined, connection_test, location_validate
 from jobs.assets.sql import Source, Target
 from jobs.assets.sql.columns import ColumnError, SqlColumn
 from jobs.assets.sql.databases import (
@@ -580,25 +581,83 @@ def test_a_replace_whose_staged_file_breaks_half_way_leaves_the_old_table(
     assert sqldb.tables() == {"scores"}
 
 
-def test_retract_removes_what_publish_wrote(sqldb, job, tmp_path):
+def _target(job, dsn: str, table: str, mode: str) -> Target:
+    return Target(
+        JobAsset(
+            job=job,
+            kind="sql",
+            direction="out",
+            location=table,
+            write_mode=mode,
+            connection=connection_for(dsn),
+        )  # fmt: skip
+    )
+
+
+@pytest.mark.parametrize("mode", ["replace", "append"])
+def test_a_publish_declined_at_the_point_of_no_return_leaves_the_table_as_it_was(
+    sqldb, job, tmp_path, mode
+):
     sqldb.run("CREATE TABLE scores (id bigint, label text)")
     sqldb.run("INSERT INTO scores VALUES (1, 'kept')")
     staged = stage(tmp_path / "out.parquet", [{"id": 2, "label": "new"}])
-    asset = JobAsset(
-        job=job, kind="sql", direction="out", location="scores", write_mode="append",
-        connection=connection_for(sqldb.dsn),
-    )  # fmt: skip
-    target = Target(asset)
+    asked = []
 
-    target.retract(target.publish(staged=staged))
+    with pytest.raises(Declined, match="not published, the job ended meanwhile"):
+        _target(job, sqldb.dsn, "scores", mode).publish(
+            staged=staged, decide=lambda record: asked.append(record) or False
+        )
+
+    assert len(asked) == 1  # with every row written, just before the commit
     assert sqldb.rows("scores") == [(1, "kept")]
-
-    asset.write_mode = "replace"
-    target.retract(target.publish(staged=staged))
-    assert "scores" not in sqldb.tables()
+    assert sqldb.tables() == {"scores"}
 
 
-# --- Output DDL built from a crafted schema ------------------------------------------------
+def test_an_append_published_again_by_a_later_attempt_is_there_once(sqldb, job, tmp_path):
+    # The worker died after the commit, before COMPLETE: the next attempt (or the same
+    # attempt's commit tried again) gets what the first one recorded as EARLIER.
+    sqldb.run("CREATE TABLE scores (id bigint, label text)")
+    sqldb.run("INSERT INTO scores VALUES (1, 'kept')")
+    first = stage(
+        tmp_path / "1.parquet", [{"id": 2, "label": "try 1"}, {"id": 3, "label": "try 1"}]
+    )
+    second = stage(
+        tmp_path / "2.parquet", [{"id": 2, "label": "try 2"}, {"id": 3, "label": "try 2"}]
+    )
+    records: list[dict] = []
+    target = _target(job, sqldb.dsn, "scores", "append")
+
+    target.publish(staged=first, decide=lambda record: records.append(record) or True)
+    sqldb.run("INSERT INTO scores VALUES (4, 'someone else')")
+    target.publish(
+        staged=second, decide=lambda record: records.append(record) or True, earlier=records[-1]
+    )
+    target.publish(staged=second, decide=lambda record: True, earlier=records[-1])
+
+    assert sqldb.rows("scores") == [(1, "kept"), (2, "try 2"), (3, "try 2"), (4, "someone else")]
+
+
+def test_a_later_attempts_append_waits_for_an_earlier_ones_open_transaction(pg, job, tmp_path):
+    # The earlier attempt's worker was paused after its point of no return, before its
+    # COMMIT: the later attempt waits for that transaction, then deletes what it committed.
+    pg.run("CREATE TABLE scores (id bigint, label text)")
+    paused = psycopg.connect(pg.dsn)
+    paused.execute("INSERT INTO scores VALUES (2, 'try 1')")
+    xid = str(paused.execute("SELECT txid_current() % 4294967296").fetchone()[0])
+    later = stage(tmp_path / "2.parquet", [{"id": 2, "label": "try 2"}])
+    target = _target(job, pg.dsn, "scores", "append")
+    thread = threading.Thread(
+        target=lambda: target.publish(staged=later, earlier={"attempt": 1, "xids": [xid]})
+    )
+
+    thread.start()
+    time.sleep(1)
+    assert thread.is_alive()  # waiting for the earlier transaction
+    paused.commit()
+    paused.close()
+    thread.join(10)
+
+    assert pg.rows("scores") == [(2, "try 2")]
 
 
 def attach_output_schema(job, *fields: dict) -> None:

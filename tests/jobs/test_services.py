@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from jobs.models import Job, JobAsset, JobStatus, Runtime
 from jobs.services import (
@@ -12,6 +13,7 @@ from jobs.services import (
     job_complete,
     job_fail,
     job_progress_save,
+    job_publish_decide,
     job_rerun,
     job_submit,
 )
@@ -139,6 +141,34 @@ def test_cancel_works_while_waiting_and_while_running(submit, alice):
     assert job_cancel(job=running, by=alice)
     assert not job_progress_save(job=running, records_read=5)  # the supervisor's cue to kill
     assert not job_complete(job=running)
+
+
+def test_a_job_past_its_point_of_no_return_cannot_be_cancelled(submit, alice):
+    job = submit()
+    job_claim(job=job, worker="w")
+    assert not job_publish_decide(job=job, attempt=1, worker="other", record={})  # fenced
+    assert job_publish_decide(job=job, attempt=1, worker="w", record={"xids": ["42"]})
+
+    assert not job_cancel(job=job, by=alice)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+    assert job.publishing == {"attempt": 1, "xids": ["42"]}
+    assert job_complete(job=job, attempt=1, worker="w")
+
+
+def test_the_api_says_why_a_publishing_job_is_not_cancelled(submit, alice, client):
+    job = submit()
+    job_claim(job=job, worker="w")
+    job_publish_decide(job=job, attempt=1, worker="w", record={})
+    client.force_login(alice)
+
+    answer = client.post(reverse("api-job-cancel", args=[job.uuid]))
+    page = client.post(reverse("jobs-cancel", args=[job.uuid]), follow=True)
+
+    assert answer.status_code == 409
+    assert answer.json() == {"detail": "Too late to cancel: the job is publishing its output."}
+    assert "Too late to cancel: the job is publishing its output." in page.content.decode()
 
 
 def test_a_cancelled_job_cannot_be_claimed(submit, alice):

@@ -4,6 +4,13 @@ Everything happens in one transaction. Replace fills a new staging table and onl
 the old table and renames the new one into its place; append inserts into the table (made if
 missing). A failure anywhere rolls the transaction back, so the target is left as it was.
 PostgreSQL is written with COPY … FROM STDIN, SQLite with executemany in batches.
+
+The job's point of no return (decide) comes last, just before COMMIT: a job cancelled until
+then rolls everything back. An append is not idempotent, so a later attempt of the same job
+(its worker died after the COMMIT, before COMPLETE) first deletes, in its own transaction,
+the rows the earlier ones appended, as they recorded (Job.publishing): on PostgreSQL those of
+their transactions (xmin; LOCK TABLE waits for one still open), on SQLite the rowid ranges
+they noted in a small table of the same database, cc_appends, in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import pyarrow.parquet as pq
 from django.conf import settings
 from psycopg import sql
 
-from jobs.assets.base import AssetError, OutputTarget
+from jobs.assets.base import AssetError, Decide, OutputTarget, decided
 from jobs.assets.sql.columns import (
     ColumnError,
     SqlColumn,
@@ -30,9 +37,7 @@ from jobs.assets.sql.columns import (
     values_of,
 )
 from jobs.assets.sql.databases import (
-    Dsn,
     DsnError,
-    Timeout,
     Unreachable,
     dsn_parse,
     error_reason,
@@ -60,7 +65,9 @@ class Target(OutputTarget):
 
     # --- publish -------------------------------------------------------------------------
 
-    def publish(self, *, staged: Path) -> dict:
+    def publish(
+        self, *, staged: Path, decide: Decide | None = None, earlier: dict | None = None
+    ) -> dict:
         try:
             table = table_clean(self.asset.location)
             dsn = dsn_parse(self.connection)
@@ -77,11 +84,16 @@ class Target(OutputTarget):
         staged_schema = parquet.schema_arrow
         columns = self._columns(staged_schema)
         replace = self.asset.write_mode != JobAsset.WriteMode.APPEND
+        decide = decide or (lambda record: True)
         try:
             if dsn.is_postgres:
-                published = self._postgres(dsn, timeout, table, parquet, columns, replace)
+                published = self._postgres(
+                    dsn, timeout, table, parquet, columns, replace, decide, earlier or {}
+                )
             else:
-                published = self._sqlite(dsn, timeout, table, parquet, columns, replace)
+                published = self._sqlite(
+                    dsn, timeout, table, parquet, columns, replace, decide, earlier or {}
+                )
         except (psycopg.Error, sqlite3.Error, Unreachable) as exc:
             raise AssetError(
                 f"{self.label}: {error_reason(exc, dsn=dsn, timeout=timeout)}; "
@@ -156,15 +168,30 @@ class Target(OutputTarget):
 
     # --- PostgreSQL ------------------------------------------------------------------------
 
-    def _postgres(self, dsn, timeout, table, parquet, columns, replace) -> dict:
+    def _postgres(self, dsn, timeout, table, parquet, columns, replace, decide, earlier) -> dict:
         target = sql.Identifier(*table)
         staged = parquet.schema_arrow
         with postgres_connect(dsn, read_only=False, timeout=timeout) as conn:
             with conn.cursor() as cur:
                 exists = self._postgres_columns(cur, target)
+                undo = [str(x) for x in earlier.get("xids", [])] if not replace else []
+                if undo and exists is not None:
+                    # An open transaction of an earlier attempt holds ROW EXCLUSIVE: wait for
+                    # it to end, so that what it commits is deleted too.
+                    cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
+                    cur.execute(
+                        sql.SQL("DELETE FROM {} WHERE xmin::text = ANY(%s)").format(target),
+                        (undo,),
+                    )
+                    if cur.rowcount:
+                        logger.info("%s: removed %d rows of an earlier attempt", self.label,
+                                    cur.rowcount)  # fmt: skip
+                cur.execute("SELECT txid_current() % 4294967296")
+                record = {} if replace else {"xids": [*undo, str(cur.fetchone()[0])]}
                 if not columns:  # no records and no schema: nothing to make a table of
                     if replace and exists is not None:
                         cur.execute(sql.SQL("DELETE FROM {}").format(target))
+                    decided(decide, record, self.label)
                     return {"rows": 0}
                 if replace or exists is None:
                     stage = sql.Identifier(*table[:-1], f"cc_stage_{uuid.uuid4().hex[:12]}")
@@ -184,7 +211,6 @@ class Target(OutputTarget):
                     self._check_append(exists, staged)
                     into = target
                 rows = self._postgres_copy(cur, into, parquet)
-                published: dict = {"rows": rows}
                 if replace:
                     # Only now, with every row in, does the old table go; in the same
                     # transaction, so readers see the old table or the new one, never neither.
@@ -194,11 +220,9 @@ class Target(OutputTarget):
                             stage, sql.Identifier(table[-1])
                         )
                     )
-                else:
-                    # The rows this transaction wrote carry its id (xmin): retract finds them.
-                    cur.execute("SELECT txid_current() % 4294967296")
-                    published["xid"] = str(cur.fetchone()[0])
-        return published
+                # The rows this transaction wrote carry its id (xmin), which the record keeps.
+                decided(decide, record, self.label)
+        return {"rows": rows}
 
     @staticmethod
     def _postgres_columns(cur: psycopg.Cursor, target: sql.Identifier) -> list[str] | None:
@@ -233,16 +257,21 @@ class Target(OutputTarget):
 
     # --- SQLite ----------------------------------------------------------------------------
 
-    def _sqlite(self, dsn, timeout, table, parquet, columns, replace) -> dict:
+    def _sqlite(self, dsn, timeout, table, parquet, columns, replace, decide, earlier) -> dict:
         staged = parquet.schema_arrow
         conn = sqlite_connect(dsn, read_only=False, timeout=timeout)
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 existing = self._sqlite_columns(conn, table)
+                notes = [] if replace else [str(n) for n in earlier.get("notes", [])]
+                if notes and existing is not None:
+                    self._sqlite_undo_earlier(conn, table, notes)
+                record = {} if replace else {"notes": notes}
                 if not columns:  # no records and no schema: nothing to make a table of
                     if replace and existing is not None:
                         conn.execute(f"DELETE FROM {_sqlite_quote(*table)}")
+                    decided(decide, record, self.label)
                     conn.execute("COMMIT")
                     return {"rows": 0}
                 if replace or existing is None:
@@ -252,24 +281,85 @@ class Target(OutputTarget):
                         f"{_sqlite_quote(c.name)} {c.definition(postgres=False)}" for c in columns
                     )
                     conn.execute(f"CREATE TABLE {_sqlite_quote(*into)} ({definitions})")
-                    published: dict = {}
                 else:
                     self._check_append(existing, staged)
                     into = table
-                    published = {"after_rowid": self._sqlite_max_rowid(conn, table)}
-                published["rows"] = self._sqlite_insert(conn, into, parquet)
+                before = None if replace else self._sqlite_max_rowid(conn, table)
+                rows = self._sqlite_insert(conn, into, parquet)
                 if replace:
                     conn.execute(f"DROP TABLE IF EXISTS {_sqlite_quote(*table)}")
                     conn.execute(
                         f"ALTER TABLE {_sqlite_quote(*stage)} RENAME TO {_sqlite_quote(table[-1])}"
                     )
+                elif rows and (note := self._sqlite_note_append(conn, table, before, rows)):
+                    record = {"notes": [*notes, note]}
+                decided(decide, record, self.label)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         finally:
             conn.close()
-        return published
+        return {"rows": rows}
+
+    def _sqlite_appends(self, conn: sqlite3.Connection, table: tuple[str, ...]) -> str:
+        """cc_appends beside TABLE: the rowids each append wrote, under a note of its own that
+        the job keeps (kept a week)."""
+        name = _sqlite_quote(*table[:-1], "cc_appends")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {name} (note TEXT PRIMARY KEY, tbl TEXT NOT NULL, "
+            "first_rowid INTEGER NOT NULL, last_rowid INTEGER NOT NULL, at TEXT NOT NULL)"
+        )
+        return name
+
+    def _sqlite_undo_earlier(self, conn, table, notes: list[str]) -> None:
+        """Delete the rows the appends noted under NOTES wrote (those that committed)."""
+        if not self._sqlite_has_table(conn, (*table[:-1], "cc_appends")):
+            return
+        appends = self._sqlite_appends(conn, table)
+        for note in notes:
+            for first, last in conn.execute(
+                f"SELECT first_rowid, last_rowid FROM {appends} WHERE note = ? AND tbl = ?",
+                (note, table[-1]),
+            ).fetchall():
+                conn.execute(
+                    f"DELETE FROM {_sqlite_quote(*table)} WHERE rowid BETWEEN ? AND ?",
+                    (first, last),
+                )
+                logger.info("%s: removed rows %d-%d of an earlier attempt", self.label, first, last)
+            conn.execute(f"DELETE FROM {appends} WHERE note = ?", (note,))
+
+    def _sqlite_note_append(self, conn, table, before: int | None, rows: int) -> str | None:
+        """Note the rowids this transaction appended: those above the largest before it,
+        when they are all of them (the write lock is held since BEGIN IMMEDIATE). Not so for
+        a WITHOUT ROWID table or rows that brought keys below it: then a later attempt could
+        not tell them apart, and they are not noted (None)."""
+        if before is None:
+            logger.warning("%s: a WITHOUT ROWID table; the append is not noted", self.label)
+            return None
+        above, last = conn.execute(
+            f"SELECT count(*), max(rowid) FROM {_sqlite_quote(*table)} WHERE rowid > ?",
+            (before,),
+        ).fetchone()
+        if above != rows:
+            logger.warning("%s: the appended rows' keys are not all new; not noted", self.label)
+            return None
+        appends = self._sqlite_appends(conn, table)
+        conn.execute(f"DELETE FROM {appends} WHERE at < datetime('now', '-7 days')")
+        note = uuid.uuid4().hex
+        conn.execute(
+            f"INSERT INTO {appends} VALUES (?, ?, ?, ?, datetime('now'))",
+            (note, table[-1], before + 1, last),
+        )
+        return note
+
+    @staticmethod
+    def _sqlite_has_table(conn: sqlite3.Connection, table: tuple[str, ...]) -> bool:
+        master = _sqlite_quote(table[0]) + ".sqlite_master" if len(table) == 2 else "sqlite_master"
+        found = conn.execute(
+            f"SELECT 1 FROM {master} WHERE type = 'table' AND name = ?", (table[-1],)
+        ).fetchone()
+        return found is not None
 
     @staticmethod
     def _sqlite_columns(conn: sqlite3.Connection, table: tuple[str, ...]) -> list[str] | None:
@@ -279,9 +369,12 @@ class Target(OutputTarget):
 
     @staticmethod
     def _sqlite_max_rowid(conn: sqlite3.Connection, table: tuple[str, ...]) -> int | None:
+        """The largest rowid (0 when empty); None for a WITHOUT ROWID table."""
         try:
-            return conn.execute(f"SELECT max(rowid) FROM {_sqlite_quote(*table)}").fetchone()[0]
-        except sqlite3.OperationalError:  # a WITHOUT ROWID table
+            return conn.execute(
+                f"SELECT coalesce(max(rowid), 0) FROM {_sqlite_quote(*table)}"
+            ).fetchone()[0]
+        except sqlite3.OperationalError:
             return None
 
     def _sqlite_insert(self, conn: sqlite3.Connection, into: tuple[str, ...], parquet) -> int:
@@ -300,45 +393,3 @@ class Target(OutputTarget):
             conn.executemany(statement, zip(*values, strict=True))
             rows += batch.num_rows
         return rows
-
-    # --- retract ---------------------------------------------------------------------------
-
-    def retract(self, published: dict) -> None:
-        """Best effort, after a cancel that came while publishing: a replaced table is
-        dropped (the old one is gone already), appended rows are deleted."""
-        try:
-            table = table_clean(published.get("table", ""))
-            dsn = dsn_parse(self.connection)
-            timeout = timeout_of(self.connection)
-            if dsn.is_postgres:
-                self._postgres_retract(dsn, timeout, table, published)
-            else:
-                self._sqlite_retract(dsn, timeout, table, published)
-        except Exception:
-            logger.exception("%s: could not retract %s", self.label, published)
-
-    @staticmethod
-    def _postgres_retract(dsn: Dsn, timeout: Timeout, table, published: dict) -> None:
-        target = sql.Identifier(*table)
-        with postgres_connect(dsn, read_only=False, timeout=timeout) as conn:
-            if published.get("mode") == "replace":
-                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
-            elif published.get("xid"):
-                conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE xmin::text = %s").format(target),
-                    (published["xid"],),
-                )
-
-    @staticmethod
-    def _sqlite_retract(dsn: Dsn, timeout: Timeout, table, published: dict) -> None:
-        conn = sqlite_connect(dsn, read_only=False, timeout=timeout)
-        try:
-            if published.get("mode") == "replace":
-                conn.execute(f"DROP TABLE IF EXISTS {_sqlite_quote(*table)}")
-            elif "after_rowid" in published and published.get("rows"):
-                conn.execute(
-                    f"DELETE FROM {_sqlite_quote(*table)} WHERE rowid > ?",
-                    (published["after_rowid"] or 0,),
-                )
-        finally:
-            conn.close()
