@@ -303,6 +303,11 @@ if not 0 < MODEL_LEASE_SECONDS < WORKER_OFFLINE_SECONDS - HEARTBEAT_SECONDS:
         f"{HEARTBEAT_SECONDS:g}): a model must end before its job can be taken back"
     )
 JOB_LOG_TAIL_BYTES = env_int("JOB_LOG_TAIL_BYTES", 64 * 1024, minimum=1024)
+# Model environments (jobs/worker/envs.py): a snapshot with a requirements.txt runs in an
+# environment built for it with uv under MODEL_ENV_DIR, once per machine, keyed by the
+# requirements' hash; a build that takes longer than ENV_BUILD_TIMEOUT_SECONDS fails its job.
+MODEL_ENV_DIR = Path(env_str("MODEL_ENV_DIR", str(DATA_DIR / "envs")))
+ENV_BUILD_TIMEOUT_SECONDS = env_float("ENV_BUILD_TIMEOUT_SECONDS", 900.0)
 # The model process sandbox (jobs/runner/sandbox.py): "auto" sandboxes where the kernel has
 # Landlock and warns where it has not; "required" makes a worker that cannot sandbox refuse to
 # start; "off" runs model code unrestricted (warned). A worker running as root also makes the

@@ -211,6 +211,17 @@ def _preload(job_type: str) -> None:
         import jobs.runner.training  # noqa: F401
 
 
+def _environment_enter(site_packages: str) -> None:
+    """The model's environment first on the path (after the work dir, where the model's own
+    helper modules are), the checkout and the server's site-packages after it, so what the
+    model pinned wins and the runner takes the rest from the server. Its processes get the
+    same path. .pth files of the environment are not run."""
+    sys.path.insert(1, site_packages)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [site_packages, *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+
+
 def model_main(argv: list[str], events_fd: int, keeper_pid: int) -> int:
     from jobs.runner.errors import JobError
     from jobs.runner.events import Events
@@ -225,11 +236,17 @@ def model_main(argv: list[str], events_fd: int, keeper_pid: int) -> int:
         runner = RUNNERS.get(spec.job_type)
         if runner is None:
             raise JobError(f"{spec.job_type} jobs are not supported by this executor yet")
-        _preload(spec.job_type)
+        if not spec.environment:
+            _preload(spec.job_type)
         try:
             applied = sandbox_apply(SandboxPolicy.from_dict(spec.sandbox))
         except (SandboxError, OSError) as exc:
             raise JobError(f"the model's sandbox could not be set up: {exc}") from None
+        if spec.environment:
+            # Only now: the environment's packages (pandas, numpy, ...) are of the model
+            # author's choosing, so none of their code runs before the sandbox is closed.
+            _environment_enter(spec.environment)
+            _preload(spec.job_type)
         # Dies with the keeper (set after the sandbox: a change of user clears it).
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != keeper_pid:

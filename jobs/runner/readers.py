@@ -25,11 +25,24 @@ from typing import Any
 
 import orjson
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from jobs.runner.errors import JobError
 from jobs.runner.spec import InputFile
+
+
+def arrow():
+    """pyarrow and pyarrow.parquet, imported only for Parquet: a model environment may hold
+    a numpy that the server's pyarrow cannot work with (README: Model environments)."""
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError as exc:
+        raise JobError(
+            f"Parquet needs pyarrow, which does not import in this model's environment ({exc}); "
+            "pin a pyarrow that works with the environment's numpy in requirements.txt"
+        ) from None
+    return pyarrow, pyarrow.parquet
+
 
 _WHITESPACE = b" \t\r\n\xef\xbb\xbf"  # and a UTF-8 byte-order mark
 _REJECT_TEXT_MAX = 10_000  # characters of an undecodable record kept in the rejects file
@@ -385,14 +398,15 @@ def frame_typed(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
 class ParquetReader(Reader):
     def __init__(self, item: InputFile) -> None:
         super().__init__(item)
+        self.pa, pq = arrow()
         try:
             # pre_buffer would read the whole file into memory ahead of the batches.
             self.file = pq.ParquetFile(self.path, pre_buffer=False)
-        except (pa.ArrowException, OSError) as exc:
+        except (self.pa.ArrowException, OSError) as exc:
             raise self._fail("", f"not a Parquet file: {exc}") from None
         self.rows = self.file.metadata.num_rows
 
-    def _batches(self, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    def _batches(self, chunk_rows: int) -> Iterator[Any]:  # pyarrow.RecordBatch
         done = 0
         try:
             for batch in self.file.iter_batches(batch_size=chunk_rows):
@@ -401,7 +415,7 @@ class ParquetReader(Reader):
                 # Row fraction of the file size: Parquet is columnar, byte offsets mean little.
                 self._advance(self.size * done // max(self.rows, 1))
                 yield batch
-        except pa.ArrowException as exc:
+        except self.pa.ArrowException as exc:
             raise self._fail(f"near row {done + 1}: ", f"cannot be read: {exc}") from None
 
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:

@@ -39,6 +39,9 @@ class JobSpec:
     job: dict = field(default_factory=dict)
     # What the model process may reach (jobs.runner.sandbox.SandboxPolicy as a dict).
     sandbox: dict = field(default_factory=dict)
+    # The site-packages of the model's environment (jobs/worker/envs.py), put first on the
+    # model process's path once its sandbox is closed; "" for none.
+    environment: str = ""
     version: int = SPEC_VERSION
 
     def write(self, path: Path) -> None:

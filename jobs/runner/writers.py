@@ -14,10 +14,9 @@ from typing import Any, BinaryIO
 import numpy as np
 import orjson
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from jobs.runner.errors import JobError
+from jobs.runner.readers import arrow
 
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 
@@ -185,8 +184,9 @@ class CsvWriter(Writer):
 class ParquetWriter(Writer):
     def __init__(self, *, path: str, name: str) -> None:
         super().__init__(path=path, name=name)
-        self.writer: pq.ParquetWriter | None = None
-        self.schema: pa.Schema | None = None
+        self.pa, self.pq = arrow()
+        self.writer: Any = None  # pyarrow.parquet.ParquetWriter
+        self.schema: Any = None  # pyarrow.Schema
 
     def write_values(self, values: list[Any]) -> None:
         if values:
@@ -195,31 +195,31 @@ class ParquetWriter(Writer):
                 self._no_new_columns(
                     dict.fromkeys(k for r in records for k in r), self.schema.names
                 )
-            self._write(lambda: pa.Table.from_pylist(records, schema=self.schema))
+            self._write(lambda: self.pa.Table.from_pylist(records, schema=self.schema))
 
     def write_frame(self, frame: pd.DataFrame) -> None:
         if len(frame):
             if self.schema is not None:
                 self._no_new_columns(frame.columns, self.schema.names)
             self._write(
-                lambda: pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+                lambda: self.pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
             )
 
     def _write(self, make_table) -> None:
         try:
             table = make_table()
-        except (pa.ArrowException, KeyError, ValueError, TypeError) as exc:
+        except (self.pa.ArrowException, KeyError, ValueError, TypeError) as exc:
             where = "the first records" if self.writer is None else "records after the first"
             raise self._fail(f"{where} cannot be written as Parquet: {exc}") from None
         if self.writer is None:
             # The first chunk fixes the schema; later chunks must fit it.
             self.schema = table.schema
-            self.writer = pq.ParquetWriter(self.path, self.schema)
+            self.writer = self.pq.ParquetWriter(self.path, self.schema)
         self.writer.write_table(table)
 
     def close(self) -> None:
         if self.writer is None:
-            pq.write_table(pa.table({}), self.path)  # no records: still a valid file
+            self.pq.write_table(self.pa.table({}), self.path)  # no records: still a valid file
         else:
             self.writer.close()
 

@@ -22,6 +22,7 @@ from jobs.runner.errors import JobError
 from jobs.runner.spec import JobSpec
 from jobs.services import job_progress_save
 from jobs.worker.db import db_retry, db_try
+from jobs.worker.process import log_tail
 from jobs.worker.workdir import WorkDir, workdir_prepare
 
 logger = logging.getLogger(__name__)
@@ -108,8 +109,11 @@ def workdir_prepare_watched(*, job: Job, workdir: WorkDir, claim: Claim) -> JobS
             abandon()
             raise JobError(stopped)
         if time.monotonic() >= next_save:
+            # The log so far (the model's environment being built, jobs/worker/envs.py).
+            tail = log_tail(workdir.log_path, settings.JOB_LOG_TAIL_BYTES)
+            log = {"log": tail} if tail else {}
             saved = db_try(
-                lambda: job_progress_save(job=job, **claim.guard),
+                lambda log=log: job_progress_save(job=job, **claim.guard, **log),
                 what=f"job {job.uuid}: progress", default=None,
             )  # fmt: skip
             if saved is False:

@@ -30,6 +30,7 @@ from jobs.models import Job, JobAsset, JobStatus
 from jobs.runner.errors import JobError
 from jobs.runner.sandbox import SandboxPolicy
 from jobs.runner.spec import InputFile, JobSpec
+from jobs.worker.envs import REQUIREMENTS_NAME, Environment, environment_prepare
 
 _COPY_BUFFER = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -287,18 +288,29 @@ MONITOR_PACKAGES = [
     str(settings.BASE_DIR / "modelop_sdk"),
     str(settings.BASE_DIR / "jobs" / "runner" / "evaluation"),
 ]
+RUNNER_PACKAGE = settings.BASE_DIR / "jobs" / "runner"
 
 
-def sandbox_policy(*, job: Job, workdir: WorkDir) -> SandboxPolicy:
-    """What this job's model process may reach: its work dir, its inputs, the network only as
-    its runtime allows; limits backing the runtime's."""
+def sandbox_policy(
+    *, job: Job, workdir: WorkDir, environment: Environment | None = None
+) -> SandboxPolicy:
+    """What this job's model process may reach: its work dir, its inputs, its environment's
+    packages, the network only as its runtime allows; limits backing the runtime's."""
     runtime = job.runtime
+    # A model in an environment imports the runner's modules after its sandbox is closed, so
+    # that no package of the environment runs outside it (jobs/runner/child.py).
+    in_env = [str(environment.path), str(RUNNER_PACKAGE)] if environment else []
     memory = runtime.memory_limit_mb if runtime else None
     time_limit = runtime.time_limit_seconds if runtime else None
     return SandboxPolicy(
         mode=settings.MODEL_SANDBOX,
         read_write=[str(workdir.root)],
-        read_only=[str(workdir.inputs), *MONITOR_PACKAGES, *settings.MODEL_SANDBOX_READ_ONLY],
+        read_only=[
+            str(workdir.inputs),
+            *MONITOR_PACKAGES,
+            *in_env,
+            *settings.MODEL_SANDBOX_READ_ONLY,
+        ],
         inputs=[str(workdir.inputs)],
         shared_read_write=list(settings.MODEL_SANDBOX_READ_WRITE),
         network=bool(runtime and runtime.allow_network),
@@ -336,6 +348,13 @@ def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> 
             )
         except FileNotFoundError:
             raise JobError(f"attachment '{attachment.name}' is missing from storage") from None
+    environment = None
+    if (requirements := workdir.root / REQUIREMENTS_NAME).is_file():
+        environment = environment_prepare(
+            requirements=requirements.read_text(encoding="utf-8", errors="replace"),
+            log_path=workdir.log_path,
+            stopped=(stop.is_set if stop is not None else lambda: False),
+        )
 
     inputs = list(job.input_assets())
     output = job.output_asset()
@@ -378,7 +397,8 @@ def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> 
         max_rejects=job.max_rejects,
         max_rejects_percent=job.max_rejects_percent,
         job=_job_description(job, inputs, output, workdir.root),
-        sandbox=sandbox_policy(job=job, workdir=workdir).to_dict(),
+        sandbox=sandbox_policy(job=job, workdir=workdir, environment=environment).to_dict(),
+        environment=str(environment.site_packages) if environment else "",
     )
     spec.write(workdir.spec_path)
     return spec
