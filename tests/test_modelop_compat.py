@@ -78,3 +78,63 @@ def test_a_fastscore_py3_model_runs_and_reads_modelops_job_json_in_init(
     assert record["output"]["assetRole"] == "OUTPUT_DATA"
     assert record["protected"] == ["gender"]
     assert record["old_keys"] == ["inputData", "jobParameters"]
+
+
+DRIFT_MONITOR = """\
+import json
+from modelop.monitors.drift import DriftDetector
+from modelop.monitors.stability import StabilityMonitor
+from modelop.utils import merge
+
+# modelop.init
+def init(job):
+    global job_json
+    job_json = job
+
+# modelop.metrics
+def metrics(df_baseline, df_sample):
+    drift = DriftDetector(df_baseline=df_baseline, df_sample=df_sample,
+                          numerical_columns=["x"], categorical_columns=[])
+    yield merge(
+        drift.calculate_drift(pre_defined_test="Kolmogorov-Smirnov"),
+        {"rows": [len(df_baseline), len(df_sample)]},
+    )
+"""
+
+
+def test_a_metrics_function_of_two_parameters_gets_the_baseline_and_the_sample_at_once(
+    in_process_executor, alice, team_alpha
+):
+    from scipy import stats
+
+    from tests.jobs.test_executor_supervisor import snapshot_of
+
+    baseline = [{"x": float(i % 10)} for i in range(200)]
+    sample = [{"x": float(i % 10) + 3} for i in range(150)]
+    snapshot = snapshot_of(DRIFT_MONITOR, owner=alice, team=team_alpha)
+    job = submit(alice, snapshot, embedded(*baseline), embedded(*sample), job_type="metrics")
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE, job.error_message + job.log
+    metrics = job.metrics if isinstance(job.metrics, dict) else job.metrics[0]
+    assert metrics["rows"] == [200, 150]
+    expected = stats.ks_2samp([r["x"] for r in baseline], [r["x"] for r in sample])
+    assert metrics["x_ks_pvalue"] == pytest.approx(expected.pvalue)
+    assert [t["test_category"] for t in metrics["data_drift"]] == ["data_drift"]
+
+
+def test_a_two_input_metrics_function_on_a_one_input_job_says_what_it_needs(
+    in_process_executor, alice, team_alpha
+):
+    from tests.jobs.test_executor_supervisor import snapshot_of
+
+    snapshot = snapshot_of(DRIFT_MONITOR, owner=alice, team=team_alpha)
+    job = submit(alice, snapshot, embedded({"x": 1.0}), job_type="metrics")
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.ERROR
+    assert "takes 2 inputs (one DataFrame each, e.g. a baseline and a sample)" in job.error_message

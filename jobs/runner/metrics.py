@@ -11,6 +11,7 @@ asset, one per record.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -61,18 +62,41 @@ class MetricsRun:
         )
         self.rejects = Rejects(spec.rejects_path, self.counts, RejectLimits.of(spec))
         self.several_inputs = len(spec.inputs) > 1
+        # metrics(df_baseline, df_sample, ...): called once, one DataFrame per input in order
+        # (ModelOp's drift monitors); metrics(df): once per input.
+        self.all_at_once = False
+        if self.metrics is not None:
+            required, most = _positional(self.metrics)
+            self.all_at_once = most is None or most >= 2
+            if self.all_at_once and len(spec.inputs) < required:
+                raise JobError(
+                    f"metrics function '{model.name('metrics')}' takes {required} inputs "
+                    f"(one DataFrame each, e.g. a baseline and a sample); the job has "
+                    f"{len(spec.inputs)}"
+                )
 
     def run(self) -> Counts:
         results: list[dict] = []
         drift_frames: list[pd.DataFrame] = []  # the baseline and the sample, for data drift
+        frames, names = [], []
         for item in self.spec.inputs:
             reader = reader_open(item)
             frame = self._frame(reader)
             self.events.progress(self.counts, force=True)
+            if self.all_at_once:
+                frames.append(frame)
+                names.append(reader.name)
             if self.evaluator and len(drift_frames) < 2:
                 drift_frames.append(frame)
                 sample_at = len(results)
             results.extend(self._results(frame, reader))
+        if self.all_at_once:
+            where = f"on its {len(frames)} inputs ({', '.join(repr(n) for n in names)})"
+            own = self._call_metrics(frames, where)
+            if own and results:
+                results = [{**results[0], **own[0]}, *own[1:], *results[1:]]
+            else:
+                results = own or results
         if len(drift_frames) == 2:
             results = self._with_drift(results, sample_at, *drift_frames)
         self.rejects.finish()
@@ -87,7 +111,8 @@ class MetricsRun:
 
     def _results(self, frame: pd.DataFrame, reader: Reader) -> list[dict]:
         where = f"on the {len(frame)} records of '{reader.name}'"
-        own = self._call_metrics(frame, where) if self.metrics is not None else []
+        calls = self.metrics is not None and not self.all_at_once
+        own = self._call_metrics([frame], where) if calls else []
         if not self.evaluator:
             return own
         if self.several_inputs and (not self.roles.label or self.roles.label not in frame):
@@ -143,10 +168,10 @@ class MetricsRun:
             return results
         return [*results, drift]
 
-    def _call_metrics(self, frame: pd.DataFrame, where: str) -> list[dict]:
+    def _call_metrics(self, frames: list[pd.DataFrame], where: str) -> list[dict]:
         name = self.model.name("metrics")
         try:
-            result = self.metrics(frame)
+            result = self.metrics(*frames)
             if isinstance(result, Iterator):
                 result = list(result)
             elif result is None:
@@ -251,6 +276,20 @@ class MetricsRun:
             return frame[column]
 
         return predict
+
+
+def _positional(function) -> tuple[int, int | None]:
+    """How many positional arguments FUNCTION needs, and takes at most (None: *args)."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return 1, 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positional = [p for p in parameters if p.kind in kinds]
+    required = sum(p.default is inspect.Parameter.empty for p in positional)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return max(required, 1), None
+    return required, len(positional)
 
 
 def _number(value: Any, default: Any, kind: type) -> Any:
