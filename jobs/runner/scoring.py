@@ -12,6 +12,7 @@ list of dicts is records too.
 
 from __future__ import annotations
 
+import datetime
 import decimal
 import math
 import os
@@ -179,11 +180,15 @@ class Output:
             for i, record in enumerate(frame.to_dict("records")):
                 if not self._fits(first + i, record):
                     keep.discard(i)
-        if self.json and (infinite := _infinite_rows(frame)):
-            for i, column in sorted(infinite.items()):
+        if self.json and (unencodable := _unencodable_rows(frame)):
+            for i, column in sorted(unencodable.items()):
                 if i in keep:
                     record = frame.iloc[[i]].to_dict("records")[0]
-                    reason = f"cannot be encoded as JSON: field '{column}' is {record[column]}"
+                    value = record[column]
+                    name = type(value).__name__
+                    article = "an" if name[:1] in "aeiou" else "a"
+                    shown = value if isinstance(value, float) else f"{article} {name}"
+                    reason = f"cannot be encoded as JSON: field '{column}' is {shown}"
                     self._reject(first + i, reason, record)
                     keep.discard(i)
         if len(keep) < len(frame):
@@ -195,18 +200,35 @@ class Output:
         self.rejects.add(direction="output", record=number, reason=reason, data=data)
 
 
-def _infinite_rows(frame: pd.DataFrame) -> dict[int, str] | None:
-    """Positions of FRAME's rows holding ±infinity in a float column, with the column; None
-    when there are none (the common case costs one vectorised test per float column)."""
+_JSON_CELLS = (
+    str, int, float, bool, type(None), dict, list, tuple, np.generic, np.ndarray,
+    datetime.date, datetime.time, decimal.Decimal,
+)  # fmt: skip
+
+
+def _json_cell(value: Any) -> bool:
+    """Whether one cell of an object column has a JSON form (NaN: a missing value)."""
+    if isinstance(value, float):
+        return not math.isinf(value)
+    return isinstance(value, _JSON_CELLS)
+
+
+def _unencodable_rows(frame: pd.DataFrame) -> dict[int, str] | None:
+    """Positions of FRAME's rows that JSON cannot hold, with the column: ±infinity in a float
+    column, or in an object column a value of no JSON form (which pandas would write as {}).
+    None when there are none: a float column costs one vectorised test."""
     found: dict[int, str] = {}
     for column in frame.columns:
         series = frame[column]
         if pd.api.types.is_float_dtype(series.dtype):
-            values = series.to_numpy()
-            bad = np.isinf(values)
-            if bad.any():
-                for i in np.flatnonzero(bad):
-                    found.setdefault(int(i), str(column))
+            bad = np.isinf(series.to_numpy(dtype=float, na_value=np.nan))
+        elif series.dtype == object:
+            bad = ~series.map(_json_cell).to_numpy(bool)
+        else:
+            continue
+        if bad.any():
+            for i in np.flatnonzero(bad):
+                found.setdefault(int(i), str(column))
     return found or None
 
 

@@ -183,23 +183,26 @@ import numpy as np
 def action(df):
     df["score"] = 1 / df["x"]        # x = 0 gives inf
     df["maybe"] = np.where(df["x"] > 1, np.nan, 1.0)
+    df["extra"] = [object() if x == 3 else [x] for x in df["x"]]  # pandas would write {}
     return df
 """
     job = run(
         submit(
             alice,
             snapshot_of(source, owner=alice, team=team_alpha),
-            embedded({"x": 1}, {"x": 0}, {"x": 2}),
+            embedded({"x": 1}, {"x": 0}, {"x": 2}, {"x": 3}),
         )
     )
-    assert (job.status, job.result, job.records_rejected) == ("COMPLETE", "FAILURE", 1)
+    assert (job.status, job.result, job.records_rejected) == ("COMPLETE", "FAILURE", 2)
     assert output_of(job) == [
-        {"x": 1, "score": 1.0, "maybe": 1.0},
-        {"x": 2, "score": 0.5, "maybe": None},
+        {"x": 1, "score": 1.0, "maybe": 1.0, "extra": [1]},
+        {"x": 2, "score": 0.5, "maybe": None, "extra": [2]},
     ]
-    [reject] = rejects_of(job)
-    assert (reject["direction"], reject["record"]) == ("output", 2)
-    assert reject["reason"] == "cannot be encoded as JSON: field 'score' is inf"
+    rejects = rejects_of(job)
+    assert [(r["direction"], r["record"], r["reason"]) for r in rejects] == [
+        ("output", 2, "cannot be encoded as JSON: field 'score' is inf"),
+        ("output", 4, "cannot be encoded as JSON: field 'extra' is an object"),
+    ]
 
 
 # --- Score exceptions ------------------------------------------------------------------------
