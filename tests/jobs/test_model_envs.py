@@ -114,9 +114,38 @@ def old_stack_env() -> Environment:
     return Environment(environment_key(requirements_normalise(OLD_STACK)))
 
 
-def test_a_model_pinning_pandas_1_5_runs_in_its_environment(alice, team_alpha, env_dir):
+PROBE = """
+
+def _reads(path):
+    try:
+        open(path, "rb").read(1) if os.path.isfile(path) else os.listdir(path)
+        return "read"
+    except OSError:
+        return "denied"
+
+
+# modelop.score
+def action(datum):
+    yield {"id": datum["id"], "pandas": pandas.__version__, "numpy": numpy.__version__,
+           "sklearn": sklearn.__version__, "pandas_file": pandas.__file__,
+           "secret_key": _reads(%(secret)r), "env_dir": _reads(%(envs)r),
+           "checkout": _reads(%(checkout)r)}
+"""
+
+
+def test_a_model_pinning_pandas_1_5_runs_in_its_environment(alice, team_alpha, env_dir, settings):
+    source = (
+        "import os\n"
+        + VERSIONS_MODEL.split("# modelop.score")[0]
+        + PROBE
+        % {
+            "secret": str(settings.DATA_DIR / "secret_key"),
+            "envs": str(env_dir),
+            "checkout": str(settings.BASE_DIR / "commandcenter"),
+        }
+    )
     snapshot = snapshot_with(
-        VERSIONS_MODEL, owner=alice, team=team_alpha,
+        source, owner=alice, team=team_alpha,
         attachments={"requirements.txt": OLD_STACK.encode()},
     )  # fmt: skip
 
@@ -129,6 +158,8 @@ def test_a_model_pinning_pandas_1_5_runs_in_its_environment(alice, team_alpha, e
     assert record["pandas_file"].startswith(str(old_stack_env().site_packages))
     assert "preparing the model's environment" in job.log
     assert job.sandbox["on"] == (landlock_abi() > 0)  # sandboxed as any other model
+    if job.sandbox["on"]:  # its environment's folder opens nothing else
+        assert (record["secret_key"], record["env_dir"], record["checkout"]) == ("denied",) * 3
     print(f"first job in the environment: {job.seconds:.1f} s")
 
 
