@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from jobs.formats import format_from_name
-from jobs.models import AssetFormat, Connection, JobAsset, JobStatus, JobType, Runtime
+from jobs.models import ASSET_ROLES, AssetFormat, Connection, JobAsset, JobStatus, JobType, Runtime
 from jobs.selectors import connection_list
 from jobs.services import EXTERNAL_KINDS
 from jobs.wizard import AUTO_RUNTIME, job_type_availability
@@ -203,6 +203,13 @@ class InputAddForm(ConnectionFieldsMixin, forms.Form):
         help_text="Read-only, with the connection's statement timeout; rows arrive as Parquet.",
     )
     format = forms.ChoiceField(choices=FORMAT_CHOICES, required=False, label="Format")
+    role = forms.ChoiceField(
+        choices=[("", "Default for the job type")] + [(r, r) for r in ASSET_ROLES],
+        required=False,
+        label="Role (ModelOp's assetRole)",
+        help_text="What this input is to the model: e.g. a drift monitor's BASELINE_DATA and "
+        "SAMPLE_DATA. The model reads it from the job JSON its init function gets.",
+    )
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)

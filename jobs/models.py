@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
@@ -113,6 +114,20 @@ class Connection(TimeStampedModel):
 
 def port_list(text: str) -> list[int]:
     return [int(part) for part in text.replace(" ", "").split(",") if part]
+
+
+ASSET_ROLES = (
+    "BASELINE_DATA", "COMPARATOR_DATA", "SAMPLE_DATA", "TRAINING_DATA", "TEST_DATA",
+    "VALIDATION_DATA", "HOLDOUT_DATA", "SCORING_DATA", "INPUT_DATA",
+)  # fmt: skip
+
+
+def validate_asset_role(role: str) -> None:
+    if role and not re.fullmatch(r"[A-Z][A-Z0-9_]{0,39}", role):
+        raise ValidationError(
+            f"An asset role is a name in capitals such as {', '.join(ASSET_ROLES[:3])}, "
+            f"not {role[:50]!r}."
+        )
 
 
 def validate_port_list(text: str) -> None:
@@ -380,6 +395,9 @@ class JobAsset(TimeStampedModel):
         Connection, null=True, blank=True, on_delete=models.PROTECT, related_name="assets"
     )
     location = models.CharField(max_length=1000, blank=True)
+    # ModelOp's assetRole (BASELINE_DATA, COMPARATOR_DATA, SAMPLE_DATA, TRAINING_DATA, ...): what
+    # the input is to the model; blank means the default for the job type and position.
+    role = models.CharField(max_length=40, blank=True, validators=[validate_asset_role])
     query = models.TextField(blank=True)
     write_mode = models.CharField(
         max_length=10, choices=WriteMode.choices, default=WriteMode.REPLACE, blank=True

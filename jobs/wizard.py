@@ -303,6 +303,7 @@ class Wizard:
                     connection=item.get("connection_row"),
                     location=item.get("location", ""),
                     query=item.get("query", ""),
+                    role=item.get("role", ""),
                 )
                 for item in self.inputs
             ],

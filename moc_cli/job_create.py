@@ -90,6 +90,14 @@ def _max_rejects(text: str | None) -> dict:
     help="Another input (repeat as needed), read after the first.",
 )
 @click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    metavar="ROLE",
+    help="ModelOp's assetRole of each input, in order (INPUT first, then each --input): "
+    "BASELINE_DATA, COMPARATOR_DATA, SAMPLE_DATA, TRAINING_DATA, ...",
+)
+@click.option(
     "--format",
     "input_format",
     type=click.Choice(FORMATS),
@@ -183,7 +191,7 @@ def _max_rejects(text: str | None) -> dict:
 @json_option
 @pass_state
 def job_create(state: State, job_type: str, target: str, input_: str, output: str,
-               more_inputs: tuple[str, ...], input_format: str | None,
+               more_inputs: tuple[str, ...], roles: tuple[str, ...], input_format: str | None,
                output_format: str | None, connection: str, output_connection: str,
                write_mode: str | None, embed: bool, runtime: str, input_schema: str,
                output_schema: str, check_input: bool, check_output: bool,
@@ -206,6 +214,8 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
         input_spec(text, connection=connection, fmt=fmt, embed=embed)
         for text in (input_, *more_inputs)
     ]
+    if len(roles) > len(specs):
+        raise click.UsageError(f"{len(roles)} --role for {len(specs)} inputs")
     first = specs[0] if isinstance(specs[0], dict) else {"kind": "upload"}
     out = output_spec(output, connection="", fmt=output_format or "", write_mode=write_mode or "")
     if out["kind"] != "embedded":
@@ -220,13 +230,15 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
     api = state.api()
     field, label = _target(api, target)
     inputs = []
-    for spec in specs:
+    for position, spec in enumerate(specs):
         if isinstance(spec, Path):
             upload = api.upload(spec)
             click.echo(f"Uploaded {spec.name} ({size(upload.get('size'))}).", err=True)
             spec = {"kind": "upload", "upload": upload["uuid"]}
             if fmt:
                 spec["format"] = fmt
+        if position < len(roles):
+            spec = {**spec, "role": roles[position].upper()}
         inputs.append(spec)
     body: dict = {"job_type": JOB_TYPES[job_type.lower()], field: target, "inputs": inputs,
                   "output": out}  # fmt: skip

@@ -138,3 +138,49 @@ def test_a_two_input_metrics_function_on_a_one_input_job_says_what_it_needs(
     job.refresh_from_db()
     assert job.status == JobStatus.ERROR
     assert "takes 2 inputs (one DataFrame each, e.g. a baseline and a sample)" in job.error_message
+
+
+ROLES_MODEL = """\
+import json
+
+# modelop.init
+def init(job):
+    global roles
+    roles = [item["assetRole"] for item in json.loads(job["rawJson"])["inputData"]]
+
+# modelop.metrics
+def metrics(df_a, df_b):
+    yield {"roles": roles}
+"""
+
+
+def test_input_roles_reach_the_model_and_show_on_the_job_page(
+    in_process_executor, alice, team_alpha, alice_client
+):
+    from tests.jobs.test_executor_supervisor import snapshot_of
+
+    snapshot = snapshot_of(ROLES_MODEL, owner=alice, team=team_alpha)
+    first, second = embedded({"x": 1}), embedded({"x": 2})
+    first.role, second.role = "comparator_data", ""
+    job = submit(alice, snapshot, first, second, job_type="metrics")
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE, job.error_message
+    # Given, and the default for a second input of a metrics job.
+    assert job.metrics["roles"] == ["COMPARATOR_DATA", "SAMPLE_DATA"]
+    assert "COMPARATOR_DATA" in alice_client.get(job.get_absolute_url()).text
+
+
+def test_a_role_that_is_no_name_is_refused_in_the_api(alice_client, alice_snapshot):
+    response = alice_client.post(
+        "/api/jobs/",
+        {
+            "snapshot": str(alice_snapshot.uuid),
+            "inputs": [{"kind": "embedded", "data": '{"x": 1}\n', "role": "DROP TABLE x"}],
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "An asset role is a name in capitals" in response.text

@@ -3,6 +3,7 @@ the API shows of a job."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -23,6 +24,7 @@ from jobs.models import (
     JobType,
     Runtime,
     Upload,
+    validate_asset_role,
 )
 from jobs.selectors import connection_list
 from jobs.services import InputSpec, OutputSpec
@@ -82,6 +84,19 @@ class JobInputSerializer(serializers.Serializer):
     )  # fmt: skip
     format = serializers.ChoiceField(choices=AssetFormat.choices, required=False, allow_blank=True)
     name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    role = serializers.CharField(
+        required=False, allow_blank=True, max_length=40,
+        help_text="ModelOp's assetRole: BASELINE_DATA, COMPARATOR_DATA, SAMPLE_DATA, "
+        "TRAINING_DATA, ...; blank: the default for the job type",
+    )  # fmt: skip
+
+    def validate_role(self, value: str) -> str:
+        value = value.strip().upper()
+        try:
+            validate_asset_role(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return value
 
     def validate(self, attrs: dict) -> InputSpec:
         user = self.context["request"].user
@@ -90,7 +105,10 @@ class JobInputSerializer(serializers.Serializer):
                   "sql": "query"}[kind]  # fmt: skip
         if attrs.get(needed) in (None, ""):
             raise serializers.ValidationError({needed: [f"This {kind} input needs {needed!r}."]})
-        spec = InputSpec(kind=kind, name=attrs.get("name", ""), format=attrs.get("format", ""))
+        spec = InputSpec(
+            kind=kind, name=attrs.get("name", ""), format=attrs.get("format", ""),
+            role=attrs.get("role", ""),
+        )  # fmt: skip
         if kind == "upload":
             spec.upload = Upload.objects.filter(uuid=attrs["upload"], owner=user).first()
             if spec.upload is None:
@@ -249,7 +267,9 @@ class AssetSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = JobAsset
-        fields = ["uuid", "kind", "name", "format", "size", "location", "query", "connection"]
+        fields = [
+            "uuid", "kind", "name", "format", "size", "location", "query", "connection", "role",
+        ]  # fmt: skip
 
 
 class OutputAssetSerializer(AssetSerializer):

@@ -14,6 +14,7 @@ from jobs.models import (
     JobAsset,
     JobType,
     Upload,
+    validate_asset_role,
 )
 from models_registry.services import attachment_name_clean
 
@@ -37,6 +38,7 @@ class InputSpec:
     connection: Connection | None = None  # S3, HDFS, SQL
     location: str = ""  # s3://bucket/key-or-prefix/, hdfs://namenode/path
     query: str = ""  # SQL: a SELECT statement
+    role: str = ""  # ModelOp's assetRole (BASELINE_DATA, SAMPLE_DATA, ...); blank: the default
 
 
 @dataclass
@@ -83,9 +85,12 @@ def asset_input_build(spec: InputSpec, *, user, position: int) -> JobAsset:
         fmt = spec.format or format_from_name(guess)
     if fmt and fmt not in FORMATS:
         raise ValidationError(f"Unknown input format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    role = (spec.role or "").strip().upper()
+    validate_asset_role(role)
     asset = JobAsset(
-        direction=JobAsset.Direction.INPUT, position=position, kind=spec.kind, format=fmt
-    )
+        direction=JobAsset.Direction.INPUT, position=position, kind=spec.kind, format=fmt,
+        role=role,
+    )  # fmt: skip
     if spec.kind == JobAsset.Kind.UPLOAD:
         if spec.upload is None or spec.upload.owner_id != user.pk:
             raise ValidationError("The uploaded input file was not found; upload it again.")

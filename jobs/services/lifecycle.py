@@ -317,6 +317,7 @@ def job_rerun(*, job: Job, user) -> Job:
         spec = InputSpec(
             kind=asset.kind, name=asset.name, format=asset.format, data=asset.data,
             connection=asset.connection, location=asset.location, query=asset.query,
+            role=asset.role,
         )  # fmt: skip
         if asset.kind == JobAsset.Kind.UPLOAD:  # the same stored file, now in USER's name
             spec.upload = Upload.objects.create(

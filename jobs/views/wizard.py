@@ -255,6 +255,7 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
                 "kind": JobAsset.Kind.UPLOAD,
                 "upload": str(upload.uuid),
                 "format": data["format"],
+                "role": data["role"],
             }
         )
     elif kind == JobAsset.Kind.EMBEDDED:
@@ -265,6 +266,7 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
                 "data": data["data"],
                 "format": data["format"] or _embedded_format(data["data"]),
                 "name": "",
+                "role": data["role"],
             }
         )
     elif kind in EXTERNAL_KINDS:
@@ -284,6 +286,7 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
                 "location": "" if is_query else cleaned,
                 "query": cleaned if is_query else "",
                 "format": data["format"],
+                "role": data["role"],
             }
         )
     wizard.save("inputs", answers)

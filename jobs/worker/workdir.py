@@ -211,7 +211,7 @@ def _schema_definition(workdir: Path | None, name: str) -> list[dict]:
 def _asset_description(asset: JobAsset, position: int, *, job_type: str, inputs: int) -> dict:
     """One of ModelOp's inputData/outputData entries, and our own keys beside them."""
     url = asset.location if asset.is_external and asset.kind != JobAsset.Kind.SQL else None
-    role = getattr(asset, "role", "") or _default_role(asset, position, job_type, inputs)
+    role = asset.role or _default_role(asset, position, job_type, inputs)
     return {
         "name": asset.name,
         "filename": PurePosixPath(asset.name).name if asset.name else "",

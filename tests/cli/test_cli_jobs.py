@@ -391,3 +391,19 @@ def test_hdfs_input_and_output_on_the_connection_given(celery_worker, moc, alice
     assert len(rows) == 151  # a header and every record
     result = moc("job", "result", last_word(created))
     assert result.stdout.strip() == "Output: hdfs://namenode/scores/iris.csv (connection hadoop)"
+
+
+def test_each_input_gets_its_role_in_order(celery_worker, moc, alice, team_alpha, iris_sample):
+    snapshot = demo_snapshot(owner=alice, team=team_alpha)
+
+    created = moc("job", "create", "batchjob", str(snapshot.uuid), str(iris_sample), "s.jsonl",
+                  "--input", str(iris_sample), "--role", "baseline_data", "--role",
+                  "SAMPLE_DATA", "--embed", "--json")  # fmt: skip
+
+    assert created.returncode == 0, created.stderr
+    assert [a["role"] for a in json.loads(created.stdout)["inputs"]] == [
+        "BASELINE_DATA", "SAMPLE_DATA",
+    ]  # fmt: skip
+    too_many = moc("job", "create", "batchjob", str(snapshot.uuid), str(iris_sample), "s.jsonl",
+                   "--role", "A", "--role", "B")  # fmt: skip
+    assert_error(too_many, 2, "2 --role for 1 inputs")
