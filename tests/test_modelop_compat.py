@@ -184,3 +184,31 @@ def test_a_role_that_is_no_name_is_refused_in_the_api(alice_client, alice_snapsh
     )
     assert response.status_code == 400
     assert "An asset role is a name in capitals" in response.text
+
+
+SLOTTED = """\
+# modelop.slot.0: in-use
+# modelop.slot.2: in-use
+# modelop.slot.1: in-use
+
+# modelop.score
+def action(datum, slot):
+    yield {"id": datum["id"], "slot": slot}
+"""
+
+
+def test_a_score_function_of_two_parameters_gets_each_record_with_its_slot(
+    in_process_executor, alice, team_alpha
+):
+    from tests.jobs.test_executor_supervisor import snapshot_of
+
+    snapshot = snapshot_of(SLOTTED, owner=alice, team=team_alpha)
+    job = submit(alice, snapshot, embedded({"id": 1}, {"id": 2}), embedded({"id": 3}))
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE, job.error_message
+    with job.output_asset().file.open("rb") as f:
+        records = [orjson.loads(line) for line in f]
+    assert records == [{"id": 1, "slot": 0}, {"id": 2, "slot": 0}, {"id": 3, "slot": 2}]

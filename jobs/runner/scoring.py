@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import inspect
 import math
 import os
 import sys
@@ -287,6 +288,9 @@ class ScoringRun:
         if score is None:
             raise JobError("the model has no score function (tag '# modelop.score')")
         self.score = score
+        # score(record, slot): ModelOp's slots, inputs on 0, 2, 4, ... in input order.
+        self.slotted = _required_positional(score) >= 2
+        self.slot = 0
         self.counts = Counts(bytes_total=sum(os.path.getsize(i.path) for i in spec.inputs))
         self.bytes_done = 0  # bytes of the inputs already finished
         self.read_done = 0  # records of the inputs already finished
@@ -338,14 +342,15 @@ class ScoringRun:
         return reader
 
     def _each_input(self, run_one) -> None:
-        for item in self.spec.inputs:
+        for index, item in enumerate(self.spec.inputs):
+            self.slot = 2 * index
             reader = self._open(item)  # one at a time: a JSON array is held whole
             run_one(reader)
             self._input_finished(reader)
 
     def _per_record(self, reader: Reader) -> None:
         score, check, counts, events, out = (
-            self.score,
+            self._scorer(),
             self.input_check,
             self.counts,
             self.events,
@@ -409,7 +414,7 @@ class ScoringRun:
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if len(frame):
             try:
-                result = self._result(self.score(frame))
+                result = self._result(self._scorer()(frame))
             except _FATAL as exc:
                 raise self._score_failed(exc, f"on all {len(frame)} input records") from exc
             except Exception as exc:
@@ -437,6 +442,13 @@ class ScoringRun:
 
     # --- Helpers ----------------------------------------------------------------------------
 
+    def _scorer(self):
+        """The score function as this input calls it: score(x), or score(x, slot)."""
+        if not self.slotted:
+            return self.score
+        score, slot = self.score, self.slot
+        return lambda argument: score(argument, slot)
+
     @staticmethod
     def _numbers(reader: Reader, frame: pd.DataFrame, checked: pd.DataFrame) -> list[int]:
         """The record numbers of CHECKED, the rows of FRAME (READER's last chunk) kept."""
@@ -456,7 +468,7 @@ class ScoringRun:
         """score(ARGUMENT) once for several records; when it raises, each of them (NUMBERS,
         their DATA a list or a DataFrame) is rejected."""
         try:
-            return self._result(self.score(argument))
+            return self._result(self._scorer()(argument))
         except _FATAL as exc:
             raise self._score_failed(exc, where) from exc
         except Exception as exc:
@@ -539,3 +551,12 @@ def _schema_is_array(spec: JobSpec) -> bool:
     except (OSError, orjson.JSONDecodeError):
         return False  # a checked schema fails loudly in SchemaCheck; an unchecked one is a name
     return isinstance(raw, dict) and raw.get("type") == "array"
+
+
+def _required_positional(function) -> int:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in kinds and p.default is inspect.Parameter.empty for p in parameters)
