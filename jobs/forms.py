@@ -406,6 +406,24 @@ class JobFilterForm(forms.Form):
         required=False,
         empty_label="Any model",
     )
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search",
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Model, input or user", "aria-label": "Search"}
+        ),
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Newest first"),
+            ("created", "Oldest first"),
+            ("-duration", "Longest first"),
+            ("duration", "Shortest first"),
+            ("status", "By status"),
+        ],
+    )
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -420,4 +438,6 @@ class JobFilterForm(forms.Form):
             "status": data["status"],
             "job_type": data["job_type"],
             "model": data["model"].uuid if data["model"] else None,
+            "q": data["q"],
+            "sort": data["sort"],
         }

@@ -4,10 +4,21 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import (
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
-from jobs.models import Connection, Job, JobStatus, Runtime, Worker
+from jobs.models import Connection, Job, JobAsset, JobStatus, Runtime, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +38,53 @@ def job_list(*, user, filters: dict | None = None) -> QuerySet[Job]:
         qs = qs.filter(job_type=job_type)
     if model := filters.get("model"):
         qs = qs.filter(snapshot__model__uuid=model)
-    return qs.order_by("-created_at", "-id")
+    if search := (filters.get("q") or "").strip():
+        named = JobAsset.objects.filter(
+            Q(name__icontains=search) | Q(location__icontains=search),
+            job=OuterRef("pk"),
+            direction=JobAsset.Direction.INPUT,
+        )
+        qs = qs.filter(
+            Q(snapshot__model__name__icontains=search)
+            | Q(created_by__username__icontains=search)
+            | Exists(named)
+        )
+    sort = filters.get("sort") or ""
+    if sort.endswith("duration"):
+        qs = qs.annotate(
+            duration=ExpressionWrapper(
+                Coalesce(F("finished_at"), Now()) - F("started_at"), output_field=DurationField()
+            )
+        )
+    return qs.order_by(*JOB_SORTS.get(sort, JOB_SORTS["-created"]))
+
+
+# The list's sort orders; "duration" is from start to finish (or to now while running).
+JOB_SORTS: dict[str, tuple] = {
+    "-created": ("-created_at", "-id"),
+    "created": ("created_at", "id"),
+    "-duration": (F("duration").desc(nulls_last=True), "-id"),
+    "duration": (F("duration").asc(nulls_last=True), "-id"),
+    "status": ("status", "-created_at", "-id"),
+}
+
+
+def job_list_rows(qs: QuerySet[Job]) -> QuerySet[Job]:
+    """QS with what a row of the jobs list shows, in a fixed number of queries: the inputs'
+    names (one prefetch), the new snapshot, a metrics job's AUC and accuracy (read from the
+    JSON in the database; the metrics themselves, like the log, can be megabytes)."""
+    inputs = JobAsset.objects.filter(direction=JobAsset.Direction.INPUT).only(
+        "id", "job_id", "kind", "name", "location", "position"
+    )
+    return (
+        qs.select_related("result_snapshot")
+        .defer("metrics", "log")
+        .annotate(
+            metric_auc=KT("metrics__auc"),
+            metric_accuracy=KT("metrics__accuracy"),
+        )
+        .prefetch_related(Prefetch("assets", queryset=inputs, to_attr="list_inputs"))
+    )
 
 
 def connection_list(*, user, kind: str | None = None) -> QuerySet[Connection]:

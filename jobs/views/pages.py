@@ -21,7 +21,7 @@ from django_htmx.http import HttpResponseStopPolling
 from jobs.forms import JobFilterForm
 from jobs.models import Job, JobAsset, JobStatus
 from jobs.preview import REJECTS_SHOWN, asset_preview, rejects_head
-from jobs.selectors import job_list, output_download_link
+from jobs.selectors import job_list, job_list_rows, output_download_link
 from jobs.services import job_cancel
 from jobs.views._common import get_job_for_user, wants_partial
 from jobs.views.metrics import metrics_context
@@ -47,11 +47,38 @@ def _file_response(field, filename: str) -> FileResponse:
 @vary_on_headers("HX-Request")
 def job_list_view(request: HttpRequest) -> HttpResponse:
     form = JobFilterForm(request.GET, user=request.user)
-    # A list row shows neither; a metrics job's results and a log are up to megabytes each.
-    jobs = job_list(user=request.user, filters=form.filters()).defer("metrics", "log")
+    jobs = job_list_rows(job_list(user=request.user, filters=form.filters()))
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    _rows_prepare(page.object_list)
+    live = [str(job.uuid) for job in page.object_list if not job.is_terminal]
     template = "jobs/job_list.html#results" if wants_partial(request) else "jobs/job_list.html"
-    return render(request, template, {"form": form, "page": page})
+    return render(request, template, {"form": form, "page": page, "live_ids": live})
+
+
+def _rows_prepare(jobs) -> None:
+    """What a row shows that the template cannot work out: the error's first line."""
+    for job in jobs:
+        lines = job.error_message.strip().splitlines()
+        job.error_line = lines[0] if lines else ""
+
+
+@login_required
+@require_GET
+def job_list_rows_view(request: HttpRequest) -> HttpResponse:
+    """The rows of the jobs list named by ?ids=, polled while one of them has not ended: each
+    row is swapped in by its id (out of band), and 286 stops the polling once none runs."""
+    ids = []
+    for value in request.GET.getlist("ids")[:JOBS_PER_PAGE]:
+        try:
+            ids.append(UUID(value))
+        except ValueError:
+            continue
+    jobs = list(job_list_rows(job_list(user=request.user).filter(uuid__in=ids)))
+    _rows_prepare(jobs)
+    content = render_to_string("jobs/job_list.html#rows", {"jobs": jobs}, request)
+    if all(job.is_terminal for job in jobs):
+        return HttpResponseStopPolling(content)
+    return HttpResponse(content)
 
 
 def _published_rows(published: dict) -> list[tuple[str, str]]:
