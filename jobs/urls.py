@@ -13,6 +13,8 @@ urlpatterns = [
     path("<uuid:job_uuid>/", pages.job_detail_view, name="jobs-detail"),
     path("<uuid:job_uuid>/status/", pages.job_status_view, name="jobs-status"),
     path("<uuid:job_uuid>/cancel/", pages.job_cancel_view, name="jobs-cancel"),
+    path("<uuid:job_uuid>/rerun/", pages.job_rerun_view, name="jobs-rerun"),
+    path("<uuid:job_uuid>/edit/", wizard.wizard_from_job_view, name="jobs-edit"),
     path("<uuid:job_uuid>/output/", pages.job_output_download_view, name="jobs-output-download"),
     path(
         "<uuid:job_uuid>/metrics/", metrics.job_metrics_download_view, name="jobs-metrics-download"

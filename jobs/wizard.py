@@ -9,6 +9,7 @@ person is sent back to that step instead of reaching job_submit with it.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -99,6 +100,61 @@ class Wizard:
     def reset(self) -> None:
         self.session[SESSION_KEY] = {}
         self._forget_resolved()
+
+    def prefill(self, job) -> None:
+        """Start again with JOB's choices (snapshot, runtime, type, schemas, inputs, output,
+        bad-record options) as the answers, for "Edit and run". An uploaded input becomes an
+        upload of this user's naming the same stored file, as job_rerun does."""
+        self.reset()
+        self.save("model", str(job.snapshot.model.uuid))
+        self.save("snapshot", str(job.snapshot.uuid))
+        auto = job.runtime_auto or job.runtime is None
+        self.save("runtime", AUTO_RUNTIME if auto else str(job.runtime.uuid))
+        self.save("type", job.job_type)
+        self.save("evaluator", bool(job.params.get("evaluator")))
+        self.save(
+            "schemas",
+            {
+                "input": job.input_schema,
+                "output": job.output_schema,
+                "check_input": job.check_input_schema,
+                "check_output": job.check_output_schema,
+            },
+        )
+        self.save("inputs", [self._input_answer(asset) for asset in job.input_assets()])
+        out = job.output_asset()
+        if out is not None:
+            answer = {"kind": out.kind, "name": out.name, "format": out.format}
+            if out.is_external:
+                answer.update(
+                    connection=str(out.connection.uuid) if out.connection else "",
+                    location=out.location,
+                    write_mode=out.write_mode,
+                )
+            self.save("output", answer)
+        if job.max_rejects_percent is not None:
+            limit = f"{job.max_rejects_percent:g}%"
+        else:
+            limit = "" if job.max_rejects is None else str(job.max_rejects)
+        self.save("rejects", {"stop_on_bad_records": job.stop_on_bad_records, "max_rejects": limit})
+
+    def _input_answer(self, asset: JobAsset) -> dict:
+        answer = {"id": uuid.uuid4().hex, "kind": asset.kind, "format": asset.format}
+        answer["role"] = asset.role
+        if asset.kind == JobAsset.Kind.UPLOAD:
+            upload = Upload.objects.create(
+                owner=self.user, name=asset.name, file=asset.file.name, size=asset.size or 0
+            )
+            answer["upload"] = str(upload.uuid)
+        elif asset.kind in EXTERNAL_KINDS:
+            answer.update(
+                connection=str(asset.connection.uuid) if asset.connection else "",
+                location=asset.location,
+                query=asset.query,
+            )
+        else:
+            answer.update(data=asset.data, name=asset.name)
+        return answer
 
     def _forget_resolved(self) -> None:
         for name in ("model", "snapshot", "runtime_row", "inputs", "output", "_connections"):

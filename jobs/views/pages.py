@@ -7,6 +7,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -22,7 +23,7 @@ from jobs.forms import JobFilterForm
 from jobs.models import Job, JobAsset, JobStatus
 from jobs.preview import REJECTS_SHOWN, asset_preview, rejects_head
 from jobs.selectors import job_list, job_list_rows, output_download_link
-from jobs.services import job_cancel
+from jobs.services import job_cancel, job_rerun
 from jobs.views._common import get_job_for_user, wants_partial
 from jobs.views.metrics import metrics_context
 
@@ -165,6 +166,20 @@ def job_cancel_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     else:
         messages.info(request, f"The job had already ended ({job.get_status_display()}).")
     return redirect(job)
+
+
+@login_required
+@require_POST
+def job_rerun_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
+    """ "Run again": a new job with the same snapshot, inputs, output and options."""
+    job = get_job_for_user(request, job_uuid)
+    try:
+        new_job = job_rerun(job=job, user=request.user)
+    except ValidationError as exc:  # e.g. a connection this user may no longer use
+        messages.error(request, "This job cannot be run again: " + " ".join(exc.messages))
+        return redirect(job)
+    messages.success(request, "Job submitted.")
+    return redirect(new_job)
 
 
 @login_required

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, push_url
 
@@ -38,7 +38,7 @@ from jobs.selectors import runtime_health
 from jobs.services import EXTERNAL_KINDS, job_submit, upload_create
 from jobs.services.assets import JOB_MAX_INPUTS
 from jobs.services.placement import runtime_fit_check, runtime_tags_missing
-from jobs.views._common import wants_partial
+from jobs.views._common import get_job_for_user, wants_partial
 from jobs.views._external import external_sizes, kind_groups, location_check
 from jobs.wizard import AUTO_RUNTIME, PAGE_STEPS, STEP_BY_SLUG, STEPS, Wizard
 from models_registry.selectors import model_list, snapshot_list
@@ -346,7 +346,7 @@ def _review_get(
         "review": wizard.review(),
         "inputs": inputs,
         "errors": errors or [],
-        "form": form or RejectOptionsForm(),
+        "form": form or RejectOptionsForm(initial=wizard.answer("rejects")),
     }
 
 
@@ -451,6 +451,22 @@ def wizard_start_view(request: HttpRequest) -> HttpResponse:
         model = get_object_or_404(model_list(user=request.user), uuid=_uuid_or_404(model_id))
         wizard.save("model", str(model.uuid))
     return redirect(_step_url(wizard.first_missing() or "review"))
+
+
+@login_required
+@require_POST
+def wizard_from_job_view(request: HttpRequest, job_uuid: uuid.UUID) -> HttpResponse:
+    """ "Edit and run": the wizard with JOB's choices, at its review step (or at the first
+    choice that no longer holds, e.g. a connection this user may no longer use)."""
+    job = get_job_for_user(request, job_uuid)
+    wizard = Wizard(request.session, request.user)
+    wizard.prefill(job)
+    missing = wizard.first_missing()
+    if missing:
+        messages.info(request, f"Choose again: {STEP_BY_SLUG[missing].title.lower()}.")
+    else:
+        messages.info(request, "The choices of the job, ready to change and run.")
+    return redirect(_step_url(missing or "review"))
 
 
 @upload_limits(input_file_limits)

@@ -194,7 +194,7 @@ def test_job_page_shows_progress_rate_and_eta_while_running(alice_client, alice,
         started_at=timezone.now() - timedelta(seconds=10),
     )  # fmt: skip
     page = alice_client.get(job.get_absolute_url()).text
-    assert '<progress max="100" value="25.0">' in page
+    assert '<progress max="100" value="25.0"' in page
     assert "5,000" in page and "4,990" in page
     assert "/s" in page  # records per second
     assert "30s" in page  # ETA: 10 s for 25 % → 30 s to go
