@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import PurePosixPath
 from uuid import UUID
 
@@ -26,6 +27,7 @@ from jobs.selectors import job_list, job_list_rows, output_download_link
 from jobs.services import job_cancel, job_rerun
 from jobs.views._common import get_job_for_user, wants_partial
 from jobs.views.metrics import metrics_context
+from jobs.worker.reconciler import lost_notes
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,34 @@ def _published_rows(published: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def _job_events(job: Job) -> list[tuple[datetime | None, str]]:
+    """The job's own events, in order, from what it records: submitted, queued, each lost
+    attempt (the reconciler's notes, which carry no time), claimed, ended."""
+    events: list[tuple[datetime | None, str]] = [
+        (job.created_at, f"submitted by {job.created_by.get_username()}")
+    ]
+    if job.enqueued_at:
+        where = f" on the {job.runtime.name} runtime" if job.runtime else ""
+        events.append((job.enqueued_at, f"queued{where}"))
+    events.extend((None, note) for note in lost_notes(job.log))
+    if job.started_at:
+        attempt = f" (attempt {job.attempts})" if job.attempts > 1 else ""
+        events.append((job.started_at, f"claimed by worker {job.worker or '?'}{attempt}"))
+    if job.publishing:
+        events.append((None, "began to publish its output (it can no longer be cancelled)"))
+    if job.finished_at and job.is_terminal:
+        if job.status == JobStatus.ERROR:
+            lines = job.error_message.strip().splitlines()
+            text = f"failed: {lines[0]}" if lines else "failed"
+        elif job.status == JobStatus.CANCELLED:
+            by = f" by {job.cancelled_by.get_username()}" if job.cancelled_by else ""
+            text = f"cancelled{by}; its output was discarded"
+        else:
+            text = "complete"
+        events.append((job.finished_at, text))
+    return events
+
+
 def _live_context(job: Job, user) -> dict:
     """What the polled part of the job page shows."""
     assets = list(job.assets.select_related("connection").order_by("direction", "position"))
@@ -125,6 +155,7 @@ def _live_context(job: Job, user) -> dict:
         ),
         "preview": preview,
         "log_tail": "\n".join(job.log.splitlines()[-LOG_TAIL_LINES:]),
+        "events": _job_events(job),
         **metrics_context(job, user),
     }
 

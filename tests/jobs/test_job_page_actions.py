@@ -269,3 +269,38 @@ def test_edit_and_run_can_change_a_step(alice_client, submitted):
     again = Job.objects.exclude(pk=submitted.pk).get()
     assert again.output_asset().kind == JobAsset.Kind.EMBEDDED
     assert [a.name for a in again.input_assets()] == [a.name for a in submitted.input_assets()]
+
+
+# --- The job's own events in its log ----------------------------------------------------------
+
+
+def test_the_log_lists_the_jobs_events_in_order_with_their_times(alice_client, alice, snapshot):
+    start = timezone.now() - timedelta(minutes=5)
+    job = make_job(
+        snapshot, alice, status=JobStatus.ERROR, enqueued_at=start + timedelta(seconds=1),
+        started_at=start + timedelta(seconds=30), finished_at=start + timedelta(seconds=40),
+        worker="celery@host-b:42", attempts=2, error_message="ValueError: no\nTraceback",
+        log=(
+            "worker celery@host-a:7 was lost; starting again (attempt 2 of 3)\n"
+            "model output line\n"
+        ),
+    )  # fmt: skip
+    page = alice_client.get(job.get_absolute_url()).text
+    events = page[page.index('<ol class="events">') : page.index("</ol>")]
+    order = [
+        "submitted by alice",
+        "queued on the",
+        "worker celery@host-a:7 was lost; starting again (attempt 2 of 3)",
+        "claimed by worker celery@host-b:42 (attempt 2)",
+        "failed: ValueError: no",
+    ]
+    positions = [events.index(text) for text in order]
+    assert positions == sorted(positions)
+    local = timezone.localtime(job.finished_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert f">{local}</time> failed" in events
+
+
+def test_a_cancelled_jobs_events_end_with_who_cancelled_it(alice_client, alice, snapshot):
+    job = make_job(snapshot, alice, cancelled_by=alice, **_fields(JobStatus.CANCELLED))
+    page = alice_client.get(job.get_absolute_url()).text
+    assert "cancelled by alice; its output was discarded" in page
