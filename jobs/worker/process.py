@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -184,6 +185,16 @@ class ChildProcess:
         """A line of the supervisor's own at the end of the job log (e.g. why it stopped)."""
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"{text}\n")
+
+
+def log_event(path: Path, text: str) -> None:
+    """A timestamped line of the supervisor's own in the job log: what it did, and when."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(f"[{stamp}] {text}\n")
+    except OSError:  # a log line is never worth failing the job for
+        logger.warning("could not write to the job log %s", path, exc_info=True)
 
 
 def log_tail(path: Path, limit: int) -> str:

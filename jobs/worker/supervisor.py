@@ -42,6 +42,7 @@ from jobs.worker.process import (
     ChildProcess,
     child_environment,
     exit_description,
+    log_event,
     log_tail,
 )
 from jobs.worker.workdir import WorkDir, staged_file
@@ -126,6 +127,8 @@ def _execute(job_uuid: str, worker: str) -> None:
     try:
         spec = workdir_prepare_watched(job=job, workdir=workdir, claim=claim)
         if spec is not None:
+            log_event(workdir.log_path, f"claimed by worker {worker} (attempt {job.attempts}); "
+                      "inputs staged; starting the model")  # fmt: skip
             _run(job, workdir, spec, claim)
     except JobError as exc:
         job_fail(
