@@ -21,7 +21,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from jobs.forms import JobFilterForm
-from jobs.models import Job, JobAsset, JobStatus
+from jobs.models import Job, JobAsset, JobStatus, JobType
 from jobs.preview import REJECTS_SHOWN, asset_preview, rejects_head
 from jobs.selectors import job_list, job_list_rows, output_download_link
 from jobs.services import job_cancel, job_rerun
@@ -78,8 +78,10 @@ def job_list_rows_view(request: HttpRequest) -> HttpResponse:
             continue
     jobs = list(job_list_rows(job_list(user=request.user).filter(uuid__in=ids)))
     _rows_prepare(jobs)
-    content = render_to_string("jobs/job_list.html#rows", {"jobs": jobs}, request)
-    if all(job.is_terminal for job in jobs):
+    ended = all(job.is_terminal for job in jobs)
+    context = {"jobs": jobs, "ended": ended}
+    content = render_to_string("jobs/job_list.html#rows", context, request)
+    if ended:
         return HttpResponseStopPolling(content)
     return HttpResponse(content)
 
@@ -127,8 +129,12 @@ def _job_events(job: Job) -> list[tuple[datetime | None, str]]:
         elif job.status == JobStatus.CANCELLED:
             by = f" by {job.cancelled_by.get_username()}" if job.cancelled_by else ""
             text = f"cancelled{by}; its output was discarded"
+        elif job.result_snapshot_id:
+            text = "new snapshot made; complete"
+        elif job.job_type == JobType.METRICS:
+            text = "metrics saved; complete"
         else:
-            text = "complete"
+            text = "output committed; complete"
         events.append((job.finished_at, text))
     return events
 

@@ -61,6 +61,7 @@ def test_a_running_row_updates_live_and_polling_stops_when_it_ends(
     expect(row).to_contain_text("510 written")
     expect(row.locator(".badge")).to_have_text("Complete")
     expect(page.locator(f"#job-row-{done.uuid}")).to_contain_text("3 written")
+    expect(page.locator("#list-live .live-indicator")).to_have_count(0)
 
     # 286: no more polls once none runs.
     polls: list[str] = []

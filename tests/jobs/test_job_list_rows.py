@@ -251,3 +251,15 @@ def test_sort_by_created_duration_and_status(alice_client, alice, alice_snapshot
 def test_a_bad_sort_is_a_form_error_not_a_500(alice_client, jobs):
     response = alice_client.get(reverse("jobs-list"), {"sort": "password"})
     assert response.status_code == 200
+
+
+def test_the_last_poll_takes_the_live_indicator_away(alice_client, jobs):
+    ended = jobs[2]
+    response = alice_client.get(f"{reverse('jobs-list-rows')}?ids={ended.uuid}", headers=HTMX)
+    assert response.status_code == 286
+    assert '<p id="list-live" class="list-live small" hx-swap-oob="true"></p>' in response.text
+
+
+def test_without_javascript_a_list_with_running_jobs_reloads_itself(alice_client, jobs):
+    page = alice_client.get(reverse("jobs-list")).text
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in page

@@ -304,3 +304,21 @@ def test_a_cancelled_jobs_events_end_with_who_cancelled_it(alice_client, alice, 
     job = make_job(snapshot, alice, cancelled_by=alice, **_fields(JobStatus.CANCELLED))
     page = alice_client.get(job.get_absolute_url()).text
     assert "cancelled by alice; its output was discarded" in page
+
+
+@pytest.mark.parametrize(
+    ("job_type", "says"),
+    [
+        (JobType.SCORING, "output committed; complete"),
+        (JobType.METRICS, "metrics saved; complete"),
+        (JobType.TRAINING, "new snapshot made; complete"),
+    ],
+)
+def test_a_complete_jobs_last_event_says_what_it_made(
+    alice_client, alice, snapshot, job_type, says
+):
+    made = SnapshotFactory(model=snapshot.model, version=2) if job_type == "training" else None
+    job = make_job(
+        snapshot, alice, job_type=job_type, result_snapshot=made, **_fields(JobStatus.COMPLETE)
+    )
+    assert says in alice_client.get(job.get_absolute_url()).text
