@@ -127,3 +127,15 @@ def test_every_double_of_a_dataframe_reads_back_the_same(tmp_path):
     assert [r["x"] for r in back] == doubles.tolist()
     # A float32 is written as its own shortest form, which reads back to the same float32.
     assert np.array([r["y"] for r in back], dtype="float32").tolist() == float32s.tolist()
+
+
+def test_dataframe_records_stay_one_a_line_whatever_their_text(tmp_path, monkeypatch):
+    monkeypatch.setattr("jobs.runner.writers._FRAME_ROWS", 2)  # several pieces of a frame
+    frame = pd.DataFrame(
+        {"s": ["a\nb", "},{", ",\n,", "é"], "n": [{"k": "x\ny"}, [1.5], None, {"z": 0.1}]}
+    )
+    writer = JsonLinesWriter(path=str(tmp_path / "out.jsonl"), name="out")
+    writer.write_frame(frame)
+    writer.close()
+    lines = (tmp_path / "out.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(line) for line in lines] == frame.to_dict("records")
