@@ -64,14 +64,14 @@ def test_a_model_that_leaves_a_daemon_completes_and_the_slot_serves_the_next_job
             timeout=30, what="the next job to end",
         )  # fmt: skip
         gap = time.monotonic() - first_done
-        daemon = int(pid_file.read_text())
         left = [p for p in worker.descendants() if p.status() != psutil.STATUS_ZOMBIE]
     finally:
         worker.stop()
 
+    assert daemon_job.status == JobStatus.COMPLETE, (daemon_job.error_message, daemon_job.log)
+    daemon = int(pid_file.read_text())
     pickup = (next_job.started_at - daemon_job.finished_at).total_seconds()
     print(f"the next job started {pickup:.2f} s and completed {gap:.2f} s after the daemon's job")
-    assert daemon_job.status == JobStatus.COMPLETE, daemon_job.error_message
     assert daemon_job.records_written == 5
     assert next_job.status == JobStatus.COMPLETE, next_job.error_message
     assert pickup < 2 and gap < 5  # no wait for the daemon's end of the event pipe

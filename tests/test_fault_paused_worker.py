@@ -25,7 +25,7 @@ from tests.workers import (
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-ROWS = 100
+ROWS = 100  # 15 s of scoring: long enough for a second worker to start beside it
 # Each record: the model process's pid and the time, in the drop box.
 TRACED = """\
 import os, time
@@ -34,7 +34,7 @@ import os, time
 def action(datum):
     with open({trace!r}, "a") as f:
         f.write(f"{{os.getpid()}} {{time.time()}}\\n")
-    time.sleep(0.05)
+    time.sleep(0.15)
     yield {{"id": datum["id"]}}
 """
 
@@ -80,7 +80,10 @@ def test_a_paused_workers_model_ends_before_its_job_runs_elsewhere(
           f"after {taken:.1f} s")  # fmt: skip
     assert job.status == JobStatus.COMPLETE, job.error_message
     assert (job.attempts, job.worker) == (2, other.name)
-    assert model_gone < float(FAST["WORKER_OFFLINE_SECONDS"]) < taken
+    # The model ended on its own, before the job could be taken back (offline 4 s after the
+    # last beat, up to 0.5 s before the pause).
+    assert model_gone < taken
+    assert taken > float(FAST["WORKER_OFFLINE_SECONDS"]) - float(FAST["HEARTBEAT_SECONDS"])
     # The two attempts' model processes never ran at once.
     lines = [line.split() for line in trace.read_text().splitlines()]
     pids = list(dict.fromkeys(pid for pid, _ in lines))
