@@ -70,7 +70,7 @@ def source_decode(raw: bytes, *, filename: str) -> str:
 def _source_check(source: str, source_name: str) -> dict:
     if not source_name.endswith(SOURCE_SUFFIXES):
         raise ValidationError(
-            f"The model source must be a .py (or .py3) file, not {source_name!r}."
+            f"The model source must be a .py file (or .py3), not {source_name!r}."
         )
     attachment_name_clean(source_name)
     try:

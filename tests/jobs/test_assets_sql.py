@@ -51,12 +51,14 @@ def postgres_dsn():
     except psycopg.OperationalError as exc:
         pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 as postgres ({exc})")
     name = f"cc_sql_{uuid.uuid4().hex[:10]}"
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/{name}"
     finally:
-        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
+        # A new connection: the suite restarts PostgreSQL meanwhile (tests/test_fault_outages.py).
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @dataclass
