@@ -142,12 +142,39 @@ def validate_port_list(text: str) -> None:
 class Runtime(TimeStampedModel):
     """A named Celery queue served by one or more workers."""
 
+    class Kind(models.TextChoices):
+        PROCESS = "process", "Model process on the worker"
+        SPARK = "spark", "Apache Spark"
+
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=100, unique=True)
     queue = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
     is_default = models.BooleanField(default=False)
+    kind = models.CharField(
+        max_length=20,
+        choices=Kind.choices,
+        default=Kind.PROCESS,
+        help_text="Process: the worker runs each job's model in its own sandboxed child process. "
+        "Spark: the worker submits each job to Apache Spark as an application (client mode).",
+    )
+    # Spark runtimes only.
+    spark_master = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Spark: local[N], local[*], spark://host:7077, yarn or k8s://https://host:443.",
+    )
+    spark_conf = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Spark: configuration key/values, e.g. {"spark.executor.memory": "4g"}.',
+    )
+    spark_secret_conf = EncryptedTextField(
+        blank=True,
+        help_text="Spark: secret configuration key/values as a JSON object; stored encrypted, "
+        "never shown back.",
+    )
     # Limits for every job on this runtime; blank means none.
     time_limit_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="Stop a job that runs longer than this."
@@ -226,6 +253,11 @@ class Upload(TimeStampedModel):
     name = models.CharField(max_length=255)
     file = models.FileField(upload_to="uploads/%Y/%m/", max_length=500)
     size = models.BigIntegerField(default=0)
+    # Content address: an upload with the same SHA-256 in the same team is not sent again.
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    team = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -288,6 +320,9 @@ class Job(TimeStampedModel):
     # commits (jobs.services.job_publish_decide): {"attempt": n, ...} with what a later attempt
     # needs to undo it. From then on the job can no longer be cancelled.
     publishing = models.JSONField(default=dict, blank=True)
+    # Progress an engine reports beside records (Spark: stages and tasks done of total, the
+    # Spark UI's address while the application runs).
+    engine_progress = models.JSONField(default=dict, blank=True)
     # Training jobs: the snapshot the job made.
     result_snapshot = models.ForeignKey(
         "models_registry.Snapshot",
@@ -299,7 +334,13 @@ class Job(TimeStampedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["-created_at"])]
+        indexes = [
+            models.Index(fields=["-created_at"]),
+            # The jobs list: keyset pages over (created_at, id), filtered by status or owner.
+            models.Index(fields=["-created_at", "-id"], name="job_list_keyset"),
+            models.Index(fields=["status", "-created_at", "-id"], name="job_list_status"),
+            models.Index(fields=["created_by", "-created_at", "-id"], name="job_list_owner"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["created_by", "idempotency_key"],

@@ -20,6 +20,11 @@ class Model(TimeStampedModel):
     )
     team = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="models")
     tags = models.JSONField(default=list, blank=True)
+    # The snapshot in production (ModelOp's "deployed" model); jobs created by model use it.
+    # Every change is a Promotion row (who, when, from what, why).
+    champion = models.ForeignKey(
+        "Snapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -99,3 +104,39 @@ class Attachment(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Promotion(TimeStampedModel):
+    """One change of a model's champion snapshot: the audit trail the model page shows."""
+
+    class Source(models.TextChoices):
+        PAGE = "page", "Model page"
+        API = "api", "API"
+        CLI = "cli", "moc"
+        PROCESS = "process", "Process"
+        ADMIN = "admin", "Admin"
+
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="promotions")
+    snapshot = models.ForeignKey(
+        Snapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="promotions"
+    )
+    previous = models.ForeignKey(
+        Snapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.PAGE)
+    # The process run that promoted, when one did (processes.ProcessRun.uuid).
+    process_run = models.UUIDField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}: v{self.snapshot.version if self.snapshot else '?'} champion"
