@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
+from commandcenter.lib import numbers
 from jobs.forms import JobFilterForm
 from jobs.models import Job, JobAsset, JobStatus, JobType
 from jobs.preview import REJECTS_SHOWN, asset_preview, rejects_head
@@ -170,7 +171,8 @@ def _live_context(job: Job, user) -> dict:
 @require_GET
 def job_detail_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     job = get_job_for_user(request, job_uuid)
-    return render(request, "jobs/job_detail.html", _live_context(job, request.user))
+    with numbers.digits(numbers.digits_from(request.GET.get("digits", ""))):
+        return render(request, "jobs/job_detail.html", _live_context(job, request.user))
 
 
 @login_required
@@ -179,9 +181,10 @@ def job_status_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     """The live region of the job page, polled every second while the job runs. Once the job
     has ended, 286 makes htmx swap in this final content and stop polling."""
     job = get_job_for_user(request, job_uuid)
-    content = render_to_string(
-        "jobs/job_detail.html#live", _live_context(job, request.user), request
-    )
+    with numbers.digits(numbers.digits_from(request.GET.get("digits", ""))):
+        content = render_to_string(
+            "jobs/job_detail.html#live", _live_context(job, request.user), request
+        )
     if job.is_terminal:
         return HttpResponseStopPolling(content)
     return HttpResponse(content)
