@@ -47,6 +47,7 @@ urlpatterns = [
     path("jobs/<uuid:job_uuid>/log/", _api(jobs.JobLogView), name="api-job-log"),
     path("jobs/<uuid:job_uuid>/result/", _api(jobs.JobResultView), name="api-job-result"),
     path("jobs/<uuid:job_uuid>/output/", _api(jobs.JobOutputView), name="api-job-output"),
+    path("jobs/<uuid:job_uuid>/diff/", _api(jobs.JobScoringDiffView), name="api-job-scoring-diff"),
     path("jobs/<uuid:job_uuid>/rejects/", _api(jobs.JobRejectsView), name="api-job-rejects"),
     path("schema/", _api(SpectacularAPIView), name="api-schema"),
     # A page for browsers: without a session, the site's login page comes first.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from jobs.views import compare, metrics, pages, wizard
+from jobs.views import compare, metrics, pages, scoring_diff, wizard
 
 urlpatterns = [
     path("", pages.job_list_view, name="jobs-list"),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("<uuid:job_uuid>/", pages.job_detail_view, name="jobs-detail"),
     path("<uuid:job_uuid>/status/", pages.job_status_view, name="jobs-status"),
     path("<uuid:job_uuid>/cancel/", pages.job_cancel_view, name="jobs-cancel"),
+    path("<uuid:job_uuid>/diff/", scoring_diff.job_scoring_diff_view, name="jobs-scoring-diff"),
     path("<uuid:job_uuid>/rerun/", pages.job_rerun_view, name="jobs-rerun"),
     path("<uuid:job_uuid>/edit/", wizard.wizard_from_job_view, name="jobs-edit"),
     path("<uuid:job_uuid>/output/", pages.job_output_download_view, name="jobs-output-download"),
