@@ -115,7 +115,9 @@ def average_precision(metrics: dict, curve: list[tuple[float, float]]) -> float 
         return float(metrics["average_precision"])
     if len(curve) < 2:
         return None
-    ordered = sorted(curve)  # by recall, rising
+    # By recall, rising; of points with one recall the most precise comes first, as the
+    # highest threshold reaching that recall does in scikit-learn's sum.
+    ordered = sorted(curve, key=lambda point: (point[0], -point[1]))
     return sum((r1 - r0) * p1 for (r0, _), (r1, p1) in zip(ordered, ordered[1:], strict=False))
 
 

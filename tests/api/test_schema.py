@@ -30,6 +30,7 @@ CONTRACT = [
     ("get", "/api/jobs/{job_uuid}/result/"),
     ("get", "/api/jobs/{job_uuid}/output/"),
     ("get", "/api/jobs/{job_uuid}/rejects/"),
+    ("get", "/api/jobs/{job_uuid}/diff/"),
 ]
 
 
