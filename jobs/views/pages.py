@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from uuid import UUID
 
@@ -108,17 +109,37 @@ def _published_rows(published: dict) -> list[tuple[str, str]]:
     return rows
 
 
+_STAMPED = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC\] (.+)$", re.M)
+
+
+def _log_events(log: str) -> list[tuple[datetime, str]]:
+    """The supervisor's and the reconciler's own timestamped lines in the job log (claimed,
+    inputs staged, model started, taken back from a lost worker), oldest first."""
+    found = []
+    for stamp, text in dict.fromkeys(_STAMPED.findall(log or "")):
+        try:
+            at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        found.append((at, text))
+    return found
+
+
 def _job_events(job: Job) -> list[tuple[datetime | None, str]]:
-    """The job's own events, in order, from what it records: submitted, queued, each lost
-    attempt (the reconciler's notes, which carry no time), claimed, ended."""
+    """The job's own events, in order, from what it records: submitted, queued, what its
+    log says with a time (claimed by a worker, inputs staged, model started, each lost
+    attempt, in the order written), and how it ended."""
     events: list[tuple[datetime | None, str]] = [
         (job.created_at, f"submitted by {job.created_by.get_username()}")
     ]
     if job.enqueued_at:
         where = f" on the {job.runtime.name} runtime" if job.runtime else ""
         events.append((job.enqueued_at, f"queued{where}"))
-    events.extend((None, note) for note in lost_notes(job.log))
-    if job.started_at:
+    logged = _log_events(job.log)
+    texts = " ".join(text for _, text in logged)
+    events.extend(logged)
+    events.extend((None, note) for note in lost_notes(job.log) if not _STAMPED.match(note))
+    if job.started_at and "claimed by worker" not in texts:
         attempt = f" (attempt {job.attempts})" if job.attempts > 1 else ""
         events.append((job.started_at, f"claimed by worker {job.worker or '?'}{attempt}"))
     if job.publishing:
