@@ -40,7 +40,7 @@ def make_job(snapshot, user, job_type, status, *, files: bool = True) -> Job:
     JobAsset.objects.create(
         job=job, direction="in", kind="embedded", name="embedded.csv", data="x\n1\n", position=1
     )
-    out = JobAsset(job=job, direction="out", kind="upload", name="out.jsonl", format="jsonl")
+    out = JobAsset(job=job, direction="out", kind="embedded", name="out.jsonl", format="jsonl")
     if files and status == JobStatus.COMPLETE:
         rows = [{"id": i, "score": i / 10, **WIDE} for i in range(5)]
         out.file.save(

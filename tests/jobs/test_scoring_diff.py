@@ -26,7 +26,7 @@ def scoring_job(snapshot, user, records, *, fmt="jsonl", status=JobStatus.COMPLE
         snapshot=snapshot, created_by=user, status=status, job_type=JobType.SCORING
     )
     JobAsset.objects.create(job=job, direction="in", kind="embedded", name="in.csv", data=data)
-    out = JobAsset(job=job, direction="out", kind="upload", name=f"out.{fmt}", format=fmt)
+    out = JobAsset(job=job, direction="out", kind="embedded", name=f"out.{fmt}", format=fmt)
     if records is not None:
         if fmt == "parquet":
             sink = pa.BufferOutputStream()
