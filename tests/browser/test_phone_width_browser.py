@@ -102,8 +102,8 @@ def test_no_page_is_wider_than_the_screen(
                 problems[f"wizard-{step}"] = found
             if os.environ.get("SCREENSHOT_DIR"):
                 page.screenshot(path=f"{os.environ['SCREENSHOT_DIR']}/wizard-{step}-{width}.png")
-            radios = page.locator("main input[type=radio]:not(:disabled)")
-            if radios.count():
+            radios = page.locator("main input[type=radio]:not(:disabled):visible")
+            if radios.count() and not page.locator("main input[type=radio]:checked").count():
                 radios.first.check()
             go = page.get_by_role("button", name="Continue")
             if not go.count():
