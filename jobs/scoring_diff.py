@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_LIMIT = 200_000  # records read from each output
 CHUNK_ROWS = 20_000
+HEAD_ROWS = 1000  # records read first, to find the columns
 BINS = 20
 TOP_DISAGREEMENTS = 20
 SEGMENTS_SHOWN = 50
@@ -122,8 +123,12 @@ def _frames(asset: JobAsset):
         handle.close()
 
 
-def _read(job: Job, side: str) -> tuple[pd.DataFrame, bool]:
-    """The first SAMPLE_LIMIT records of JOB's output, and whether there were more."""
+def _read(
+    job: Job, side: str, *, columns: list[str] | None = None, limit: int | None = None
+) -> tuple[pd.DataFrame, bool]:
+    """The first LIMIT (SAMPLE_LIMIT) records of JOB's output, only COLUMNS of them when
+    given (a chunk's other columns are dropped as it is read), and whether there were more."""
+    limit = SAMPLE_LIMIT if limit is None else limit
     output = job.output_asset()
     if output is None or output.is_external or not output.file:
         where = f" (it was written to {output.location})" if output and output.is_external else ""
@@ -131,10 +136,13 @@ def _read(job: Job, side: str) -> tuple[pd.DataFrame, bool]:
     parts, count, more = [], 0, False
     try:
         for frame in _frames(output):
-            if count >= SAMPLE_LIMIT:
+            if count >= limit:
                 more = True
                 break
-            frame = frame.iloc[: SAMPLE_LIMIT - count]
+            frame = frame.iloc[: limit - count]
+            frame.columns = [str(c) for c in frame.columns]
+            if columns is not None:
+                frame = frame.reindex(columns=columns)
             parts.append(frame)
             count += len(frame)
     except FileNotFoundError as exc:
@@ -183,11 +191,9 @@ def scoring_diff(
     diff = Diff(a=a, b=b, threshold=threshold, same_input=input_signature(a) == input_signature(b))
     if not diff.same_input:
         diff.notes.append("The two jobs did not read the same input: records may not match.")
-    frame_a, more_a = _read(a, "A")
-    frame_b, more_b = _read(b, "B")
-    diff.read_a, diff.read_b, diff.truncated = len(frame_a), len(frame_b), more_a or more_b
-    frame_a.columns = [str(c) for c in frame_a.columns]
-    frame_b.columns = [str(c) for c in frame_b.columns]
+    # The columns, from the head of each output; then only the columns used are read.
+    frame_a, _ = _read(a, "A", limit=HEAD_ROWS)
+    frame_b, _ = _read(b, "B", limit=HEAD_ROWS)
     common = [c for c in frame_a.columns if c in set(frame_b.columns)]
     diff.columns = common
     diff.key = _pick(common, key, ID_NAMES, "record id")
@@ -207,7 +213,9 @@ def scoring_diff(
     diff.segment = _pick(common, segment, (), "segment") if segment else ""
 
     keep = list(dict.fromkeys(c for c in (diff.key, diff.score, diff.segment) if c))
-    left, right = frame_a[keep], frame_b[[c for c in keep if c != diff.segment]]
+    left, more_a = _read(a, "A", columns=keep)
+    right, more_b = _read(b, "B", columns=[c for c in keep if c != diff.segment])
+    diff.read_a, diff.read_b, diff.truncated = len(left), len(right), more_a or more_b
     if diff.key:
         left = left.drop_duplicates(diff.key)
         right = right.drop_duplicates(diff.key)
