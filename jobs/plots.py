@@ -164,12 +164,13 @@ def line_plot(
         body.append(
             format_html(
                 '<line class="plot-diagonal plot-baseline" x1="{}" y1="{}" x2="{}" y2="{}"/>'
-                '<text class="plot-tick" x="{}" y="{}" text-anchor="end">{}</text>',
+                # Labelled at the left, where a PR curve is high above its baseline.
+                '<text class="plot-tick" x="{}" y="{}">{}</text>',
                 px(0),
                 py(baseline),
                 px(1),
                 py(baseline),
-                px(1) - 4,
+                px(0) + 4,
                 py(baseline) - 4,
                 baseline_label,
             )

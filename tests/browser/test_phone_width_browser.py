@@ -61,7 +61,6 @@ def _pages(snapshot, user, staff) -> list[tuple[str, str]]:
         ("models", reverse("registry-model-list")),
         ("snapshot", snapshot.get_absolute_url()),
         ("runtimes", reverse("runtimes-list")),
-        ("audit", reverse("audit-list")),
         ("wizard", f"{reverse('jobs-wizard-start')}?snapshot={snapshot.uuid}"),
         ("compare", f"{reverse('jobs-compare')}?job={metrics[0].uuid}&job={metrics[1].uuid}"),
         (
@@ -110,15 +109,21 @@ def test_no_page_is_wider_than_the_screen(
                 break
             go.first.click()
             page.wait_for_load_state("load")
-        # Connections are managed by staff, in the admin.
-        context.clear_cookies()
+    finally:
+        context.close()
+    # Staff pages: the audit trail; connections are managed in the admin.
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
         log_in(page, live_server, "staff", PASSWORD)
-        for name in ("admin:jobs_connection_changelist", "admin:jobs_connection_add"):
+        for name in ("audit-list", "admin:jobs_connection_changelist", "admin:jobs_connection_add"):
             page.goto(f"{live_server.url}{reverse(name)}")
+            if os.environ.get("SCREENSHOT_DIR"):
+                page.screenshot(path=f"{os.environ['SCREENSHOT_DIR']}/{name}-{width}.png")
             found = page.evaluate(OVERFLOW)
-            if found and width > 800:  # Django's admin has its own phone layout
+            # Django's admin has a phone layout of its own, whose tables scroll the page.
+            if found and (width > 800 or not name.startswith("admin:")):
                 problems[name] = found
-        assert page.locator("body").bounding_box()["width"] <= width
     finally:
         context.close()
     assert problems == {}, problems
