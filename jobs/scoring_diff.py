@@ -10,6 +10,7 @@ joined on a record id column when one is named (or found in both), else by their
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -94,7 +95,13 @@ class Diff:
 def input_signature(job: Job) -> list[tuple]:
     """What a job read, to tell whether two jobs ran on the same input."""
     return [
-        (a.kind, a.location, a.file.name if a.file else "", a.connection_id, hash(a.data))
+        (
+            a.kind,
+            a.location,
+            a.file.name if a.file else "",
+            a.connection_id,
+            hashlib.sha256(a.data.encode()).hexdigest() if a.data else "",
+        )  # fmt: skip
         for a in job.input_assets()
     ]
 
@@ -223,10 +230,13 @@ def scoring_diff(
         diff.unmatched_a, diff.unmatched_b = len(left) - len(joined), len(right) - len(joined)
     else:
         n = min(len(left), len(right))
-        joined = (
-            left.iloc[:n]
-            .reset_index(drop=True)
-            .join(right.iloc[:n].reset_index(drop=True), lsuffix="_a", rsuffix="_b")
+        score = diff.score
+        joined = pd.concat(
+            [
+                left.iloc[:n].reset_index(drop=True).rename(columns={score: f"{score}_a"}),
+                right.iloc[:n].reset_index(drop=True).rename(columns={score: f"{score}_b"}),
+            ],
+            axis=1,
         )
         diff.unmatched_a, diff.unmatched_b = len(left) - n, len(right) - n
         joined.insert(0, "record", np.arange(1, n + 1))

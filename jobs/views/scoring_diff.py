@@ -32,8 +32,10 @@ def candidates(job: Job, user) -> list[Job]:
         .defer("metrics", "log")[: CANDIDATES * 4]
     )
     mine = input_signature(job)
-    same = [other for other in found if input_signature(other) == mine]
-    return (same + [other for other in found if other not in same])[:CANDIDATES]
+    for other in found:
+        other.same_input = input_signature(other) == mine
+    same = [other for other in found if other.same_input]
+    return (same + [other for other in found if not other.same_input])[:CANDIDATES]
 
 
 def _threshold(value: str) -> float:

@@ -122,7 +122,8 @@ def test_the_page_shows_the_diff_and_the_job_page_links_to_it(alice_client, alic
     assert f'href="{url}">Compare with another scoring job on this input</a>' in job_page
     form = alice_client.get(url).content.decode()
     options = [o.split('"')[0] for o in form.split('<option value="')[1:]]
-    assert options[0] == str(b.uuid) and str(other_input.uuid) in options  # same input first
+    assert options[0] == str(b.uuid) and options[-1] == str(other_input.uuid)  # same input first
+    assert "· same input</option>" in form and "· another input</option>" in form
     html = alice_client.get(url, {"other": str(b.uuid), "segment": "region"}).content.decode()
     assert '<dd class="diff-agreement">0.75</dd>' in html
     assert "Distribution of score</title>" in html
