@@ -218,6 +218,8 @@ def scoring_diff(
             )
         diff.score = numeric[0]
     diff.segment = _pick(common, segment, (), "segment") if segment else ""
+    if diff.segment and diff.segment in (diff.score, diff.key):
+        raise DiffError(f"segment by a column other than the score and the id ({segment!r})")
 
     keep = list(dict.fromkeys(c for c in (diff.key, diff.score, diff.segment) if c))
     left, more_a = _read(a, "A", columns=keep)
@@ -245,7 +247,8 @@ def scoring_diff(
     if not diff.records:
         raise DiffError(f"no record of A matches one of B on {diff.key!r}")
     na, nb = pd.to_numeric(sa, errors="coerce"), pd.to_numeric(sb, errors="coerce")
-    diff.numeric = bool(na.notna().all() and nb.notna().all())
+    # Numbers only when every score is a finite one (NaN or infinity: compared as text).
+    diff.numeric = bool(np.isfinite(na).all() and np.isfinite(nb).all())
     if diff.numeric:
         binary = set(pd.unique(pd.concat([na, nb]))) <= {0, 1}
         decisions_agree = (na >= threshold) == (nb >= threshold)

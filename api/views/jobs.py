@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -29,6 +31,8 @@ from jobs.scoring_diff import DiffError, scoring_diff
 from jobs.selectors import job_list, output_download_link
 from jobs.services import job_cancel, job_rerun, job_submit
 from jobs.views.pages import job_output_download_view, job_rejects_download_view
+
+logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -251,4 +255,10 @@ class JobScoringDiffView(APIView):
             )  # fmt: skip
         except DiffError as exc:
             return Response({"detail": f"{exc}."}, status=status.HTTP_400_BAD_REQUEST)
+        except Exception:  # outputs are what model code wrote: never a 500 for them
+            logger.exception("scoring diff of jobs %s and %s", job.uuid, other.uuid)
+            return Response(
+                {"detail": "Reading the outputs failed unexpectedly; the server log has why."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         return Response(ScoringDiffSerializer(diff.as_dict()).data)

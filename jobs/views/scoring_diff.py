@@ -3,6 +3,7 @@ input (B, the challenger); the numbers come from jobs.scoring_diff."""
 
 from __future__ import annotations
 
+import logging
 import math
 from uuid import UUID
 
@@ -18,6 +19,8 @@ from jobs.scoring_diff import SAMPLE_LIMIT, SEGMENTS_SHOWN, DiffError, input_sig
 from jobs.selectors import job_list
 from jobs.views._common import get_job_for_user
 from jobs.views.compare import job_label
+
+logger = logging.getLogger(__name__)
 
 CANDIDATES = 50
 
@@ -94,6 +97,12 @@ def job_scoring_diff_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
             )  # fmt: skip
         except DiffError as exc:
             context["error"] = f"These jobs cannot be compared: {exc}."
+        except Exception:  # outputs are what model code wrote: never a 500 for them
+            logger.exception("scoring diff of jobs %s and %s", job.uuid, other.uuid)
+            context["error"] = (
+                "These jobs could not be compared: reading their outputs failed unexpectedly "
+                "(the server log has the details)."
+            )
         else:
             context["diff"] = diff
             context["chart"] = _chart(diff, labels)

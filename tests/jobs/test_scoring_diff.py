@@ -105,6 +105,21 @@ def test_jobs_that_cannot_be_diffed_say_why(alice_snapshot, alice, change, messa
         scoring_diff(a=a, b=b)
 
 
+@pytest.mark.parametrize("segment", ["score", "id"])
+def test_a_segment_must_be_another_column(alice_snapshot, alice, segment):
+    a = scoring_job(alice_snapshot, alice, records([0.1, 0.2]))
+    b = scoring_job(alice_snapshot, alice, records([0.1, 0.3]))
+    with pytest.raises(DiffError, match="segment by a column other than the score and the id"):
+        scoring_diff(a=a, b=b, segment=segment)
+
+
+def test_infinite_or_missing_scores_are_compared_as_text(alice_snapshot, alice):
+    a = scoring_job(alice_snapshot, alice, [{"id": 1, "score": 0.5}, {"id": 2, "score": None}])
+    b = scoring_job(alice_snapshot, alice, [{"id": 1, "score": 0.5}, {"id": 2, "score": 0.1}])
+    diff = scoring_diff(a=a, b=b)
+    assert not diff.numeric and diff.agreement == 0.5
+
+
 def test_a_missing_output_file_is_a_clear_error(alice_snapshot, alice):
     a = scoring_job(alice_snapshot, alice, records([0.1]))
     b = scoring_job(alice_snapshot, alice, records([0.1]))
