@@ -105,5 +105,6 @@ def job_scoring_diff_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
             )
         else:
             context["diff"] = diff
+            context["agreement_percent"] = numbers.number(100 * diff.agreement)
             context["chart"] = _chart(diff, labels)
     return render(request, "jobs/scoring_diff.html", context)

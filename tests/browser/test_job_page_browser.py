@@ -69,7 +69,7 @@ def test_a_scoring_diff_from_the_job_page(page, live_server, alice, alice_snapsh
     page.get_by_label("Job B").select_option(str(challenger.uuid))
     page.get_by_label("Segment by column").fill("region")
     page.get_by_role("button", name="Compare").click()
-    expect(page.locator(".diff-agreement")).to_have_text("0.6667")
+    expect(page.locator(".diff-agreement")).to_have_text("66.67%")
     expect(page.get_by_role("img", name="Distribution of score")).to_be_visible()
     first = page.locator(".diff-top tbody tr").first
     expect(first).to_contain_text("3")

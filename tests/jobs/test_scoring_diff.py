@@ -140,7 +140,7 @@ def test_the_page_shows_the_diff_and_the_job_page_links_to_it(alice_client, alic
     assert options[0] == str(b.uuid) and options[-1] == str(other_input.uuid)  # same input first
     assert "· same input</option>" in form and "· another input</option>" in form
     html = alice_client.get(url, {"other": str(b.uuid), "segment": "region"}).content.decode()
-    assert '<dd class="diff-agreement">0.75</dd>' in html
+    assert '<dd class="diff-agreement">75%</dd>' in html
     assert "Distribution of score</title>" in html
     assert '<table class="table compact diff-top">' in html and "<h2>By region</h2>" in html
     bad = alice_client.get(url, {"other": str(b.uuid), "segment": "nope"})
