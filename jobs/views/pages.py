@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Max, Q
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -175,14 +175,22 @@ def _rows_newer(request: HttpRequest):
     )
 
 
+# What a row and the live region show moves with these (updated_at alone would miss an
+# UPDATE that forgets it).
+ETAG_FIELDS = (
+    "uuid", "status", "result", "updated_at", "started_at", "finished_at", "progress_at",
+    "records_read", "records_written", "records_rejected", "bytes_read", "bytes_total",
+    "attempts", "enqueued_at", "result_snapshot_id",
+)  # fmt: skip
+
+
 def _rows_etag(request: HttpRequest) -> str | None:
-    """What the rows poll shows changes with its rows' updated_at (a running job saves its
-    progress every JOB_PROGRESS_SECONDS) and with the newest job past ?newer=."""
+    """The rows poll's validator: its rows' state and the newest job past ?newer=."""
     seen = job_list(user=request.user).filter(uuid__in=_rows_ids(request))
-    state = seen.aggregate(n=Count("id"), last=Max("updated_at"))
+    rows = sorted(seen.values_list(*ETAG_FIELDS), key=str)
     newer = _rows_newer(request)
     newest = newer.values_list("pk", flat=True).first() if newer is not None else None
-    return _etag(request, "rows", state["n"], state["last"], newest)
+    return _etag(request, "rows", rows, newest)
 
 
 def _etag(request: HttpRequest, *parts) -> str:
@@ -310,17 +318,12 @@ def job_detail_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
 
 
 def _status_etag(request: HttpRequest, job_uuid: UUID) -> str | None:
-    """The live region changes with the job's updated_at (progress, log and every state change
-    set it); a job that has ended gets none (its 286 ends the polling)."""
-    row = (
-        job_list(user=request.user)
-        .filter(uuid=job_uuid)
-        .values_list("updated_at", "status", "attempts")
-        .first()
-    )
+    """The live region's validator: the job's state (progress and log come with updated_at);
+    a job that has ended gets none (its 286 ends the polling)."""
+    row = job_list(user=request.user).filter(uuid=job_uuid).values_list(*ETAG_FIELDS).first()
     if row is None or row[1] in TERMINAL_STATUSES:
         return None
-    return _etag(request, "status", job_uuid, *row)
+    return _etag(request, "status", row)
 
 
 @login_required
