@@ -25,7 +25,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from commandcenter.lib.keyset import KeysetPage, cursor_encode, keyset_page, newer_than
 from jobs.forms import JobFilterForm
-from jobs.models import TERMINAL_STATUSES, Job, JobAsset, JobStatus, JobType
+from jobs.models import Job, JobAsset, JobStatus, JobType
 from jobs.preview import REJECTS_SHOWN, asset_preview, rejects_head
 from jobs.selectors import JOB_KEYSETS, job_list, job_list_rows, output_download_link
 from jobs.services import job_cancel, job_rerun
@@ -319,11 +319,13 @@ def job_detail_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
 
 def _status_etag(request: HttpRequest, job_uuid: UUID) -> str | None:
     """The live region's validator: the job's state (progress and log come with updated_at);
-    a job that has ended gets none (its 286 ends the polling)."""
-    row = job_list(user=request.user).filter(uuid=job_uuid).values_list(*ETAG_FIELDS).first()
-    if row is None or row[1] in TERMINAL_STATUSES:
+    a job that has ended gets none (its 286 ends the polling). The job read here is the one
+    the view shows: one query for both."""
+    job = job_list(user=request.user).filter(uuid=job_uuid).first()
+    request.status_job = job
+    if job is None or job.is_terminal:
         return None
-    return _etag(request, "status", row)
+    return _etag(request, "status", *(getattr(job, name) for name in ETAG_FIELDS))
 
 
 @login_required
@@ -334,7 +336,9 @@ def job_status_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     """The live region of the job page, polled every second while the job runs. Once the job
     has ended, 286 makes htmx swap in this final content and stop polling. Unchanged since the
     browser's copy (its ETag): 304, which the browser's cache turns back into that copy."""
-    job = get_job_for_user(request, job_uuid)
+    job = getattr(request, "status_job", None)
+    if job is None:
+        raise Http404("No such job, or not one of your teams'.")
     content = render_to_string(
         "jobs/job_detail.html#live", _live_context(job, request.user), request
     )
