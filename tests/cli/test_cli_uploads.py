@@ -127,3 +127,20 @@ def test_moc_streams_a_large_upload_in_flat_memory(make_moc, alice, team_alpha, 
     print(f"moc peak RSS: {base / 1024:.0f} MiB for 9 bytes, {big / 1024:.0f} MiB for 300 MB")
     assert big - base < 60 * 1024, (base, big)
     assert Upload.objects.get(name="large.jsonl").size == large.stat().st_size
+
+
+@pytest.mark.worker
+def test_a_job_on_a_reused_upload_runs_on_a_real_worker(
+    celery_worker, make_moc, alice, bob, team_alpha, iris_sample
+):
+    snapshot = demo_snapshot(owner=alice, team=team_alpha)
+    with open(iris_sample, "rb") as f:
+        upload_create(owner=alice, content=File(f, name="iris.jsonl"))  # alice's, no job
+    done = make_moc(bob)(
+        "job", "create", "batchjob", str(snapshot.uuid), str(iris_sample), "out.jsonl",
+        "--wait", "--no-progress",
+    )  # fmt: skip
+    job = Job.objects.get(uuid=done.stdout.split()[-1])
+    assert done.returncode == 0, (done.stderr, job.log)
+    assert "not sent again" in done.stderr
+    assert job.status == "COMPLETE" and job.records_written == 150
