@@ -5,9 +5,10 @@ again."""
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
+import time
 
+import psutil
 import pytest
 from django.core.files import File
 from django.urls import reverse
@@ -99,21 +100,28 @@ def test_a_file_given_to_the_service_is_hashed_too(alice, team_alpha, iris_sampl
 
 
 def test_moc_streams_a_large_upload_in_flat_memory(make_moc, alice, team_alpha, tmp_path):
-    """moc's peak memory for a 300 MB file stays within 60 MB of its peak for a tiny one."""
+    """moc's peak memory for a 300 MB file stays within 32 MiB of its peak for a tiny one."""
     snapshot = demo_snapshot(owner=alice, team=team_alpha)
     moc = make_moc(alice)
 
     def peak_kib(path) -> int:
+        """moc's peak resident memory, sampled every 10 ms (ru_maxrss of a forked child would
+        count the test process it was forked from)."""
         proc = subprocess.Popen(
             [*MOC, "job", "create", "batchjob", str(snapshot.uuid), str(path), "out.jsonl"],
             env=moc.env, cwd=moc.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
-        _, status, usage = os.wait4(proc.pid, 0)
-        err = proc.stderr.read().decode()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        assert proc.returncode == 0, err
-        assert "Uploaded" in err, err
-        return usage.ru_maxrss
+        watched, peak = psutil.Process(proc.pid), 0
+        while proc.poll() is None:
+            try:
+                peak = max(peak, watched.memory_info().rss)
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.01)
+        _, err = proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        assert b"Uploaded" in err, err.decode()
+        return peak // 1024
 
     small = tmp_path / "small.jsonl"
     small.write_text('{"x": 1}\n')
@@ -125,7 +133,7 @@ def test_moc_streams_a_large_upload_in_flat_memory(make_moc, alice, team_alpha, 
             f.write(block)
     base, big = peak_kib(small), peak_kib(large)
     print(f"moc peak RSS: {base / 1024:.0f} MiB for 9 bytes, {big / 1024:.0f} MiB for 300 MB")
-    assert big - base < 60 * 1024, (base, big)
+    assert big - base < 32 * 1024, (base, big)
     assert Upload.objects.get(name="large.jsonl").size == large.stat().st_size
 
 
