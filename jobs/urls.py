@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from jobs.views import metrics, pages, wizard
+from jobs.views import lists, metrics, pages, wizard
 
 urlpatterns = [
-    path("", pages.job_list_view, name="jobs-list"),
-    path("rows/", pages.job_list_rows_view, name="jobs-list-rows"),
+    path("", lists.job_list_view, name="jobs-list"),
+    path("rows/", lists.job_list_rows_view, name="jobs-list-rows"),
     path("new/", wizard.wizard_start_view, name="jobs-wizard-start"),
     path("new/<slug:step>/", wizard.wizard_step_view, name="jobs-wizard-step"),
     path("compare/", metrics.job_compare_view, name="jobs-compare"),
