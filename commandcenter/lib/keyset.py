@@ -12,10 +12,8 @@ import base64
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import reduce
-from operator import or_
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 
 # (field name, descending) in order; the last key must be unique (the primary key).
@@ -77,17 +75,24 @@ def cursor_decode(cursor: str, keys: Keys, model) -> list | None:
     return decoded
 
 
-def _past(keys: Keys, values: list, *, forward: bool) -> Q:
-    """Rows strictly past VALUES in the KEYS order (FORWARD) or before them. The first key's
-    range comes first, alone, so that the database starts its index scan there."""
-    terms = []
-    for i, (name, descending) in enumerate(keys):
+def _past_pks(qs: QuerySet, keys: Keys, values: list, *, forward: bool, limit: int) -> list:
+    """The primary keys of the first LIMIT rows strictly past VALUES in the KEYS order
+    (FORWARD) or before them, in that order. One simple query per key, ties first: rows equal
+    on the first keys and past on the next, then past on the first key alone. A single
+    query with the OR of these is the same set, but PostgreSQL misjudges its size, joins
+    every job and sorts them (120 ms for 100,000 jobs); each of these is an index range."""
+    order = _ordering(keys, forward=forward)
+    found: list = []
+    for i in range(len(keys) - 1, -1, -1):
+        name, descending = keys[i]
         op = "lt" if descending == forward else "gt"
-        equal = {keys[j][0]: values[j] for j in range(i)}
-        terms.append(Q(**equal, **{f"{name}__{op}": values[i]}))
-    first, descending = keys[0]
-    bound = Q(**{f"{first}__{'lte' if descending == forward else 'gte'}": values[0]})
-    return bound & reduce(or_, terms)
+        where = {keys[j][0]: values[j] for j in range(i)}
+        where[f"{name}__{op}"] = values[i]
+        need = limit - len(found)
+        found += list(qs.filter(**where).order_by(*order).values_list("pk", flat=True)[:need])
+        if len(found) >= limit:
+            break
+    return found
 
 
 def _ordering(keys: Keys, *, forward: bool) -> list[str]:
@@ -105,10 +110,12 @@ def keyset_page(
     if position is None and before:
         position = cursor_decode(before, keys, model)
         forward = position is None
-    page_qs = qs.order_by(*_ordering(keys, forward=forward))
-    if position is not None:
-        page_qs = page_qs.filter(_past(keys, position, forward=forward))
-    rows = list(page_qs[: per_page + 1])
+    order = _ordering(keys, forward=forward)
+    if position is None:
+        rows = list(qs.order_by(*order)[: per_page + 1])
+    else:
+        pks = _past_pks(qs, keys, position, forward=forward, limit=per_page + 1)
+        rows = list(qs.filter(pk__in=pks).order_by(*order)) if pks else []
     more = len(rows) > per_page
     rows = rows[:per_page]
     if not forward:
@@ -122,10 +129,11 @@ def keyset_page(
     return page
 
 
-def newer_than(qs: QuerySet, *, keys: Keys, cursor: str) -> QuerySet:
-    """The rows of QS before the cursor (for a newest-first sort: the newer ones), in KEYS
-    order; none when CURSOR is not one of ours."""
+def newer_than(qs: QuerySet, *, keys: Keys, cursor: str, limit: int) -> QuerySet:
+    """The first LIMIT rows of QS before the cursor (for a newest-first sort: the newer ones,
+    the newest first); none when CURSOR is not one of ours."""
     position = cursor_decode(cursor, keys, qs.model)
     if position is None:
         return qs.none()
-    return qs.filter(_past(keys, position, forward=False)).order_by(*_ordering(keys, forward=True))
+    pks = _past_pks(qs, keys, position, forward=False, limit=limit)
+    return qs.filter(pk__in=pks).order_by(*_ordering(keys, forward=True))

@@ -148,6 +148,7 @@ def _rows_newer(request: HttpRequest):
         job_list(user=request.user, filters=filters),
         keys=JOB_KEYSETS[NEWEST_FIRST],
         cursor=cursor,
+        limit=JOBS_PER_PAGE,
     )
 
 
