@@ -39,6 +39,7 @@ urlpatterns = [
     path("runtimes/", _api(infra.RuntimeListView), name="api-runtime-list"),
     path("runtimes/<str:runtime>/", _api(infra.RuntimeDetailView), name="api-runtime-detail"),
     path("uploads/", _api(infra.UploadCreateView), name="api-upload-create"),
+    path("uploads/reuse/", _api(infra.UploadReuseView), name="api-upload-reuse"),
     path("connections/", _api(infra.ConnectionListView), name="api-connection-list"),
     path("jobs/", _api(jobs.JobListCreateView), name="api-job-list"),
     path("jobs/<uuid:job_uuid>/", _api(jobs.JobDetailView), name="api-job-detail"),

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from jobs.views import compare, metrics, pages, scoring_diff, wizard
+from jobs.views import compare, lists, metrics, pages, scoring_diff, wizard
 
 urlpatterns = [
-    path("", pages.job_list_view, name="jobs-list"),
-    path("rows/", pages.job_list_rows_view, name="jobs-list-rows"),
+    path("", lists.job_list_view, name="jobs-list"),
+    path("rows/", lists.job_list_rows_view, name="jobs-list-rows"),
     path("new/", wizard.wizard_start_view, name="jobs-wizard-start"),
     path("new/<slug:step>/", wizard.wizard_step_view, name="jobs-wizard-step"),
     path("compare/", compare.job_compare_view, name="jobs-compare"),

@@ -20,6 +20,7 @@ CONTRACT = [
     ("get", "/api/runtimes/"),
     ("get", "/api/runtimes/{runtime}/"),
     ("post", "/api/uploads/"),
+    ("post", "/api/uploads/reuse/"),
     ("get", "/api/connections/"),
     ("get", "/api/jobs/"),
     ("post", "/api/jobs/"),
