@@ -126,6 +126,11 @@ class PromoteSerializer(serializers.Serializer):
     reason = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=2000, help_text="why"
     )
+    source = serializers.ChoiceField(
+        choices=[Promotion.Source.API, Promotion.Source.CLI],
+        default=Promotion.Source.API,
+        help_text="what the history says it came from: api (default) or cli (moc)",
+    )
 
 
 class ModelDetailSerializer(ModelSummarySerializer):

@@ -161,7 +161,7 @@ class SnapshotPromoteView(APIView):
         promotion = snapshot_promote(
             snapshot=snapshot,
             user=request.user,
-            source=Promotion.Source.API,
+            source=form.validated_data["source"],
             reason=form.validated_data["reason"],
         )
         answer = PromotionSerializer(promotion, context={"request": request})
