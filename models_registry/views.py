@@ -50,7 +50,7 @@ def _valid_with_every_file(request: HttpRequest, form) -> bool:
 @login_required
 @require_GET
 def model_list_view(request: HttpRequest) -> HttpResponse:
-    models = model_list(user=request.user).order_by("name")
+    models = model_list(user=request.user).select_related("champion").order_by("name")
     return render(request, "models_registry/model_list.html", {"models": models})
 
 

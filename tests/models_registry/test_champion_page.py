@@ -170,3 +170,14 @@ def test_a_teammate_may_promote_from_the_page(client, bob, versions):
 def test_a_model_without_snapshots_renders(alice_client, alice_model):
     html = _page(alice_client, alice_model)
     assert "has no snapshot yet" in html and "Key metrics by version" not in html
+
+
+def test_the_model_list_and_the_snapshot_page_show_the_champion(alice_client, alice, versions):
+    v1, v2 = versions
+    snapshot_promote(snapshot=v2, user=alice, source="page")
+    listing = alice_client.get(reverse("registry-model-list")).content.decode()
+    assert '<span class="badge badge-champion">v2</span>' in listing
+    page = alice_client.get(reverse("registry-snapshot-detail", args=[v2.uuid])).content.decode()
+    assert "badge-champion" in page
+    other = alice_client.get(reverse("registry-snapshot-detail", args=[v1.uuid])).content.decode()
+    assert "badge-champion" not in other
