@@ -1,6 +1,7 @@
 """`moc model promote`, the champion in `moc model show|list`, and `moc job create` on a model
 running its champion (its newest snapshot when it has none), through the real `moc` against a
-live server. The jobs are only created (placed on a runtime with a heartbeat, no worker)."""
+live server. Most jobs are only created (placed on a runtime with a heartbeat, no worker); the
+last test runs one through a real worker and reads which version scored from its records."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import pytest
 
 from jobs.models import Job
 from models_registry.models import Promotion
-from models_registry.services import snapshot_add_version, snapshot_promote
+from models_registry.services import (
+    model_create,
+    snapshot_add_version,
+    snapshot_create,
+    snapshot_promote,
+)
 from tests.cli.conftest import assert_error, last_word
 from tests.demo import demo_snapshot
+from tests.factories import ECHO_SOURCE
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("default_runtime_online"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -69,6 +73,7 @@ def test_an_outsider_cannot_promote(make_moc, charlie, two_versions):
     assert not Promotion.objects.exists()
 
 
+@pytest.mark.usefixtures("default_runtime_online")
 def test_job_create_on_a_model_runs_its_champion_and_says_so(moc, alice, two_versions, iris_sample):
     v1, v2 = two_versions
     model_uuid = str(v1.model.uuid)
@@ -85,3 +90,29 @@ def test_job_create_on_a_model_runs_its_champion_and_says_so(moc, alice, two_ver
     by_snapshot = moc("job", "create", "batchjob", str(v2.uuid), str(iris_sample), "out.jsonl")
     assert Job.objects.get(uuid=last_word(by_snapshot)).snapshot == v2
     assert "job on iris v2, runtime" in by_snapshot.stdout
+
+
+@pytest.mark.worker
+def test_a_job_on_the_model_scores_with_the_champion_through_a_worker(
+    celery_worker, moc, alice, team_alpha, tmp_path
+):
+    # v1 doubles x, v2 triples it: the records tell which version scored.
+    model = model_create(
+        owner=alice, team=team_alpha, name="echo", source_name="echo.py", source=ECHO_SOURCE
+    )
+    v1 = model.latest_snapshot()
+    snapshot_create(
+        model=model, created_by=alice, source_name="echo.py",
+        source=ECHO_SOURCE.replace("factor = 2", "factor = 3"), parent=v1,
+    )  # fmt: skip
+    snapshot_promote(snapshot=v1, user=alice, source="page", reason="v2 is not reviewed yet")
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"x": 5}\n')
+
+    created = moc("job", "create", "batchjob", str(model.uuid), str(data), "out.jsonl", "--wait")
+
+    assert created.returncode == 0, created.stderr
+    assert "echo v1 (the model's champion)" in created.stdout
+    result = moc("job", "result", last_word(created))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[0])["doubled"] == 10  # v1's factor 2, not 3
