@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.utils.safestring import SafeString
 
 from jobs import charts
@@ -17,7 +17,7 @@ from models_registry.models import Snapshot
 
 KEYS_SHOWN = 4  # metrics a snapshot row shows, and the chart draws
 FLAT_KEYS_READ = 200  # top-level keys of a metrics dict looked at for numbers (no headline key)
-VERSIONS_CHARTED = charts.MAX_CATEGORIES
+VERSIONS_CHARTED = charts.MAX_CATEGORIES  # the newest versions whose metrics are read
 
 
 @dataclass
@@ -53,7 +53,9 @@ def _numbers(metrics: object) -> dict[str, float]:
 
 def snapshot_key_metrics(*, snapshots: Sequence[Snapshot]) -> dict[int, KeyMetrics]:
     """Snapshot pk → the key metrics of its latest complete metrics job (snapshots without one
-    are left out). Two queries, whatever the number of snapshots."""
+    are left out), for the newest VERSIONS_CHARTED of SNAPSHOTS: each job's metrics JSON is
+    read whole. Two queries."""
+    snapshots = sorted(snapshots, key=lambda s: s.version, reverse=True)[:VERSIONS_CHARTED]
     latest = (
         Job.objects.filter(
             snapshot=OuterRef("pk"),
@@ -61,7 +63,7 @@ def snapshot_key_metrics(*, snapshots: Sequence[Snapshot]) -> dict[int, KeyMetri
             status=JobStatus.COMPLETE,
             metrics__isnull=False,
         )
-        .order_by("-finished_at", "-id")
+        .order_by(F("finished_at").desc(nulls_last=True), "-id")
         .values("pk")[:1]
     )
     job_ids = (

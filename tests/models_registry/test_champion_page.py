@@ -181,3 +181,17 @@ def test_the_model_list_and_the_snapshot_page_show_the_champion(alice_client, al
     assert "badge-champion" in page
     other = alice_client.get(reverse("registry-snapshot-detail", args=[v1.uuid])).content.decode()
     assert "badge-champion" not in other
+
+
+def test_only_the_newest_versions_metrics_are_read(alice_client, alice_model, monkeypatch):
+    from models_registry import snapshot_metrics
+
+    monkeypatch.setattr(snapshot_metrics, "VERSIONS_CHARTED", 2)
+    for version in (1, 2, 3):
+        _metrics_job(SnapshotFactory(model=alice_model, version=version), {"auc": version / 10})
+    html = _page(alice_client, alice_model)
+    assert "AUC <strong>0.3</strong>" in _row(html, 3)
+    assert "AUC <strong>0.2</strong>" in _row(html, 2)
+    assert "<strong>" not in _row(html, 1)
+    chart = html[html.index('<svg class="plot-svg"') : html.index("</svg>")]
+    assert ">v1</text>" not in chart and ">v3</text>" in chart
