@@ -49,6 +49,7 @@ urlpatterns = [
     path("runtimes/", _api(infra.RuntimeListView), name="api-runtime-list"),
     path("runtimes/<str:runtime>/", _api(infra.RuntimeDetailView), name="api-runtime-detail"),
     path("uploads/", _api(infra.UploadCreateView), name="api-upload-create"),
+    path("uploads/reuse/", _api(infra.UploadReuseView), name="api-upload-reuse"),
     path("connections/", _api(infra.ConnectionListView), name="api-connection-list"),
     path("jobs/", _api(jobs.JobListCreateView), name="api-job-list"),
     path("jobs/<uuid:job_uuid>/", _api(jobs.JobDetailView), name="api-job-detail"),
@@ -57,6 +58,7 @@ urlpatterns = [
     path("jobs/<uuid:job_uuid>/log/", _api(jobs.JobLogView), name="api-job-log"),
     path("jobs/<uuid:job_uuid>/result/", _api(jobs.JobResultView), name="api-job-result"),
     path("jobs/<uuid:job_uuid>/output/", _api(jobs.JobOutputView), name="api-job-output"),
+    path("jobs/<uuid:job_uuid>/diff/", _api(jobs.JobScoringDiffView), name="api-job-scoring-diff"),
     path("jobs/<uuid:job_uuid>/rejects/", _api(jobs.JobRejectsView), name="api-job-rejects"),
     path("schema/", _api(SpectacularAPIView), name="api-schema"),
     # A page for browsers: without a session, the site's login page comes first.

@@ -90,6 +90,8 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_NAME = env_str("SITE_NAME", "Command Center")
+# Significant digits of the numbers pages show (metrics tiles, tables, plot titles).
+NUMBER_DIGITS = min(env_int("NUMBER_DIGITS", 4, minimum=1), 15)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

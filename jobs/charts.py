@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from commandcenter.lib.numbers import number
 from jobs.plots import PALETTE, TITLE_CHARS, _svg, downsample, shorten
 
 MAX_SERIES = 8
@@ -25,7 +26,7 @@ Series = Sequence[tuple[str, Sequence[float | None]]]
 
 
 def _label(value: float) -> str:
-    return f"{value:.3g}"
+    return number(float(value), 3)
 
 
 def _span(values: Sequence[float], *, zero: bool) -> tuple[float, float]:
@@ -168,7 +169,7 @@ def bar_chart(
                     PALETTE[s % len(PALETTE)],
                     shorten(name, TITLE_CHARS),
                     shorten(category, TITLE_CHARS),
-                    f"{value:.4g}",
+                    number(float(value)),
                 )  # fmt: skip
             )
     axis_y = top + (len(categories) * group if horizontal else length)

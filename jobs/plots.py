@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-PALETTE = ("#2457c5", "#d9730d", "#17663a", "#a3231a")
+from commandcenter.lib.numbers import number
+
+PALETTE = ("#2457c5", "#d9730d", "#17663a", "#a3231a", "#6b3fa0", "#0f7b8a", "#8a6d0f", "#c2185b")
 TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
 LABEL_CHARS = 14
 TITLE_CHARS = 200  # a tooltip names a label or feature; a longer one is cut there
@@ -85,11 +87,15 @@ def line_plot(
     x_label: str,
     y_label: str,
     diagonal: bool = False,
+    baseline: float | None = None,
+    baseline_label: str = "",
 ) -> SafeString:
     """Curves on the unit square (ROC, precision–recall); SERIES are (name, [(x, y), ...]),
-    each downsampled to CURVE_MAX_POINTS."""
-    width, height = 380, 340
-    left, right, top, bottom = 52, 16, 34, 48
+    each downsampled to CURVE_MAX_POINTS. BASELINE draws a dashed level line (a PR curve's
+    prevalence: what a random guess reaches). With several series their legend goes below."""
+    legend_rows = len(series) if len(series) > 1 else 0
+    width, height = 380, 340 + 16 * legend_rows
+    left, right, top, bottom = 52, 16, 34, 48 + 16 * legend_rows
     pw, ph = width - left - right, height - top - bottom
 
     def px(x: float) -> float:
@@ -137,7 +143,7 @@ def line_plot(
             '<text class="plot-axis" x="14" y="{}" text-anchor="middle" '
             'transform="rotate(-90 14 {})">{}</text>',
             left + pw / 2,
-            height - 10,
+            top + ph + 36,
             x_label,
             top + ph / 2,
             top + ph / 2,
@@ -154,6 +160,21 @@ def line_plot(
                 py(1),
             )
         )
+    if baseline is not None:
+        body.append(
+            format_html(
+                '<line class="plot-diagonal plot-baseline" x1="{}" y1="{}" x2="{}" y2="{}"/>'
+                # Labelled at the left, where a PR curve is high above its baseline.
+                '<text class="plot-tick" x="{}" y="{}">{}</text>',
+                px(0),
+                py(baseline),
+                px(1),
+                py(baseline),
+                px(0) + 4,
+                py(baseline) - 4,
+                baseline_label,
+            )
+        )
     for index, (name, points) in enumerate(series):
         colour = PALETTE[index % len(PALETTE)]
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in downsample(points))
@@ -167,20 +188,21 @@ def line_plot(
                 name,
             )
         )
-        if len(series) > 1:
-            ly = top + ph - 12 - 16 * (len(series) - 1 - index)
+        if legend_rows:
+            ly = top + ph + 44 + 16 * index
             body.append(
                 format_html(
-                    '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="3"/>'
+                    '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="3"{}/>'
                     '<text class="plot-legend" x="{}" y="{}">{}</text>',
-                    left + pw - 150,
+                    left - 40,
                     ly,
-                    left + pw - 132,
+                    left - 18,
                     ly,
                     colour,
-                    left + pw - 127,
+                    mark_safe(' stroke-dasharray="7 4"') if index else "",
+                    left - 12,
                     ly + 4,
-                    shorten(name, 22),
+                    shorten(name, 48),
                 )
             )
     return _svg(uid, title, width, height, body)
@@ -229,6 +251,7 @@ def confusion_heatmap(
                 shorten(label, max(3, cell // 7)),
             )
         )
+    totals = [sum(row) for row in matrix]
     for i, label in enumerate(labels):
         y = top + i * cell
         body.append(
@@ -241,11 +264,15 @@ def confusion_heatmap(
         )
         for j, value in enumerate(matrix[i]):
             fraction = value / peak
+            # The share of the actual label's records (the row) that landed in this cell.
+            share = f"{100 * value / totals[i]:.1f}%" if totals[i] else "—"
+            dark = " on-dark" if fraction > 0.55 else ""
+            roomy = cell >= 44  # room for the share under the count
             body.append(
                 format_html(
                     '<g class="cm-cell"><rect x="{}" y="{}" width="{}" height="{}" fill="{}">'
-                    "<title>actual {}, predicted {}: {}</title></rect>"
-                    '<text class="cm-count{}" x="{}" y="{}" text-anchor="middle">{}</text></g>',
+                    "<title>actual {}, predicted {}: {} ({} of the actual {})</title></rect>"
+                    '<text class="cm-count{}" x="{}" y="{}" text-anchor="middle">{}</text>',
                     left + j * cell,
                     y,
                     cell,
@@ -254,31 +281,48 @@ def confusion_heatmap(
                     shorten(labels[i], TITLE_CHARS),
                     shorten(labels[j], TITLE_CHARS),
                     _num_count(value),
-                    " on-dark" if fraction > 0.55 else "",
+                    share,
+                    shorten(labels[i], TITLE_CHARS),
+                    dark,
                     left + j * cell + cell / 2,
-                    y + cell / 2 + 5,
+                    y + cell / 2 + (0 if roomy else 5),
                     _num_count(value),
                 )
+                + (
+                    format_html(
+                        '<text class="cm-share{}" x="{}" y="{}" text-anchor="middle">{}</text>',
+                        dark,
+                        left + j * cell + cell / 2,
+                        y + cell / 2 + 16,
+                        share,
+                    )
+                    if roomy
+                    else ""
+                )
+                + mark_safe("</g>")
             )
     return _svg(uid, title, width, height, body)
 
 
 def _num_count(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
+    return number(int(value)) if float(value).is_integer() else number(float(value))
 
 
 def importance_bars(
     items: Sequence[tuple[str, float, float | None]], *, uid: str, title: str
 ) -> SafeString:
     """Horizontal bars, one per (feature, importance, std), in the order given; the first
-    IMPORTANCE_MAX_BARS of them."""
+    IMPORTANCE_MAX_BARS of them. The scale takes in every whisker (value ± std), and each
+    value label sits past the end of its bar and its whisker, so neither crosses it; the right
+    margin fits the longest label."""
     items = items[:IMPORTANCE_MAX_BARS]
     bar, gap = 20, 6
-    left, right, top = 150, 70, 34
-    plot_w = 300
+    labels = [number(float(value)) for _, value, _ in items]
+    left, top, plot_w = 150, 34, 420
+    right = 14 + 7 * max((len(text) for text in labels), default=4)
     width, height = left + plot_w + right, top + len(items) * (bar + gap) + 24
-    lo = min(0.0, *(v for _, v, _ in items))
-    hi = max(0.0, *(v for _, v, _ in items))
+    ends = [v + sign * (std or 0.0) for _, v, std in items for sign in (-1, 1)]
+    lo, hi = min(0.0, *ends), max(0.0, *ends)
     span = (hi - lo) or 1.0
 
     def px(value: float) -> float:
@@ -291,39 +335,45 @@ def importance_bars(
             title,
         ),
     ]
-    for index, (feature, value, std) in enumerate(items):
+    for index, ((feature, value, std), text) in enumerate(zip(items, labels, strict=True)):
         y = top + index * (bar + gap)
         x0, x1 = sorted((px(0), px(value)))
+        reach = max(x1, px(0), px(value + std) if std else 0.0, px(value - std) if std else 0.0)
         body.append(
             format_html(
                 '<text class="plot-tick" x="{}" y="{}" text-anchor="end">{}</text>'
                 '<rect class="bar" x="{}" y="{}" width="{}" height="{}">'
-                "<title>{}: {}</title></rect>"
-                '<text class="plot-tick" x="{}" y="{}">{}</text>',
+                "<title>{}: {}{}</title></rect>",
                 left - 8,
                 y + bar / 2 + 4,
                 shorten(feature, 20),
-                x0,
+                f"{x0:.1f}",
                 y,
-                max(x1 - x0, 1),
+                f"{max(x1 - x0, 1):.1f}",
                 bar,
                 shorten(feature, TITLE_CHARS),
-                f"{value:.4g}",
-                max(x1, px(0)) + 5,
-                y + bar / 2 + 4,
-                f"{value:.3g}",
+                text,
+                f" ± {number(float(std))}" if std else "",
             )
         )
         if std:
             body.append(
                 format_html(
                     '<line class="plot-error" x1="{}" y1="{}" x2="{}" y2="{}"/>',
-                    px(value - std),
+                    f"{px(value - std):.1f}",
                     y + bar / 2,
-                    px(value + std),
+                    f"{px(value + std):.1f}",
                     y + bar / 2,
                 )
             )
+        body.append(
+            format_html(
+                '<text class="plot-tick fi-value" x="{}" y="{}">{}</text>',
+                f"{reach + 5:.1f}",
+                y + bar / 2 + 4,
+                text,
+            )
+        )
     axis_y = top + len(items) * (bar + gap)
     body.append(
         format_html(

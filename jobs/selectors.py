@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from jobs.models import Connection, Job, JobAsset, JobStatus, Runtime, Worker
+from models_registry.models import Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,13 @@ def job_list(*, user, filters: dict | None = None) -> QuerySet[Job]:
     """Jobs USER may see (their teams' models; staff: all), newest first."""
     qs = Job.objects.select_related("snapshot", "snapshot__model", "runtime", "created_by")
     if not user.is_staff:
-        qs = qs.filter(snapshot__model__team__in=user.groups.all())
+        # EXISTS rather than a join on the team: the database then reads jobs in the order of
+        # the job_list_* indexes and stops at a page's end, instead of sorting every job of
+        # the team's snapshots first (SQLite did, 170 ms for 100,000 jobs).
+        mine = Snapshot.objects.filter(
+            pk=OuterRef("snapshot_id"), model__team__in=user.groups.all()
+        )
+        qs = qs.filter(Exists(mine))
     filters = filters or {}
     if status := filters.get("status"):
         qs = qs.filter(status=status)
@@ -67,6 +74,25 @@ JOB_SORTS: dict[str, tuple] = {
     "duration": (F("duration").asc(nulls_last=True), "-id"),
     "status": ("status", "-created_at", "-id"),
 }
+# The sorts whose pages are keyset pages (commandcenter.lib.keyset), on the job_list_keyset and
+# job_list_status indexes; a duration is worked out per row, so its pages are numbered.
+JOB_KEYSETS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "-created": (("created_at", True), ("id", True)),
+    "created": (("created_at", False), ("id", False)),
+    "status": (("status", False), ("created_at", True), ("id", True)),
+}
+
+
+# What a row of the jobs list reads: only these are loaded (a snapshot's source, a job's log,
+# metrics and JSON fields and a runtime's encrypted configuration would be read and decoded
+# for every row otherwise: 60 % of the page's time).
+JOB_ROW_FIELDS = (
+    "uuid", "job_type", "status", "result", "created_at", "updated_at", "started_at",
+    "finished_at", "records_read", "records_written", "records_rejected", "bytes_read",
+    "bytes_total", "error_message", "snapshot__uuid", "snapshot__version",
+    "snapshot__model__uuid", "snapshot__model__name", "created_by__username",
+    "result_snapshot__uuid", "result_snapshot__version", "runtime__name",
+)  # fmt: skip
 
 
 def job_list_rows(qs: QuerySet[Job]) -> QuerySet[Job]:
@@ -78,7 +104,7 @@ def job_list_rows(qs: QuerySet[Job]) -> QuerySet[Job]:
     )
     return (
         qs.select_related("result_snapshot")
-        .defer("metrics", "log")
+        .only(*JOB_ROW_FIELDS)
         .annotate(
             metric_auc=KT("metrics__auc"),
             metric_accuracy=KT("metrics__accuracy"),

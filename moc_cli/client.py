@@ -4,6 +4,7 @@ with the exit code scripts rely on."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import time
@@ -277,8 +278,29 @@ class Api:
     # --- files ---------------------------------------------------------------------------------
 
     def upload(self, path: Path) -> dict:
-        """Stream a local file to /api/uploads/, with a progress bar on a terminal. An outage
-        is waited out, the file sent again whole: an upload that no job uses is swept."""
+        """The server's upload of a local file: one it already has (the same SHA-256, uploaded
+        by this user or one of their teams: "reused" is then true and nothing is sent), else
+        the file streamed to /api/uploads/ with a progress bar on a terminal. An outage is
+        waited out, the file sent again whole: an upload that no job uses is swept."""
+        digest = file_sha256(path)
+        try:
+            reused = self.post(
+                "/api/uploads/reuse/", json={"sha256": digest, "name": path.name}, waits=True
+            )
+            return {**reused, "reused": True}
+        except MocError as exc:
+            if exc.exit_code != NOT_FOUND:
+                raise
+        sent = self._upload_send(path)
+        if sent.get("sha256") and sent["sha256"] != digest:
+            raise MocError(
+                f"{path} changed while it was uploaded (its SHA-256 is no longer the one read "
+                "before); upload it again once it is written.",
+                code=REJECTED,
+            )
+        return {**sent, "reused": False}
+
+    def _upload_send(self, path: Path) -> dict:
         size = path.stat().st_size
 
         def send() -> requests.Response:
@@ -321,6 +343,15 @@ class Api:
                 written += len(chunk)
         out.flush()
         return written
+
+
+def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of the file at PATH, read a chunk at a time (memory stays flat)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def dumps(data) -> str:

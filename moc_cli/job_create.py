@@ -246,7 +246,13 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
     for position, spec in enumerate(specs):
         if isinstance(spec, Path):
             upload = api.upload(spec)
-            click.echo(f"Uploaded {spec.name} ({size(upload.get('size'))}).", err=True)
+            if upload.get("reused"):
+                click.echo(
+                    f"{spec.name} is on the server already (same SHA-256); not sent again.",
+                    err=True,
+                )
+            else:
+                click.echo(f"Uploaded {spec.name} ({size(upload.get('size'))}).", err=True)
             spec = {"kind": "upload", "upload": upload["uuid"]}
             if fmt:
                 spec["format"] = fmt

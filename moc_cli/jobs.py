@@ -209,20 +209,35 @@ def _asset_label(asset: dict) -> str:
     return " ".join(p for p in parts if p)
 
 
+SORTS = ["-created", "created", "-duration", "duration", "status"]
+
+
 @job_group.command("list")
 @click.option("--status", type=click.Choice(STATUSES, case_sensitive=False))
 @click.option("--type", "job_type", type=click.Choice(list(JOB_TYPES), case_sensitive=False))
 @click.option("--model", default="", metavar="UUID", help="Jobs of this model.")
 @click.option("--user", default="", metavar="NAME", help="Jobs this user created.")
 @click.option("--runtime", default="", metavar="NAME", help="Jobs of this runtime.")
+@click.option(
+    "--search",
+    default="",
+    metavar="TEXT",
+    help="Jobs whose model, input name or user contains TEXT (as the web list's).",
+)
+@click.option("--sort", type=click.Choice(SORTS), default="-created", show_default=True,
+              help="created, duration or status; a leading - for the reverse (newest, longest "
+              "first).")  # fmt: skip
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @quiet_option()
 @json_option
 @pass_state
 def job_list(state: State, status: str | None, job_type: str | None, model: str, user: str,
-             runtime: str, limit: int, quiet: bool, as_json: bool) -> None:  # fmt: skip
-    """List jobs you may see, newest first."""
+             runtime: str, search: str, sort: str, limit: int, quiet: bool,
+             as_json: bool) -> None:  # fmt: skip
+    """List jobs you may see, newest first unless --sort says otherwise."""
     params = {
+        "q": search.strip(),
+        "sort": "" if sort == "-created" else sort,
         "status": (status or "").upper(),
         "job_type": JOB_TYPES[job_type.lower()] if job_type else "",
         "model": model,

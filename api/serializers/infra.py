@@ -54,9 +54,19 @@ class UploadCreateSerializer(serializers.Serializer):
 
 
 class UploadSerializer(serializers.ModelSerializer):
+    sha256 = serializers.CharField(help_text="computed by the server from the bytes it received")
+
     class Meta:
         model = Upload
-        fields = ["uuid", "name", "size", "created_at"]
+        fields = ["uuid", "name", "size", "sha256", "created_at"]
+
+
+class UploadReuseSerializer(serializers.Serializer):
+    sha256 = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}$",
+        error_messages={"invalid": "A SHA-256 is 64 hexadecimal digits."},
+    )
+    name = serializers.CharField(max_length=FILE_NAME_MAX, help_text="the new upload's name")
 
 
 class ConnectionSerializer(serializers.ModelSerializer):

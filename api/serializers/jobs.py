@@ -259,6 +259,16 @@ class JobFilterSerializer(serializers.Serializer):
     snapshot = serializers.UUIDField(required=False)
     created_by = serializers.CharField(required=False, help_text="a user name")
     runtime = serializers.CharField(required=False, help_text="a runtime name")
+    q = serializers.CharField(
+        required=False, max_length=200,
+        help_text="jobs whose model, input name or location, or user contains this",
+    )  # fmt: skip
+    sort = serializers.ChoiceField(
+        choices=["-created", "created", "-duration", "duration", "status"],
+        required=False,
+        help_text="created, duration (start to end, or to now) or status; - reverses; "
+        "default -created (newest first)",
+    )
 
     def validate_job_type(self, value: str) -> str:
         return JOB_TYPE_ALIASES.get(value, value)

@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,13 +14,14 @@ from api.serializers.infra import (
     ConnectionSerializer,
     RuntimeSerializer,
     UploadCreateSerializer,
+    UploadReuseSerializer,
     UploadSerializer,
 )
 from api.views._common import refuse_dropped_uploads, visible_or_404
 from commandcenter.lib.uploads import input_file_limits
 from jobs.models import Connection, Runtime
 from jobs.selectors import connection_list, runtime_overview
-from jobs.services import upload_create
+from jobs.services import upload_create, upload_reuse
 
 
 def runtime_runs(*, user, runtimes: QuerySet[Runtime] | None = None) -> list[Runtime]:
@@ -72,6 +74,26 @@ class UploadCreateView(APIView):
         form = UploadCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = upload_create(owner=request.user, content=form.validated_data["file"])
+        return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
+
+
+class UploadReuseView(APIView):
+    """A file this user or one of their teams uploaded before, by the SHA-256 the server
+    computed of it: a new upload on the same stored file (201), or 404 (send the file)."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=UploadReuseSerializer, responses={201: UploadSerializer})
+    def post(self, request: Request) -> Response:
+        form = UploadReuseSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = upload_reuse(
+            owner=request.user,
+            sha256=form.validated_data["sha256"],
+            name=form.validated_data["name"],
+        )
+        if upload is None:
+            raise NotFound("No upload with this SHA-256 in your teams: send the file.")
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -22,11 +24,15 @@ from api.serializers.jobs import (
     JobResultSerializer,
     JobSummarySerializer,
 )
+from api.serializers.scoring_diff import ScoringDiffQuerySerializer, ScoringDiffSerializer
 from api.views._common import AnyAccept, visible_or_404
 from jobs.models import Job, JobAsset, JobStatus, JobType
+from jobs.scoring_diff import DiffError, scoring_diff
 from jobs.selectors import job_list, output_download_link
 from jobs.services import job_cancel, job_rerun, job_submit
 from jobs.views.pages import job_output_download_view, job_rejects_download_view
+
+logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -227,3 +233,32 @@ class JobRejectsView(_FileView):
         if output is None or not output.rejects_file:
             raise NotFound("This job has no rejects file.")
         return job_rejects_download_view(request._request, job.uuid, output.uuid)
+
+
+class JobScoringDiffView(APIView):
+    """This scoring job (A) against another on the same input (B), record by record."""
+
+    @extend_schema(
+        parameters=[ScoringDiffQuerySerializer],
+        responses={200: ScoringDiffSerializer, 400: DetailSerializer, 404: DetailSerializer},
+    )
+    def get(self, request: Request, job_uuid) -> Response:
+        job = _job(request, job_uuid)
+        form = ScoringDiffQuerySerializer(data=request.query_params)
+        form.is_valid(raise_exception=True)
+        query = form.validated_data
+        other = _job(request, query["other"])
+        try:
+            diff = scoring_diff(
+                a=job, b=other, score=query.get("score", ""), key=query.get("key", ""),
+                segment=query.get("segment", ""), threshold=query["threshold"],
+            )  # fmt: skip
+        except DiffError as exc:
+            return Response({"detail": f"{exc}."}, status=status.HTTP_400_BAD_REQUEST)
+        except Exception:  # outputs are what model code wrote: never a 500 for them
+            logger.exception("scoring diff of jobs %s and %s", job.uuid, other.uuid)
+            return Response(
+                {"detail": "Reading the outputs failed unexpectedly; the server log has why."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(ScoringDiffSerializer(diff.as_dict()).data)

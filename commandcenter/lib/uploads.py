@@ -8,12 +8,17 @@ read; a file that grows past the per-file limit is dropped at that byte (its tem
 deleted at once) and the rest of the request is still read, so the form's other fields and the
 CSRF token arrive.
 
+It also hashes every file as it streams through (SHA-256) and sets the digest on the uploaded
+file the next handler gives (``uploaded.sha256``): what the server computed from the bytes it
+received, never what a client claims.
+
 A view that declares nothing (the admin's forms) gets attachment_limits(), and a refusal there
 is a plain 400 (RequestDataTooBig), since such a view would not look for refusals.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -118,6 +123,7 @@ class BoundedUploadHandler(FileUploadHandler):
 
     def new_file(self, field_name, file_name, *args, **kwargs) -> None:
         super().new_file(field_name, file_name, *args, **kwargs)
+        self.digest = hashlib.sha256()
         if self.over_request:
             # Not a byte of any file is read: what came before (fields, the CSRF token) stays.
             self._request_too_large()
@@ -133,7 +139,16 @@ class BoundedUploadHandler(FileUploadHandler):
                 f"largest file allowed here ({self.limits.file_setting}); it was not stored.",
             )
             raise SkipFile  # the parser closes (deletes) its temporary file
+        self.digest.update(raw_data)
         return raw_data
 
-    def file_complete(self, file_size: int) -> None:
-        return None  # the next handler gives the file
+    def file_complete(self, file_size: int):
+        """The next handlers' file (memory or temporary), with its SHA-256 set on it: the
+        parser asks no handler after the one that gives it."""
+        handlers = self.request.upload_handlers
+        for handler in handlers[handlers.index(self) + 1 :]:
+            uploaded = handler.file_complete(file_size)
+            if uploaded:
+                uploaded.sha256 = self.digest.hexdigest()
+                return uploaded
+        return None

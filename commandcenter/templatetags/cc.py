@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import template
 from django.conf import settings
 
+from commandcenter.lib import numbers
+
 register = template.Library()
 
 
@@ -38,3 +40,9 @@ def site_title() -> str:
     """SITE_NAME; a tag because Django's LoginView puts its own `site_name` (the host name)
     into the context, which would shadow the context processor's."""
     return settings.SITE_NAME
+
+
+@register.filter
+def number(value: object, places: int | None = None) -> str:
+    """The one number format of the pages (commandcenter.lib.numbers): {{ auc|number }}."""
+    return numbers.number(value, places)

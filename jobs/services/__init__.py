@@ -31,7 +31,7 @@ from jobs.services.placement import (
     runtime_default,
     runtime_placement_chosen,
 )
-from jobs.services.uploads import upload_create, upload_sweep
+from jobs.services.uploads import upload_create, upload_reuse, upload_sweep
 
 __all__ = [
     "EXTERNAL_KINDS",
@@ -54,5 +54,6 @@ __all__ = [
     "runtime_default",
     "runtime_placement_chosen",
     "upload_create",
+    "upload_reuse",
     "upload_sweep",
 ]

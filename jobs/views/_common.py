@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -7,6 +8,7 @@ from typing import TypeVar
 
 from django.db import connections as db_connections
 from django.http import HttpRequest
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404
 
 from jobs.models import Job
@@ -18,6 +20,27 @@ T = TypeVar("T")
 def get_job_for_user(request: HttpRequest, job_uuid) -> Job:
     """The job, or 404 when it does not exist or its model belongs to another team."""
     return get_object_or_404(job_list(user=request.user), uuid=job_uuid)
+
+
+# What a row and the live region show moves with these (updated_at alone would miss an
+# UPDATE that forgets it).
+ETAG_FIELDS = (
+    "uuid", "status", "result", "updated_at", "started_at", "finished_at", "progress_at",
+    "records_read", "records_written", "records_rejected", "bytes_read", "bytes_total",
+    "attempts", "enqueued_at", "result_snapshot_id",
+)  # fmt: skip
+
+
+ETAG_VERSION = "1"  # bump when the polled templates change
+
+
+def etag(request: HttpRequest, *parts) -> str:
+    """A weak validator of PARTS for this user and CSRF secret (the cancel form's token comes
+    from it, so a login that renews it renews every ETag)."""
+    get_token(request)  # the secret the page's forms are masked from, made now if need be
+    csrf = request.META.get("CSRF_COOKIE", "")
+    text = "|".join(str(p) for p in (ETAG_VERSION, request.user.pk, csrf, *parts))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 def wants_partial(request: HttpRequest) -> bool:

@@ -14,6 +14,7 @@ import json
 import math
 from datetime import UTC, datetime
 
+from commandcenter.lib.numbers import number
 from jobs import charts, plots
 
 CHART_KEYS = (
@@ -57,7 +58,7 @@ def _is_number(value: object) -> bool:
 
 def _text(value: object, limit: int = TEXT_CHARS) -> str:
     if isinstance(value, float) and math.isfinite(value):
-        return f"{value:.4g}"
+        return number(value)
     if value is None:
         return "—"
     if isinstance(value, dict | list):

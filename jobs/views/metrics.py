@@ -16,10 +16,10 @@ from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
+from commandcenter.lib.numbers import number
 from jobs import plots
 from jobs.metrics_size import OMITTED_KEY
 from jobs.models import Job, JobStatus, JobType
@@ -33,6 +33,7 @@ HEADLINE = (
     ("recall", "Recall"),
     ("f1_score", "F1"),
     ("auc", "AUC"),
+    ("average_precision", "Average precision"),
     ("log_loss", "Log loss"),
     ("mae", "MAE"),
     ("rmse", "RMSE"),
@@ -40,7 +41,15 @@ HEADLINE = (
     ("mape", "MAPE"),
 )
 HEADLINE_LABELS = dict(HEADLINE)
-HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1_score", "auc", "r2_score"}
+HIGHER_IS_BETTER = {
+    "accuracy",
+    "precision",
+    "recall",
+    "f1_score",
+    "auc",
+    "average_precision",
+    "r2_score",
+}
 LOWER_IS_BETTER = {"log_loss", "mae", "rmse", "mape"}
 DISPARATE_IMPACT_RANGE = (0.8, 1.25)
 BIAS_COLUMNS = (
@@ -68,18 +77,15 @@ def _is_number(value: object) -> bool:
 
 
 def fmt(value: object) -> str:
-    """A metric as text: integers whole, other numbers to four significant digits."""
-    if isinstance(value, bool) or value is None:
-        return "—" if value is None else str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    return str(value)
+    """A metric as text, in the pages' one number format (commandcenter.lib.numbers)."""
+    return number(value)
 
 
-def _curve(points: object, x_key: str, y_key: str) -> list[tuple[float, float]]:
-    """The curve's points, downsampled to what a plot draws (plots.CURVE_MAX_POINTS)."""
+def _curve(
+    points: object, x_key: str, y_key: str, *, keep: bool = False
+) -> list[tuple[float, float]]:
+    """The curve's points, downsampled to what a plot draws (plots.CURVE_MAX_POINTS) unless
+    KEEP (to compute over all of them first)."""
     if isinstance(points, dict) and isinstance(points.get(x_key), list):
         # Columns, as scikit-learn returns them: {"fpr": [...], "tpr": [...]}.
         xs, ys = points[x_key], points.get(y_key)
@@ -93,11 +99,71 @@ def _curve(points: object, x_key: str, y_key: str) -> list[tuple[float, float]]:
     else:
         return []
     curve = [(float(x), float(y)) for x, y in pairs if _is_number(x) and _is_number(y)]
-    return plots.downsample(curve) if len(curve) >= 2 else []
+    if len(curve) < 2:
+        return []
+    return curve if keep else plots.downsample(curve)
 
 
 def _roc_title(auc: object) -> str:
-    return f"ROC curve (AUC = {auc:.3f})" if _is_number(auc) else "ROC curve"
+    return f"ROC curve (AUC = {fmt(auc)})" if _is_number(auc) else "ROC curve"
+
+
+def average_precision(metrics: dict, curve: list[tuple[float, float]]) -> float | None:
+    """The metrics' own average_precision, else the step sum over the PR curve's points
+    (recall, precision), as scikit-learn computes it: sum of (R_n - R_n-1) * P_n."""
+    if _is_number(metrics.get("average_precision")):
+        return float(metrics["average_precision"])
+    if len(curve) < 2:
+        return None
+    # By recall, rising; of points with one recall the most precise comes first, as the
+    # highest threshold reaching that recall does in scikit-learn's sum.
+    ordered = sorted(curve, key=lambda point: (point[0], -point[1]))
+    return sum((r1 - r0) * p1 for (r0, _), (r1, p1) in zip(ordered, ordered[1:], strict=False))
+
+
+def prevalence(metrics: dict) -> float | None:
+    """The share of positive records: the metrics' own prevalence, else the positive label's
+    row of a binary confusion matrix over all of it."""
+    if _is_number(metrics.get("prevalence")):
+        return float(metrics["prevalence"])
+    labels, rows = metrics.get("labels"), metrics.get("confusion_matrix")
+    positive = metrics.get("positive_label")
+    if not isinstance(labels, list) or not isinstance(rows, list) or len(labels) != len(rows):
+        return None
+    if len(labels) != 2 or positive is None:
+        return None
+    totals = []
+    for row in rows:
+        values = list(row.values()) if isinstance(row, dict) else row
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
+            return None
+        totals.append(sum(values))
+    index = next((i for i, label in enumerate(labels) if str(label) == str(positive)), None)
+    everything = sum(totals)
+    return totals[index] / everything if index is not None and everything else None
+
+
+def pr_plot(metrics: dict, uid: str) -> object:
+    """The precision–recall curve with its average precision in the title and the
+    prevalence (a random guess's precision) as a dashed line; None without a curve."""
+    full = _curve(metrics.get("precision_recall_curve"), "recall", "precision", keep=True)
+    if not full:
+        return None
+    ap, base = average_precision(metrics, full), prevalence(metrics)
+    return plots.line_plot(
+        [("Precision–recall", plots.downsample(full))],
+        uid=uid,
+        title="Precision–recall curve" + (f" (AP = {fmt(ap)})" if ap is not None else ""),
+        x_label="Recall",
+        y_label="Precision",
+        baseline=base,
+        baseline_label=f"prevalence {fmt(base)}" if base is not None else "",
+    )
+
+
+def confusion_title(metrics: dict) -> str:
+    threshold = metrics.get("threshold")
+    return "Confusion matrix" + (f" (threshold {fmt(threshold)})" if _is_number(threshold) else "")
 
 
 def _confusion(metrics: dict, uid: str) -> tuple[str | None, str]:
@@ -131,7 +197,7 @@ def _confusion(metrics: dict, uid: str) -> tuple[str | None, str]:
         if not all(_is_number(v) for v in values):
             return None, ""
         matrix.append(values)
-    return plots.confusion_heatmap(names, matrix, uid=uid, title="Confusion matrix"), ""
+    return plots.confusion_heatmap(names, matrix, uid=uid, title=confusion_title(metrics)), ""
 
 
 def _shown(what: str, shown: int, total: int) -> str:
@@ -241,7 +307,6 @@ def metric_set(metrics: dict, uid: str) -> dict:
     """Everything the page shows for one metrics dict; UID keeps SVG ids unique on the page."""
     stats = [(label, fmt(metrics[key])) for key, label in HEADLINE if _is_number(metrics.get(key))]
     roc = _curve(metrics.get("roc_curve"), "fpr", "tpr")
-    pr = _curve(metrics.get("precision_recall_curve"), "recall", "precision")
     importance, method, importance_note = _importance(metrics.get("interpretability"), f"{uid}-fi")
     confusion, confusion_note = _confusion(metrics, f"{uid}-cm")
     per_class, per_class_note = _per_class(metrics.get("per_class"))
@@ -261,15 +326,8 @@ def metric_set(metrics: dict, uid: str) -> dict:
         )
         if roc
         else None,
-        "pr": plots.line_plot(
-            [("Precision–recall", pr)],
-            uid=f"{uid}-pr",
-            title="Precision–recall curve",
-            x_label="Recall",
-            y_label="Precision",
-        )
-        if pr
-        else None,
+        "pr": pr_plot(metrics, f"{uid}-pr"),
+        "threshold": fmt(metrics["threshold"]) if _is_number(metrics.get("threshold")) else "",
         "confusion": confusion,
         "confusion_note": confusion_note,
         "per_class": per_class,
@@ -324,43 +382,6 @@ def metrics_context(job: Job, user) -> dict:
     }
 
 
-def _compare_rows(a: dict, b: dict) -> list[dict]:
-    keys = [k for k, _ in HEADLINE if _is_number(a.get(k)) or _is_number(b.get(k))]
-    extra = heapq.nsmallest(
-        COMPARE_EXTRA_ROWS,
-        {k for m in (a, b) for k, v in m.items() if _is_number(v) and k not in HEADLINE_LABELS},
-    )
-    rows = []
-    for key in keys + extra:
-        va, vb = a.get(key), b.get(key)
-        diff, verdict = None, ""
-        if _is_number(va) and _is_number(vb):
-            diff = vb - va
-            if diff and key in HIGHER_IS_BETTER:
-                verdict = "better" if diff > 0 else "worse"
-            elif diff and key in LOWER_IS_BETTER:
-                verdict = "better" if diff < 0 else "worse"
-        rows.append(
-            {
-                "key": key,
-                "label": HEADLINE_LABELS.get(key, key),
-                "a": fmt(va) if _is_number(va) else "—",
-                "b": fmt(vb) if _is_number(vb) else "—",
-                "diff": "—" if diff is None else f"{diff:+.4g}" if diff else "0",
-                "verdict": verdict,
-            }
-        )
-    return rows
-
-
-def _job_from_param(request: HttpRequest, name: str) -> Job:
-    try:
-        job_uuid = UUID(request.GET.get(name, ""))
-    except ValueError as exc:
-        raise Http404(f"No job {name!r} to compare.") from exc
-    return get_job_for_user(request, job_uuid)
-
-
 @login_required
 @require_GET
 def job_metrics_download_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
@@ -375,39 +396,3 @@ def job_metrics_download_view(request: HttpRequest, job_uuid: UUID) -> HttpRespo
     name = f"metrics-{str(job.uuid)[:8]}.json"
     response["Content-Disposition"] = content_disposition_header(True, name)
     return response
-
-
-@login_required
-@require_GET
-def job_compare_view(request: HttpRequest) -> HttpResponse:
-    job_a, job_b = _job_from_param(request, "a"), _job_from_param(request, "b")
-    jobs = [job_a, job_b]
-    missing = [job for job in jobs if not metric_dicts(job.metrics)]
-    context = {
-        "job_a": job_a,
-        "job_b": job_b,
-        "sides": [("A", job_a), ("B", job_b)],
-        "missing": missing,
-        "several": [],
-    }
-    if not missing:
-        a, b = (metric_dicts(job.metrics)[0] for job in jobs)
-        context["several"] = [job for job in jobs if len(metric_dicts(job.metrics)) > 1]
-        context["rows"] = _compare_rows(a, b)
-        curves = [
-            (f"{label}: {job.snapshot.model.name} v{job.snapshot.version}", curve)
-            for label, job, curve in (
-                ("A", job_a, _curve(a.get("roc_curve"), "fpr", "tpr")),
-                ("B", job_b, _curve(b.get("roc_curve"), "fpr", "tpr")),
-            )
-        ]
-        if all(curve for _, curve in curves):
-            context["roc"] = plots.line_plot(
-                curves,
-                uid="cmp-roc",
-                title="ROC curves",
-                x_label="False positive rate",
-                y_label="True positive rate",
-                diagonal=True,
-            )
-    return render(request, "jobs/compare.html", context)

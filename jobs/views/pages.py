@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from uuid import UUID
 
@@ -9,29 +10,27 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET, require_POST
-from django.views.decorators.vary import vary_on_headers
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import condition, require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from jobs.forms import JobFilterForm
+from commandcenter.lib import numbers
 from jobs.models import Job, JobAsset, JobStatus, JobType
 from jobs.preview import REJECTS_SHOWN, asset_preview, rejects_head
-from jobs.selectors import job_list, job_list_rows, output_download_link
+from jobs.selectors import job_list, output_download_link
 from jobs.services import job_cancel, job_rerun
-from jobs.views._common import get_job_for_user, wants_partial
+from jobs.views._common import ETAG_FIELDS, etag, get_job_for_user, wants_partial
 from jobs.views.metrics import metrics_context
 from jobs.worker.reconciler import lost_notes
 
 logger = logging.getLogger(__name__)
 
-JOBS_PER_PAGE = 25
 LOG_TAIL_LINES = 200
 PUBLISHED_ITEMS_SHOWN = 10
 PUBLISHED_LABELS = {"rows": "Rows written", "bytes": "Size"}
@@ -43,47 +42,6 @@ def _file_response(field, filename: str) -> FileResponse:
     except FileNotFoundError as exc:
         raise Http404("The file is missing from storage.") from exc
     return FileResponse(handle, as_attachment=True, filename=filename)
-
-
-@login_required
-@require_GET
-@vary_on_headers("HX-Request")
-def job_list_view(request: HttpRequest) -> HttpResponse:
-    form = JobFilterForm(request.GET, user=request.user)
-    jobs = job_list_rows(job_list(user=request.user, filters=form.filters()))
-    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
-    _rows_prepare(page.object_list)
-    live = [str(job.uuid) for job in page.object_list if not job.is_terminal]
-    template = "jobs/job_list.html#results" if wants_partial(request) else "jobs/job_list.html"
-    return render(request, template, {"form": form, "page": page, "live_ids": live})
-
-
-def _rows_prepare(jobs) -> None:
-    """What a row shows that the template cannot work out: the error's first line."""
-    for job in jobs:
-        lines = job.error_message.strip().splitlines()
-        job.error_line = lines[0] if lines else ""
-
-
-@login_required
-@require_GET
-def job_list_rows_view(request: HttpRequest) -> HttpResponse:
-    """The rows of the jobs list named by ?ids=, polled while one of them has not ended: each
-    row is swapped in by its id (out of band), and 286 stops the polling once none runs."""
-    ids = []
-    for value in request.GET.getlist("ids")[:JOBS_PER_PAGE]:
-        try:
-            ids.append(UUID(value))
-        except ValueError:
-            continue
-    jobs = list(job_list_rows(job_list(user=request.user).filter(uuid__in=ids)))
-    _rows_prepare(jobs)
-    ended = all(job.is_terminal for job in jobs)
-    context = {"jobs": jobs, "ended": ended}
-    content = render_to_string("jobs/job_list.html#rows", context, request)
-    if ended:
-        return HttpResponseStopPolling(content)
-    return HttpResponse(content)
 
 
 def _published_rows(published: dict) -> list[tuple[str, str]]:
@@ -107,17 +65,37 @@ def _published_rows(published: dict) -> list[tuple[str, str]]:
     return rows
 
 
+_STAMPED = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC\] (.+)$", re.M)
+
+
+def _log_events(log: str) -> list[tuple[datetime, str]]:
+    """The supervisor's and the reconciler's own timestamped lines in the job log (claimed,
+    inputs staged, model started, taken back from a lost worker), oldest first."""
+    found = []
+    for stamp, text in dict.fromkeys(_STAMPED.findall(log or "")):
+        try:
+            at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        found.append((at, text))
+    return found
+
+
 def _job_events(job: Job) -> list[tuple[datetime | None, str]]:
-    """The job's own events, in order, from what it records: submitted, queued, each lost
-    attempt (the reconciler's notes, which carry no time), claimed, ended."""
+    """The job's own events, in order, from what it records: submitted, queued, what its
+    log says with a time (claimed by a worker, inputs staged, model started, each lost
+    attempt, in the order written), and how it ended."""
     events: list[tuple[datetime | None, str]] = [
         (job.created_at, f"submitted by {job.created_by.get_username()}")
     ]
     if job.enqueued_at:
         where = f" on the {job.runtime.name} runtime" if job.runtime else ""
         events.append((job.enqueued_at, f"queued{where}"))
-    events.extend((None, note) for note in lost_notes(job.log))
-    if job.started_at:
+    logged = _log_events(job.log)
+    texts = " ".join(text for _, text in logged)
+    events.extend(logged)
+    events.extend((None, note) for note in lost_notes(job.log) if not _STAMPED.match(note))
+    if job.started_at and "claimed by worker" not in texts:
         attempt = f" (attempt {job.attempts})" if job.attempts > 1 else ""
         events.append((job.started_at, f"claimed by worker {job.worker or '?'}{attempt}"))
     if job.publishing:
@@ -170,18 +148,44 @@ def _live_context(job: Job, user) -> dict:
 @require_GET
 def job_detail_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     job = get_job_for_user(request, job_uuid)
-    return render(request, "jobs/job_detail.html", _live_context(job, request.user))
+    with numbers.digits(numbers.digits_from(request.GET.get("digits", ""))):
+        return render(request, "jobs/job_detail.html", _live_context(job, request.user))
+
+
+# What the live region never shows, yet a job's query would read and decode: the snapshot's
+# source and the runtime's Spark configuration (the secret one decrypted).
+STATUS_UNUSED = (
+    "snapshot__source", "snapshot__smart_tags", "snapshot__training_data", "snapshot__notes",
+    "runtime__spark_conf", "runtime__spark_secret_conf",
+)  # fmt: skip
+
+
+def _status_etag(request: HttpRequest, job_uuid: UUID) -> str | None:
+    """The live region's validator: the job's state (progress and log come with updated_at);
+    a job that has ended gets none (its 286 ends the polling). The job read here is the one
+    the view shows: one query for both."""
+    found = job_list(user=request.user).filter(uuid=job_uuid).defer(*STATUS_UNUSED).order_by()[:1]
+    job = request.status_job = next(iter(found), None)
+    if job is None or job.is_terminal:
+        return None
+    return etag(request, "status", *(getattr(job, name) for name in ETAG_FIELDS))
 
 
 @login_required
 @require_GET
+@condition(etag_func=_status_etag)
+@cache_control(private=True, no_cache=True)
 def job_status_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     """The live region of the job page, polled every second while the job runs. Once the job
-    has ended, 286 makes htmx swap in this final content and stop polling."""
-    job = get_job_for_user(request, job_uuid)
-    content = render_to_string(
-        "jobs/job_detail.html#live", _live_context(job, request.user), request
-    )
+    has ended, 286 makes htmx swap in this final content and stop polling. Unchanged since the
+    browser's copy (its ETag): 304, which the browser's cache turns back into that copy."""
+    job = getattr(request, "status_job", None)
+    if job is None:
+        raise Http404("No such job, or not one of your teams'.")
+    with numbers.digits(numbers.digits_from(request.GET.get("digits", ""))):
+        content = render_to_string(
+            "jobs/job_detail.html#live", _live_context(job, request.user), request
+        )
     if job.is_terminal:
         return HttpResponseStopPolling(content)
     return HttpResponse(content)

@@ -31,7 +31,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from celery import signals
 from django.conf import settings
@@ -51,7 +51,12 @@ from jobs.worker.workdir import workdir_sweep
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 3  # a job whose runtime was deleted
-_LOST_NOTE = re.compile(r"^worker .+; starting again \(attempt \d+ of \d+\)$", re.M)
+# A note may start with the time it was written ("[2026-01-01 10:00:00 UTC] worker ...").
+_LOST_NOTE = re.compile(
+    r"^(?:\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\] )?worker .+; starting again "
+    r"\(attempt \d+ of \d+\)$",
+    re.M,
+)
 LOST = "was lost"
 DROPPED = "dropped it (its supervisor ended without finishing it)"
 
@@ -180,7 +185,8 @@ def job_take_back(*, job: Job, why: str, now=None) -> str | None:
     note = lost_note(
         worker=job.worker, attempt=job.attempts + 1, max_attempts=max_attempts, why=why
     )
-    log = f"{job.log.rstrip()}\n{note}\n".lstrip()[-settings.JOB_LOG_TAIL_BYTES :]
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    log = f"{job.log.rstrip()}\n[{stamp}] {note}\n".lstrip()[-settings.JOB_LOG_TAIL_BYTES :]
     taken = Job.objects.filter(
         pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts, worker=job.worker
     ).update(status=JobStatus.WAITING, log=log, enqueued_at=now, updated_at=now)

@@ -22,6 +22,7 @@ CONTRACT = [
     ("get", "/api/runtimes/"),
     ("get", "/api/runtimes/{runtime}/"),
     ("post", "/api/uploads/"),
+    ("post", "/api/uploads/reuse/"),
     ("get", "/api/connections/"),
     ("get", "/api/jobs/"),
     ("post", "/api/jobs/"),
@@ -32,6 +33,7 @@ CONTRACT = [
     ("get", "/api/jobs/{job_uuid}/result/"),
     ("get", "/api/jobs/{job_uuid}/output/"),
     ("get", "/api/jobs/{job_uuid}/rejects/"),
+    ("get", "/api/jobs/{job_uuid}/diff/"),
 ]
 
 

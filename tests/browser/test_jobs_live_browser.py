@@ -63,12 +63,33 @@ def test_a_running_row_updates_live_and_polling_stops_when_it_ends(
     expect(page.locator(f"#job-row-{done.uuid}")).to_contain_text("3 written")
     expect(page.locator("#list-live .live-indicator")).to_have_count(0)
 
-    # 286: no more polls once none runs.
+    # No more polls for rows once none runs (the first page only watches for newer jobs).
     polls: list[str] = []
     page.on("request", lambda r: polls.append(r.url) if "/jobs/rows/" in r.url else None)
     page.wait_for_timeout(4500)
-    assert polls == []
+    assert [url for url in polls if "ids=" in url] == []
     assert page.locator("tbody tr").count() == 2  # rows replaced in place, none added
+    assert problems == []
+
+
+def test_a_job_created_elsewhere_appears_at_the_top_without_a_reload(
+    page, live_server, alice, alice_snapshot
+):
+    old = _job(alice_snapshot, alice, status=JobStatus.COMPLETE, started_at=timezone.now(),
+               finished_at=timezone.now(), records_written=3)  # fmt: skip
+    problems = _watch_problems(page)
+    log_in(page, live_server, "alice", PASSWORD)
+    expect(page.locator("tbody tr")).to_have_count(1)
+    loads: list[str] = []
+    page.on("load", lambda: loads.append(page.url))
+
+    new = _job(alice_snapshot, alice, status=JobStatus.RUNNING, started_at=timezone.now())
+    expect(page.locator("tbody tr").first).to_have_id(f"job-row-{new.uuid}", timeout=12_000)
+    expect(page.locator(f"#job-row-{old.uuid}")).to_have_count(1)
+    # The new row is live too: its progress comes in by the row poll.
+    Job.objects.filter(pk=new.pk).update(records_read=777, updated_at=timezone.now())
+    expect(page.locator(f"#job-row-{new.uuid}")).to_contain_text("777 read", timeout=8_000)
+    assert page.locator("tbody tr").count() == 2 and loads == []
     assert problems == []
 
 

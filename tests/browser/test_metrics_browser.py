@@ -36,8 +36,22 @@ def test_a_completed_metrics_job_shows_its_plots(page, live_server, alice, alice
     expect(plots).to_have_count(4)
     for index in range(4):
         expect(plots.nth(index)).to_be_visible()
-    expect(page.get_by_role("img", name="ROC curve (AUC = 0.943)")).to_be_visible()
+    expect(page.get_by_role("img", name="ROC curve (AUC = 0.9432)")).to_be_visible()
+    expect(page.get_by_role("img", name="Precision–recall curve (AP = 0.768)")).to_be_visible()
+    expect(page.locator(".plot-baseline")).to_have_count(1)  # a level line: no height to "see"
     expect(page.get_by_role("img", name="Confusion matrix")).to_be_visible()
+    expect(page.locator(".cm-share", has_text="13.3%")).to_be_visible()
+    # Each importance label lies right of its whisker and inside the drawn chart.
+    boxes = page.evaluate("""() => {
+      const svg = document.querySelector("figure.importance svg");
+      const width = svg.viewBox.baseVal.width;
+      const lines = [...svg.querySelectorAll(".plot-error")].map(l => l.getBBox());
+      const labels = [...svg.querySelectorAll(".fi-value")].map(t => t.getBBox());
+      return {width, lines: lines.map(b => b.x + b.width), labels: labels.map(b => [b.x, b.x + b.width])};
+    }""")
+    assert len(boxes["labels"]) == 2
+    for end, (left, right) in zip(boxes["lines"], boxes["labels"], strict=True):
+        assert left > end and right <= boxes["width"]
     for count in ("517", "23", "61", "399"):
         expect(page.locator(".cm-count", has_text=re.compile(f"^{count}$"))).to_be_visible()
     expect(page.locator(".fairness tr.flagged")).to_contain_text("under-25")
@@ -57,11 +71,14 @@ def test_compare_with_another_job_from_the_job_page(page, live_server, alice, al
     _metrics_job(alice_snapshot, alice, REGRESSION)
     log_in(page, live_server, "alice", PASSWORD)
     page.goto(f"{live_server.url}{first.get_absolute_url()}")
-    page.get_by_label("Another completed metrics job").select_option(index=1)
+    page.get_by_label("Other completed metrics jobs").select_option(index=[0, 1])
     page.get_by_role("button", name="Compare").click()
-    page.wait_for_url("**/jobs/compare/?a=*")
+    page.wait_for_url("**/jobs/compare/?job=*")
     expect(page.get_by_role("heading", name="Compare metrics")).to_be_visible()
-    expect(page.locator(".compare-table td.diff.better")).to_contain_text("+0.0377")
+    expect(page.locator(".compare-job")).to_have_count(3)  # three jobs at once
+    expect(page.locator(".compare-table .diff.better")).to_contain_text("+0.0377")
     expect(page.get_by_role("img", name="ROC curves")).to_be_visible()
+    expect(page.locator(".compare-confusions figure")).to_have_count(2)  # the regression has none
+    expect(page.locator(".compare-settings")).to_contain_text("Positive label")
     if os.environ.get("METRICS_SCREENSHOT"):
         page.screenshot(path=os.environ["METRICS_SCREENSHOT"] + ".compare.png", full_page=True)

@@ -45,7 +45,22 @@ def test_binary_classification_matches_sklearn():
         list(precision)
     )
     assert [c["recall"] for c in result["precision_recall_curve"]] == pytest.approx(list(recall))
+    assert result["average_precision"] == pytest.approx(
+        metrics.average_precision_score(ACTUAL, PROBABILITY)
+    )
+    # The model called records positive from probability 0.6 (0.6, 0.7, 0.8, 0.9) on.
+    assert result["threshold"] == 0.6
     assert "per_class" not in result
+
+
+def test_the_page_computes_the_same_average_precision_from_the_curve():
+    from jobs.views.metrics import average_precision
+
+    result = classification_metrics(
+        pd.Series(ACTUAL), pd.Series(PREDICTED), probability=pd.Series(PROBABILITY)
+    )
+    curve = [(c["recall"], c["precision"]) for c in result["precision_recall_curve"]]
+    assert average_precision({}, curve) == pytest.approx(result["average_precision"])
 
 
 def test_confusion_matrix_has_one_dict_per_actual_label_counted_by_hand():

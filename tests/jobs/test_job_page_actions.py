@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -322,3 +322,37 @@ def test_a_complete_jobs_last_event_says_what_it_made(
         snapshot, alice, job_type=job_type, result_snapshot=made, **_fields(JobStatus.COMPLETE)
     )
     assert says in alice_client.get(job.get_absolute_url()).text
+
+
+def test_the_logs_own_timestamped_events_are_listed_with_their_times(alice_client, alice, snapshot):
+    start = timezone.now() - timedelta(minutes=5)
+    job = make_job(
+        snapshot, alice, status=JobStatus.COMPLETE, enqueued_at=start,
+        started_at=start + timedelta(seconds=30), finished_at=start + timedelta(seconds=40),
+        worker="celery@host-b:42", attempts=2,
+        log=(
+            "[2026-01-01 10:00:05 UTC] claimed by worker celery@host-a:7 (attempt 1); "
+            "inputs staged; starting the model\n"
+            "[2026-01-01 10:01:00 UTC] worker celery@host-a:7 was lost; starting again "
+            "(attempt 2 of 3)\n"
+            "[2026-01-01 10:01:05 UTC] claimed by worker celery@host-b:42 (attempt 2); "
+            "inputs staged; starting the model\n"
+            "model output line\n"
+        ),
+    )  # fmt: skip
+    page = alice_client.get(job.get_absolute_url()).text
+    events = page[page.index('<ol class="events">') : page.index("</ol>")]
+    order = [
+        "submitted by alice",
+        "claimed by worker celery@host-a:7 (attempt 1); inputs staged",
+        "worker celery@host-a:7 was lost; starting again (attempt 2 of 3)",
+        "claimed by worker celery@host-b:42 (attempt 2)",
+        "output committed; complete",
+    ]
+    positions = [events.index(text) for text in order]
+    assert positions == sorted(positions)
+    assert events.count("claimed by worker") == 2  # the log's, not a third from the database
+    lost_at = timezone.localtime(datetime(2026, 1, 1, 10, 1, tzinfo=UTC))
+    assert (
+        f">{lost_at.strftime('%Y-%m-%d %H:%M:%S')}</time> worker celery@host-a:7 was lost" in events
+    )

@@ -9,6 +9,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from commandcenter.lib import numbers
 from jobs import plots
 from jobs.metrics_size import metrics_fit
 from jobs.models import Job, JobAsset, JobStatus, JobType
@@ -99,16 +100,20 @@ def test_classification_metrics_draw_roc_pr_and_confusion_plots(
 ):
     html = _page(alice_client, make_metrics_job(alice_snapshot, alice, CLASSIFICATION))
     assert html.count('<svg class="plot-svg"') == 3
-    assert "ROC curve (AUC = 0.943)</title>" in html
+    assert "ROC curve (AUC = 0.9432)</title>" in html
     assert 'class="plot-diagonal"' in html
-    assert "Precision–recall curve</title>" in html
+    # Average precision from the curve's steps: 0.7 * 0.9 + 0.3 * 0.46.
+    assert "Precision–recall curve (AP = 0.768)</title>" in html
+    # The prevalence baseline: 460 of the 1,000 records are "yes".
+    assert 'class="plot-diagonal plot-baseline"' in html and ">prevalence 0.46</text>" in html
     assert html.count("<figcaption>") == 3
-    # The heatmap: four cells with their counts, axes named.
+    # The heatmap: four cells with their counts and row shares, axes named.
     assert html.count('<g class="cm-cell">') == 4
-    for count in ("517", "23", "61", "399"):
+    for count, share in (("517", "95.7%"), ("23", "4.3%"), ("61", "13.3%"), ("399", "86.7%")):
         assert re.search(rf'class="cm-count[^"]*"[^>]*>{count}</text>', html), count
+        assert re.search(rf'class="cm-share[^"]*"[^>]*>{share}</text>', html), share
     assert ">Actual</text>" in html and ">Predicted</text>" in html
-    assert "<title>actual yes, predicted no: 61</title>" in html
+    assert "<title>actual yes, predicted no: 61 (13.3% of the actual yes)</title>" in html
 
 
 def test_cells_are_coloured_by_count(alice_client, alice_snapshot, alice):
@@ -156,7 +161,7 @@ def test_feature_importance_is_a_bar_chart_largest_first(alice_client, alice_sna
         alice_client, make_metrics_job(alice_snapshot, alice, {"interpretability": IMPORTANCE})
     )
     assert "Feature importance (permutation)</title>" in html
-    bars = re.findall(r'<rect class="bar"[^>]*><title>(\w+): ([\d.]+)</title>', html)
+    bars = re.findall(r'<rect class="bar"[^>]*><title>(\w+): ([\d.]+) ±', html)
     assert bars == [("petal_length", "0.4512"), ("sepal_width", "0.0123")]
 
 
@@ -196,7 +201,7 @@ def test_a_list_of_metrics_shows_each(alice_client, alice_snapshot, alice):
 def test_curves_given_as_columns_are_drawn_too(alice_client, alice_snapshot, alice):
     metrics = {"roc_curve": {"fpr": [0, 0.2, 1], "tpr": [0, 0.9, 1]}, "auc": 0.91}
     html = _page(alice_client, make_metrics_job(alice_snapshot, alice, metrics))
-    assert "ROC curve (AUC = 0.910)</title>" in html
+    assert "ROC curve (AUC = 0.91)</title>" in html
     assert re.search(r'<polyline class="plot-line" points="(\S+ ){2}\S+"', html)
 
 
@@ -233,7 +238,7 @@ def test_the_final_status_poll_brings_the_metrics(alice_client, alice_snapshot, 
     job = make_metrics_job(alice_snapshot, alice, CLASSIFICATION)
     response = alice_client.get(reverse("jobs-status", args=[job.uuid]), HTTP_HX_REQUEST="true")
     assert response.status_code == 286
-    assert "ROC curve (AUC = 0.943)" in response.content.decode()
+    assert "ROC curve (AUC = 0.9432)" in response.content.decode()
 
 
 # --- Compare with… -----------------------------------------------------------------------------
@@ -248,7 +253,7 @@ def test_compare_form_lists_other_completed_metrics_jobs_the_user_may_see(
     outsider = make_metrics_job(SnapshotFactory(model__owner=charlie), charlie, REGRESSION)
     html = _page(alice_client, job)
     assert f'action="{reverse("jobs-compare")}"' in html
-    assert f'<input type="hidden" name="a" value="{job.uuid}">' in html
+    assert f'<input type="hidden" name="job" value="{job.uuid}">' in html
     options = re.findall(r'<option value="([0-9a-f-]+)"', html)
     assert options == [str(other.uuid)]
     assert str(running.uuid) not in options and str(outsider.uuid) not in options
@@ -265,22 +270,43 @@ def test_compare_shows_both_jobs_and_differences(alice_client, alice_snapshot, a
     assert "a.csv" in html and "b.csv" in html
     assert ">v1</a>" in html and ">v2</a>" in html
     row = re.search(r"<td>Accuracy.*?</td>\s*(.*?)</tr>", html, re.S).group(1)
-    assert '<td class="num">0.9123</td>' in row and '<td class="num">0.95</td>' in row
-    assert '<td class="num diff better">+0.0377' in row
+    assert '<td class="num">0.9123</td>' in row and '<td class="num">0.95 ' in row
+    assert '<span class="diff small better">(+0.0377' in row
     row = re.search(r"<td>Log loss.*?</td>\s*(.*?)</tr>", html, re.S).group(1)
-    assert '<td class="num diff worse">+0.0282' in row
+    assert '<span class="diff small worse">(+0.0282' in row
     row = re.search(r"<td>Recall.*?</td>\s*(.*?)</tr>", html, re.S).group(1)
-    assert '<td class="num diff">0</td>' in row
-    assert "ROC curves</title>" in html
-    assert html.count('class="plot-line"') == 1 and html.count('class="plot-line dashed"') == 1
+    assert '<span class="diff small">(0)</span>' in row
+    # positive_label is a setting of both, not a metric.
+    assert "<td>Positive label</td>" in html
+    assert not re.search(r"<td>positive_label", html)
+    assert "ROC curves</title>" in html and "Precision–recall curves</title>" in html
+    # Each plot: one solid and one dashed line, the legends naming version and job id.
+    assert html.count('class="plot-line"') == 2 and html.count('class="plot-line dashed"') == 2
+    assert f">echo v2 · {str(b.uuid)[:8]} (AUC 0.9432)</text>" in html
+    assert html.count('<g class="cm-cell">') == 8  # both confusion matrices
+
+
+def test_compare_takes_any_number_of_jobs(alice_client, alice_snapshot, alice):
+    jobs = [
+        make_metrics_job(alice_snapshot, alice, {**CLASSIFICATION, "accuracy": 0.9 + i / 100})
+        for i in range(4)
+    ]
+    response = alice_client.get(reverse("jobs-compare"), {"job": [str(j.uuid) for j in jobs]})
+    assert response.status_code == 200
+    html = response.content.decode()
+    row = re.search(r"<td>Accuracy.*?</td>\s*(.*?)</tr>", html, re.S).group(1)
+    assert re.findall(r'<td class="num">([\d.]+)', row) == ["0.9", "0.91", "0.92", "0.93"]
+    assert html.count('<g class="cm-cell">') == 16
+    for job in jobs:
+        assert f"· {str(job.uuid)[:8]} (AP " in html
 
 
 def test_lower_is_better_for_errors(alice_client, alice_snapshot, alice):
     a = make_metrics_job(alice_snapshot, alice, REGRESSION)
     b = make_metrics_job(alice_snapshot, alice, {**REGRESSION, "mae": 1.0, "r2_score": 0.5})
     html = _compare(alice_client, a.uuid, b.uuid).content.decode()
-    assert re.search(r"<td>MAE.*?</td>.*?diff better\">-0.2345", html, re.S)
-    assert re.search(r"<td>R².*?</td>.*?diff worse\">-0.3642", html, re.S)
+    assert re.search(r"<td>MAE.*?</td>.*?diff small better\">\(-0.2345", html, re.S)
+    assert re.search(r"<td>R².*?</td>.*?diff small worse\">\(-0.3642", html, re.S)
     assert "ROC curves" not in html
 
 
@@ -333,7 +359,8 @@ def test_compare_uses_the_first_of_several_metrics(alice_client, alice_snapshot,
     html = _compare(alice_client, a.uuid, b.uuid).content.decode()
     assert "yielded several sets of metrics; the first of each is compared" in html
     row = re.search(r"<td>MAE.*?</td>\s*(.*?)</tr>", html, re.S).group(1)
-    assert re.findall(r'<td class="num[^"]*">([^<]*)', row) == ["1.234", "2", "+0.7655 "]
+    assert re.findall(r'<td class="num[^"]*">([^<]*)', row) == ["1.234", "2 "]
+    assert "(+0.7655" in row
 
 
 # --- Training jobs and snapshot provenance -------------------------------------------------------
@@ -476,3 +503,32 @@ def test_the_metrics_download_is_404_for_a_job_without_metrics(alice_client, ali
     job = make_metrics_job(alice_snapshot, alice, None, status=JobStatus.RUNNING)
     response = alice_client.get(reverse("jobs-metrics-download", args=[job.uuid]))
     assert response.status_code == 404
+
+
+def test_importance_labels_sit_past_their_whiskers_inside_the_chart():
+    items = [("wide", 0.30, 0.25), ("narrow", 0.10, 0.01), ("negative", -0.05, 0.2)]
+    svg = plots.importance_bars(items, uid="t", title="t")
+    width = float(re.search(r'viewBox="0 0 ([\d.]+) ', svg).group(1))
+    found = re.findall(r'class="plot-error" x1="[\d.]+" y1="[\d.]+" x2="([\d.]+)"', svg)
+    whiskers = [float(x) for x in found]
+    labels = re.findall(r'class="plot-tick fi-value" x="([\d.]+)" y="[\d.]+">([^<]+)<', svg)
+    assert [text for _, text in labels] == ["0.3", "0.1", "-0.05"]
+    for end, (x, text) in zip(whiskers, labels, strict=True):
+        assert float(x) > end  # the label starts past the whisker's end
+        assert float(x) + 7 * len(text) <= width  # and ends inside the chart
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.943217, "0.9432"), (12345.678, "12,346"), (1234.5678, "1,235"), (2.0, "2"),
+     (1000000, "1,000,000"), (0.000012345, "1.234e-05"), (-0.05, "-0.05"), (None, "—")],
+)  # fmt: skip
+def test_one_number_format_four_significant_digits(value, text):
+    assert numbers.number(value) == text
+
+
+def test_digits_asks_for_more(alice_client, alice_snapshot, alice):
+    job = make_metrics_job(alice_snapshot, alice, {**CLASSIFICATION, "auc": 0.94321987})
+    html = alice_client.get(reverse("jobs-detail", args=[job.uuid]), {"digits": "7"}).content
+    assert b"ROC curve (AUC = 0.9432199)</title>" in html
+    assert b"<dt>AUC</dt><dd>0.9432199</dd>" in html

@@ -3,6 +3,7 @@ own queue, so the messages it sends stay there to be counted)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -140,7 +141,11 @@ def test_a_running_job_of_an_offline_worker_is_started_again(
     job.refresh_from_db()
     assert job.status == JobStatus.WAITING
     assert job.attempts == 1  # the next claim counts attempt 2
-    assert job.log == "scoring...\nworker w1@host was lost; starting again (attempt 2 of 3)\n"
+    assert re.fullmatch(
+        r"scoring...\n\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\] "
+        r"worker w1@host was lost; starting again \(attempt 2 of 3\)\n",
+        job.log,
+    ), job.log
     assert sent == [(str(job.uuid), runtime.queue)]
     assert reconcile()["restarted"] == 0
 

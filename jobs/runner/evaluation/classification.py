@@ -53,6 +53,14 @@ def classification_metrics(
             result["precision_recall_curve"] = [
                 {"precision": p, "recall": r} for p, r in zip(precision, recall, strict=True)
             ]
+            result["average_precision"] = metrics.average_precision_score(
+                positive, probability, sample_weight=w
+            )
+        # The model decides the labels; the threshold it used shows as the lowest probability
+        # among the records it called positive (what the confusion matrix counts).
+        called = probability[y_pred == positive_label]
+        if len(called):
+            result["threshold"] = float(called.min())
         result["log_loss"] = metrics.log_loss(positive, probability, labels=[0, 1], sample_weight=w)
     elif not binary and class_probabilities is not None:
         columns = list(class_probabilities.columns)

@@ -1,0 +1,335 @@
+"""Web throughput under load: wrk against the pages people poll, while a job runs.
+
+Not part of the test suite: a measurement. It makes a database with --jobs jobs (bulk_create,
+spread over the last 90 days, each with an input), a team member who sees them all, and one
+demo scoring job that is running whenever wrk runs; then it starts the command center as users
+do (`manage.py serve`: gunicorn and a worker) and runs wrk (Debian's package `wrk`) for
+--duration seconds at --connections connections against, in turn:
+
+    /healthz                       the minimal page (no login; SELECT 1 and a broker check)
+    /login/                        a page with a form, no login
+    the running job's status partial (what the job page polls every second), logged in
+    the same with If-None-Match    as a browser's cache sends it after the first answer: 304s
+    /jobs/                         the jobs list's first page, logged in
+    /jobs/?after=...               an older page (keyset), logged in
+    the jobs list's live-rows poll of the running job's row, logged in
+
+and prints requests/s and each one's ratio to /healthz. Logged-in requests carry the session
+cookie as a header. The embedded default (SQLite, embedded broker) in a new DATA_DIR:
+
+    .venv/bin/python scripts/benchmark_web.py --jobs 100000
+
+PostgreSQL: set DATABASE_URL to a scratch database (the jobs are added to it), e.g.
+
+    createdb -h 127.0.0.1 -U postgres bench_web
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_web \\
+        .venv/bin/python scripts/benchmark_web.py --jobs 100000
+    dropdb -h 127.0.0.1 -U postgres bench_web
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "bench-only-password"
+USERNAME = "bench"
+# Lua for wrk: each connection keeps the last ETag it got and sends it back, as a browser's
+# HTTP cache does for htmx's polls.
+CONDITIONAL_LUA = """
+local etag = nil
+request = function()
+  if etag then wrk.headers["If-None-Match"] = etag end
+  return wrk.format()
+end
+response = function(status, headers, body)
+  if headers["ETag"] then etag = headers["ETag"] end
+end
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=100_000, help="jobs in the database")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of wrk per page")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2, help="wrk's threads")
+    parser.add_argument("--port", type=int, default=0, help="defaults to a free port")
+    parser.add_argument("--rows", type=int, default=2_000_000, help="the running job's input")
+    parser.add_argument("--data-dir", help="defaults to a new temporary folder")
+    args = parser.parse_args()
+
+    wrk = shutil.which("wrk")
+    if not wrk:
+        sys.exit("wrk is not installed (Debian: apt-get install -y wrk).")
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="cc-bench-web-"))
+    os.environ.update(DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="commandcenter.settings")
+    sys.path.insert(0, str(ROOT))
+    database = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite (embedded)"
+    print(f"database: {database}; data dir: {data_dir}")
+
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, check=True
+    )
+    import django
+
+    django.setup()
+    user, snapshot = _user_and_demo()
+    _jobs_make(user=user, snapshot=snapshot, n=args.jobs)
+    input_path = _input_file(data_dir, args.rows)
+
+    port = args.port or _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(data_dir / "serve.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--no-demo", "--port", str(port)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_up(base, server)
+        cookie = _login(base)
+        results = []
+        pages = [
+            ("/healthz", lambda job: "/healthz", False, None),
+            ("login page", lambda job: "/login/", False, None),
+            ("job status partial", lambda job: f"/jobs/{job.uuid}/status/", True, None),
+            (
+                "  same, If-None-Match",
+                lambda job: f"/jobs/{job.uuid}/status/",
+                True,
+                CONDITIONAL_LUA,
+            ),
+            ("jobs list", lambda job: "/jobs/", True, None),
+            ("jobs list, older page", lambda job: _older_page(base, cookie), True, None),
+            ("jobs list rows poll", lambda job: f"/jobs/rows/?ids={job.uuid}", True, None),
+        ]
+        for label, path_of, logged_in, lua in pages:
+            job = _running_job(user=user, snapshot=snapshot, input_path=input_path)
+            path = path_of(job)
+            headers = {"Cookie": cookie} if logged_in else {}
+            _check(base + path, headers, label)
+            rate, errors = _wrk(wrk, base + path, headers, args, lua, data_dir)
+            results.append((label, rate, errors))
+            print(f"  {label}: {rate:,.0f} requests/s", flush=True)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        log.close()
+
+    healthz = results[0][1] or 1
+    cores = os.cpu_count()
+    print(
+        f"\n{database}, {args.jobs:,} jobs, wrk -c{args.connections} -t{args.threads} "
+        f"-d{args.duration}s, {cores} cores, a job running throughout\n"
+    )
+    print(f"| {'page':<24} | {'requests/s':>10} | {'vs /healthz':>11} | {'errors':>6} |")
+    print(f"|{'-' * 26}|{'-' * 11}:|{'-' * 12}:|{'-' * 7}:|")
+    for label, rate, errors in results:
+        print(f"| {label:<24} | {rate:>10,.0f} | {rate / healthz:>10.2f}x | {errors:>6} |")
+
+
+def _user_and_demo():
+    """A team member (not staff) of the demo models' team, and the iris demo's snapshot."""
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+
+    from models_registry.models import Model
+
+    admin = User.objects.filter(username="admin").first()
+    if admin is None:
+        admin = User.objects.create_superuser("admin", "", PASSWORD)
+    call_command("load_demo", owner="admin", verbosity=0)
+    user = User.objects.filter(username=USERNAME).first()
+    if user is None:
+        user = User.objects.create_user(USERNAME, "", PASSWORD)
+    user.groups.add(Group.objects.get(name="demo"))
+    snapshot = Model.objects.get(name="Iris classifier (demo)").latest_snapshot()
+    return user, snapshot
+
+
+def _jobs_make(*, user, snapshot, n: int) -> None:
+    """N finished scoring jobs over the last 90 days (fewer if the database has them)."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from jobs.models import Job, JobAsset, JobResult, JobStatus
+
+    have = Job.objects.count()
+    if have >= n:
+        print(f"{have:,} jobs already in the database")
+        return
+    started = time.monotonic()
+    field = Job._meta.get_field("created_at")
+    field.auto_now_add = False  # keep the times given here (this process only)
+    now = timezone.now()
+    rng = random.Random(0)
+    statuses = [JobStatus.COMPLETE] * 8 + [JobStatus.ERROR, JobStatus.CANCELLED]
+    batch = 5_000
+    for first in range(have, n, batch):
+        jobs = []
+        for _ in range(first, min(first + batch, n)):
+            created = now - timedelta(seconds=rng.uniform(600, 90 * 86400))
+            status = rng.choice(statuses)
+            jobs.append(
+                Job(
+                    snapshot=snapshot,
+                    created_by=user,
+                    status=status,
+                    result=JobResult.SUCCESS if status == JobStatus.COMPLETE else "",
+                    created_at=created,
+                    started_at=created + timedelta(seconds=1),
+                    finished_at=created + timedelta(seconds=rng.uniform(2, 600)),
+                    records_read=1000,
+                    records_written=1000 if status == JobStatus.COMPLETE else 0,
+                    error_message="ValueError: bench\nmore" if status == JobStatus.ERROR else "",
+                    log="a log line\n" * 20,
+                )
+            )
+        with transaction.atomic():
+            made = Job.objects.bulk_create(jobs)
+            if made and made[0].pk is None:  # a backend that does not return keys
+                made = list(Job.objects.order_by("-id")[: len(jobs)])
+            JobAsset.objects.bulk_create(
+                JobAsset(
+                    job=job,
+                    direction=JobAsset.Direction.INPUT,
+                    kind=JobAsset.Kind.EMBEDDED,
+                    name=f"input-{job.pk}.jsonl",
+                    data='{"x": 1}',
+                )
+                for job in made
+            )
+    field.auto_now_add = True
+    print(f"made {n - have:,} jobs in {time.monotonic() - started:.0f} s")
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        # What autovacuum does a while after a bulk load: without statistics the planner
+        # takes 100,000 rows for a few dozen.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+
+def _input_file(data_dir: Path, rows: int) -> Path:
+    from models_registry import demo
+
+    path = data_dir / f"iris-{rows}.jsonl"
+    if not path.exists():
+        demo.write_sample_jsonl(path, rows)
+    return path
+
+
+_running: dict = {}
+
+
+def _running_job(*, user, snapshot, input_path: Path):
+    """A demo scoring job that is RUNNING now: the last one, or a new one once it ended."""
+    from django.core.files import File
+
+    from jobs.models import JobAsset, JobStatus
+    from jobs.services import InputSpec, job_submit, upload_create
+
+    job = _running.get("job")
+    if job is not None:
+        job.refresh_from_db()
+    if job is None or job.is_terminal:
+        with open(input_path, "rb") as f:
+            upload = upload_create(owner=user, content=File(f, name=input_path.name))
+        job = job_submit(
+            user=user, snapshot=snapshot,
+            inputs=[InputSpec(kind=JobAsset.Kind.UPLOAD, upload=upload)],
+        )  # fmt: skip
+        _running["job"] = job
+    deadline = time.monotonic() + 120
+    while job.status != JobStatus.RUNNING:
+        if job.is_terminal or time.monotonic() > deadline:
+            sys.exit(f"The benchmark's job did not run ({job.status}): {job.error_message}")
+        time.sleep(0.2)
+        job.refresh_from_db()
+    return job
+
+
+def _older_page(base: str, cookie: str) -> str:
+    """The jobs list's "Older" link from its first page."""
+    html = requests.get(f"{base}/jobs/", headers={"Cookie": cookie}, timeout=60).text
+    match = re.search(r'href="(\?[^"]*after=[^"]+)"', html)
+    if not match:
+        sys.exit("The jobs list has no link to older jobs.")
+    return "/jobs/" + match[1].replace("&amp;", "&")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_up(base: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit("The server stopped; see serve.log in the data dir.")
+        try:
+            if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    sys.exit("The server did not answer /healthz within 120 s.")
+
+
+def _login(base: str) -> str:
+    session = requests.Session()
+    page = session.get(f"{base}/login/", timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    response = session.post(
+        f"{base}/login/",
+        data={"username": USERNAME, "password": PASSWORD, "csrfmiddlewaretoken": token[1]},
+        headers={"Referer": f"{base}/login/"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    if response.status_code != 302 or "sessionid" not in session.cookies:
+        sys.exit(f"Could not log in (HTTP {response.status_code}).")
+    return f"sessionid={session.cookies['sessionid']}"
+
+
+def _check(url: str, headers: dict, label: str) -> None:
+    """One request first: a page that redirects to the login or fails is not measured."""
+    response = requests.get(url, headers=headers, allow_redirects=False, timeout=60)
+    if response.status_code not in (200, 286):
+        sys.exit(f"{label}: {url} answered {response.status_code}; nothing measured.")
+
+
+def _wrk(wrk: str, url: str, headers: dict, args, lua: str | None, data_dir: Path):
+    command = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s"]
+    for key, value in headers.items():
+        command += ["-H", f"{key}: {value}"]
+    if lua:
+        script = data_dir / "conditional.lua"
+        script.write_text(lua)
+        command += ["-s", str(script)]
+    out = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket_errors = re.search(r"Socket errors:.*", out)
+    if socket_errors:
+        print(f"    {socket_errors[0]}")
+    return rate, int(errors[1]) if errors else 0
+
+
+if __name__ == "__main__":
+    main()
