@@ -32,9 +32,19 @@ urlpatterns = [
         name="api-model-snapshots",
     ),
     path(
+        "models/<uuid:model_uuid>/promotions/",
+        _api(registry.ModelPromotionsView),
+        name="api-model-promotions",
+    ),
+    path(
         "snapshots/<uuid:snapshot_uuid>/",
         _api(registry.SnapshotDetailView),
         name="api-snapshot-detail",
+    ),
+    path(
+        "snapshots/<uuid:snapshot_uuid>/promote/",
+        _api(registry.SnapshotPromoteView),
+        name="api-snapshot-promote",
     ),
     path("runtimes/", _api(infra.RuntimeListView), name="api-runtime-list"),
     path("runtimes/<str:runtime>/", _api(infra.RuntimeDetailView), name="api-runtime-detail"),

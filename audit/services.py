@@ -16,6 +16,7 @@ class Action:
 
     SNAPSHOT_REGISTERED = "snapshot.registered"
     MODEL_CREATED = "model.created"
+    MODEL_PROMOTED = "model.promoted"
     JOB_CREATED = "job.created"
     JOB_CANCELLED = "job.cancelled"
     JOB_RERUN = "job.rerun"

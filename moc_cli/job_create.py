@@ -19,12 +19,12 @@ from moc_cli.options import json_option, quiet_option, uuid_argument, wait_optio
 from moc_cli.output import size
 
 
-def _target(api: Api, target: str) -> tuple[str, str]:
-    """("snapshot"|"model", label) for a snapshot or model UUID; a model means its newest
-    snapshot."""
+def _target(api: Api, target: str) -> tuple[str, dict | None]:
+    """("snapshot", None) for a snapshot UUID, ("model", the model) for a model UUID: the
+    server then runs its champion, or its newest snapshot when it has no champion."""
     try:
-        snapshot = api.get(f"/api/snapshots/{target}/", what="Snapshot")
-        return "snapshot", f"{snapshot['model']['name']} v{snapshot['version']}"
+        api.get(f"/api/snapshots/{target}/", what="Snapshot")
+        return "snapshot", None
     except MocError as exc:
         if exc.exit_code != NOT_FOUND:
             raise
@@ -38,9 +38,21 @@ def _target(api: Api, target: str) -> tuple[str, str]:
                 code=NOT_FOUND,
             ) from None
         raise
-    latest = model.get("latest_snapshot") or {}
-    version = f" v{latest['version']}" if latest.get("version") is not None else ""
-    return "model", f"{model['name']}{version} (its newest snapshot)"
+    return "model", model
+
+
+def _label(job: dict, model: dict | None) -> str:
+    """What the job runs, and, for a model, which of its snapshots and why."""
+    snapshot = job.get("snapshot") or {}
+    label = f"{job['model']['name']} v{snapshot.get('version')}"
+    if model is None:
+        return label
+    champion = model.get("champion") or {}
+    if champion.get("uuid") == snapshot.get("uuid"):
+        return f"{label} (the model's champion)"
+    if not champion:
+        return f"{label} (its newest snapshot; the model has no champion)"
+    return f"{label} (not the champion v{champion.get('version')}: it changed meanwhile)"
 
 
 def _params(pairs: tuple[str, ...]) -> dict:
@@ -202,7 +214,8 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
     function on INPUT, writing OUTPUT. Prints the job UUID as the last word.
 
     \b
-    MODEL-OR-SNAPSHOT-UUID  a snapshot, or a model (= its newest snapshot)
+    MODEL-OR-SNAPSHOT-UUID  a snapshot, or a model (= its champion, or its newest
+            snapshot when it has no champion; the output says which)
     INPUT   a local file (uploaded), s3://bucket/key-or-prefix/, hdfs://namenode/path,
             or sql:SELECT ... (sql:CONNECTION:SELECT ... names the connection)
     OUTPUT  a file name such as scores.jsonl (kept with the job, in that format;
@@ -228,7 +241,7 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
     limits = _max_rejects(max_rejects)
     key = idempotency_key.strip() or uuidlib.uuid4().hex
     api = state.api()
-    field, label = _target(api, target)
+    field, model = _target(api, target)
     inputs = []
     for position, spec in enumerate(specs):
         if isinstance(spec, Path):
@@ -269,6 +282,7 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
     job = response.json()
     where = job.get("runtime") or ""
     placement = f" ({job['placement']})" if job.get("placement") else ""
+    label = _label(job, model)
     lines = [f"{job['job_type'].capitalize()} job on {label}, runtime {where}{placement}."]
     again = response.status_code == 200
     if again and idempotency_key.strip():

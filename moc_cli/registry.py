@@ -58,12 +58,13 @@ def model_list(state: State, search: str, quiet: bool, as_json: bool) -> None:
                 m["name"],
                 m.get("team"),
                 _version(m.get("latest_snapshot")),
+                _version(m.get("champion")),
                 m.get("snapshot_count"),
                 ", ".join(m.get("tags") or []),
             ]
             for m in models
         ),  # fmt: skip
-        ["UUID", "NAME", "TEAM", "LATEST", "SNAPSHOTS", "TAGS"],
+        ["UUID", "NAME", "TEAM", "LATEST", "CHAMPION", "SNAPSHOTS", "TAGS"],
         empty="No models.",
     )
 
@@ -73,11 +74,13 @@ def model_list(state: State, search: str, quiet: bool, as_json: bool) -> None:
 @json_option
 @pass_state
 def model_show(state: State, model_uuid: str, as_json: bool) -> None:
-    """Show a model and its snapshots."""
-    model = state.api().get(f"/api/models/{model_uuid}/", what=f"Model {model_uuid}")
+    """Show a model, its snapshots and its champion's history."""
+    api = state.api()
+    model = api.get(f"/api/models/{model_uuid}/", what=f"Model {model_uuid}")
     if as_json:
         echo_json(model)
         return
+    champion = model.get("champion")
     fields(
         [
             ("Model", model["uuid"]),
@@ -86,12 +89,52 @@ def model_show(state: State, model_uuid: str, as_json: bool) -> None:
             ("Team", model.get("team")),
             ("Owner", model.get("owner")),
             ("Tags", ", ".join(model.get("tags") or [])),
+            ("Champion", f"{_version(champion)} {champion['uuid']}" if champion else
+                         "none (jobs created by model run its newest snapshot)"),
             ("Created", when(model.get("created_at"))),
-            ("Page", model.get("url")),
+            ("Page", model.get("page_url") or model.get("url")),
         ]
-    )
+    )  # fmt: skip
     click.echo()
     table(_snapshot_rows(model.get("snapshots") or []), SNAPSHOT_HEADERS, empty="No snapshots.")
+    promotions = list(api.pages(f"/api/models/{model_uuid}/promotions/", limit=PROMOTIONS_SHOWN))
+    if promotions:
+        click.echo()
+        table(_promotion_rows(promotions), PROMOTION_HEADERS)
+
+
+PROMOTIONS_SHOWN = 10
+PROMOTION_HEADERS = ["PROMOTED", "CHAMPION", "PREVIOUS", "BY", "FROM", "REASON"]
+
+
+def _promotion_rows(promotions: list[dict]):
+    for p in promotions:
+        reason = (p.get("reason") or "").splitlines()
+        yield [when(p.get("created_at")), _version(p.get("snapshot")) or "?",
+               _version(p.get("previous")) or "none", p.get("promoted_by") or "system",
+               p.get("source"), reason[0][:50] if reason else ""]  # fmt: skip
+
+
+@model_group.command("promote")
+@uuid_argument("snapshot_uuid", metavar="SNAPSHOT-UUID")
+@click.option("--reason", default="", help="Why; kept in the champion's history.")
+@json_option
+@pass_state
+def model_promote(state: State, snapshot_uuid: str, reason: str, as_json: bool) -> None:
+    """Make a snapshot its model's champion: `moc job create ... MODEL-UUID` then runs it."""
+    promotion = state.api().post(
+        f"/api/snapshots/{snapshot_uuid}/promote/",
+        json={"reason": reason, "source": "cli"},
+        what=f"Snapshot {snapshot_uuid}",
+    )
+    if as_json:
+        echo_json(promotion)
+        return
+    previous = promotion.get("previous")
+    was = f" (was {_version(previous)})" if previous else " (it had none)"
+    click.echo(
+        f"{promotion['model']['name']} {_version(promotion['snapshot'])} is now the champion{was}."
+    )
 
 
 @model_group.command("create")

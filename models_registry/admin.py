@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
 from commandcenter.lib.tags import runtime_tags_clean
 from models_registry.forms import MultipleFileField, clean_attachment_files
-from models_registry.models import Attachment, Model, Snapshot
-from models_registry.services import snapshot_create, source_check, source_read
+from models_registry.models import Attachment, Model, Promotion, Snapshot
+from models_registry.services import (
+    snapshot_create,
+    snapshot_promote,
+    source_check,
+    source_read,
+)
 
 # Snapshots are immutable: once created, their source, smart tags and files are read-only.
 SNAPSHOT_FIELDS = (
@@ -32,11 +38,13 @@ class SnapshotInline(admin.TabularInline):
 
 @admin.register(Model)
 class ModelAdmin(admin.ModelAdmin):
-    list_display = ("name", "team", "owner", "created_at")
+    list_display = ("name", "team", "owner", "champion", "created_at")
     list_filter = ("team",)
     search_fields = ("name", "description", "uuid")
-    readonly_fields = ("uuid", "created_at", "updated_at")
-    list_select_related = ("team", "owner")
+    # The champion changes only by promoting a snapshot (the Snapshot admin's action, the model
+    # page, the API, moc, a process), so every change is in its Promotion history.
+    readonly_fields = ("uuid", "champion", "created_at", "updated_at")
+    list_select_related = ("team", "owner", "champion")
     inlines = [SnapshotInline]
 
 
@@ -109,6 +117,20 @@ class SnapshotAdmin(admin.ModelAdmin):
     list_filter = ("model__team",)
     search_fields = ("model__name", "uuid", "notes")
     list_select_related = ("model", "created_by")
+    actions = ["promote"]
+
+    @admin.action(description="Promote to champion of its model")
+    def promote(self, request, queryset) -> None:
+        for snapshot in queryset.select_related("model"):
+            try:
+                snapshot_promote(
+                    snapshot=snapshot, user=request.user, source=Promotion.Source.ADMIN
+                )
+            except (PermissionDenied, ValidationError) as exc:
+                text = " ".join(getattr(exc, "messages", None) or [str(exc)])
+                self.message_user(request, f"{snapshot}: {text}", messages.ERROR)
+            else:
+                self.message_user(request, f"{snapshot} is now the champion.", messages.SUCCESS)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = SnapshotAddForm if obj is None else SnapshotChangeForm
@@ -165,3 +187,28 @@ class AttachmentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # attachments are added with their snapshot
+
+
+@admin.register(Promotion)
+class PromotionAdmin(admin.ModelAdmin):
+    """The champion's history: an audit trail, read only."""
+
+    list_display = ("created_at", "model", "snapshot", "previous", "promoted_by", "source")
+    list_filter = ("source", "model__team")
+    search_fields = ("model__name", "model__uuid", "reason", "promoted_by__username")
+    fields = (
+        "model", "snapshot", "previous", "promoted_by", "source", "process_run", "reason",
+        "created_at",
+    )  # fmt: skip
+    readonly_fields = fields
+    list_select_related = ("model", "snapshot", "snapshot__model", "previous", "previous__model",
+                           "promoted_by")  # fmt: skip
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -130,3 +130,12 @@ class SnapshotForm(SourceFormMixin, forms.Form):
 
     def clean_runtime_tags(self) -> list[str]:
         return runtime_tags_clean(self.cleaned_data["runtime_tags"])
+
+
+class PromoteForm(forms.Form):
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Reason",
+        widget=forms.TextInput(attrs={"placeholder": "Why (optional)"}),
+    )

@@ -26,3 +26,8 @@ def user_teams(*, user):
     from django.contrib.auth.models import Group
 
     return Group.objects.all() if user.is_staff else user.groups.all()
+
+
+def model_job_snapshot(*, model: Model) -> Snapshot | None:
+    """The snapshot a job created by model runs: its champion, else its newest snapshot."""
+    return model.champion or model.latest_snapshot()

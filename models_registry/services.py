@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath, PureWindowsPath
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.db.models import Max
@@ -14,7 +14,8 @@ from audit.services import Action, audit_record
 from commandcenter.lib.tags import runtime_tags_clean
 from commandcenter.lib.uploads import size_text
 from jobs.runner.smarttags import SOURCE_SUFFIXES, SmartTagError, parse_smart_tags
-from models_registry.models import Attachment, Model, Snapshot
+from models_registry.models import Attachment, Model, Promotion, Snapshot
+from models_registry.selectors import model_list
 
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 
@@ -232,3 +233,72 @@ def attachment_add(*, snapshot: Snapshot, name: str, content: File) -> Attachmen
 
 def attachment_from_bytes(name: str, data: bytes) -> ContentFile:
     return ContentFile(data, name=name)
+
+
+def model_may_change(*, user, model: Model) -> bool:
+    """Whether USER may change MODEL (new versions, champion): its team's members and staff,
+    the same people who see it."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return model_list(user=user).filter(pk=model.pk).exists()
+
+
+@transaction.atomic
+def snapshot_promote(
+    *,
+    snapshot: Snapshot,
+    user=None,
+    source: str,
+    reason: str = "",
+    process_run=None,
+) -> Promotion:
+    """Make SNAPSHOT its model's champion (the snapshot jobs created by model use) and record
+    the change as a Promotion and an audit event.
+
+    USER None means the system (an MLC process, SOURCE "process"); a person must be allowed to
+    change the model (PermissionDenied otherwise). Promoting the current champion again is
+    refused (ValidationError), except for the same PROCESS_RUN, which gets its earlier
+    Promotion back, so a process step retried after a crash promotes once.
+    """
+    if source not in Promotion.Source.values:
+        raise ValidationError(f"Unknown promotion source {source!r}.")
+    if user is None and source != Promotion.Source.PROCESS:
+        raise ValidationError("Only a process may promote without a user.")
+    reason = (reason or "").strip()
+    if len(reason) > 2000:
+        raise ValidationError("The reason is longer than 2,000 characters.")
+    model = snapshot.model
+    if user is not None and not model_may_change(user=user, model=model):
+        raise PermissionDenied(f"You may not change the model “{model.name}”.")
+    # Lock the model row: two promotions at once must each see the other's champion as previous.
+    model = Model.objects.select_for_update().get(pk=model.pk)
+    if process_run is not None:
+        earlier = Promotion.objects.filter(
+            model=model, snapshot=snapshot, process_run=process_run
+        ).first()
+        if earlier is not None:
+            return earlier
+    if model.champion_id == snapshot.pk:
+        raise ValidationError(
+            f"Version {snapshot.version} is already the champion of “{model.name}”."
+        )
+    previous = model.champion
+    model.champion = snapshot
+    model.save(update_fields=["champion", "updated_at"])
+    promotion = Promotion.objects.create(
+        model=model,
+        snapshot=snapshot,
+        previous=previous,
+        promoted_by=user,
+        source=source,
+        process_run=process_run,
+        reason=reason,
+    )
+    audit_record(
+        action=Action.MODEL_PROMOTED, actor=user, obj=model,
+        details={"snapshot": str(snapshot.uuid), "version": snapshot.version,
+                 "previous": previous.version if previous else None, "source": source,
+                 **({"process_run": str(process_run)} if process_run else {}),
+                 **({"reason": reason} if reason else {})},
+    )  # fmt: skip
+    return promotion

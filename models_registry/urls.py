@@ -19,6 +19,11 @@ urlpatterns = [
         name="registry-snapshot-detail",
     ),
     path(
+        "snapshots/<uuid:snapshot_uuid>/promote/",
+        views.snapshot_promote_view,
+        name="registry-snapshot-promote",
+    ),
+    path(
         "snapshots/<uuid:snapshot_uuid>/source/",
         views.snapshot_source_view,
         name="registry-snapshot-source",

@@ -14,9 +14,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from commandcenter.lib.uploads import attachment_limits, upload_limits, upload_refusals
 from jobs.selectors import job_list
 from models_registry import services
-from models_registry.forms import ModelRegisterForm, SnapshotForm
-from models_registry.models import Model, Snapshot
+from models_registry.forms import ModelRegisterForm, PromoteForm, SnapshotForm
+from models_registry.models import Model, Promotion, Snapshot
 from models_registry.selectors import model_list, snapshot_list, user_teams
+from models_registry.snapshot_metrics import chart_keys, snapshot_key_metrics, versions_chart
+
+PROMOTIONS_SHOWN = 50
 
 
 def _get_model_for_user(request: HttpRequest, model_uuid: UUID) -> Model:
@@ -47,7 +50,7 @@ def _valid_with_every_file(request: HttpRequest, form) -> bool:
 @login_required
 @require_GET
 def model_list_view(request: HttpRequest) -> HttpResponse:
-    models = model_list(user=request.user).order_by("name")
+    models = model_list(user=request.user).select_related("champion").order_by("name")
     return render(request, "models_registry/model_list.html", {"models": models})
 
 
@@ -83,13 +86,30 @@ def model_create_view(request: HttpRequest) -> HttpResponse:
 
 
 def _model_detail(request: HttpRequest, model: Model, form: SnapshotForm) -> HttpResponse:
-    snapshots = (
+    snapshots = list(
         model.snapshots.select_related("created_by")
         .annotate(job_count=Count("jobs"))
         .order_by("-version")
     )
+    key_metrics = snapshot_key_metrics(snapshots=snapshots)
+    keys = chart_keys(key_metrics)
+    for snapshot in snapshots:
+        measured = key_metrics.get(snapshot.pk)
+        snapshot.key_metrics = measured.shown(keys) if measured else []
+        snapshot.metrics_job = measured.job if measured else None
+    promotions = model.promotions.select_related("snapshot", "previous", "promoted_by")
     jobs = job_list(user=request.user, filters={"model": model.uuid})[:10]
-    context = {"model": model, "snapshots": snapshots, "form": form, "jobs": jobs}
+    context = {
+        "model": model,
+        "snapshots": snapshots,
+        "form": form,
+        "jobs": jobs,
+        "may_change": services.model_may_change(user=request.user, model=model),
+        "promote_form": PromoteForm(),
+        "promotions": promotions[:PROMOTIONS_SHOWN],
+        "promotions_total": promotions.count(),
+        "versions_chart": versions_chart(snapshots, key_metrics, keys),
+    }
     return render(request, "models_registry/model_detail.html", context)
 
 
@@ -127,6 +147,31 @@ def snapshot_create_view(request: HttpRequest, model_uuid: UUID) -> HttpResponse
             messages.success(request, f"Snapshot version {snapshot.version} created.")
             return redirect(snapshot)
     return _model_detail(request, model, form)
+
+
+@login_required
+@require_POST
+def snapshot_promote_view(request: HttpRequest, snapshot_uuid: UUID) -> HttpResponse:
+    """Make the snapshot its model's champion (the model page's Promote button)."""
+    snapshot = _get_snapshot_for_user(request, snapshot_uuid)
+    form = PromoteForm(request.POST)
+    if not form.is_valid():
+        for message in (m for errors in form.errors.values() for m in errors):
+            messages.error(request, message)
+        return redirect(snapshot.model)
+    try:
+        services.snapshot_promote(
+            snapshot=snapshot,
+            user=request.user,
+            source=Promotion.Source.PAGE,
+            reason=form.cleaned_data["reason"],
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, f"Version {snapshot.version} is now the champion.")
+    return redirect(snapshot.model)
 
 
 @login_required

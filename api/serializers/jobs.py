@@ -28,7 +28,7 @@ from jobs.models import (
 )
 from jobs.selectors import connection_list
 from jobs.services import InputSpec, OutputSpec
-from models_registry.selectors import model_list, snapshot_list
+from models_registry.selectors import model_job_snapshot, model_list, snapshot_list
 
 # The seed's (and ModelOp's) names for the job types.
 JOB_TYPE_ALIASES = {
@@ -161,7 +161,10 @@ class JobOutputSerializer(serializers.Serializer):
 class JobCreateSerializer(serializers.Serializer):
     job_type = serializers.ChoiceField(choices=JOB_TYPE_CHOICES, default=JobType.SCORING)
     snapshot = serializers.UUIDField(required=False, help_text="the snapshot to run")
-    model = serializers.UUIDField(required=False, help_text="or a model: its newest snapshot")
+    model = serializers.UUIDField(
+        required=False,
+        help_text="or a model: its champion snapshot, or its newest when it has no champion",
+    )
     inputs = JobInputSerializer(many=True, allow_empty=False, max_length=MAX_INPUTS)
     output = JobOutputSerializer(required=False, allow_null=True)
     runtime = serializers.CharField(
@@ -214,7 +217,7 @@ class JobCreateSerializer(serializers.Serializer):
         model = model_list(user=self._user()).filter(uuid=value).first()
         if model is None:
             raise serializers.ValidationError("No model with this uuid that you may see.")
-        snapshot = model.latest_snapshot()
+        snapshot = model_job_snapshot(model=model)
         if snapshot is None:
             raise serializers.ValidationError(f"The model {model.name!r} has no snapshot yet.")
         return snapshot

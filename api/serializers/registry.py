@@ -17,7 +17,7 @@ from api.serializers.common import (
 from commandcenter.lib.tags import runtime_tags_clean
 from jobs.runner.smarttags import FUNCTION_KINDS
 from models_registry.forms import clean_attachment_files
-from models_registry.models import Model, Snapshot
+from models_registry.models import Model, Promotion, Snapshot
 from models_registry.selectors import user_teams
 from models_registry.services import source_check, source_read
 
@@ -77,6 +77,9 @@ class ModelSummarySerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.name")
     owner = serializers.CharField(source="owner.username")
     latest_snapshot = serializers.SerializerMethodField()
+    champion = SnapshotRefSerializer(
+        allow_null=True, help_text="the snapshot jobs created by model run (null: the newest)"
+    )
     snapshot_count = serializers.IntegerField()
     url = serializers.SerializerMethodField()
     page_url = serializers.SerializerMethodField()
@@ -85,7 +88,7 @@ class ModelSummarySerializer(serializers.ModelSerializer):
         model = Model
         fields = [
             "uuid", "name", "description", "team", "owner", "tags", "created_at",
-            "latest_snapshot", "snapshot_count", "url", "page_url",
+            "latest_snapshot", "champion", "snapshot_count", "url", "page_url",
         ]  # fmt: skip
 
     @extend_schema_field(SnapshotRefSerializer(allow_null=True))
@@ -101,11 +104,44 @@ class ModelSummarySerializer(serializers.ModelSerializer):
         return absolute_url(self.context, "registry-model-detail", model.uuid)
 
 
+class PromotionSerializer(serializers.ModelSerializer):
+    """One change of a model's champion."""
+
+    model = ModelRefSerializer()
+    snapshot = SnapshotRefSerializer(allow_null=True)
+    previous = SnapshotRefSerializer(allow_null=True)
+    promoted_by = serializers.CharField(
+        source="promoted_by.username", allow_null=True, help_text="null: a process"
+    )
+
+    class Meta:
+        model = Promotion
+        fields = [
+            "model", "snapshot", "previous", "promoted_by", "source", "process_run", "reason",
+            "created_at",
+        ]  # fmt: skip
+
+
+class PromoteSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000, help_text="why"
+    )
+    source = serializers.ChoiceField(
+        choices=[Promotion.Source.API, Promotion.Source.CLI],
+        default=Promotion.Source.API,
+        help_text="what the history says it came from: api (default) or cli (moc)",
+    )
+
+
 class ModelDetailSerializer(ModelSummarySerializer):
     snapshots = serializers.SerializerMethodField()
+    promotions_url = serializers.SerializerMethodField()
 
     class Meta(ModelSummarySerializer.Meta):
-        fields = [*ModelSummarySerializer.Meta.fields, "snapshots"]
+        fields = [*ModelSummarySerializer.Meta.fields, "snapshots", "promotions_url"]
+
+    def get_promotions_url(self, model: Model) -> str:
+        return absolute_url(self.context, "api-model-promotions", model.uuid)
 
     @extend_schema_field(SnapshotSummarySerializer(many=True))
     def get_snapshots(self, model: Model) -> list[dict]:

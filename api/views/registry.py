@@ -6,26 +6,35 @@ from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from api.parsers import JSONParser
+from api.serializers.common import DetailSerializer
 from api.serializers.registry import (
     ModelCreateSerializer,
     ModelDetailSerializer,
     ModelSummarySerializer,
+    PromoteSerializer,
+    PromotionSerializer,
     SnapshotAddSerializer,
     SnapshotDetailSerializer,
     SnapshotSummarySerializer,
 )
 from api.views._common import refuse_dropped_uploads, visible_or_404
 from commandcenter.lib.uploads import attachment_limits
-from models_registry.models import Model, Snapshot
+from models_registry.models import Model, Promotion, Snapshot
 from models_registry.selectors import model_list, snapshot_list
-from models_registry.services import model_create, snapshot_add_version
+from models_registry.services import model_create, snapshot_add_version, snapshot_promote
 
 
 def models_for(user) -> QuerySet[Model]:
     """model_list(user=...) with each model's newest snapshot, as the serializers show it."""
     newest = Snapshot.objects.filter(model=OuterRef("pk")).order_by("-version")
-    return model_list(user=user).annotate(latest_uuid=Subquery(newest.values("uuid")[:1]))
+    return (
+        model_list(user=user)
+        .select_related("champion")
+        .annotate(latest_uuid=Subquery(newest.values("uuid")[:1]))
+    )
 
 
 class ModelListCreateView(generics.ListCreateAPIView):
@@ -118,3 +127,42 @@ class SnapshotDetailView(generics.RetrieveAPIView):
     def get_object(self) -> Snapshot:
         snapshots = snapshot_list(user=self.request.user).select_related("parent", "training_job")
         return visible_or_404(snapshots, uuid=self.kwargs["snapshot_uuid"])
+
+
+class ModelPromotionsView(generics.ListAPIView):
+    """The model's champion changes, newest first."""
+
+    serializer_class = PromotionSerializer
+
+    def get_queryset(self) -> QuerySet[Promotion]:
+        model = visible_or_404(model_list(user=self.request.user), uuid=self.kwargs["model_uuid"])
+        return model.promotions.select_related("model", "snapshot", "previous", "promoted_by")
+
+
+class SnapshotPromoteView(APIView):
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        request=PromoteSerializer,
+        responses={
+            201: PromotionSerializer,
+            400: DetailSerializer,
+            403: DetailSerializer,
+            404: DetailSerializer,
+        },
+        description="Make the snapshot its model's champion: jobs created by model run it.",
+    )
+    def post(self, request: Request, snapshot_uuid) -> Response:
+        snapshot = visible_or_404(
+            snapshot_list(user=request.user).select_related("model"), uuid=snapshot_uuid
+        )
+        form = PromoteSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        promotion = snapshot_promote(
+            snapshot=snapshot,
+            user=request.user,
+            source=form.validated_data["source"],
+            reason=form.validated_data["reason"],
+        )
+        answer = PromotionSerializer(promotion, context={"request": request})
+        return Response(answer.data, status=status.HTTP_201_CREATED)

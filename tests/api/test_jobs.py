@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from jobs.models import Connection, Job, JobStatus, Runtime
 from jobs.services import runtime_default
 from models_registry.models import Model
+from models_registry.services import snapshot_promote
 from tests.api.conftest import assert_matches_schema
 from tests.factories import GroupFactory, SnapshotFactory
 
@@ -73,6 +74,16 @@ def test_a_model_uuid_runs_its_newest_snapshot_and_seed_job_type_names_work(
     assert answer.status_code == 201, answer.content
     assert answer.json()["snapshot"]["uuid"] == str(newer.uuid)
     assert answer.json()["job_type"] == "scoring"
+
+
+def test_a_model_uuid_runs_its_champion_when_it_has_one(alice_api, alice, alice_snapshot):
+    SnapshotFactory(model=alice_snapshot.model, version=2)
+    snapshot_promote(snapshot=alice_snapshot, user=alice, source="api")
+
+    answer = submit(alice_api, {"model": str(alice_snapshot.model.uuid), "inputs": [EMBEDDED]})
+
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["snapshot"] == {"uuid": str(alice_snapshot.uuid), "version": 1}
 
 
 def test_an_uploaded_file_is_an_input_and_a_runtime_can_be_named(alice_api, alice_snapshot):

@@ -6,8 +6,9 @@ from django.urls import reverse
 
 from jobs.models import Job, JobStatus
 from jobs.services import runtime_default
-from models_registry.models import Snapshot
-from tests.factories import ECHO_SOURCE
+from models_registry.models import Promotion, Snapshot
+from models_registry.services import snapshot_promote
+from tests.factories import ECHO_SOURCE, SnapshotFactory
 
 
 @pytest.fixture(autouse=True)
@@ -79,3 +80,49 @@ def test_admin_snapshot_source_is_read_only_after_creation(admin_client, alice_s
     alice_snapshot.refresh_from_db()
     assert alice_snapshot.notes == "edited"
     assert alice_snapshot.source == ECHO_SOURCE
+
+
+def test_the_admin_shows_the_champion_read_only_and_the_history_cannot_be_edited(
+    admin_client, alice, alice_snapshot
+):
+    snapshot_promote(snapshot=alice_snapshot, user=alice, source="page", reason="go")
+    model_page = admin_client.get(
+        reverse("admin:models_registry_model_change", args=[alice_snapshot.model.pk])
+    )
+    assert model_page.status_code == 200
+    html = model_page.content.decode()
+    assert 'name="champion"' not in html and "echo v1" in html
+    assert (
+        "echo v1"
+        in admin_client.get(reverse("admin:models_registry_model_changelist")).content.decode()
+    )
+    promotion = Promotion.objects.get()
+    listing = admin_client.get(reverse("admin:models_registry_promotion_changelist"))
+    assert listing.status_code == 200 and "echo v1" in listing.content.decode()
+    change = reverse("admin:models_registry_promotion_change", args=[promotion.pk])
+    page = admin_client.get(change)
+    assert page.status_code == 200 and "go" in page.content.decode()
+    assert admin_client.post(change, {"reason": "edited"}).status_code == 403
+    assert admin_client.get(reverse("admin:models_registry_promotion_add")).status_code == 403
+    delete = reverse("admin:models_registry_promotion_delete", args=[promotion.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    promotion.refresh_from_db()
+    assert promotion.reason == "go"
+
+
+def test_the_snapshot_admin_action_promotes_from_the_admin(admin_client, staff, alice_model):
+    v1 = SnapshotFactory(model=alice_model, version=1)
+    v2 = SnapshotFactory(model=alice_model, version=2)
+    url = reverse("admin:models_registry_snapshot_changelist")
+    response = admin_client.post(
+        url, {"action": "promote", "_selected_action": [v2.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    assert "Echo v2 is now the champion." in response.content.decode()  # capitalised by Django
+    alice_model.refresh_from_db()
+    assert alice_model.champion == v2
+    promotion = Promotion.objects.get()
+    assert (promotion.source, promotion.promoted_by) == ("admin", staff)
+    again = admin_client.post(url, {"action": "promote", "_selected_action": [v2.pk]}, follow=True)
+    assert "already the champion" in again.content.decode()
+    assert v1.promotions.count() == 0
