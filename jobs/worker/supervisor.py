@@ -69,6 +69,7 @@ class _Watch:
     metrics: list | None = None  # a metrics job's results
     sandbox: dict | None = None  # what the model process ran under, as it said
     stopped: str | None = None  # why the supervisor killed the child (a limit)
+    engine: dict | None = None  # a Spark job's stages, tasks, rows and UI (Job.engine_progress)
 
     def take(self, event: dict) -> None:
         for name in _COUNTERS:
@@ -82,6 +83,8 @@ class _Watch:
             self.metrics = event["metrics"]
         if event.get("event") == "sandbox" and isinstance(event.get("sandbox"), dict):
             self.sandbox = {k: v for k, v in event["sandbox"].items() if k in _SANDBOX_KEYS}
+        if event.get("event") == "engine" and isinstance(event.get("progress"), dict):
+            self.engine = event["progress"]
         if event.get("event") in ("done", "error"):
             self.final = event
 
@@ -183,8 +186,10 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
         _give_back(job, claim, why=f"{LEASE_EXPIRED} ({lease.seconds:g} s)", log=child)
         return
     _drain(child, watch)
-    if watch.sandbox:
-        job_progress_save(job=job, sandbox=watch.sandbox, **claim.guard)
+    if watch.sandbox or watch.engine:
+        extra = {"engine_progress": {**watch.engine, "ui_url": ""}} if watch.engine else {}
+        job_progress_save(job=job, **({"sandbox": watch.sandbox} if watch.sandbox else {}),
+                          **extra, **claim.guard)  # fmt: skip
     tail = child.log_tail(settings.JOB_LOG_TAIL_BYTES)
     peak = max(child.peak_memory, watch.reported_peak) or None
     final, returncode = watch.final, child.popen.returncode
@@ -259,6 +264,7 @@ def _watch(job: Job, child: ChildProcess, claim: Claim) -> _Watch | None:
                 log=child.log_tail(settings.JOB_LOG_TAIL_BYTES),
                 peak_memory=max(child.peak_memory, watch.reported_peak) or None,
                 **({"sandbox": watch.sandbox} if watch.sandbox else {}),
+                **({"engine_progress": watch.engine} if watch.engine else {}),
             )
             if saved is False:  # cancelled (or failed by someone else): stop the model now
                 child.kill()
