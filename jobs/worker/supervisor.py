@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import queue
+import re
 import signal
 import socket
 import time
@@ -84,9 +85,28 @@ class _Watch:
         if event.get("event") == "sandbox" and isinstance(event.get("sandbox"), dict):
             self.sandbox = {k: v for k, v in event["sandbox"].items() if k in _SANDBOX_KEYS}
         if event.get("event") == "engine" and isinstance(event.get("progress"), dict):
-            self.engine = event["progress"]
+            self.engine = _engine_progress(event["progress"])
         if event.get("event") in ("done", "error"):
             self.final = event
+
+
+_ENGINE_COUNTS = ("stages_done", "stages_total", "tasks_done", "tasks_total", "rows_read",
+                  "rows_written")  # fmt: skip
+_UI_URL = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(/[^\s\"'<>]*)?$")
+_APP_ID = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
+
+
+def _engine_progress(raw: dict) -> dict:
+    """What the job page shows of a Spark job's progress, from the model process (untrusted):
+    counts as integers, the UI's URL only when it is an http(s) address."""
+    kept: dict = {"engine": "spark"}
+    for name in _ENGINE_COUNTS:
+        value = raw.get(name)
+        kept[name] = value if isinstance(value, int) and value >= 0 else 0
+    url, app = raw.get("ui_url"), raw.get("application_id")
+    kept["ui_url"] = url if isinstance(url, str) and _UI_URL.match(url) else ""
+    kept["application_id"] = app if isinstance(app, str) and _APP_ID.match(app) else ""
+    return kept
 
 
 # The guarded updates, patient with a database that is away for a while (jobs/worker/db.py).
