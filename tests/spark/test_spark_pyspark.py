@@ -71,3 +71,40 @@ def test_a_pyspark_model_trains_and_its_snapshot_scores(spark_runtime, alice, te
         out = [orjson.loads(line) for line in f]
     assert sorted(r["id"] for r in out) == list(range(1, 41))
     assert {r["id"]: r["prediction"] for r in out} == {i: float(y) for i, _, y in rows}
+
+
+SECRET_PROBE = """\
+import json
+import os
+from pyspark.sql import SparkSession
+
+
+# modelop.score
+def score(external_inputs, external_outputs, external_model_assets):
+    spark = SparkSession.builder.getOrCreate()
+    seen = spark.conf.get("spark.moc.probe.secret", "")
+    spec_beside = os.path.exists("../spark-secret.json")
+    rows = [{"id": 1, "secret_seen": seen == "s3cr3t-value-42", "file_left": spec_beside,
+             "master": spark.sparkContext.master}]
+    spark.createDataFrame(rows).coalesce(1).write.json(external_outputs[0]["fileUrl"])
+"""
+
+
+def test_the_secret_configuration_reaches_the_session_and_nothing_else(
+    spark_runtime, alice, team_alpha
+):
+    spark_runtime.spark_secret_conf = '{"spark.moc.probe.secret": "s3cr3t-value-42"}'
+    spark_runtime.save()
+    snapshot = snapshot_of(SECRET_PROBE, owner=alice, team=team_alpha)
+    job = job_submit(
+        user=alice, snapshot=snapshot, runtime=spark_runtime,
+        inputs=[InputSpec(kind=JobAsset.Kind.EMBEDDED, data='{"id": 1}\\n')],
+    )  # fmt: skip
+
+    job = wait_for_job(job, timeout=120)
+
+    assert job.status == JobStatus.COMPLETE, job.log[-3000:]
+    with job.output_asset().file.open("rb") as f:
+        (row,) = [orjson.loads(line) for line in f]
+    assert row == {"id": 1, "secret_seen": True, "file_left": False, "master": "local[2]"}
+    assert "s3cr3t-value-42" not in job.log
