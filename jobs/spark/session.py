@@ -54,8 +54,9 @@ def session_start(engine: dict, secrets: dict, *, tmp: str):
         "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={tmp}",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        # The model sandbox's seccomp filter refuses unix sockets; the Python daemon, which
-        # forks workers, cannot start under it: a worker is started per task instead.
+        # Spark's Python daemon forks the workers, and the JVM then looks the worker up in
+        # /proc/<pid>, which the sandbox hides (a process reads only its own /proc entry): a
+        # worker is started per task instead. No unix sockets either (seccomp refuses them).
         "spark.python.use.daemon": "false",
         "spark.python.unix.domain.socket.enabled": "false",
         **{str(k): str(v) for k, v in (engine.get("conf") or {}).items()},
