@@ -316,13 +316,14 @@ class RuntimeAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.initial["tags"] = ", ".join(self.instance.tags or [])
+        self.fields["kind"].required = False  # a form without it keeps the runtime's kind
         stored = bool(self.instance.pk and self.instance.spark_secret_conf)
         self.fields["spark_secret_conf"].help_text = (
             f"{SECRET_SET_HELP if stored else 'not set'}. A JSON object of Spark keys and values "
             'given to each job\'s session only, e.g. {"spark.hadoop.fs.s3a.secret.key": "..."}.'
         )
-        if not stored:
-            self.fields.pop("clear_spark_secret_conf", None)
+    def clean_kind(self) -> str:
+        return self.cleaned_data.get("kind") or self.instance.kind or Runtime.Kind.PROCESS
 
     def clean_spark_secret_conf(self) -> str:
         value = (self.cleaned_data.get("spark_secret_conf") or "").strip()
