@@ -322,6 +322,7 @@ class RuntimeAdminForm(forms.ModelForm):
             f"{SECRET_SET_HELP if stored else 'not set'}. A JSON object of Spark keys and values "
             'given to each job\'s session only, e.g. {"spark.hadoop.fs.s3a.secret.key": "..."}.'
         )
+
     def clean_kind(self) -> str:
         return self.cleaned_data.get("kind") or self.instance.kind or Runtime.Kind.PROCESS
 

@@ -50,8 +50,20 @@ def java_read_only() -> list[str]:
     return sorted(found)
 
 
+# The worker's own environment a Spark driver needs: its Java, and the cluster's client
+# configuration (YARN, HDFS); nothing else of the worker's environment reaches the model.
+SPARK_ENVIRONMENT = ("JAVA_HOME", "HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_CONF_DIR",
+                     "SPARK_HOME", "HADOOP_HOME")  # fmt: skip
+
+
+def spark_environment() -> dict[str, str]:
+    return {name: os.environ[name] for name in SPARK_ENVIRONMENT if os.environ.get(name)}
+
+
 def spark_read_only() -> list[str]:
-    return [*java_read_only(), *_NAME_FILES]
+    """Beside the Java installation: the cluster configuration folders the environment names."""
+    folders = [value for name, value in spark_environment().items() if name != "JAVA_HOME"]
+    return [*java_read_only(), *_NAME_FILES, *folders]
 
 
 def _runtime_zip(dest: Path) -> None:

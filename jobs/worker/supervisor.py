@@ -46,6 +46,7 @@ from jobs.worker.process import (
     log_event,
     log_tail,
 )
+from jobs.worker.spark import is_spark, spark_environment
 from jobs.worker.workdir import WorkDir, staged_file
 
 logger = logging.getLogger(__name__)
@@ -186,6 +187,7 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
                 user=settings.MODEL_SANDBOX_USER if os.geteuid() == 0 else "",
             ),
             **lease.env,
+            **(spark_environment() if is_spark(job.runtime) else {}),
         },
     )
     lease.start()

@@ -43,12 +43,18 @@ def _spark_running(job: Job) -> bool:
     return job.status == JobStatus.RUNNING and bool(job.engine_progress.get("tasks_total"))
 
 
-def test_cancel_ends_the_spark_application_within_seconds(spark_runtime, alice, team_alpha):
-    snapshot = snapshot_of(SLOW.replace("0.5", "60"), owner=alice, team=team_alpha)
+def test_cancel_ends_the_spark_application_within_seconds(spark_runtime, alice, team_alpha, client):
+    # Slow on the executors only: the 20 records the driver samples first go through at once.
+    slow = SLOW.replace("time.sleep(0.5)", "time.sleep(60 if len(frame) > 100 else 0)")
+    snapshot = snapshot_of(slow, owner=alice, team=team_alpha)
     job = submit(alice, snapshot, spark_runtime, records(20_000))
     wait(lambda: _spark_running(job), timeout=120, what="the Spark job's first stage")
     assert job.engine_progress["ui_url"].startswith("http://")
     assert any("java" in (p.info["cmdline"] or [""])[0] for p in _processes_of(job))
+    client.force_login(alice)
+    page = client.get(job.get_absolute_url()).text
+    assert "Spark UI" in page and f'href="{job.engine_progress["ui_url"]}"' in page
+    assert "tasks " in page and f"of {job.engine_progress['tasks_total']}" in page
 
     assert job_cancel(job=job, by=alice)
     started = time.monotonic()
