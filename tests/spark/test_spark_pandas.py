@@ -180,3 +180,32 @@ def test_what_spark_cannot_run_is_refused_at_submit(
     with pytest.raises(ValidationError) as raised:
         submit(alice, snapshot, spark_runtime, '{"id": 1}\n', job_type=job_type)
     assert words in str(raised.value)
+
+
+def test_an_s3_input_staged_by_the_worker_is_scored_on_spark_and_published_to_s3(
+    spark_runtime, s3_server, s3_bucket, alice, team_alpha
+):
+    from jobs.models import JobAsset
+    from jobs.services import InputSpec, OutputSpec, job_submit
+
+    client = s3_server.client()
+    lines = [f'{{"id": {i}, "x": {i}}}\n'.encode() for i in range(1, 101)]
+    client.put_object(Bucket=s3_bucket, Key="in/part-0.jsonl", Body=b"".join(lines[:60]))
+    client.put_object(Bucket=s3_bucket, Key="in/part-1.jsonl", Body=b"".join(lines[60:]))
+    lake = s3_server.connection()
+    lake.save()
+    job = job_submit(
+        user=alice, snapshot=snapshot_of(BATCH, owner=alice, team=team_alpha),
+        runtime=spark_runtime,
+        inputs=[InputSpec(kind=JobAsset.Kind.S3, connection=lake, location=f"s3://{s3_bucket}/in/")],
+        output=OutputSpec(kind=JobAsset.Kind.S3, connection=lake,
+                          location=f"s3://{s3_bucket}/out/scores.jsonl"),
+    )  # fmt: skip
+
+    job = wait_for_job(job, timeout=120)
+
+    assert job.status == JobStatus.COMPLETE, job.log[-3000:]
+    body = client.get_object(Bucket=s3_bucket, Key="out/scores.jsonl")["Body"].read()
+    out = [orjson.loads(line) for line in body.splitlines()]
+    assert sorted(r["id"] for r in out) == list(range(1, 101))
+    assert all(r["double"] == 2.0 * r["id"] for r in out)
