@@ -209,3 +209,32 @@ def test_an_s3_input_staged_by_the_worker_is_scored_on_spark_and_published_to_s3
     out = [orjson.loads(line) for line in body.splitlines()]
     assert sorted(r["id"] for r in out) == list(range(1, 101))
     assert all(r["double"] == 2.0 * r["id"] for r in out)
+
+
+def test_an_hdfs_folder_staged_by_the_worker_is_scored_on_spark_and_written_to_hdfs(
+    spark_runtime, webhdfs_server, alice, team_alpha
+):
+    from jobs.models import JobAsset
+    from jobs.services import InputSpec, OutputSpec, job_submit
+
+    folder = webhdfs_server.local("/data/in")
+    folder.mkdir(parents=True)
+    (folder / "b.jsonl").write_text("".join(f'{{"id": {i}, "x": {i}}}\n' for i in range(51, 81)))
+    (folder / "a.jsonl").write_text("".join(f'{{"id": {i}, "x": {i}}}\n' for i in range(1, 51)))
+    hadoop = webhdfs_server.connection()
+    hadoop.save()
+    job = job_submit(
+        user=alice, snapshot=snapshot_of(BATCH, owner=alice, team=team_alpha),
+        runtime=spark_runtime,
+        inputs=[InputSpec(kind=JobAsset.Kind.HDFS, connection=hadoop,
+                          location="hdfs://namenode/data/in")],
+        output=OutputSpec(kind=JobAsset.Kind.HDFS, connection=hadoop,
+                          location="hdfs://namenode/scores/out.csv"),
+    )  # fmt: skip
+
+    job = wait_for_job(job, timeout=120)
+
+    assert job.status == JobStatus.COMPLETE, job.log[-3000:]
+    rows = webhdfs_server.local("/scores/out.csv").read_text().splitlines()
+    assert rows[0] == "id,double"
+    assert sorted(int(r.split(",")[0]) for r in rows[1:]) == list(range(1, 81))
