@@ -53,6 +53,12 @@ def spark_refusal(*, source: str, functions: dict, job_type: str, recordsets: bo
             "external_outputs, external_model_assets); pandas metrics functions and the built-in "
             "evaluator run on a process runtime"
         )
+    parameters = function_parameters(source, name) if name else None
+    if job_type == "scoring" and parameters is not None and len(parameters) == 2:
+        return (
+            f"score function '{name}' takes (record, slot): slots are not supported on a Spark "
+            "runtime; run this model on a process runtime"
+        )
     if recordsets:
         return (
             "recordsets mode (modelop.recordsets.0: all input as one DataFrame) cannot be "

@@ -39,3 +39,10 @@ def test_recordsets_and_pandas_training_and_metrics_are_refused_with_a_reason():
     )
     assert spark_refusal(source=source, functions=functions, job_type="scoring",
                          recordsets=False) is None  # fmt: skip
+
+
+def test_a_slotted_score_function_is_refused():
+    source = "def score(record, slot):\n    pass\n"
+    assert "slots are not supported" in spark_refusal(
+        source=source, functions={"score": "score"}, job_type="scoring", recordsets=False
+    )
