@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 from urllib.parse import unquote, urlsplit
 
@@ -294,22 +295,66 @@ class RuntimeAdminForm(forms.ModelForm):
         help_text="Comma separated, e.g. PROD, gpu. A snapshot that needs tags runs only on a "
         "runtime that has all of them.",
     )
+    # Write-only, as a connection's secrets: never rendered back; blank keeps what is stored.
+    spark_secret_conf = forms.CharField(
+        required=False,
+        label="Spark secret configuration",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    clear_spark_secret_conf = forms.BooleanField(
+        required=False, label="Remove the stored secret Spark configuration"
+    )
 
     class Meta:
         model = Runtime
         fields = (
-            "name", "queue", "description", "tags", "is_default", "time_limit_seconds",
-            "memory_limit_mb", "max_attempts", "allow_network", "network_ports",
+            "name", "queue", "description", "tags", "is_default", "kind", "spark_master",
+            "spark_conf", "spark_secret_conf", "time_limit_seconds", "memory_limit_mb",
+            "max_attempts", "allow_network", "network_ports",
         )  # fmt: skip
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.initial["tags"] = ", ".join(self.instance.tags or [])
+        self.fields["kind"].required = False  # a form without it keeps the runtime's kind
+        stored = bool(self.instance.pk and self.instance.spark_secret_conf)
+        self.fields["spark_secret_conf"].help_text = (
+            f"{SECRET_SET_HELP if stored else 'not set'}. A JSON object of Spark keys and values "
+            'given to each job\'s session only, e.g. {"spark.hadoop.fs.s3a.secret.key": "..."}.'
+        )
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data.get("kind") or self.instance.kind or Runtime.Kind.PROCESS
+
+    def clean_spark_secret_conf(self) -> str:
+        value = (self.cleaned_data.get("spark_secret_conf") or "").strip()
+        if not value:
+            return self.instance.spark_secret_conf if self.instance.pk else ""
+        try:
+            data = json.loads(value)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+            # The value is a secret: the message never repeats it.
+            raise forms.ValidationError('Enter a JSON object, e.g. {"spark.key": "value"}.')
+        return json.dumps({k: str(v) for k, v in data.items()})
+
+    def clean_spark_conf(self) -> dict:
+        value = self.cleaned_data.get("spark_conf") or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError(
+                'Enter a JSON object, e.g. {"spark.executor.memory": "4g"}.'
+            )
+        return {str(k): str(v) for k, v in value.items()}
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("network_ports") and not cleaned.get("allow_network"):
             self.add_error("network_ports", "Ports limit allowed network: tick allow network too.")
+        if cleaned.get("clear_spark_secret_conf"):
+            cleaned["spark_secret_conf"] = ""
+        if cleaned.get("kind") == Runtime.Kind.SPARK and not cleaned.get("spark_master"):
+            self.add_error("spark_master", "A Spark runtime needs a master, e.g. local[*].")
         return cleaned
 
     def clean_tags(self) -> list[str]:
@@ -321,9 +366,9 @@ class RuntimeAdmin(admin.ModelAdmin):
     form = RuntimeAdminForm
     list_display = (
         "name", "queue", "tags_text", "health", "is_default", "time_limit_seconds",
-        "memory_limit_mb", "max_attempts", "network_text",
+        "memory_limit_mb", "max_attempts", "network_text", "kind", "spark_master",
     )  # fmt: skip
-    list_filter = ("is_default", "allow_network")
+    list_filter = ("is_default", "allow_network", "kind")
     search_fields = ("name", "queue", "description")
     readonly_fields = ("uuid", "created_at", "updated_at")
 

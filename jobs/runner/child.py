@@ -195,6 +195,12 @@ def _exit_as(result: int) -> None:
 # --- the model process ----------------------------------------------------------------------
 
 
+def _preload_spark() -> None:
+    """The Spark driver's modules (jobs/spark), before the sandbox closes the checkout."""
+    import jobs.runner.training  # noqa: F401
+    import jobs.spark.driver  # noqa: F401
+
+
 def _preload(job_type: str) -> None:
     """Import every runner module this job needs before the sandbox closes the checkout."""
     import jobs.runner.errors  # noqa: F401
@@ -238,6 +244,12 @@ def model_main(argv: list[str], events_fd: int, keeper_pid: int) -> int:
             raise JobError(f"{spec.job_type} jobs are not supported by this executor yet")
         if not spec.environment:
             _preload(spec.job_type)
+        secrets: dict = {}
+        if spec.engine.get("kind") == "spark":
+            from jobs.spark.session import secrets_take
+
+            _preload_spark()
+            secrets = secrets_take(argv[1])  # read and deleted while the file is reachable
         try:
             applied = sandbox_apply(SandboxPolicy.from_dict(spec.sandbox))
         except (SandboxError, OSError) as exc:
@@ -253,6 +265,8 @@ def model_main(argv: list[str], events_fd: int, keeper_pid: int) -> int:
             raise JobError("the keeper process ended before the model started")
         print(f"sandbox: {sandbox_describe(applied)}", file=sys.stderr)
         events.sandbox(applied)
+        if spec.engine.get("kind") == "spark":
+            return _run_spark(spec, events, secrets)
         return _run_model(spec, runner, events)
     except JobError as exc:
         print(f"job failed: {exc}", file=sys.stderr)
@@ -277,6 +291,26 @@ def _run_model(spec, runner, events) -> int:
     except Exception as exc:
         traceback.print_exc()
         events.error(f"internal error in the executor: {describe(exc)}")
+        return 1
+    events.done(counts)
+    return 0
+
+
+def _run_spark(spec, events, secrets) -> int:
+    """The job as the driver of a Spark application (jobs/spark/driver.py)."""
+    from jobs.runner.errors import JobError
+    from jobs.runner.modelcode import describe
+    from jobs.spark.driver import spark_run
+
+    try:
+        counts = spark_run(spec=spec, events=events, secrets=secrets)
+    except JobError as exc:
+        print(f"job failed: {exc}", file=sys.stderr)
+        events.error(str(exc))
+        return 1
+    except Exception as exc:
+        traceback.print_exc()
+        events.error(f"internal error in the Spark driver: {describe(exc)}")
         return 1
     events.done(counts)
     return 0

@@ -6,11 +6,13 @@
 {"event": "metrics", "metrics": [{...}, ...]}             once, metrics jobs, before done
 {"event": "error", "message": "..."}                      once, on failure
 {"event": "sandbox", "sandbox": {"on": .., "abi": .., ...}}  once, before the model loads
+{"event": "engine", "progress": {"stages_done": .., "ui_url": .., ...}}  Spark runtime only
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -47,12 +49,14 @@ class Events:
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.next_progress = 0.0
+        self.lock = threading.Lock()  # a Spark driver sends progress from a thread too
 
     def _send(self, event: dict) -> None:
         data = orjson.dumps(event) + b"\n"
         try:
-            while data:
-                data = data[os.write(self.fd, data) :]
+            with self.lock:
+                while data:
+                    data = data[os.write(self.fd, data) :]
         except BrokenPipeError:
             # The supervisor is gone (its worker died): nobody will use this job's output.
             # The keeper process above this one ends whatever the model started.
@@ -75,6 +79,10 @@ class Events:
 
     def sandbox(self, applied: dict) -> None:
         self._send({"event": "sandbox", "sandbox": applied})
+
+    def engine(self, progress: dict) -> None:
+        """A distributed engine's own progress (stages, tasks, its UI), for the job page."""
+        self._send({"event": "engine", "progress": progress})
 
     def error(self, message: str) -> None:
         self._send({"event": "error", "message": message, "peak_memory": peak_rss_bytes()})

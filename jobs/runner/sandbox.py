@@ -108,6 +108,8 @@ class SandboxPolicy:
     address_space: int | None = None  # bytes (RLIMIT_AS)
     cpu_seconds: int | None = None  # RLIMIT_CPU
     max_processes: int = 64  # processes the model may have at once
+    # Threads beyond those (RLIMIT_NPROC counts threads): a Spark driver's JVM runs hundreds.
+    threads: int = 0
 
     @classmethod
     def from_dict(cls, data: dict | None) -> SandboxPolicy:
@@ -399,7 +401,7 @@ def _processes_of(uid: int) -> int:
 def _limits(policy: SandboxPolicy) -> None:
     # RLIMIT_NPROC counts every process of the user: allow what it has now plus the model's,
     # and a few more, so that the supervisor sees the model go past its number and says so.
-    nproc = _processes_of(os.geteuid()) + policy.max_processes + 8
+    nproc = _processes_of(os.geteuid()) + policy.max_processes + policy.threads + 8
     _lower(resource.RLIMIT_NPROC, nproc)
     _lower(resource.RLIMIT_CORE, 0)
     if policy.address_space:

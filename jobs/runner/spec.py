@@ -42,6 +42,9 @@ class JobSpec:
     # The site-packages of the model's environment (jobs/worker/envs.py), put first on the
     # model process's path once its sandbox is closed; "" for none.
     environment: str = ""
+    # A Spark runtime's job (jobs/spark): {"kind": "spark", "master", "conf", "app_name"};
+    # empty for the model process of every other runtime. Secrets are never here.
+    engine: dict = field(default_factory=dict)
     version: int = SPEC_VERSION
 
     def write(self, path: Path) -> None:

@@ -34,7 +34,12 @@ from jobs.services.assets import (
     asset_input_build,
     asset_output_build,
 )
-from jobs.services.placement import runtime_choose, runtime_fit_check, runtime_placement_chosen
+from jobs.services.placement import (
+    runtime_choose,
+    runtime_fit_check,
+    runtime_placement_chosen,
+    runtime_spark_refusal,
+)
 from models_registry.models import Snapshot
 from models_registry.selectors import snapshot_list
 
@@ -100,6 +105,11 @@ def job_submit(
 
     if runtime is not None:  # chosen by hand: it must carry the tags the snapshot requires
         runtime_fit_check(runtime=runtime, snapshot=snapshot)
+        refused = runtime_spark_refusal(runtime=runtime, snapshot=snapshot, job_type=job_type)
+        if refused:
+            raise ValidationError(
+                {"runtime": f"runtime {runtime.name} is a Spark runtime: {refused}."}
+            )
 
     inputs = list(inputs)
     if len(inputs) > JOB_MAX_INPUTS:  # before any of them is checked
@@ -111,7 +121,7 @@ def job_submit(
 
     runtime_auto = runtime is None
     if runtime is None:  # None again when no online runtime fits: the job waits, unqueued
-        runtime, placement = runtime_choose(snapshot=snapshot)
+        runtime, placement = runtime_choose(snapshot=snapshot, job_type=job_type)
     else:  # the user's choice is kept even when it is offline: its queue keeps the job
         placement = runtime_placement_chosen(runtime=runtime, user=user)
 

@@ -32,7 +32,23 @@ def _tags_text(tags) -> str:
     return ", ".join(str(t) for t in tags)
 
 
-def runtime_choose(*, snapshot: Snapshot, now=None) -> tuple[Runtime | None, str]:
+def runtime_spark_refusal(*, runtime: Runtime, snapshot: Snapshot, job_type: str) -> str | None:
+    """Why RUNTIME, a Spark runtime, cannot run this job (recordsets mode, a pandas training
+    function, ...), for a person; None when it can or the runtime is not Spark."""
+    if runtime.kind != Runtime.Kind.SPARK:
+        return None
+    from jobs.spark.contract import spark_refusal
+
+    tags = snapshot.tags_parsed
+    return spark_refusal(
+        source=snapshot.source, functions=tags.functions, job_type=job_type,
+        recordsets=tags.recordsets_in,
+    )  # fmt: skip
+
+
+def runtime_choose(
+    *, snapshot: Snapshot, now=None, job_type: str = "scoring"
+) -> tuple[Runtime | None, str]:
     """The runtime "let the system choose" picks, and why: an online runtime (a worker beat
     recently) whose tags include all of the snapshot's runtime tags (case does not matter),
     least loaded first (running and queued jobs per slot of its online workers), then by
@@ -48,6 +64,8 @@ def runtime_choose(*, snapshot: Snapshot, now=None) -> tuple[Runtime | None, str
     for worker in worker_list_live(now=now).select_related("runtime"):
         if worker.runtime is None or worker_state(worker, now=now) != ONLINE:
             continue
+        if runtime_spark_refusal(runtime=worker.runtime, snapshot=snapshot, job_type=job_type):
+            continue  # a Spark runtime that cannot run this model is never chosen for it
         if need <= {str(t).casefold() for t in worker.runtime.tags or []}:
             runtimes[worker.runtime_id] = worker.runtime
             slots[worker.runtime_id] = slots.get(worker.runtime_id, 0) + worker.concurrency
@@ -121,7 +139,7 @@ def job_place(*, job: Job) -> bool:
     job.refresh_from_db()
     if job.status != JobStatus.WAITING or job.runtime_id is not None:
         return False
-    runtime, placement = runtime_choose(snapshot=job.snapshot)
+    runtime, placement = runtime_choose(snapshot=job.snapshot, job_type=job.job_type)
     unplaced = Job.objects.filter(pk=job.pk, status=JobStatus.WAITING, runtime__isnull=True)
     if runtime is None:
         if placement != job.placement:

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import queue
+import re
 import signal
 import socket
 import time
@@ -45,6 +46,7 @@ from jobs.worker.process import (
     log_event,
     log_tail,
 )
+from jobs.worker.spark import is_spark, spark_environment
 from jobs.worker.workdir import WorkDir, staged_file
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class _Watch:
     metrics: list | None = None  # a metrics job's results
     sandbox: dict | None = None  # what the model process ran under, as it said
     stopped: str | None = None  # why the supervisor killed the child (a limit)
+    engine: dict | None = None  # a Spark job's stages, tasks, rows and UI (Job.engine_progress)
 
     def take(self, event: dict) -> None:
         for name in _COUNTERS:
@@ -82,8 +85,29 @@ class _Watch:
             self.metrics = event["metrics"]
         if event.get("event") == "sandbox" and isinstance(event.get("sandbox"), dict):
             self.sandbox = {k: v for k, v in event["sandbox"].items() if k in _SANDBOX_KEYS}
+        if event.get("event") == "engine" and isinstance(event.get("progress"), dict):
+            self.engine = _engine_progress(event["progress"])
         if event.get("event") in ("done", "error"):
             self.final = event
+
+
+_ENGINE_COUNTS = ("stages_done", "stages_total", "tasks_done", "tasks_total", "rows_read",
+                  "rows_written")  # fmt: skip
+_UI_URL = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(/[^\s\"'<>]*)?$")
+_APP_ID = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
+
+
+def _engine_progress(raw: dict) -> dict:
+    """What the job page shows of a Spark job's progress, from the model process (untrusted):
+    counts as integers, the UI's URL only when it is an http(s) address."""
+    kept: dict = {"engine": "spark"}
+    for name in _ENGINE_COUNTS:
+        value = raw.get(name)
+        kept[name] = value if isinstance(value, int) and value >= 0 else 0
+    url, app = raw.get("ui_url"), raw.get("application_id")
+    kept["ui_url"] = url if isinstance(url, str) and _UI_URL.match(url) else ""
+    kept["application_id"] = app if isinstance(app, str) and _APP_ID.match(app) else ""
+    return kept
 
 
 # The guarded updates, patient with a database that is away for a while (jobs/worker/db.py).
@@ -163,6 +187,7 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
                 user=settings.MODEL_SANDBOX_USER if os.geteuid() == 0 else "",
             ),
             **lease.env,
+            **(spark_environment() if is_spark(job.runtime) else {}),
         },
     )
     lease.start()
@@ -183,8 +208,10 @@ def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
         _give_back(job, claim, why=f"{LEASE_EXPIRED} ({lease.seconds:g} s)", log=child)
         return
     _drain(child, watch)
-    if watch.sandbox:
-        job_progress_save(job=job, sandbox=watch.sandbox, **claim.guard)
+    if watch.sandbox or watch.engine:
+        extra = {"engine_progress": {**watch.engine, "ui_url": ""}} if watch.engine else {}
+        job_progress_save(job=job, **({"sandbox": watch.sandbox} if watch.sandbox else {}),
+                          **extra, **claim.guard)  # fmt: skip
     tail = child.log_tail(settings.JOB_LOG_TAIL_BYTES)
     peak = max(child.peak_memory, watch.reported_peak) or None
     final, returncode = watch.final, child.popen.returncode
@@ -259,6 +286,7 @@ def _watch(job: Job, child: ChildProcess, claim: Claim) -> _Watch | None:
                 log=child.log_tail(settings.JOB_LOG_TAIL_BYTES),
                 peak_memory=max(child.peak_memory, watch.reported_peak) or None,
                 **({"sandbox": watch.sandbox} if watch.sandbox else {}),
+                **({"engine_progress": watch.engine} if watch.engine else {}),
             )
             if saved is False:  # cancelled (or failed by someone else): stop the model now
                 child.kill()

@@ -31,6 +31,7 @@ from jobs.runner.errors import JobError
 from jobs.runner.sandbox import SandboxPolicy
 from jobs.runner.spec import InputFile, JobSpec
 from jobs.worker.envs import REQUIREMENTS_NAME, Environment, environment_prepare
+from jobs.worker.spark import SPARK_THREADS, is_spark, spark_engine, spark_read_only
 
 _COPY_BUFFER = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -302,6 +303,9 @@ def sandbox_policy(
     in_env = [str(environment.path), str(RUNNER_PACKAGE)] if environment else []
     memory = runtime.memory_limit_mb if runtime else None
     time_limit = runtime.time_limit_seconds if runtime else None
+    # A Spark driver (jobs/spark) starts a JVM and talks to it, and to the cluster, over TCP
+    # on ports it picks: network on, any port; the JVM's files readable; threads for it.
+    spark = is_spark(runtime)
     return SandboxPolicy(
         mode=settings.MODEL_SANDBOX,
         read_write=[str(workdir.root)],
@@ -310,11 +314,12 @@ def sandbox_policy(
             *MONITOR_PACKAGES,
             *in_env,
             *settings.MODEL_SANDBOX_READ_ONLY,
+            *(spark_read_only() if spark else []),
         ],
         inputs=[str(workdir.inputs)],
         shared_read_write=list(settings.MODEL_SANDBOX_READ_WRITE),
-        network=bool(runtime and runtime.allow_network),
-        network_ports=list(runtime.network_port_list()) if runtime else [],
+        network=bool(runtime and (runtime.allow_network or spark)),
+        network_ports=list(runtime.network_port_list()) if runtime and not spark else [],
         user=settings.MODEL_SANDBOX_USER,
         # Virtual memory is far above resident memory for numpy and Arrow: this stops a
         # runaway allocation at once; the supervisor's resident-memory check is the limit.
@@ -323,6 +328,7 @@ def sandbox_policy(
         ),
         cpu_seconds=time_limit * 2 + 60 if time_limit else None,
         max_processes=settings.MODEL_MAX_PROCESSES,
+        threads=SPARK_THREADS if spark else 0,
     )
 
 
@@ -399,6 +405,11 @@ def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> 
         job=_job_description(job, inputs, output, workdir.root),
         sandbox=sandbox_policy(job=job, workdir=workdir, environment=environment).to_dict(),
         environment=str(environment.site_packages) if environment else "",
+        engine=(
+            spark_engine(job=job, base=workdir.base, work=workdir.root)
+            if is_spark(job.runtime)
+            else {}
+        ),
     )
     spec.write(workdir.spec_path)
     return spec

@@ -3,6 +3,7 @@ and model owners set tags: the Runtime admin, the read-only Worker admin, snapsh
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -249,3 +250,39 @@ def test_a_worker_that_lived_through_a_database_outage_says_so(alice_client, gpu
     )
     page = alice_client.get(LIST).text
     assert "database unreachable for 12 s, until 00:28:16 UTC" in page
+
+
+def test_staff_set_a_spark_runtime_whose_secret_configuration_is_write_only(client, staff, gpu):
+    client.force_login(staff)
+    url = reverse("admin:jobs_runtime_change", args=[gpu.pk])
+    secret = '{"spark.hadoop.fs.s3a.secret.key": "very-secret-42"}'
+    form = _runtime_form(
+        gpu, kind="spark", spark_master="local[2]",
+        spark_conf='{"spark.executor.memory": "2g"}', spark_secret_conf=secret,
+    )  # fmt: skip
+    assert client.post(url, form).status_code == 302
+    gpu.refresh_from_db()
+    assert (gpu.kind, gpu.spark_master, gpu.spark_conf) == (
+        "spark", "local[2]", {"spark.executor.memory": "2g"},
+    )  # fmt: skip
+    assert json.loads(gpu.spark_secret_conf) == {"spark.hadoop.fs.s3a.secret.key": "very-secret-42"}
+    page = client.get(url).text
+    assert "very-secret-42" not in page and "set — leave blank to keep" in page
+    # Blank keeps it; the Runtimes page shows the engine, never the secret.
+    form["spark_secret_conf"] = ""
+    assert client.post(url, form).status_code == 302
+    gpu.refresh_from_db()
+    assert "very-secret-42" in gpu.spark_secret_conf
+    runtimes = client.get(reverse("runtimes-list")).text
+    assert "local[2]" in runtimes and "very-secret-42" not in runtimes
+
+
+def test_a_spark_secret_configuration_that_is_not_json_is_refused_without_echoing_it(
+    client, staff, gpu
+):
+    client.force_login(staff)
+    url = reverse("admin:jobs_runtime_change", args=[gpu.pk])
+    form = _runtime_form(gpu, kind="spark", spark_master="local[2]", spark_secret_conf="oops-42")
+    response = client.post(url, form)
+    assert response.status_code == 200 and "Enter a JSON object" in response.text
+    assert "oops-42" not in response.text

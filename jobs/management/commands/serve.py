@@ -24,8 +24,17 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--no-demo", action="store_true", help="skip loading the demo model")
         parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument(
+            "--spark",
+            action="store_true",
+            help="also make a local[*] Spark runtime named 'spark' and start its worker "
+            "(needs the spark extra and Java 17)",
+        )
 
-    def handle(self, *args, host: str, port: int, no_demo: bool, web_workers: int, **options):
+    def handle(
+        self, *args, host: str, port: int, no_demo: bool, web_workers: int, spark: bool,
+        **options,
+    ):  # fmt: skip
         call_command("migrate", interactive=False, verbosity=0)
         username, password = self._admin_login()
         if not no_demo:
@@ -34,6 +43,7 @@ class Command(BaseCommand):
         env = os.environ.copy()
         procs = [
             subprocess.Popen([sys.executable, "manage.py", "runworker"], env=env),
+            *([self._spark_worker(env)] if spark else []),
             subprocess.Popen(
                 [
                     sys.executable,
@@ -63,6 +73,24 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         self._wait(procs)
+
+    def _spark_worker(self, env: dict) -> subprocess.Popen:
+        """The local[*] Spark runtime (made once; a staff member may change it in the admin)
+        and a worker serving it."""
+        from jobs.models import Runtime
+
+        runtime, made = Runtime.objects.get_or_create(
+            name="spark",
+            defaults={"queue": "spark", "kind": Runtime.Kind.SPARK, "spark_master": "local[*]",
+                      "description": "Apache Spark on this machine (local[*])."},
+        )  # fmt: skip
+        if runtime.kind != Runtime.Kind.SPARK:
+            self.stderr.write(f"runtime {runtime.name!r} exists and is not a Spark runtime")
+        elif made:
+            self.stdout.write("  Made the Spark runtime 'spark' (local[*]).")
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "runworker", "--runtime", runtime.name], env=env
+        )
 
     def _admin_login(self) -> tuple[str, str]:
         """The first admin login: made once with a random password kept in DATA_DIR."""

@@ -1,0 +1,298 @@
+"""One job on a Spark runtime, run by the sandboxed model process as the Spark driver (client
+mode). The model's contract comes from its function's signature (contract.py): ModelOp's
+PySpark contract gets the session and the asset lists; a pandas model is distributed with
+mapInPandas (executor.py). Output is staged as on every runtime; the supervisor commits it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+from jobs.runner.errors import JobError
+from jobs.runner.events import Counts, Events
+from jobs.runner.modelcode import ModelCode, describe, log_traceback
+from jobs.runner.rejects import RejectLimits, Rejects
+from jobs.runner.smarttags import SmartTags
+from jobs.runner.spec import JobSpec
+from jobs.runner.training import OUTPUT_DIR, artifact_names, fingerprint, manifest_path
+from jobs.spark.contract import function_parameters, is_pyspark, spark_refusal
+from jobs.spark.executor import CORRUPT_COLUMN, FILES_FROM_SPARK, REJECT_COLUMN
+from jobs.spark.outputs import parts_join, spark_format
+from jobs.spark.progress import Progress
+from jobs.spark.session import session_start
+
+RUNTIME_ZIP = ".moc/moc-runtime.zip"  # our runner code for the Python workers (addPyFile)
+SPARK_MODEL_SUFFIX = ".sparkmodel.zip"  # a PySpark model folder kept as one attachment
+SAMPLE_ROWS = 20  # scored on the driver to learn the output schema when there is no .avsc
+_KINDS = {"scoring": "score", "metrics": "metrics", "training": "train"}
+_MODELOP_FORMATS = {"jsonl": "JSON", "json": "JSON", "csv": "CSV", "parquet": "PARQUET"}
+_AVRO_TO_SPARK = {
+    "int": "int", "long": "bigint", "float": "float", "double": "double",
+    "string": "string", "boolean": "boolean", "bytes": "binary",
+}  # fmt: skip
+
+
+def spark_run(*, spec: JobSpec, events: Events, secrets: dict) -> Counts:
+    tags = SmartTags.from_dict(spec.smart_tags)
+    kind = _KINDS.get(spec.job_type, "score")
+    name = tags.functions.get(kind)
+    if not name:
+        raise JobError(f"the model has no {kind} function (tag '# modelop.{kind}')")
+    source = Path(spec.source).read_text(encoding="utf-8")
+    pyspark = is_pyspark(function_parameters(source, name))
+    if not pyspark and (refused := spark_refusal(source=source, functions=tags.functions,
+                                                  job_type=spec.job_type,
+                                                  recordsets=tags.recordsets_in)):  # fmt: skip
+        raise JobError(refused)
+    tmp = os.environ.get("TMPDIR") or os.path.abspath(".moc/tmp")
+    print(f"Spark: starting application {spec.engine.get('app_name')!r} on "
+          f"{spec.engine.get('master')!r}", flush=True)  # fmt: skip
+    spark = session_start(spec.engine, secrets, tmp=tmp)
+    try:
+        print(f"Spark: application {spark.sparkContext.applicationId}; UI "
+              f"{spark.sparkContext.uiWebUrl or 'off'}", flush=True)  # fmt: skip
+        _unpack_spark_models()
+        if pyspark:
+            return _pyspark(spark, spec, tags, events)
+        return _pandas(spark, spec, tags, events)
+    finally:
+        try:
+            spark.stop()
+        except Exception:  # the JVM is gone already: the application ended with it
+            pass
+
+
+def _unpack_spark_models() -> None:
+    """A model folder a PySpark training job saved, attached as <name>.sparkmodel.zip, back
+    into the folder <name>/ that model.load(path) reads."""
+    for archive in Path(".").glob(f"*{SPARK_MODEL_SUFFIX}"):
+        folder = Path(archive.name[: -len(SPARK_MODEL_SUFFIX)])
+        if not folder.exists():
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(folder)
+
+
+def _uri(path: str | Path) -> str:
+    return Path(path).resolve().as_uri()
+
+
+# --- ModelOp's PySpark contract -------------------------------------------------------------
+
+
+def _pyspark(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
+    kind = _KINDS[spec.job_type]
+    model = ModelCode(source=spec.source, tags=tags)
+    model.load()
+    model.init(spec.job)
+    function = model.function(kind)
+    counts = Counts()
+    roles = {"scoring": "INPUT_DATA", "metrics": "SAMPLE_DATA", "training": "TRAINING_DATA"}
+    inputs = [
+        {"name": i.name, "fileUrl": _uri(i.path), "fileFormat": _MODELOP_FORMATS.get(i.format),
+         "assetType": "EXTERNAL_FILE", "assetRole": roles[spec.job_type]}
+        for i in spec.inputs
+    ]  # fmt: skip
+    if spec.job_type == "training":
+        out_dir = Path(OUTPUT_DIR)
+        out_dir.mkdir(exist_ok=True)
+        target = out_dir / "model"
+        out_format = "FOLDER"
+    else:
+        target = Path(spec.output_path).parent / "spark-output"
+        out_format = _MODELOP_FORMATS.get(spec.output_format, "JSON")
+    outputs = [{"name": spec.output_name or target.name, "fileUrl": _uri(target),
+                "fileFormat": out_format, "assetType": "EXTERNAL_FILE",
+                "assetRole": "OUTPUT_DATA"}]  # fmt: skip
+    assets = []
+    for entry in sorted(Path(".").iterdir()):
+        if entry.name.startswith(".") or entry.name == Path(spec.source).name:
+            continue
+        if entry.name in (OUTPUT_DIR,) or entry.name.endswith(SPARK_MODEL_SUFFIX):
+            continue
+        assets.append({"name": entry.name, "fileUrl": _uri(entry), "assetRole": "MODEL_ARTIFACT",
+                       "fileFormat": "FOLDER" if entry.is_dir() else entry.suffix[1:].upper()})  # fmt: skip
+    progress = Progress(sc=spark.sparkContext, events=events, counts=counts, accumulators={})
+    progress.start()
+    try:
+        function(inputs, outputs, assets)
+    except (Exception, SystemExit) as exc:
+        log_traceback(exc)
+        raise JobError(f"{kind} function '{model.name(kind)}' raised {describe(exc)}") from exc
+    finally:
+        progress.stop()
+    progress.send(running=False)
+    if spec.job_type == "training":
+        for entry in sorted(Path(OUTPUT_DIR).iterdir()):
+            if entry.is_dir():  # model.save(path) writes a folder: kept as one attachment
+                archive = Path(OUTPUT_DIR) / f"{entry.name}{SPARK_MODEL_SUFFIX}"
+                with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+                    for file in sorted(entry.rglob("*")):
+                        if file.is_file():
+                            z.write(file, file.relative_to(entry))
+                shutil.rmtree(entry)
+        names = artifact_names(Path(OUTPUT_DIR), train_name=model.name(kind))
+        manifest = {"artifacts": names, "training_data": fingerprint(spec, rows=0)}
+        manifest_path(spec).write_text(json.dumps(manifest))
+        return counts
+    if not target.exists():
+        raise JobError(f"the {kind} function wrote no output at {outputs[0]['fileUrl']}")
+    counts.records_written = _join(target, spec, columns=[], what="the model's Spark output")
+    if spec.job_type == "metrics":
+        with open(spec.output_path, "rb") as f:
+            events.metrics([json.loads(line) for line in f if line.strip()])
+    return counts
+
+
+def _join(folder: Path, spec: JobSpec, *, columns: list[str], what: str) -> int:
+    """The part files of FOLDER as the staged output; the rows written."""
+    parts_join(folder, Path(spec.output_path), fmt=spec.output_format, columns=columns, what=what)
+    if spark_format(spec.output_format) == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(spec.output_path).metadata.num_rows
+    with open(spec.output_path, "rb") as f:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    return lines - (1 if spark_format(spec.output_format) == "csv" else 0)
+
+
+# --- Our pandas contract, distributed -------------------------------------------------------
+
+
+def _read(spark, spec: JobSpec):
+    frames = []
+    for item in spec.inputs:
+        reader = spark.read
+        if item.format == "csv":
+            frame = reader.options(header=True, inferSchema=True).csv(item.path)
+        elif item.format == "parquet":
+            frame = reader.parquet(item.path)
+        else:  # JSON lines (a JSON array file: one multi-line document)
+            frame = (
+                reader.option("mode", "PERMISSIVE")
+                .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+                .option("multiLine", item.format == "json")
+                .json(item.path)
+            )
+        frames.append(frame)
+    frame = frames[0]
+    for other in frames[1:]:
+        frame = frame.unionByName(other, allowMissingColumns=True)
+    return frame
+
+
+def _avro_schema(spec: JobSpec) -> str | None:
+    """The output .avsc as a Spark DDL schema; None when there is none or it is not a record
+    of primitive fields."""
+    if not spec.output_schema or not Path(spec.output_schema).is_file():
+        return None
+    try:
+        raw = json.loads(Path(spec.output_schema).read_text())
+    except ValueError:
+        return None
+    fields = []
+    for field in raw.get("fields", []) if isinstance(raw, dict) else []:
+        kind = field.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), None)
+        if kind not in _AVRO_TO_SPARK:
+            return None
+        fields.append(f"`{field['name']}` {_AVRO_TO_SPARK[kind]}")
+    return ", ".join(fields) or None
+
+
+def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    from jobs.spark.executor import _Model, partitions_scorer, reject_entries, score_frame
+
+    sc = spark.sparkContext
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(spec.chunk_rows))
+    if Path(RUNTIME_ZIP).is_file():
+        sc.addPyFile(os.path.abspath(RUNTIME_ZIP))
+    local = str(spec.engine.get("master", "")).startswith("local")
+    if not local:  # executors elsewhere: the model's files go with the application
+        for entry in Path(".").iterdir():
+            if entry.is_file() and not entry.name.startswith("."):
+                sc.addFile(os.path.abspath(entry))
+    setup = {
+        "job_id": spec.job.get("id") or spec.output_path,
+        "source": spec.source,
+        "tags": tags.as_dict(),
+        "job": spec.job,
+        "columns": [],
+        "files_dir": os.getcwd() if local else FILES_FROM_SPARK,
+    }
+    frame = _read(spark, spec)
+    ddl = _avro_schema(spec)
+    if ddl is not None:
+        schema = spark.createDataFrame([], ddl).schema
+    else:  # the model on a few records, here on the driver: its output's columns and types
+        model = _Model(setup)
+        sample, _, _ = score_frame(model, frame.limit(SAMPLE_ROWS).toPandas())
+        sample = sample[sample[REJECT_COLUMN].isna()].drop(columns=[REJECT_COLUMN])
+        if not len(sample):
+            raise JobError(
+                f"the model gave no output for the first {SAMPLE_ROWS} records, so its output "
+                "schema is unknown; attach an output schema (.avsc) and choose it for the job"
+            )
+        schema = spark.createDataFrame(sample).schema
+        print(f"Spark: output schema from a sample: {schema.simpleString()}", flush=True)
+    setup["columns"] = schema.fieldNames()
+    counts = Counts(bytes_total=sum(os.path.getsize(i.path) for i in spec.inputs))
+    accumulators = {k: sc.accumulator(0) for k in ("read", "written", "rejected")}
+    full = StructType([*schema.fields, StructField(REJECT_COLUMN, StringType(), True)])
+    scored = frame.mapInPandas(partitions_scorer(setup, accumulators), full)
+    staging = Path(spec.output_path).parent
+    progress = Progress(sc=sc, events=events, counts=counts, accumulators=accumulators)
+    progress.start()
+    try:
+        scored.write.mode("overwrite").parquet(str(staging / "spark-scored"))
+        written = spark.read.parquet(str(staging / "spark-scored"))
+        rejects = Rejects(spec.rejects_path, counts, RejectLimits.of(spec))
+        try:
+            texts = written.where(F.col(REJECT_COLUMN).isNotNull()).select(REJECT_COLUMN)
+            for number, entry in enumerate(
+                reject_entries(r[0] for r in texts.toLocalIterator()), start=1
+            ):
+                rejects.add(record=number, **entry)
+        finally:
+            rejects.close()
+        output = written.where(F.col(REJECT_COLUMN).isNull()).drop(REJECT_COLUMN)
+        writer = output.write.mode("overwrite")
+        fmt = spark_format(spec.output_format)
+        if fmt == "json":
+            writer = writer.option("ignoreNullFields", "false")
+        elif fmt == "csv":
+            writer = writer.option("header", "false")
+        writer.format(fmt).save(str(staging / "spark-output"))
+    except JobError:
+        raise
+    except Exception as exc:
+        raise JobError(f"the Spark job failed: {_spark_reason(exc)}") from None
+    finally:
+        progress.stop()
+    progress.send(running=False)
+    counts.records_written = _join(
+        staging / "spark-output", spec, columns=setup["columns"], what="the job's output"
+    )
+    counts.records_read = accumulators["read"].value
+    counts.bytes_read = counts.bytes_total
+    rejects.finish()
+    return counts
+
+
+def _spark_reason(exc: Exception) -> str:
+    """The first line of a Python error from the executors, else Spark's own first line."""
+    text = str(exc)
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(("jobs.runner.errors.JobError:", "pyspark.errors")):
+            return line.split(":", 1)[1].strip()[:500]
+    for line in text.splitlines():
+        if "Error" in line or "Exception" in line:
+            return " ".join(line.split())[:500]
+    return describe(exc)

@@ -1,0 +1,163 @@
+"""The pandas contract on Spark's Python workers: the model is loaded and its init run once
+per Python worker; score is called per record, or per Arrow batch in batch mode, inside
+mapInPandas. Each output frame has the output columns and REJECT_COLUMN: a reject (a record
+that cannot be decoded, a score that raised, an output that cannot be encoded) is a row whose
+REJECT_COLUMN holds it as JSON, the same entry the process runtime writes to rejects.jsonl."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pandas as pd
+
+REJECT_COLUMN = "_moc_reject"
+CORRUPT_COLUMN = "_corrupt_record"  # Spark's column for an input line it cannot parse
+
+FILES_FROM_SPARK = "@sparkfiles"
+_FATAL = (SystemExit, MemoryError)
+_state: dict = {}  # per Python worker: the loaded model, by job
+
+
+class _Model:
+    def __init__(self, setup: dict) -> None:
+        from jobs.runner.modelcode import ModelCode
+        from jobs.runner.smarttags import SmartTags
+
+        folder = setup.get("files_dir") or ""
+        if folder == FILES_FROM_SPARK:  # a cluster: the driver shipped them with addFile
+            from pyspark import SparkFiles
+
+            folder = SparkFiles.getRootDirectory()
+        if folder and os.path.isdir(folder) and os.getcwd() != folder:
+            os.chdir(folder)  # attachments (pickles) are opened relative to the work dir
+        self.code = ModelCode(source=setup["source"], tags=SmartTags.from_dict(setup["tags"]))
+        self.code.load()
+        self.code.init(setup["job"])
+        self.score = self.code.function("score")
+        self.batch = bool(setup["tags"].get("batch"))
+        self.columns = list(setup["columns"])
+
+    def reason(self, exc: BaseException, where: str) -> str:
+        from jobs.runner.modelcode import describe
+
+        return f"score function '{self.code.name('score')}' raised {describe(exc)} {where}"
+
+
+def model_for(setup: dict) -> _Model:
+    key = setup["job_id"]
+    if key not in _state:
+        _state[key] = _Model(setup)
+    return _state[key]
+
+
+def _results(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if type(value) is types.GeneratorType or isinstance(value, Iterator):
+        return list(value)
+    return [value]
+
+
+def _reject(direction: str, reason: str, data: Any) -> str:
+    from jobs.runner.writers import json_line
+
+    entry = {"direction": direction, "reason": reason}
+    try:
+        return json_line({**entry, "data": data}).decode().rstrip("\n")
+    except TypeError:
+        return json_line({**entry, "data": repr(data)}).decode().rstrip("\n")
+
+
+def score_frame(model: _Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    """Output rows and reject rows for one input batch; (frame, written, rejected)."""
+    from jobs.runner.scoring import non_finite
+
+    rejects: list[str] = []
+    if CORRUPT_COLUMN in frame.columns:
+        bad = frame[CORRUPT_COLUMN].notna()
+        for text in frame.loc[bad, CORRUPT_COLUMN]:
+            rejects.append(_reject("input", "cannot be decoded as a record", text))
+        frame = frame.loc[~bad].drop(columns=[CORRUPT_COLUMN]).reset_index(drop=True)
+    outputs: list[Any] = []
+    if model.batch:
+        if len(frame):
+            try:
+                outputs = _results(model.score(frame))
+            except _FATAL:
+                raise
+            except Exception as exc:
+                reason = model.reason(exc, f"on a batch of {len(frame)} records")
+                _log(exc)
+                rejects.extend(_reject("input", reason, r) for r in frame.to_dict("records"))
+    else:
+        for record in frame.to_dict("records"):
+            try:
+                outputs.extend(_results(model.score(record)))
+            except _FATAL:
+                raise
+            except Exception as exc:
+                _log(exc)
+                rejects.append(_reject("input", model.reason(exc, "on this record"), record))
+    rows: list[dict] = []
+    frames: list[pd.DataFrame] = []
+    for value in outputs:
+        if isinstance(value, pd.DataFrame):
+            frames.append(value)
+        elif isinstance(value, list):
+            rows.extend(value)
+        else:
+            rows.append(value)
+    good: list[dict] = []
+    for value in rows:
+        if not isinstance(value, dict):
+            rejects.append(_reject("output", "is not a record (a dict)", value))
+            continue
+        if (where := non_finite(value)) is not None:
+            rejects.append(_reject("output", f"cannot be encoded as JSON: {where}", value))
+            continue
+        good.append(value)
+    if good:
+        frames.append(pd.DataFrame(good))
+    written = sum(len(f) for f in frames)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if model.columns:  # empty while the driver scores a sample to learn them
+        out = out.reindex(columns=model.columns)
+    out[REJECT_COLUMN] = None
+    if rejects:
+        reject_rows = pd.DataFrame({REJECT_COLUMN: rejects}).reindex(
+            columns=[*model.columns, REJECT_COLUMN]
+        )
+        out = pd.concat([out, reject_rows], ignore_index=True) if len(out) else reject_rows
+    return out, written, len(rejects)
+
+
+def _log(exc: BaseException) -> None:
+    from jobs.runner.modelcode import log_traceback
+
+    log_traceback(exc)
+    sys.stderr.flush()
+
+
+def partitions_scorer(setup: dict, accumulators: dict):
+    """The function mapInPandas calls once per partition (its batches), on a Python worker."""
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        model = model_for(setup)
+        for frame in batches:
+            accumulators["read"].add(len(frame))
+            out, written, rejected = score_frame(model, frame)
+            accumulators["written"].add(written)
+            accumulators["rejected"].add(rejected)
+            yield out
+
+    return run
+
+
+def reject_entries(texts) -> Iterator[dict]:
+    for text in texts:
+        yield orjson.loads(text)

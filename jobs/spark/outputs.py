@@ -1,0 +1,59 @@
+"""Spark's output, a folder of part files committed by Spark's output committer (it has
+_SUCCESS only when every task's output was committed), made into the one staged output file
+the supervisor commits to the job's storage or its external target, as on every runtime."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from pathlib import Path
+
+from jobs.runner.errors import JobError
+
+_SPARK_FORMAT = {"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet"}
+
+
+def spark_format(fmt: str) -> str:
+    return _SPARK_FORMAT.get(fmt, "json")
+
+
+def parts_of(folder: Path, *, what: str) -> list[Path]:
+    """The part files of a committed Spark output folder, in partition order."""
+    if not (folder / "_SUCCESS").is_file():
+        raise JobError(f"{what} was not committed by Spark (no _SUCCESS in its folder)")
+    return sorted(p for p in folder.iterdir() if p.name.startswith("part-") and p.is_file())
+
+
+def parts_join(folder: Path, dest: Path, *, fmt: str, columns: list[str], what: str) -> int:
+    """Join the part files of FOLDER into DEST, in the output format FMT: JSON lines and CSV
+    end to end (CSV parts are written without a header: it is written once here), Parquet as
+    one file of the parts' row groups. The bytes written."""
+    parts = parts_of(folder, what=what)
+    if spark_format(fmt) == "parquet":
+        import pyarrow.parquet as pq
+
+        writer = None
+        try:
+            for part in parts:
+                table = pq.read_table(part)
+                if writer is None:
+                    writer = pq.ParquetWriter(dest, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:  # no part at all: an empty file of the columns
+            import pyarrow as pa
+
+            pq.write_table(pa.table({c: pa.array([], pa.null()) for c in columns}), dest)
+        return dest.stat().st_size
+    with open(dest, "wb") as out:
+        if spark_format(fmt) == "csv":
+            text = io.StringIO()
+            csv.writer(text, lineterminator="\n").writerow(columns)
+            out.write(text.getvalue().encode())
+        for part in parts:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out, 1024 * 1024)
+    return dest.stat().st_size

@@ -1,0 +1,76 @@
+"""The job's SparkSession, built before model code runs, so that the model's own
+``SparkSession.builder.getOrCreate()`` gets this one: the runtime's master and configuration,
+the secret configuration (merged into this session only, never logged), an app name that
+names the job, and local folders inside the job's work dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from jobs.runner.errors import JobError
+
+SECRET_FILE = "spark-secret.json"  # beside spec.json, outside the model's reach
+
+
+def secrets_take(spec_path: str) -> dict:
+    """The secret configuration the supervisor left beside SPEC_PATH, read and deleted before
+    the sandbox closes (so model code cannot read the file; it sees only the session)."""
+    path = Path(spec_path).parent / SECRET_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    finally:
+        path.unlink(missing_ok=True)
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _is_local(master: str) -> bool:
+    return master == "local" or master.startswith("local[")
+
+
+def session_start(engine: dict, secrets: dict, *, tmp: str):
+    """A SparkSession for ENGINE (the spec's engine part). JobError, in words, when Java or
+    pyspark is missing or the master cannot be reached."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise JobError(
+            "this worker has no pyspark: install the command center with its spark extra "
+            "(pip install '.[spark]') and Java 17"
+        ) from None
+    master = engine.get("master") or "local[*]"
+    # Python workers run the interpreter of this process (its packages, pandas, pyarrow).
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ.setdefault("SPARK_LOCAL_DIRS", tmp)
+    if _is_local(master):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no interface lookup, no DNS
+    builder = SparkSession.builder.master(master).appName(engine.get("app_name") or "moc job")
+    conf = {
+        "spark.local.dir": tmp,
+        "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={tmp}",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Spark's Python daemon forks the workers, and the JVM then looks the worker up in
+        # /proc/<pid>, which the sandbox hides (a process reads only its own /proc entry): a
+        # worker is started per task instead. No unix sockets either (seccomp refuses them).
+        "spark.python.use.daemon": "false",
+        "spark.python.unix.domain.socket.enabled": "false",
+        **{str(k): str(v) for k, v in (engine.get("conf") or {}).items()},
+        **secrets,
+    }
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:
+        text = " ".join(str(exc).split())[:400]
+        if "JAVA_GATEWAY_EXITED" in text or "JAVA_HOME" in text:
+            raise JobError(
+                "Spark could not start its Java driver (Java 17 must be installed on the "
+                "worker's machine; the job log has Java's own message)"
+            ) from None
+        raise JobError(f"Spark session could not start on master {master!r}: {text}") from None

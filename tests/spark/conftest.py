@@ -1,0 +1,57 @@
+"""Spark in local mode behind a real worker. Without Java or pyspark (the spark extra) these
+tests are skipped with a note, as the browser tests are without Chromium.
+
+One worker serves one Spark runtime for the whole module (starting a worker and a JVM costs
+seconds); transactional tests flush the database after each test, so each test writes the
+runtime's row again, with the same queue the worker listens on."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import uuid
+
+import pytest
+
+from jobs.models import Runtime
+from tests.workers import runworker_start
+
+
+def _missing() -> str:
+    if shutil.which("java") is None:
+        return "Java is not installed (apt-get install openjdk-17-jre-headless)"
+    if importlib.util.find_spec("pyspark") is None or importlib.util.find_spec("pyarrow") is None:
+        return "pyspark is not installed (SETUP_EXTRAS=spark scripts/setup)"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def spark_queue():
+    if why := _missing():
+        pytest.skip(f"{why}; Spark tests skipped")
+    return f"spark-{uuid.uuid4().hex[:8]}"
+
+
+def spark_runtime_row(queue: str, master: str = "local[2]") -> Runtime:
+    runtime, _ = Runtime.objects.update_or_create(
+        queue=queue,
+        defaults={"name": queue, "kind": Runtime.Kind.SPARK, "spark_master": master,
+                  "spark_conf": {"spark.sql.shuffle.partitions": "2"}},
+    )  # fmt: skip
+    return runtime
+
+
+@pytest.fixture(scope="module")
+def spark_worker(spark_queue, django_db_setup, django_db_blocker, tmp_path_factory):
+    with django_db_blocker.unblock():
+        runtime = spark_runtime_row(spark_queue)
+        worker = runworker_start(
+            runtime=runtime, log_path=tmp_path_factory.mktemp("spark") / "worker.log"
+        )
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def spark_runtime(spark_worker, spark_queue, db):
+    return spark_runtime_row(spark_queue)

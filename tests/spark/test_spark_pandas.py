@@ -1,0 +1,240 @@
+"""The pandas contract on Spark: per-record and batch-mode models through a real worker."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from jobs.models import JobStatus
+from tests.conftest import wait_for_job
+from tests.workers import snapshot_of, submit
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+PER_RECORD = """\
+# modelop.init
+def begin():
+    global factor
+    factor = 3
+
+# modelop.score
+def action(record):
+    if record["id"] == 7:
+        raise ValueError("seven is bad")
+    yield {"id": record["id"], "y": record["id"] * factor}
+"""
+
+
+def _lines(job) -> list[dict]:
+    with job.output_asset().file.open("rb") as f:
+        return [orjson.loads(line) for line in f if line.strip()]
+
+
+def test_a_per_record_model_scores_json_lines_on_spark(spark_runtime, alice, team_alpha):
+    snapshot = snapshot_of(PER_RECORD, owner=alice, team=team_alpha)
+    data = "".join(f'{{"id": {i}}}\n' for i in range(1, 51))
+
+    job = wait_for_job(submit(alice, snapshot, spark_runtime, data), timeout=120)
+
+    assert job.status == JobStatus.COMPLETE, job.log[-3000:]
+    out = _lines(job)
+    assert sorted(r["id"] for r in out) == [i for i in range(1, 51) if i != 7]
+    assert all(r["y"] == 3 * r["id"] for r in out)
+    assert job.records_rejected == 1 and job.result == "FAILURE"
+    assert job.records_read == 50 and job.records_written == 49
+    assert job.engine_progress["engine"] == "spark"
+    assert job.engine_progress["tasks_done"] == job.engine_progress["tasks_total"] > 0
+    with job.output_asset().rejects_file.open("rb") as f:
+        (reject,) = [orjson.loads(line) for line in f]
+    assert "seven is bad" in reject["reason"] and reject["data"] == {"id": 7}
+
+
+BATCH = """\
+# moc.batch: true
+import pandas as pd
+
+# modelop.score
+def action(frame):
+    out = pd.DataFrame({"id": frame["id"], "double": frame["x"] * 2.0})
+    yield out
+"""
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_batch_mode_model_scores_every_id_once(spark_runtime, alice, team_alpha, fmt):
+    snapshot = snapshot_of(BATCH, owner=alice, team=team_alpha)
+    ids = range(1, 301)
+    if fmt == "csv":
+        data = "id,x\n" + "".join(f"{i},{i / 10}\n" for i in ids)
+    else:
+        data = "".join(f'{{"id": {i}, "x": {i / 10}}}\n' for i in ids)
+    job = submit_as(alice, snapshot, spark_runtime, data, fmt=fmt, out_format=fmt)
+
+    job = wait_for_job(job, timeout=120)
+
+    assert job.status == JobStatus.COMPLETE, job.log[-3000:]
+    if fmt == "csv":
+        import csv
+        import io
+
+        with job.output_asset().file.open("rb") as f:
+            rows = list(csv.DictReader(io.StringIO(f.read().decode())))
+        got = {int(r["id"]): float(r["double"]) for r in rows}
+        assert len(rows) == 300
+    else:
+        out = _lines(job)
+        got = {r["id"]: r["double"] for r in out}
+        assert len(out) == 300
+    assert got == {i: i / 10 * 2.0 for i in ids}
+    assert job.result == "SUCCESS" and job.records_written == 300
+
+
+def test_a_batch_mode_model_reads_and_writes_parquet(spark_runtime, alice, team_alpha, tmp_path):
+    import io
+
+    import pandas as pd
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from jobs.models import JobAsset
+    from jobs.services import InputSpec, OutputSpec, job_submit, upload_create
+
+    buffer = io.BytesIO()
+    pd.DataFrame({"id": range(1, 201), "x": [i / 4 for i in range(1, 201)]}).to_parquet(buffer)
+    upload = upload_create(owner=alice, content=SimpleUploadedFile("in.parquet", buffer.getvalue()))
+    job = job_submit(
+        user=alice, snapshot=snapshot_of(BATCH, owner=alice, team=team_alpha),
+        inputs=[InputSpec(kind=JobAsset.Kind.UPLOAD, upload=upload, format="parquet")],
+        output=OutputSpec(name="out.parquet", format="parquet"), runtime=spark_runtime,
+    )  # fmt: skip
+
+    job = wait_for_job(job, timeout=120)
+
+    assert job.status == JobStatus.COMPLETE, job.log[-3000:]
+    with job.output_asset().file.open("rb") as f:
+        out = pd.read_parquet(io.BytesIO(f.read()))
+    assert sorted(out["id"]) == list(range(1, 201))
+    assert dict(zip(out["id"], out["double"], strict=True)) == {
+        i: i / 4 * 2.0 for i in range(1, 201)
+    }
+
+
+def submit_as(user, snapshot, runtime, data, *, fmt="jsonl", out_format="jsonl"):
+    from jobs.models import JobAsset
+    from jobs.services import InputSpec, OutputSpec, job_submit
+
+    return job_submit(
+        user=user, snapshot=snapshot, runtime=runtime,
+        inputs=[InputSpec(kind=JobAsset.Kind.EMBEDDED, data=data, format=fmt)],
+        output=OutputSpec(name=f"out.{out_format}", format=out_format),
+    )  # fmt: skip
+
+
+FAILS_MIDWAY = """\
+# moc.batch: true
+import os
+
+# modelop.score
+def action(frame):
+    if frame["id"].max() > 150:
+        os._exit(3)  # a Python worker dies: its task, then the Spark job, fails
+    yield frame
+"""
+
+
+def test_a_failure_mid_job_leaves_no_output(spark_runtime, alice, team_alpha):
+    snapshot = snapshot_of(FAILS_MIDWAY, owner=alice, team=team_alpha)
+    data = "".join(f'{{"id": {i}}}\n' for i in range(1, 301))
+
+    job = wait_for_job(submit(alice, snapshot, spark_runtime, data), timeout=120)
+
+    assert job.status == JobStatus.ERROR
+    assert "Spark job failed" in job.error_message, job.error_message
+    assert not job.output_asset().file
+
+
+RECORDSETS = """\
+# modelop.recordsets.0: true
+
+# modelop.score
+def action(frame):
+    yield frame
+"""
+
+PANDAS_TRAIN = """\
+# modelop.train
+def train(frame):
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "job_type", "words"),
+    [(RECORDSETS, "scoring", "use batch mode"), (PANDAS_TRAIN, "training", "pandas training")],
+)
+def test_what_spark_cannot_run_is_refused_at_submit(
+    spark_runtime, alice, team_alpha, source, job_type, words
+):
+    from django.core.exceptions import ValidationError
+
+    snapshot = snapshot_of(source, owner=alice, team=team_alpha)
+    with pytest.raises(ValidationError) as raised:
+        submit(alice, snapshot, spark_runtime, '{"id": 1}\n', job_type=job_type)
+    assert words in str(raised.value)
+
+
+def test_an_s3_input_staged_by_the_worker_is_scored_on_spark_and_published_to_s3(
+    spark_runtime, s3_server, s3_bucket, alice, team_alpha
+):
+    from jobs.models import JobAsset
+    from jobs.services import InputSpec, OutputSpec, job_submit
+
+    client = s3_server.client()
+    lines = [f'{{"id": {i}, "x": {i}}}\n'.encode() for i in range(1, 101)]
+    client.put_object(Bucket=s3_bucket, Key="in/part-0.jsonl", Body=b"".join(lines[:60]))
+    client.put_object(Bucket=s3_bucket, Key="in/part-1.jsonl", Body=b"".join(lines[60:]))
+    lake = s3_server.connection()
+    lake.save()
+    job = job_submit(
+        user=alice, snapshot=snapshot_of(BATCH, owner=alice, team=team_alpha),
+        runtime=spark_runtime,
+        inputs=[InputSpec(kind=JobAsset.Kind.S3, connection=lake, location=f"s3://{s3_bucket}/in/")],
+        output=OutputSpec(kind=JobAsset.Kind.S3, connection=lake,
+                          location=f"s3://{s3_bucket}/out/scores.jsonl"),
+    )  # fmt: skip
+
+    job = wait_for_job(job, timeout=120)
+
+    assert job.status == JobStatus.COMPLETE, job.log[-3000:]
+    body = client.get_object(Bucket=s3_bucket, Key="out/scores.jsonl")["Body"].read()
+    out = [orjson.loads(line) for line in body.splitlines()]
+    assert sorted(r["id"] for r in out) == list(range(1, 101))
+    assert all(r["double"] == 2.0 * r["id"] for r in out)
+
+
+def test_an_hdfs_folder_staged_by_the_worker_is_scored_on_spark_and_written_to_hdfs(
+    spark_runtime, webhdfs_server, alice, team_alpha
+):
+    from jobs.models import JobAsset
+    from jobs.services import InputSpec, OutputSpec, job_submit
+
+    folder = webhdfs_server.local("/data/in")
+    folder.mkdir(parents=True)
+    (folder / "b.jsonl").write_text("".join(f'{{"id": {i}, "x": {i}}}\n' for i in range(51, 81)))
+    (folder / "a.jsonl").write_text("".join(f'{{"id": {i}, "x": {i}}}\n' for i in range(1, 51)))
+    hadoop = webhdfs_server.connection()
+    hadoop.save()
+    job = job_submit(
+        user=alice, snapshot=snapshot_of(BATCH, owner=alice, team=team_alpha),
+        runtime=spark_runtime,
+        inputs=[InputSpec(kind=JobAsset.Kind.HDFS, connection=hadoop,
+                          location="hdfs://namenode/data/in")],
+        output=OutputSpec(kind=JobAsset.Kind.HDFS, connection=hadoop,
+                          location="hdfs://namenode/scores/out.csv"),
+    )  # fmt: skip
+
+    job = wait_for_job(job, timeout=120)
+
+    assert job.status == JobStatus.COMPLETE, job.log[-3000:]
+    rows = webhdfs_server.local("/scores/out.csv").read_text().splitlines()
+    assert rows[0] == "id,double"
+    assert sorted(int(r.split(",")[0]) for r in rows[1:]) == list(range(1, 81))
