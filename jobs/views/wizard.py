@@ -40,7 +40,7 @@ from jobs.services.assets import JOB_MAX_INPUTS
 from jobs.services.placement import runtime_fit_check, runtime_tags_missing
 from jobs.views._common import get_job_for_user, wants_partial
 from jobs.views._external import external_sizes, kind_groups, location_check
-from jobs.wizard import AUTO_RUNTIME, PAGE_STEPS, STEP_BY_SLUG, STEPS, Wizard
+from jobs.wizard import AUTO_RUNTIME, STEP_BY_SLUG, Wizard
 from models_registry.selectors import model_list, snapshot_list
 
 logger = logging.getLogger(__name__)
@@ -387,34 +387,43 @@ HANDLERS: dict[str, tuple[StepGet, StepPost]] = {
 
 
 def _indicator(wizard: Wizard, current: str) -> list[dict]:
-    """All ten steps, each done / current / to do; a step is a link once it is reachable."""
-    current_number = STEP_BY_SLUG[current].number
+    """The job's steps, each done / current / to do; a step is a link once it is reachable."""
+    steps = wizard.steps()
+    slugs = [step.slug for step in steps]
+    current_index = slugs.index(current) if current in slugs else 0
     missing = wizard.first_missing()
-    missing_number = STEP_BY_SLUG[missing].number if missing else STEPS[-1].number
+    missing_index = slugs.index(missing) if missing in slugs else len(slugs) - 1
     rows = []
-    for step in STEPS:
-        if step.number == current_number:
+    for index, step in enumerate(steps):
+        if index == current_index:
             state = "current"
-        elif step.number < 3 or (step.slug in STEP_BY_SLUG and wizard.is_answered(step.slug)):
+        elif step.slug != "review" and wizard.is_answered(step.slug):
             state = "done"
         else:
             state = "todo"
-        reachable = 3 <= step.number <= missing_number and step.number != current_number
-        url = (
-            reverse("jobs-list") if step.number == 1 else _step_url(step.slug) if reachable else ""
+        reachable = index <= missing_index and index != current_index
+        rows.append(
+            {"step": step, "state": state, "url": _step_url(step.slug) if reachable else ""}
         )
-        rows.append({"step": step, "state": state, "url": url})
     return rows
 
 
+def _neighbour(wizard: Wizard, slug: str, offset: int) -> str | None:
+    """The step before (-1) or after (+1) SLUG among this job's steps."""
+    slugs = [step.slug for step in wizard.steps()]
+    index = slugs.index(slug) + offset if slug in slugs else -1
+    return slugs[index] if 0 <= index < len(slugs) else None
+
+
 def _render_step(request: HttpRequest, wizard: Wizard, slug: str, context: dict) -> HttpResponse:
-    step = STEP_BY_SLUG[slug]
-    index = PAGE_STEPS.index(step)
+    numbered = {step.slug: step for step in wizard.steps()}
+    step = numbered.get(slug, STEP_BY_SLUG[slug])
+    back = _neighbour(wizard, slug, -1)
     full_context = {
         "step": step,
         "steps": _indicator(wizard, slug),
         "step_url": _step_url(slug),
-        "back_url": _step_url(PAGE_STEPS[index - 1].slug) if index > 0 else "",
+        "back_url": _step_url(back) if back else "",
         "step_template": f"jobs/wizard/{slug}.html",
         "wizard": wizard,
         **context,
@@ -483,6 +492,8 @@ def wizard_step_view(request: HttpRequest, step: str) -> HttpResponse:
             messages.info(request, f"First choose: {STEP_BY_SLUG[missing].title.lower()}.")
         return _go_to(request, wizard, missing)
 
+    if step == "output" and wizard.is_training:  # the new snapshot is a training job's output
+        return _go_to(request, wizard, "review")
     get, post = HANDLERS[step]
     if request.method == "GET":
         return _render_step(request, wizard, step, get(request, wizard))
@@ -492,5 +503,5 @@ def wizard_step_view(request: HttpRequest, step: str) -> HttpResponse:
         return result
     if isinstance(result, dict):
         return _render_step(request, wizard, step, result)
-    following = PAGE_STEPS[PAGE_STEPS.index(STEP_BY_SLUG[step]) + 1].slug
+    following = _neighbour(wizard, step, +1) or "review"
     return _go_to(request, wizard, wizard.first_missing(before=following) or following)

@@ -1,0 +1,85 @@
+"""The wizard's steps as issue 16 wants them: numbered from 1, no output step for training,
+the evaluator only for metrics jobs."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from jobs.models import Job
+from tests.factories import SnapshotFactory
+from tests.jobs.test_wizard import HTMX, step
+
+TRAIN_SOURCE = (
+    "# modelop.score\ndef action(datum):\n    yield datum\n\n"
+    "# modelop.metrics\ndef metrics(df):\n    yield {'n': len(df)}\n\n"
+    "# modelop.train\ndef train(df):\n    pass\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def trainable(alice_snapshot):
+    return SnapshotFactory(
+        model=alice_snapshot.model, version=2, source=TRAIN_SOURCE, source_name="m.py"
+    )
+
+
+def _walk(client, snapshot, job_type: str) -> None:
+    client.get(reverse("jobs-wizard-start"))
+    for name, data in [
+        ("model", {"model": snapshot.model.uuid}),
+        ("snapshot", {"snapshot": snapshot.uuid}),
+        ("runtime", {"runtime": "auto"}),
+        ("type", {"job_type": job_type}),
+        ("schemas", {}),
+    ]:
+        response = client.post(step(name), data)
+        assert response.status_code == 302, (name, response.content[:2000])
+
+
+def test_the_steps_are_numbered_from_one_and_the_model_step_is_first(alice_client, alice_snapshot):
+    page = alice_client.get(reverse("jobs-wizard-start"), follow=True).text
+    assert "<h2>1. Model</h2>" in page
+    assert "Create a new batch job</span>" not in page  # no longer a step of its own
+
+
+def test_a_training_job_skips_the_output_step_and_makes_no_output_choice(
+    alice_client, trainable, queued
+):
+    _walk(alice_client, trainable, "training")
+    response = alice_client.post(step("inputs"), {"data": '{"x": 1}\n', "action": "next"})
+    assert response["Location"] == step("review")
+    review = alice_client.get(step("review")).text
+    assert "Output asset" not in review and "A new snapshot of" in review
+    assert "<h2>7. Review</h2>" in review
+    # Asked for by URL, the output step sends a training job to the review.
+    assert alice_client.get(step("output"))["Location"] == step("review")
+    assert alice_client.get(step("output"), headers=HTMX)["HX-Push-Url"] == step("review")
+    alice_client.post(step("review"))
+    assert Job.objects.get().job_type == "training"
+
+
+def test_a_scoring_job_still_has_its_output_step(alice_client, trainable):
+    _walk(alice_client, trainable, "scoring")
+    response = alice_client.post(step("inputs"), {"data": '{"x": 1}\n', "action": "next"})
+    assert response["Location"] == step("output")
+    assert "<h2>7. Output asset</h2>" in alice_client.get(step("output")).text
+
+
+def test_the_evaluator_option_sits_in_its_metrics_only_block(alice_client, trainable):
+    _walk(alice_client, trainable, "scoring")
+    page = alice_client.get(step("type")).text
+    block = page.split('<div class="evaluator-option">', 1)[1]
+    assert "Also run the built-in evaluator" in block.split("</div>", 1)[0]
+
+
+def test_the_evaluator_is_ignored_for_a_scoring_job(alice_client, trainable):
+    _walk(alice_client, trainable, "scoring")
+    alice_client.post(step("type"), {"job_type": "scoring", "evaluator": "on"})
+    alice_client.post(step("schemas"), {})
+    assert "built-in evaluator" not in alice_client.get(step("review")).text
