@@ -40,6 +40,7 @@ from jobs.services.assets import JOB_MAX_INPUTS
 from jobs.services.placement import runtime_fit_check, runtime_tags_missing
 from jobs.views._common import get_job_for_user, wants_partial
 from jobs.views._external import external_sizes, kind_groups, location_check
+from jobs.views.dry_runs import dry_run_context, dry_run_for_review
 from jobs.wizard import AUTO_RUNTIME, STEP_BY_SLUG, Wizard
 from models_registry.selectors import model_list, snapshot_list
 
@@ -343,6 +344,7 @@ def _review_get(
     inputs = [dict(item) for item in wizard.inputs]
     external_sizes(inputs)
     return {
+        **dry_run_context(dry_run_for_review(request)),
         "review": wizard.review(),
         "inputs": inputs,
         "errors": errors or [],
