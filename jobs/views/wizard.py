@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -33,7 +34,7 @@ from jobs.forms import (
     SchemaStepForm,
     SnapshotStepForm,
 )
-from jobs.models import JobAsset
+from jobs.models import Job, JobAsset
 from jobs.selectors import runtime_health
 from jobs.services import EXTERNAL_KINDS, job_submit, upload_create
 from jobs.services.assets import JOB_MAX_INPUTS
@@ -69,6 +70,23 @@ def _uuid_or_404(value: str) -> uuid.UUID:
 # --- Steps ----------------------------------------------------------------------------------
 
 
+def _model_choices(request: HttpRequest, queryset) -> tuple[str, object]:
+    """The models to offer, narrowed by ?q= (name, description or team), each with what
+    tells models of the same name apart: its team, newest version and last job."""
+    query = (request.GET.get("q") or "").strip()[:100]
+    if query:
+        queryset = queryset.filter(
+            Q(name__icontains=query) | Q(description__icontains=query)
+            | Q(team__name__icontains=query)
+        )  # fmt: skip
+    last = Job.objects.filter(snapshot__model=OuterRef("pk")).order_by("-created_at")
+    queryset = queryset.select_related("team").annotate(
+        last_job_at=Subquery(last.values("created_at")[:1]),
+        last_job_status=Subquery(last.values("status")[:1]),
+    )
+    return query, queryset.order_by("name", "team__name")
+
+
 def _model_get(request: HttpRequest, wizard: Wizard, form: ModelStepForm | None = None) -> dict:
     if form is None:
         form = ModelStepForm(user=request.user)
@@ -76,7 +94,12 @@ def _model_get(request: HttpRequest, wizard: Wizard, form: ModelStepForm | None 
         # A person with a single model should not have to pick it.
         only = str(choices[0].uuid) if len(choices) == 1 else None
         form.initial = {"model": wizard.answer("model") or only}
-    return {"form": form, "choices": form.fields["model"].queryset.order_by("name")}
+    query, choices = _model_choices(request, form.fields["model"].queryset)
+    choices = list(choices[:200])
+    names = [model.name.casefold() for model in choices]
+    for model in choices:
+        model.same_name = names.count(model.name.casefold()) > 1
+    return {"form": form, "choices": choices, "query": query}
 
 
 def _model_post(request: HttpRequest, wizard: Wizard) -> dict | None:

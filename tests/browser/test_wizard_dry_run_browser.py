@@ -127,3 +127,33 @@ def test_the_evaluator_shows_only_for_metrics_and_training_skips_the_output_step
     page.get_by_role("button", name="Try on the first 100 records").click()
     expect(page.locator("#dry-run")).to_contain_text("weights.txt", timeout=90_000)
     context.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["htmx", "no-javascript"])
+def test_the_model_step_searches_as_one_types_and_tells_twins_apart(
+    browser, live_server, alice, team_alpha, javascript
+):
+    from django.contrib.auth.models import Group
+
+    beta = Group.objects.create(name="beta")
+    alice.groups.add(beta)
+    for team in (team_alpha, beta):
+        model_create(owner=alice, team=team, name="churn", source_name="m.py",
+                     source=ALL_FUNCTIONS)  # fmt: skip
+    model_create(owner=alice, team=team_alpha, name="fraud", source_name="m.py",
+                 source=ALL_FUNCTIONS)  # fmt: skip
+    context, page = _page(browser, live_server, javascript)
+    page.goto(f"{live_server.url}/jobs/new/model/")
+    choices = page.locator(".choices .choice")
+    expect(choices).to_have_count(3)
+    expect(page.locator(".choices")).to_contain_text("team beta")
+    expect(page.get_by_text("same name as another")).to_have_count(2)
+    search = page.get_by_label("Search models")
+    search.fill("fraud")
+    if not javascript:
+        page.get_by_role("button", name="Search").click()
+    expect(choices).to_have_count(1)
+    expect(choices).to_contain_text("fraud")
+    page.get_by_label(re.compile("fraud")).check()
+    _continue(page, "snapshot")
+    context.close()

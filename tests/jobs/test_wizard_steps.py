@@ -83,3 +83,46 @@ def test_the_evaluator_is_ignored_for_a_scoring_job(alice_client, trainable):
     alice_client.post(step("type"), {"job_type": "scoring", "evaluator": "on"})
     alice_client.post(step("schemas"), {})
     assert "built-in evaluator" not in alice_client.get(step("review")).text
+
+
+# --- The model step: search, and models of the same name told apart ---------------------------
+
+
+def test_the_model_step_searches_and_tells_same_named_models_apart(
+    alice_client, alice, alice_snapshot, queued
+):
+    from tests.factories import GroupFactory, ModelFactory
+
+    beta = GroupFactory(name="beta")
+    alice.groups.add(beta)
+    twin = ModelFactory(name=alice_snapshot.model.name, team=beta)
+    SnapshotFactory(model=twin, version=3)
+    twin.refresh_from_db()
+    other = ModelFactory(name="fraud", team=beta)
+    SnapshotFactory(model=other, version=1)
+    page = alice_client.get(step("model")).text
+    assert page.count("same name as another") == 2
+    assert "team beta · newest v3" in page and "No job yet" in page
+    found = alice_client.get(step("model"), {"q": "fraud"}).text
+    assert "fraud" in found and "same name as another" not in found
+    assert (
+        "matches “nothing-like-it”"
+        in alice_client.get(step("model"), {"q": "nothing-like-it"}).text
+    )
+    partial = alice_client.get(step("model"), {"q": "beta"}, headers=HTMX)
+    assert partial.text.lstrip().startswith('<div id="wizard"') and "fraud" in partial.text
+
+
+def test_the_model_step_shows_the_last_job(alice_client, alice, alice_snapshot, queued):
+    from jobs.models import JobType
+    from jobs.services import InputSpec, job_submit
+
+    job_submit(user=alice, snapshot=alice_snapshot, job_type=JobType.SCORING,
+               inputs=[InputSpec(kind="embedded", data='{"x": 1}\n')])  # fmt: skip
+    page = alice_client.get(step("model")).text
+    assert "Last job" in page and "(waiting)" in page
+
+
+def test_a_wild_search_is_answered_without_error(alice_client, alice_snapshot):
+    for query in ("%", "_", "'; select", "x" * 5000, "\x00"):
+        assert alice_client.get(step("model"), {"q": query}).status_code == 200
