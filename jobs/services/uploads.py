@@ -13,6 +13,7 @@ from django.core.files.base import File
 from django.utils import timezone
 
 from jobs.models import JobAsset, Upload
+from models_registry.models import Attachment
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,11 @@ def upload_sweep(*, now=None) -> dict[str, int]:
         name = upload.file.name
         upload.delete()
         removed += 1
-        if name and not Upload.objects.filter(file=name).exists():
+        if (
+            name
+            and not Upload.objects.filter(file=name).exists()
+            and not Attachment.objects.filter(file=name).exists()  # chosen in the wizard
+        ):
             try:
                 upload.file.storage.delete(name)
                 files += 1

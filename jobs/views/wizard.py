@@ -25,6 +25,7 @@ from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from commandcenter.lib.uploads import input_file_limits, upload_limits, upload_refusals
 from jobs.forms import (
+    ATTACHMENT,
     InputAddForm,
     JobTypeStepForm,
     ModelStepForm,
@@ -34,7 +35,7 @@ from jobs.forms import (
     SchemaStepForm,
     SnapshotStepForm,
 )
-from jobs.models import Job, JobAsset
+from jobs.models import Job, JobAsset, Upload
 from jobs.selectors import runtime_health
 from jobs.services import EXTERNAL_KINDS, job_submit, upload_create
 from jobs.services.assets import JOB_MAX_INPUTS
@@ -244,7 +245,7 @@ def _session_bound(form, answers: list[dict], kind: str, data: str) -> bool:
 
 
 def _inputs_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
-    form = form or InputAddForm(user=request.user)
+    form = form or InputAddForm(user=request.user, snapshot=wizard.snapshot)
     return {"form": form, "inputs": wizard.inputs, **kind_groups(form)}
 
 
@@ -256,7 +257,7 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
         wizard.save("inputs", remaining)
         return _inputs_get(request, wizard)
 
-    form = InputAddForm(request.POST, request.FILES, user=request.user)
+    form = InputAddForm(request.POST, request.FILES, user=request.user, snapshot=wizard.snapshot)
     if refusals := upload_refusals(request):  # a file too large was dropped while it streamed
         for field, message in refusals:
             form.add_error(field if field in form.fields else None, message)
@@ -280,6 +281,24 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
                 "upload": str(upload.uuid),
                 "format": data["format"],
                 "role": data["role"],
+            }
+        )
+    elif kind == ATTACHMENT:
+        attachment = data["attachment"]
+        # The snapshot's stored file, named by an upload of this user (as a re-run's inputs
+        # are): nothing is copied, and the upload sweep leaves attachments' files alone.
+        upload = Upload.objects.create(
+            owner=request.user, name=attachment.name, file=attachment.file.name,
+            size=attachment.size,
+        )  # fmt: skip
+        answers.append(
+            {
+                "id": uuid.uuid4().hex,
+                "kind": JobAsset.Kind.UPLOAD,
+                "upload": str(upload.uuid),
+                "format": data["format"],
+                "role": data["role"],
+                "attachment": attachment.name,
             }
         )
     elif kind == JobAsset.Kind.EMBEDDED:

@@ -157,3 +157,25 @@ def test_the_model_step_searches_as_one_types_and_tells_twins_apart(
     page.get_by_label(re.compile("fraud")).check()
     _continue(page, "snapshot")
     context.close()
+
+
+def test_a_snapshot_attachment_is_chosen_as_the_input_and_tried(
+    browser, live_server, celery_worker, alice, team_alpha
+):
+    from django.core.files.base import ContentFile
+
+    rows = "".join(f"{i},{i % 2}\n" for i in range(150))
+    model_create(owner=alice, team=team_alpha, name="credit", source_name="m.py",
+                 source=ALL_FUNCTIONS,
+                 attachments=[ContentFile(f"id,label\n{rows}".encode(), name="credit_test.csv")])  # fmt: skip
+    context, page = _page(browser, live_server)
+    _to_inputs(page, live_server, "credit", "Scoring")
+    _continue(page, "inputs")
+    page.get_by_label("Attachment", exact=True).select_option("credit_test.csv")
+    page.get_by_role("button", name="Add input").click()
+    expect(page.locator("table.table")).to_contain_text("credit_test.csv")
+    _continue(page, "output")
+    _continue(page, "review")
+    page.get_by_role("button", name="Try on the first 100 records").click()
+    expect(page.locator("#dry-run")).to_contain_text("100 of credit_test.csv", timeout=90_000)
+    context.close()

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from jobs.models import Job
 from tests.factories import SnapshotFactory
-from tests.jobs.test_wizard import HTMX, step
+from tests.jobs.test_wizard import HTMX, answers, step
 
 TRAIN_SOURCE = (
     "# modelop.score\ndef action(datum):\n    yield datum\n\n"
@@ -126,3 +126,51 @@ def test_the_model_step_shows_the_last_job(alice_client, alice, alice_snapshot, 
 def test_a_wild_search_is_answered_without_error(alice_client, alice_snapshot):
     for query in ("%", "_", "'; select", "x" * 5000, "\x00"):
         assert alice_client.get(step("model"), {"q": query}).status_code == 200
+
+
+# --- A snapshot's attachments as inputs ----------------------------------------------------------
+
+
+def test_a_snapshots_data_attachment_can_be_an_input_and_its_file_outlives_the_sweep(
+    alice_client, alice, alice_snapshot, queued, settings
+):
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from jobs.models import Upload
+    from jobs.services.uploads import upload_sweep
+    from models_registry.services import attachment_add
+    from tests.jobs.test_wizard import walk_to_inputs
+
+    attachment_add(snapshot=alice_snapshot, name="test.csv", content=ContentFile(b"x,y\n1,2\n"))
+    attachment_add(snapshot=alice_snapshot, name="model.pickle", content=ContentFile(b"\x80"))
+    walk_to_inputs(alice_client, alice_snapshot)
+    page = alice_client.get(step("inputs")).text
+    assert '<option value="test.csv">' in page and "model.pickle" not in page
+    response = alice_client.post(
+        step("inputs"), {"kind": "attachment", "attachment": "test.csv", "action": "next"}
+    )
+    assert response["Location"] == step("output")
+    alice_client.post(step("output"), {"kind": "embedded"})
+    alice_client.post(step("review"))
+    asset = Job.objects.get().input_assets().get()
+    stored = alice_snapshot.attachments.get(name="test.csv").file.name
+    assert (asset.name, asset.format, asset.file.name) == ("test.csv", "csv", stored)
+    # An upload that no job uses is swept; the attachment's file stays.
+    Upload.objects.update(created_at=timezone.now() - timedelta(days=30))
+    Job.objects.all().delete()
+    upload_sweep()
+    assert alice_snapshot.attachments.get(name="test.csv").file.storage.exists(stored)
+
+
+def test_an_attachment_that_is_not_the_snapshots_is_refused(alice_client, alice_snapshot):
+    from tests.jobs.test_wizard import walk_to_inputs
+
+    walk_to_inputs(alice_client, alice_snapshot)
+    response = alice_client.post(
+        step("inputs"), {"kind": "attachment", "attachment": "../../etc/passwd", "action": "next"}
+    )
+    assert response.status_code == 200 and "Select a valid choice" in response.text
+    assert not answers(alice_client).get("inputs")
