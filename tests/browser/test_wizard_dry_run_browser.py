@@ -60,8 +60,9 @@ def test_try_on_the_first_100_records_shows_the_scores_before_any_job_exists(
     page.get_by_label("Check input records").check()
     _continue(page, "inputs")
     page.get_by_label("Upload a file").set_input_files(str(sample))
-    page.get_by_role("button", name="Add input").click()
-    expect(page.get_by_text("iris.jsonl")).to_be_visible()
+    if not javascript:  # with JavaScript the chosen file is sent at once
+        page.get_by_role("button", name="Add input").click()
+    expect(page.locator("table.table")).to_contain_text("iris.jsonl")
     _continue(page, "output")
     _continue(page, "review")
     expect(page.locator("h2")).to_have_text("8. Review")
@@ -178,4 +179,62 @@ def test_a_snapshot_attachment_is_chosen_as_the_input_and_tried(
     _continue(page, "review")
     page.get_by_role("button", name="Try on the first 100 records").click()
     expect(page.locator("#dry-run")).to_contain_text("100 of credit_test.csv", timeout=90_000)
+    context.close()
+
+
+def _at_inputs(browser, live_server, alice, team_alpha):
+    demo_snapshot(owner=alice, team=team_alpha)
+    context, page = _page(browser, live_server)
+    _to_inputs(page, live_server, "iris", "Scoring")
+    _continue(page, "inputs")
+    return context, page
+
+
+def test_a_chosen_file_uploads_at_once_with_progress_and_continue_disabled_meanwhile(
+    browser, live_server, alice, team_alpha, tmp_path
+):
+    big = tmp_path / "big.jsonl"
+    big.write_text('{"x": 1}\n' * 400_000)  # 3.6 MB: the upload has progress events
+    context, page = _at_inputs(browser, live_server, alice, team_alpha)
+    page.evaluate(
+        """() => { window.seen = [];
+        document.addEventListener('htmx:xhr:progress', () => window.seen.push({
+          continueDisabled: document.querySelector('button[value=next]').disabled,
+          barShown: !document.querySelector('.upload-progress').hidden,
+          value: document.querySelector('.upload-progress').value })); }"""
+    )
+    page.get_by_label("Upload a file").set_input_files(str(big))  # no button pressed
+    expect(page.locator("table.table")).to_contain_text("big.jsonl")
+    seen = page.evaluate("window.seen")
+    assert seen and all(s["continueDisabled"] and s["barShown"] for s in seen), seen
+    assert max(s["value"] for s in seen) == 100
+    expect(page.get_by_role("button", name="Continue")).to_be_enabled()
+    context.close()
+
+
+def test_a_file_over_the_limit_says_why(
+    browser, live_server, alice, team_alpha, tmp_path, settings
+):
+    settings.UPLOAD_MAX_BYTES = 1000
+    big = tmp_path / "big.jsonl"
+    big.write_text('{"x": 1}\n' * 1000)
+    context, page = _at_inputs(browser, live_server, alice, team_alpha)
+    page.get_by_label("Upload a file").set_input_files(str(big))
+    expect(page.locator("#wizard")).to_contain_text("UPLOAD_MAX_BYTES")
+    context.close()
+
+
+def test_an_upload_the_server_refuses_says_why_and_gives_the_buttons_back(
+    browser, live_server, alice, team_alpha, tmp_path
+):
+    small = tmp_path / "small.jsonl"
+    small.write_text('{"x": 1}\n')
+    context, page = _at_inputs(browser, live_server, alice, team_alpha)
+    # A proxy in front of the server that refuses large bodies answers 413 itself.
+    page.route("**/jobs/new/inputs/", lambda route: route.fulfill(status=413, body="too large"))
+    page.get_by_label("Upload a file").set_input_files(str(small))
+    expect(page.locator(".upload-status")).to_have_text(
+        "The upload failed: the file is larger than the server accepts."
+    )
+    expect(page.get_by_role("button", name="Continue")).to_be_enabled()
     context.close()
