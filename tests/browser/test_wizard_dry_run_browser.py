@@ -238,3 +238,32 @@ def test_an_upload_the_server_refuses_says_why_and_gives_the_buttons_back(
     )
     expect(page.get_by_role("button", name="Continue")).to_be_enabled()
     context.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["htmx", "no-javascript"])
+def test_an_inputs_preview_shows_types_and_its_schema_goes_to_a_new_snapshot(
+    browser, live_server, alice, team_alpha, javascript
+):
+    model_create(owner=alice, team=team_alpha, name="credit", source_name="m.py",
+                 source=ALL_FUNCTIONS)  # fmt: skip
+    context, page = _page(browser, live_server, javascript)
+    _to_inputs(page, live_server, "credit", "Scoring")
+    _continue(page, "inputs")
+    page.get_by_label("Paste the data").fill("id,age,city,label\n1,31,Oslo,1\n2,45,Bergen,0\n")
+    page.get_by_role("button", name="Add input").click()
+    page.get_by_role("link", name="Preview and schema").click()
+    table = page.locator("table.input-preview")
+    expect(table.locator("tr.input-types")).to_contain_text("long")
+    expect(table.locator("tr.input-types")).to_contain_text("string")
+    expect(table).to_contain_text("Bergen")
+    schema = page.get_by_label(re.compile("Input schema"))
+    expect(schema).to_contain_text('"role": "label"')
+    expect(schema).to_contain_text('"dataClass": "categorical"')
+    page.get_by_role("button", name="Attach to a new snapshot").click()
+    page.wait_for_url("**/jobs/new/inputs/")
+    expect(page.locator("#wizard")).to_contain_text("new snapshot, v2 of credit")
+    page.get_by_role("link", name=re.compile("Schemas")).click()
+    expect(page.get_by_role("combobox", name=re.compile("^Input schema"))).to_have_value(
+        "pasted_data_schema.avsc"
+    )
+    context.close()
