@@ -5,7 +5,7 @@ from django.http import JsonResponse
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.views import auth, infra, jobs, registry
+from api.views import auth, dry_runs, infra, jobs, registry
 
 
 def _api(view_class):
@@ -52,6 +52,10 @@ urlpatterns = [
     path("uploads/reuse/", _api(infra.UploadReuseView), name="api-upload-reuse"),
     path("connections/", _api(infra.ConnectionListView), name="api-connection-list"),
     path("jobs/", _api(jobs.JobListCreateView), name="api-job-list"),
+    path("jobs/dry-run/", _api(dry_runs.DryRunCreateView), name="api-dry-run-create"),
+    path(
+        "dry-runs/<uuid:dry_run_uuid>/", _api(dry_runs.DryRunDetailView), name="api-dry-run-detail"
+    ),
     path("jobs/<uuid:job_uuid>/", _api(jobs.JobDetailView), name="api-job-detail"),
     path("jobs/<uuid:job_uuid>/cancel/", _api(jobs.JobCancelView), name="api-job-cancel"),
     path("jobs/<uuid:job_uuid>/rerun/", _api(jobs.JobRerunView), name="api-job-rerun"),

@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "commandcenter.apps.CommandCenterConfig",
     "models_registry",
     "jobs",
+    "dryruns",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -305,6 +306,11 @@ if not 0 < MODEL_LEASE_SECONDS < WORKER_OFFLINE_SECONDS - HEARTBEAT_SECONDS:
         f"{HEARTBEAT_SECONDS:g}): a model must end before its job can be taken back"
     )
 JOB_LOG_TAIL_BYTES = env_int("JOB_LOG_TAIL_BYTES", 64 * 1024, minimum=1024)
+# A dry run ("Try on the first 100 records", moc job create --dry-run): how many records of
+# each input the model gets, how long it may run, and how long its result is kept.
+DRY_RUN_RECORDS = env_int("DRY_RUN_RECORDS", 100, minimum=1)
+DRY_RUN_SECONDS = env_int("DRY_RUN_SECONDS", 60, minimum=1)
+DRY_RUN_KEEP_SECONDS = env_int("DRY_RUN_KEEP_SECONDS", 3600, minimum=60)
 # Model environments (jobs/worker/envs.py): a snapshot with a requirements.txt runs in an
 # environment built for it with uv under MODEL_ENV_DIR, once per machine, keyed by the
 # requirements' hash; a build that takes longer than ENV_BUILD_TIMEOUT_SECONDS fails its job.

@@ -15,6 +15,7 @@ from models_registry.models import Model, Snapshot
 from models_registry.selectors import model_list, snapshot_list
 from models_registry.services import attachment_name_clean
 
+ATTACHMENT = "attachment"  # an input kind of the wizard only: it becomes an upload
 FORMAT_CHOICES = [("", "Automatic (from the name or content)"), *AssetFormat.choices]
 
 
@@ -162,6 +163,7 @@ class InputAddForm(ConnectionFieldsMixin, forms.Form):
         widget=forms.RadioSelect,
         choices=[
             (JobAsset.Kind.UPLOAD, "File from your computer"),
+            (ATTACHMENT, "An attachment of the snapshot"),
             (JobAsset.Kind.EMBEDDED, "Pasted data"),
             (JobAsset.Kind.S3, "S3"),
             (JobAsset.Kind.HDFS, "HDFS"),
@@ -170,6 +172,7 @@ class InputAddForm(ConnectionFieldsMixin, forms.Form):
         label="Kind of input",
     )
     file = forms.FileField(required=False, label="Upload a file")
+    attachment = forms.ChoiceField(required=False, label="Attachment")
     data = forms.CharField(
         required=False,
         strip=False,
@@ -211,13 +214,28 @@ class InputAddForm(ConnectionFieldsMixin, forms.Form):
         "SAMPLE_DATA. The model reads it from the job JSON its init function gets.",
     )
 
-    def __init__(self, *args, user, **kwargs) -> None:
+    def __init__(self, *args, user, snapshot: Snapshot | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._set_connections(user)
+        # The snapshot's data files (e.g. the demo's credit_test.csv) can be inputs too.
+        self.attachments = {
+            a.name: a
+            for a in (snapshot.attachments.all() if snapshot is not None else [])
+            if format_from_name(a.name, default=None)
+        }
+        self.fields["attachment"].choices = [
+            ("", "Choose an attachment"),
+            *((n, n) for n in self.attachments),
+        ]
+
+    def clean_attachment(self):
+        name = self.cleaned_data.get("attachment") or ""
+        return self.attachments.get(name)
 
     def _contents(self, cleaned: dict) -> dict[str, bool]:
         return {
             JobAsset.Kind.UPLOAD: bool(cleaned.get("file")),
+            ATTACHMENT: cleaned.get("attachment") is not None,
             JobAsset.Kind.EMBEDDED: bool((cleaned.get("data") or "").strip()),
             JobAsset.Kind.S3: bool((cleaned.get("s3_location") or "").strip()),
             JobAsset.Kind.HDFS: bool((cleaned.get("hdfs_location") or "").strip()),

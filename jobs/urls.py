@@ -2,12 +2,28 @@ from __future__ import annotations
 
 from django.urls import path
 
-from jobs.views import compare, lists, metrics, pages, scoring_diff, wizard
+from jobs.views import (
+    compare,
+    dry_runs,
+    lists,
+    metrics,
+    pages,
+    scoring_diff,
+    wizard,
+    wizard_preview,
+)
 
 urlpatterns = [
     path("", lists.job_list_view, name="jobs-list"),
     path("rows/", lists.job_list_rows_view, name="jobs-list-rows"),
     path("new/", wizard.wizard_start_view, name="jobs-wizard-start"),
+    path("new/try/", dry_runs.wizard_try_view, name="jobs-wizard-try"),
+    path("dry-runs/<uuid:dry_run_uuid>/", dry_runs.dry_run_status_view, name="jobs-dry-run"),
+    path(
+        "new/inputs/<slug:input_id>/preview/",
+        wizard_preview.wizard_input_preview_view,
+        name="jobs-wizard-input-preview",
+    ),
     path("new/<slug:step>/", wizard.wizard_step_view, name="jobs-wizard-step"),
     path("compare/", compare.job_compare_view, name="jobs-compare"),
     path("<uuid:job_uuid>/", pages.job_detail_view, name="jobs-detail"),

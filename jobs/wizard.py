@@ -1,7 +1,8 @@
-"""The "create a batch job" wizard's state: ten steps, answers kept in the session.
+"""The "create a batch job" wizard's state: eight steps, answers kept in the session.
 
-Steps 1 (Jobs) and 2 (Create a new batch job) are the navigation that leads here, as in
-ModelOp Center's guide; steps 3–10 each have a page. An answer is kept as plain JSON (uuids,
+ModelOp Center's guide counts "Jobs" and "Create a new batch job" as its first two steps;
+they only open the wizard, so here the steps are numbered from the model (1) to the review
+(8). A training job skips the output step: its result is a new snapshot. An answer is kept as plain JSON (uuids,
 strings) and resolved again on every request through the selectors, so an answer that became
 inaccessible (a model moved to another team, an upload deleted) counts as missing and the
 person is sent back to that step instead of reaching job_submit with it.
@@ -35,18 +36,16 @@ class Step:
 
 
 STEPS = (
-    Step(1, "jobs", "Jobs"),
-    Step(2, "new", "Create a new batch job"),
-    Step(3, "model", "Model"),
-    Step(4, "snapshot", "Snapshot"),
-    Step(5, "runtime", "Runtime"),
-    Step(6, "type", "Job type"),
-    Step(7, "schemas", "Schemas"),
-    Step(8, "inputs", "Input assets"),
-    Step(9, "output", "Output asset"),
-    Step(10, "review", "Review"),
+    Step(1, "model", "Model"),
+    Step(2, "snapshot", "Snapshot"),
+    Step(3, "runtime", "Runtime"),
+    Step(4, "type", "Job type"),
+    Step(5, "schemas", "Schemas"),
+    Step(6, "inputs", "Input assets"),
+    Step(7, "output", "Output asset"),
+    Step(8, "review", "Review"),
 )
-PAGE_STEPS = tuple(step for step in STEPS if step.number >= 3)
+PAGE_STEPS = STEPS
 STEP_BY_SLUG = {step.slug: step for step in PAGE_STEPS}
 ANSWER_STEPS = tuple(step.slug for step in PAGE_STEPS if step.slug != "review")
 
@@ -194,6 +193,11 @@ class Wizard:
         return value if value in available else None
 
     @property
+    def is_training(self) -> bool:
+        """A training job writes no output asset: the new snapshot is its result."""
+        return self.job_type == JobType.TRAINING
+
+    @property
     def schemas(self) -> dict | None:
         value = self.answer("schemas")
         if value is None or self.snapshot is None:
@@ -286,8 +290,13 @@ class Wizard:
             case "inputs":
                 return bool(self.inputs)
             case "output":
-                return self.output is not None
+                return self.output is not None or self.is_training
         return False
+
+    def steps(self) -> tuple[Step, ...]:
+        """The steps this job has, numbered from 1: a training job has no output step."""
+        slugs = [s.slug for s in STEPS if not (s.slug == "output" and self.is_training)]
+        return tuple(Step(i, slug, STEP_BY_SLUG[slug].title) for i, slug in enumerate(slugs, 1))
 
     def first_missing(self, *, before: str | None = None) -> str | None:
         """The first unanswered step that comes before BEFORE (all steps when None)."""
@@ -363,7 +372,9 @@ class Wizard:
                 )
                 for item in self.inputs
             ],
-            "output": OutputSpec(
+            "output": None
+            if self.is_training
+            else OutputSpec(
                 kind=output.get("kind", JobAsset.Kind.EMBEDDED),
                 name=output.get("name", ""),
                 format=output.get("format", ""),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid as uuidlib
 from pathlib import Path
 
@@ -12,11 +13,11 @@ import click
 from jobs.formats import FORMATS
 from moc_cli.client import Api
 from moc_cli.context import State, pass_state
-from moc_cli.errors import NOT_FOUND, MocError
+from moc_cli.errors import JOB_FAILED, NOT_FOUND, MocError
 from moc_cli.jobs import JOB_TYPES, job_created
 from moc_cli.locations import input_spec, output_spec
 from moc_cli.options import json_option, quiet_option, uuid_argument, wait_options
-from moc_cli.output import size
+from moc_cli.output import echo_json, size, table
 
 
 def _target(api: Api, target: str) -> tuple[str, dict | None]:
@@ -198,6 +199,13 @@ def _max_rejects(text: str | None) -> dict:
     metavar="KEY",
     help="Creating again with the same KEY gives the same job, never a second one.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Create no job: try the model, sandboxed and time-bound on a worker, on the first "
+    "100 records of each input, and print its output records (or the error) and the schema "
+    "checks' verdicts. Uploaded files and pasted data only; OUTPUT is not written.",
+)
 @wait_options
 @quiet_option("the job UUID")
 @json_option
@@ -208,7 +216,7 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
                write_mode: str | None, embed: bool, runtime: str, input_schema: str,
                output_schema: str, check_input: bool, check_output: bool,
                stop_on_bad_records: bool, max_rejects: str | None, evaluator: bool,
-               params: tuple[str, ...], idempotency_key: str, wait: bool,
+               params: tuple[str, ...], idempotency_key: str, dry_run: bool, wait: bool,
                progress: bool | None, quiet: bool, as_json: bool) -> None:  # fmt: skip
     """Create a job: run a model's score (batchjob), metrics (testjob) or train (trainingjob)
     function on INPUT, writing OUTPUT. Prints the job UUID as the last word.
@@ -277,6 +285,9 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
         body["params"] = job_params
     if evaluator:
         body["evaluator"] = True
+    if dry_run:
+        dry_run_show(api, api.post("/api/jobs/dry-run/", json=body), label=label, as_json=as_json)
+        return
     response = api.request("POST", "/api/jobs/", json=body, keyed=True,
                            headers={"Idempotency-Key": key})  # fmt: skip
     job = response.json()
@@ -291,3 +302,37 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
         lines.append("The first try made this job (its answer was lost); no second job.")
     job_created(api, job, as_json=as_json, quiet=quiet, wait=wait, progress=progress,
                 lines=tuple(lines), verb="Job" if again else "Created job")  # fmt: skip
+
+
+def dry_run_show(api: Api, dry_run: dict, *, label: str, as_json: bool) -> None:
+    """Wait for the dry run to end and print what the model did on the sample; exit
+    JOB_FAILED when the model failed on it."""
+    click.echo(f"Trying {label} on the first {dry_run['records']} records of each input "
+               f"(runtime {dry_run.get('runtime') or '?'}); no job is created.", err=True)  # fmt: skip
+    while dry_run["status"] not in ("done", "error"):
+        time.sleep(0.5)
+        dry_run = api.get(f"/api/dry-runs/{dry_run['uuid']}/", what="Dry run")
+    result = dry_run.get("result") or {}
+    if as_json:
+        echo_json(dry_run)
+    else:
+        counts = result.get("counts") or {}
+        if "records_read" in counts:
+            click.echo(f"Read {counts['records_read']}, wrote {counts.get('records_written', 0)}, "
+                       f"rejected {counts.get('records_rejected', 0)} records "
+                       f"in {result.get('seconds', 0)} s.")  # fmt: skip
+        for check in result.get("schema_checks") or []:
+            click.echo(f"{check['side'].capitalize()} schema {check['schema']}: {check['text']}")
+        output = result.get("output") or {}
+        if output.get("columns"):
+            table(output["rows"], output["columns"])
+        for metrics in result.get("metrics") or []:
+            echo_json(metrics)
+        for artifact in result.get("artifacts") or []:
+            click.echo(f"artifact {artifact['name']} ({size(artifact.get('size'))})")
+        for reject in result.get("rejects") or []:
+            click.echo(f"rejected {reject['direction']} record {reject.get('record')}: "
+                       f"{reject['reason']}", err=True)  # fmt: skip
+    if dry_run["status"] == "error":
+        raise MocError(f"The model failed on the sample: {result.get('error', '')}",
+                       code=JOB_FAILED)  # fmt: skip

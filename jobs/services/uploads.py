@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import JobAsset, Upload
+from models_registry.models import Attachment
 
 logger = logging.getLogger(__name__)
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -95,7 +96,11 @@ def upload_sweep(*, now=None) -> dict[str, int]:
         name = upload.file.name
         upload.delete()
         removed += 1
-        if name and not Upload.objects.filter(file=name).exists():
+        if (
+            name
+            and not Upload.objects.filter(file=name).exists()
+            and not Attachment.objects.filter(file=name).exists()  # chosen in the wizard
+        ):
             try:
                 upload.file.storage.delete(name)
                 files += 1

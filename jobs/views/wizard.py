@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,6 +25,7 @@ from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from commandcenter.lib.uploads import input_file_limits, upload_limits, upload_refusals
 from jobs.forms import (
+    ATTACHMENT,
     InputAddForm,
     JobTypeStepForm,
     ModelStepForm,
@@ -33,14 +35,15 @@ from jobs.forms import (
     SchemaStepForm,
     SnapshotStepForm,
 )
-from jobs.models import JobAsset
+from jobs.models import Job, JobAsset, Upload
 from jobs.selectors import runtime_health
 from jobs.services import EXTERNAL_KINDS, job_submit, upload_create
 from jobs.services.assets import JOB_MAX_INPUTS
 from jobs.services.placement import runtime_fit_check, runtime_tags_missing
 from jobs.views._common import get_job_for_user, wants_partial
 from jobs.views._external import external_sizes, kind_groups, location_check
-from jobs.wizard import AUTO_RUNTIME, PAGE_STEPS, STEP_BY_SLUG, STEPS, Wizard
+from jobs.views.dry_runs import dry_run_context, dry_run_for_review
+from jobs.wizard import AUTO_RUNTIME, STEP_BY_SLUG, Wizard
 from models_registry.selectors import model_list, snapshot_list
 
 logger = logging.getLogger(__name__)
@@ -68,6 +71,23 @@ def _uuid_or_404(value: str) -> uuid.UUID:
 # --- Steps ----------------------------------------------------------------------------------
 
 
+def _model_choices(request: HttpRequest, queryset) -> tuple[str, object]:
+    """The models to offer, narrowed by ?q= (name, description or team), each with what
+    tells models of the same name apart: its team, newest version and last job."""
+    query = (request.GET.get("q") or "").strip()[:100]
+    if query:
+        queryset = queryset.filter(
+            Q(name__icontains=query) | Q(description__icontains=query)
+            | Q(team__name__icontains=query)
+        )  # fmt: skip
+    last = Job.objects.filter(snapshot__model=OuterRef("pk")).order_by("-created_at")
+    queryset = queryset.select_related("team").annotate(
+        last_job_at=Subquery(last.values("created_at")[:1]),
+        last_job_status=Subquery(last.values("status")[:1]),
+    )
+    return query, queryset.order_by("name", "team__name")
+
+
 def _model_get(request: HttpRequest, wizard: Wizard, form: ModelStepForm | None = None) -> dict:
     if form is None:
         form = ModelStepForm(user=request.user)
@@ -75,7 +95,12 @@ def _model_get(request: HttpRequest, wizard: Wizard, form: ModelStepForm | None 
         # A person with a single model should not have to pick it.
         only = str(choices[0].uuid) if len(choices) == 1 else None
         form.initial = {"model": wizard.answer("model") or only}
-    return {"form": form, "choices": form.fields["model"].queryset.order_by("name")}
+    query, choices = _model_choices(request, form.fields["model"].queryset)
+    choices = list(choices[:200])
+    names = [model.name.casefold() for model in choices]
+    for model in choices:
+        model.same_name = names.count(model.name.casefold()) > 1
+    return {"form": form, "choices": choices, "query": query}
 
 
 def _model_post(request: HttpRequest, wizard: Wizard) -> dict | None:
@@ -220,7 +245,7 @@ def _session_bound(form, answers: list[dict], kind: str, data: str) -> bool:
 
 
 def _inputs_get(request: HttpRequest, wizard: Wizard, form=None) -> dict:
-    form = form or InputAddForm(user=request.user)
+    form = form or InputAddForm(user=request.user, snapshot=wizard.snapshot)
     return {"form": form, "inputs": wizard.inputs, **kind_groups(form)}
 
 
@@ -232,7 +257,7 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
         wizard.save("inputs", remaining)
         return _inputs_get(request, wizard)
 
-    form = InputAddForm(request.POST, request.FILES, user=request.user)
+    form = InputAddForm(request.POST, request.FILES, user=request.user, snapshot=wizard.snapshot)
     if refusals := upload_refusals(request):  # a file too large was dropped while it streamed
         for field, message in refusals:
             form.add_error(field if field in form.fields else None, message)
@@ -256,6 +281,24 @@ def _inputs_post(request: HttpRequest, wizard: Wizard) -> dict | None:
                 "upload": str(upload.uuid),
                 "format": data["format"],
                 "role": data["role"],
+            }
+        )
+    elif kind == ATTACHMENT:
+        attachment = data["attachment"]
+        # The snapshot's stored file, named by an upload of this user (as a re-run's inputs
+        # are): nothing is copied, and the upload sweep leaves attachments' files alone.
+        upload = Upload.objects.create(
+            owner=request.user, name=attachment.name, file=attachment.file.name,
+            size=attachment.size,
+        )  # fmt: skip
+        answers.append(
+            {
+                "id": uuid.uuid4().hex,
+                "kind": JobAsset.Kind.UPLOAD,
+                "upload": str(upload.uuid),
+                "format": data["format"],
+                "role": data["role"],
+                "attachment": attachment.name,
             }
         )
     elif kind == JobAsset.Kind.EMBEDDED:
@@ -343,6 +386,7 @@ def _review_get(
     inputs = [dict(item) for item in wizard.inputs]
     external_sizes(inputs)
     return {
+        **dry_run_context(dry_run_for_review(request)),
         "review": wizard.review(),
         "inputs": inputs,
         "errors": errors or [],
@@ -387,34 +431,43 @@ HANDLERS: dict[str, tuple[StepGet, StepPost]] = {
 
 
 def _indicator(wizard: Wizard, current: str) -> list[dict]:
-    """All ten steps, each done / current / to do; a step is a link once it is reachable."""
-    current_number = STEP_BY_SLUG[current].number
+    """The job's steps, each done / current / to do; a step is a link once it is reachable."""
+    steps = wizard.steps()
+    slugs = [step.slug for step in steps]
+    current_index = slugs.index(current) if current in slugs else 0
     missing = wizard.first_missing()
-    missing_number = STEP_BY_SLUG[missing].number if missing else STEPS[-1].number
+    missing_index = slugs.index(missing) if missing in slugs else len(slugs) - 1
     rows = []
-    for step in STEPS:
-        if step.number == current_number:
+    for index, step in enumerate(steps):
+        if index == current_index:
             state = "current"
-        elif step.number < 3 or (step.slug in STEP_BY_SLUG and wizard.is_answered(step.slug)):
+        elif step.slug != "review" and wizard.is_answered(step.slug):
             state = "done"
         else:
             state = "todo"
-        reachable = 3 <= step.number <= missing_number and step.number != current_number
-        url = (
-            reverse("jobs-list") if step.number == 1 else _step_url(step.slug) if reachable else ""
+        reachable = index <= missing_index and index != current_index
+        rows.append(
+            {"step": step, "state": state, "url": _step_url(step.slug) if reachable else ""}
         )
-        rows.append({"step": step, "state": state, "url": url})
     return rows
 
 
+def _neighbour(wizard: Wizard, slug: str, offset: int) -> str | None:
+    """The step before (-1) or after (+1) SLUG among this job's steps."""
+    slugs = [step.slug for step in wizard.steps()]
+    index = slugs.index(slug) + offset if slug in slugs else -1
+    return slugs[index] if 0 <= index < len(slugs) else None
+
+
 def _render_step(request: HttpRequest, wizard: Wizard, slug: str, context: dict) -> HttpResponse:
-    step = STEP_BY_SLUG[slug]
-    index = PAGE_STEPS.index(step)
+    numbered = {step.slug: step for step in wizard.steps()}
+    step = numbered.get(slug, STEP_BY_SLUG[slug])
+    back = _neighbour(wizard, slug, -1)
     full_context = {
         "step": step,
         "steps": _indicator(wizard, slug),
         "step_url": _step_url(slug),
-        "back_url": _step_url(PAGE_STEPS[index - 1].slug) if index > 0 else "",
+        "back_url": _step_url(back) if back else "",
         "step_template": f"jobs/wizard/{slug}.html",
         "wizard": wizard,
         **context,
@@ -483,6 +536,8 @@ def wizard_step_view(request: HttpRequest, step: str) -> HttpResponse:
             messages.info(request, f"First choose: {STEP_BY_SLUG[missing].title.lower()}.")
         return _go_to(request, wizard, missing)
 
+    if step == "output" and wizard.is_training:  # the new snapshot is a training job's output
+        return _go_to(request, wizard, "review")
     get, post = HANDLERS[step]
     if request.method == "GET":
         return _render_step(request, wizard, step, get(request, wizard))
@@ -492,5 +547,5 @@ def wizard_step_view(request: HttpRequest, step: str) -> HttpResponse:
         return result
     if isinstance(result, dict):
         return _render_step(request, wizard, step, result)
-    following = PAGE_STEPS[PAGE_STEPS.index(STEP_BY_SLUG[step]) + 1].slug
+    following = _neighbour(wizard, step, +1) or "review"
     return _go_to(request, wizard, wizard.first_missing(before=following) or following)

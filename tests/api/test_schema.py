@@ -9,6 +9,8 @@ pytestmark = pytest.mark.django_db
 
 # (method, path) of every endpoint the API contract promises; the CLI is written against it.
 CONTRACT = [
+    ("post", "/api/jobs/dry-run/"),
+    ("get", "/api/dry-runs/{dry_run_uuid}/"),
     ("post", "/api/auth/token/"),
     ("get", "/api/me/"),
     ("get", "/api/models/"),
