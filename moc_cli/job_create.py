@@ -286,7 +286,7 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
     if evaluator:
         body["evaluator"] = True
     if dry_run:
-        dry_run_show(api, api.post("/api/jobs/dry-run/", json=body), label=label, as_json=as_json)
+        dry_run_show(api, api.post("/api/jobs/dry-run/", json=body), model=model, as_json=as_json)
         return
     response = api.request("POST", "/api/jobs/", json=body, keyed=True,
                            headers={"Idempotency-Key": key})  # fmt: skip
@@ -304,9 +304,14 @@ def job_create(state: State, job_type: str, target: str, input_: str, output: st
                 lines=tuple(lines), verb="Job" if again else "Created job")  # fmt: skip
 
 
-def dry_run_show(api: Api, dry_run: dict, *, label: str, as_json: bool) -> None:
+def dry_run_show(api: Api, dry_run: dict, *, model: dict | None, as_json: bool) -> None:
     """Wait for the dry run to end and print what the model did on the sample; exit
     JOB_FAILED when the model failed on it."""
+    snapshot = dry_run.get("snapshot") or {}
+    if model is None:
+        label = f"snapshot v{snapshot.get('version')}"
+    else:
+        label = _label({"model": model, "snapshot": snapshot}, model)
     click.echo(f"Trying {label} on the first {dry_run['records']} records of each input "
                f"(runtime {dry_run.get('runtime') or '?'}); no job is created.", err=True)  # fmt: skip
     while dry_run["status"] not in ("done", "error"):
