@@ -386,22 +386,30 @@ def _drop_user(name: str, workdirs: list[str], inputs: list[str]) -> str:
     return name
 
 
-def _processes_of(uid: int) -> int:
+def _tasks_of(uid: int) -> int:
+    """Threads of every process of the user: what RLIMIT_NPROC counts (a task each)."""
     count = 0
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
                 if entry.stat().st_uid == uid:
-                    count += 1
+                    count += sum(1 for _ in os.scandir(f"/proc/{entry.name}/task"))
             except OSError:
-                pass
+                pass  # ended meanwhile
     return count
 
 
+# The sandbox user is shared by every job's model process on the machine, and RLIMIT_NPROC
+# counts all their threads together: room for other jobs that start (or start threads) after
+# this one, so that a neighbour's JVM or thread pool cannot starve it. The supervisor still
+# stops a model at MODEL_MAX_PROCESSES processes of its own; this limit is the backstop.
+_NEIGHBOURS_HEADROOM = 1024
+
+
 def _limits(policy: SandboxPolicy) -> None:
-    # RLIMIT_NPROC counts every process of the user: allow what it has now plus the model's,
-    # and a few more, so that the supervisor sees the model go past its number and says so.
-    nproc = _processes_of(os.geteuid()) + policy.max_processes + policy.threads + 8
+    # RLIMIT_NPROC counts every thread of the user: allow what it has now plus the model's and
+    # its neighbours' room, so that the supervisor sees the model go past its number and says so.
+    nproc = _tasks_of(os.geteuid()) + policy.max_processes + policy.threads + _NEIGHBOURS_HEADROOM
     _lower(resource.RLIMIT_NPROC, nproc)
     _lower(resource.RLIMIT_CORE, 0)
     if policy.address_space:
