@@ -228,7 +228,7 @@ def main() -> None:
         if job.status != JobStatus.COMPLETE or job.records_written != rows_n:
             raise SystemExit(
                 f"the {mode} job on {path.name} ended {job.status} with {job.records_written} "
-                f"records written: {job.error_message}"
+                f"records written: {job.error_message}\n{job.log}"
             )
         return elapsed
 
