@@ -225,6 +225,8 @@ class CsvReader(Reader):
         # fails the check.
         self.types: dict[str, str] = {}
         self.read_by = ""  # "pyarrow" once its fast path has the file, else "pandas"
+        # All at once (recordsets): pyarrow's read_csv, which parses blocks on every core.
+        self.at_once = False
 
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         for frame in self.frames(chunk_rows):
@@ -291,17 +293,19 @@ class CsvReader(Reader):
             import pyarrow.csv as pcsv
         except (JobError, ImportError):
             return None
+        options = {
+            "read_options": pcsv.ReadOptions(block_size=chunk_bytes),
+            "parse_options": pcsv.ParseOptions(newlines_in_values=True),
+            "convert_options": pcsv.ConvertOptions(
+                null_values=_PANDAS_NA, strings_can_be_null=True,
+                true_values=["True", "TRUE", "true"], false_values=["False", "FALSE", "false"],
+            ),
+        }  # fmt: skip
+        if self.at_once:
+            return self._arrow_whole(pa, pcsv, options)
         source = pa.OSFile(self.path)
         try:
-            stream = pcsv.open_csv(
-                source,
-                read_options=pcsv.ReadOptions(block_size=chunk_bytes),
-                parse_options=pcsv.ParseOptions(newlines_in_values=True),
-                convert_options=pcsv.ConvertOptions(
-                    null_values=_PANDAS_NA, strings_can_be_null=True,
-                    true_values=["True", "TRUE", "true"], false_values=["False", "FALSE", "false"],
-                ),
-            )  # fmt: skip
+            stream = pcsv.open_csv(source, **options)
             batch = stream.read_next_batch() if self._arrow_fits(stream.schema, pa) else None
         except (pa.ArrowException, OSError, StopIteration):
             batch = None  # empty, or a first block that does not parse: pandas says why
@@ -311,6 +315,24 @@ class CsvReader(Reader):
         self._advance(source.tell())  # the reader reads ahead: close, not exact
         self.read_by = "pyarrow"
         return self._arrow_rest(source, stream, first, pa)
+
+    def _arrow_whole(self, pa, pcsv, options) -> Iterator[pd.DataFrame] | None:
+        """The whole file as one DataFrame by pyarrow.csv.read_csv, or None (pandas reads it):
+        no record is handed out before the file is read, so pandas may start from the top."""
+        try:
+            table = pcsv.read_csv(self.path, **options)
+        except (pa.ArrowException, OSError):
+            return None
+        if not self._arrow_fits(table.schema, pa):
+            return None
+        frame = table.to_pandas(self_destruct=True, split_blocks=False)
+        del table
+        frame = _arrow_bools(frame)
+        if not self._same_as_pandas(frame):
+            return None
+        self.read_by = "pyarrow"
+        self.bytes_read = self.size
+        return iter([frame_typed(frame, self.types) if self.types else frame])
 
     def _arrow_rest(self, source, stream, first, pa) -> Iterator[pd.DataFrame | None]:
         with source:
@@ -482,6 +504,16 @@ _PANDAS_NA = [
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 ]  # fmt: skip
 _COMPARED_ROWS = 1000  # rows of a CSV file read by pandas too, to see pyarrow reads it the same
+
+
+def _arrow_bools(frame: pd.DataFrame) -> pd.DataFrame:
+    """FRAME's object columns of booleans with missing values hold NaN for them, not None."""
+    for column in frame.select_dtypes(include="object").columns:
+        series = frame[column]
+        present = series.notna()
+        if not present.all() and series[present].map(type).eq(bool).all():
+            frame[column] = series.where(present, np.nan)
+    return frame
 
 
 def _arrow_pandas(batch) -> pd.DataFrame:

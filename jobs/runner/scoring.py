@@ -405,6 +405,7 @@ class ScoringRun:
         frames, numbered, readers = [], [], []
         for item in self.spec.inputs:
             reader = self._open(item)
+            reader.at_once = isinstance(reader, CsvReader)  # all input at once anyway
             for frame in reader.frames(self.spec.chunk_rows, self.spec.chunk_bytes):
                 self.counts.records_read = self.read_done + reader.seen
                 checked = self._checked_frame(reader, frame)

@@ -26,9 +26,11 @@ def open_input(path, fmt=None):
     return reader_open(InputFile(name=path.name, path=str(path), format=fmt or path.suffix[1:]))
 
 
-def frames_of(path, *, chunk_rows=10_000, chunk_bytes=0, reject=None):
+def frames_of(path, *, chunk_rows=10_000, chunk_bytes=0, reject=None, at_once=False):
     reader = open_input(path)
     reader.reject = reject
+    if at_once:  # recordsets: a CSV file by pyarrow.csv.read_csv
+        reader.at_once = True
     frames, numbers = [], []
     for frame in reader.frames(chunk_rows, chunk_bytes):
         frames.append(frame)
@@ -85,11 +87,12 @@ CSV_READ_BY_PANDAS = {
 }
 
 
+@pytest.mark.parametrize("at_once", [False, True], ids=["batch", "recordsets"])
 @pytest.mark.parametrize("text", CSV_READ_BY_PYARROW.values(), ids=CSV_READ_BY_PYARROW.keys())
-def test_pyarrow_reads_a_csv_file_as_pandas_did(tmp_path, text):
+def test_pyarrow_reads_a_csv_file_as_pandas_did(tmp_path, text, at_once):
     path = tmp_path / "in.csv"
     path.write_text(text, encoding="utf-8")
-    fast, fast_frames, numbers = frames_of(path, chunk_bytes=CHUNK_BYTES)
+    fast, fast_frames, numbers = frames_of(path, chunk_bytes=CHUNK_BYTES, at_once=at_once)
     _, before, _ = frames_of(path)
     assert fast.read_by == "pyarrow"
     pd.testing.assert_frame_equal(pd.concat(fast_frames), pd.concat(before))
@@ -97,11 +100,12 @@ def test_pyarrow_reads_a_csv_file_as_pandas_did(tmp_path, text):
     assert numbers == list(range(1, len(numbers) + 1))
 
 
+@pytest.mark.parametrize("at_once", [False, True], ids=["batch", "recordsets"])
 @pytest.mark.parametrize("text", CSV_READ_BY_PANDAS.values(), ids=CSV_READ_BY_PANDAS.keys())
-def test_a_csv_file_pyarrow_would_read_otherwise_is_left_to_pandas(tmp_path, text):
+def test_a_csv_file_pyarrow_would_read_otherwise_is_left_to_pandas(tmp_path, text, at_once):
     path = tmp_path / "in.csv"
     path.write_text(text, encoding="utf-8")
-    fast, fast_frames, _ = frames_of(path, chunk_bytes=CHUNK_BYTES)
+    fast, fast_frames, _ = frames_of(path, chunk_bytes=CHUNK_BYTES, at_once=at_once)
     _, before, _ = frames_of(path)
     assert fast.read_by in ("pandas", "")  # an empty file is read by neither
     assert same_records(records(fast_frames), records(before))
@@ -160,6 +164,19 @@ def test_a_bad_csv_row_in_a_later_chunk_is_rejected_with_its_line(tmp_path):
     assert rejected[0]["reason"] == "Expected 2 fields, saw 3"
     rows = records(frames)
     assert [r["id"] for r in rows] == [i for i in range(3000) if i != 2500]
+    assert numbers == [i + 1 for i in range(3000) if i != 2500]
+
+
+def test_a_bad_csv_row_read_all_at_once_is_rejected_with_its_line(tmp_path):
+    path = tmp_path / "in.csv"
+    lines = [f"{i},{i / 2}" for i in range(3000)]
+    lines[2500] = "2500,1.5,extra"
+    path.write_text("id,x\n" + "\n".join(lines) + "\n")
+    rejected = []
+    reader, frames, numbers = frames_of(
+        path, chunk_bytes=4096, reject=lambda **kw: rejected.append(kw), at_once=True
+    )
+    assert [(r["number"], r["line"]) for r in rejected] == [(2501, 2502)]
     assert numbers == [i + 1 for i in range(3000) if i != 2500]
 
 
