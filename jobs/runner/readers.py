@@ -508,7 +508,7 @@ _COMPARED_ROWS = 1000  # rows of a CSV file read by pandas too, to see pyarrow r
 
 def _arrow_bools(frame: pd.DataFrame) -> pd.DataFrame:
     """FRAME's object columns of booleans with missing values hold NaN for them, not None."""
-    for column in frame.select_dtypes(include="object").columns:
+    for column in frame.select_dtypes(include="object", exclude="str").columns:
         series = frame[column]
         present = series.notna()
         if not present.all() and series[present].map(type).eq(bool).all():
