@@ -279,6 +279,9 @@ for _folder in (MEDIA_ROOT, JOB_WORK_DIR, DATA_DIR / "tmp"):
     if _folder.is_relative_to(DATA_DIR):  # folders given elsewhere are the operator's to set
         _private_dir(_folder)
 JOB_CHUNK_ROWS = env_int("JOB_CHUNK_ROWS", 10_000, minimum=1)
+# Input bytes per DataFrame in batch and recordsets modes (and for metrics and training); 0:
+# JOB_CHUNK_ROWS rows instead.
+JOB_CHUNK_BYTES = env_int("JOB_CHUNK_BYTES", 1024 * 1024, minimum=0)
 JOB_PROGRESS_SECONDS = env_float("JOB_PROGRESS_SECONDS", 0.5)
 # Workers beat every HEARTBEAT_SECONDS; a worker is "stale" after WORKER_STALE_SECONDS without
 # a beat and "offline" after WORKER_OFFLINE_SECONDS (then its running jobs are started again).

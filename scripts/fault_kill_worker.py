@@ -36,6 +36,7 @@ WORKER_ENV = {
     "WORKER_OFFLINE_SECONDS": "5",
     "RECONCILE_SECONDS": "2",
     "JOB_PROGRESS_SECONDS": "0.3",
+    "JOB_CHUNK_BYTES": "0",  # batch-mode chunks of JOB_CHUNK_ROWS rows, which the pace is per
 }
 
 

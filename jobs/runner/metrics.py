@@ -195,6 +195,7 @@ class MetricsRun:
         frames = list(
             frames_checked(
                 reader, chunk_rows=self.spec.chunk_rows, check=self.input_check,
+                chunk_bytes=self.spec.chunk_bytes,
                 rejects=self.rejects, counts=self.counts, events=self.events,
                 bytes_before=self.counts.bytes_read,
             )

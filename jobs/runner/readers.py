@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -78,8 +79,15 @@ class Reader:
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         raise NotImplementedError
 
-    def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    def frames(self, chunk_rows: int, chunk_bytes: int = 0) -> Iterator[pd.DataFrame]:
+        """DataFrames of about CHUNK_BYTES of input each, or CHUNK_ROWS rows when it is 0."""
         raise NotImplementedError
+
+    def _rows_of(self, chunk_rows: int, chunk_bytes: int, rows: int, size: int) -> int:
+        """Rows in CHUNK_BYTES when ROWS rows take SIZE bytes; CHUNK_ROWS without bytes."""
+        if not chunk_bytes or not rows or not size:
+            return chunk_rows
+        return max(1, chunk_bytes * rows // size)
 
     def position(self, done: int, of: int) -> int:
         """Bytes read once DONE of the OF records of the current chunk are scored: a slow
@@ -100,16 +108,22 @@ class JsonLinesReader(Reader):
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         yield from self._chunks(chunk_rows, objects=False)
 
-    def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
-        for records in self._chunks(chunk_rows, objects=True):
+    def frames(self, chunk_rows: int, chunk_bytes: int = 0) -> Iterator[pd.DataFrame]:
+        for records in self._chunks(chunk_rows, objects=True, chunk_bytes=chunk_bytes):
             yield pd.DataFrame(records)
 
-    def _chunks(self, chunk_rows: int, *, objects: bool) -> Iterator[list[Any]]:
+    def _chunks(
+        self, chunk_rows: int, *, objects: bool, chunk_bytes: int = 0
+    ) -> Iterator[list[Any]]:
         """Lists of decoded records; OBJECTS: a table's rows, so only JSON objects."""
         line_no = number = 0
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
         with open(self.path, "rb") as f:
-            while lines := list(itertools.islice(f, chunk_rows)):
+            # readlines(hint): whole lines, about CHUNK_BYTES of them.
+            take = (lambda: f.readlines(chunk_bytes)) if chunk_bytes else (
+                lambda: list(itertools.islice(f, chunk_rows))
+            )  # fmt: skip
+            while lines := take():
                 self._advance(self.bytes_read + sum(map(len, lines)))
                 numbers, records = [], []
                 for line in lines:
@@ -178,7 +192,8 @@ class JsonArrayReader(Reader):
             self.seen = start + len(chunk)
             yield chunk
 
-    def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    def frames(self, chunk_rows: int, chunk_bytes: int = 0) -> Iterator[pd.DataFrame]:
+        chunk_rows = self._rows_of(chunk_rows, chunk_bytes, len(self.value), self.size)
         for start in range(0, len(self.value), chunk_rows):
             chunk = self.value[start : start + chunk_rows]
             self.first, self.numbers = start + 1, None
@@ -209,15 +224,39 @@ class CsvReader(Reader):
         # as text, so its good cells are converted back (frame_typed) and only the bad row
         # fails the check.
         self.types: dict[str, str] = {}
+        self.read_by = ""  # "pyarrow" once its fast path has the file, else "pandas"
+        # All at once (recordsets): pyarrow's read_csv, which parses blocks on every core.
+        self.at_once = False
 
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         for frame in self.frames(chunk_rows):
             yield frame.to_dict("records")
 
-    def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
-        """Fast path: pandas reads the file in chunks. At the first chunk that does not parse,
-        reading starts again after the records already handed out, the careful way."""
+    def frames(self, chunk_rows: int, chunk_bytes: int = 0) -> Iterator[pd.DataFrame]:
+        """Fastest path (CHUNK_BYTES given): pyarrow's multithreaded reader, for files whose
+        columns it reads as pandas would (_arrow_frames). Fast path: pandas reads the file in
+        chunks. At the first chunk that does not parse, reading starts again after the records
+        already handed out, the careful way."""
         done = 0
+        if chunk_bytes and (frames := self._arrow_frames(chunk_bytes)) is not None:
+            for frame in frames:
+                if frame is None:  # pyarrow cannot go on: pandas takes over after DONE records
+                    chunk_rows = self._rows_of(chunk_rows, chunk_bytes, done, self.bytes_read)
+                    break
+                self.first, self.numbers = done + 1, None
+                done += len(frame)
+                self.seen = done
+                yield frame
+            else:
+                self.bytes_read = self.size
+                return
+            if done:
+                self.read_by = "pandas"
+                yield from self._frames_careful(chunk_rows, skip=done)
+                return
+        elif chunk_bytes:
+            chunk_rows = self._rows_estimate(chunk_rows, chunk_bytes)
+        self.read_by = "pandas"
         try:
             with open(self.path, "rb") as f, warnings.catch_warnings():
                 # Rows with one field more than the header would silently make the first
@@ -236,6 +275,107 @@ class CsvReader(Reader):
             yield from self._frames_careful(chunk_rows, skip=done)
             return
         self.bytes_read = self.size
+
+    def _rows_estimate(self, chunk_rows: int, chunk_bytes: int) -> int:
+        """About how many rows CHUNK_BYTES hold, from the lines of the file's first 64 KiB."""
+        with open(self.path, "rb") as f:
+            head = f.read(65536)
+        return self._rows_of(chunk_rows, chunk_bytes, head.count(b"\n"), len(head))
+
+    def _arrow_frames(self, chunk_bytes: int) -> Iterator[pd.DataFrame | None] | None:
+        """The file in DataFrames of about CHUNK_BYTES, read by pyarrow.csv, when its first
+        rows read by pandas give the same DataFrame (names, dtypes, values); None when not
+        (or without pyarrow), so that pandas reads it all. The frames end with None when
+        pyarrow fails further on (a row that does not parse, text that is not UTF-8, a column
+        whose type changes): pandas goes on from there."""
+        try:
+            pa, _ = arrow()
+            import pyarrow.csv as pcsv
+        except (JobError, ImportError):
+            return None
+        options = {
+            "read_options": pcsv.ReadOptions(block_size=chunk_bytes),
+            "parse_options": pcsv.ParseOptions(newlines_in_values=True),
+            "convert_options": pcsv.ConvertOptions(
+                null_values=_PANDAS_NA, strings_can_be_null=True,
+                true_values=["True", "TRUE", "true"], false_values=["False", "FALSE", "false"],
+            ),
+        }  # fmt: skip
+        if self.at_once:
+            return self._arrow_whole(pa, pcsv, options)
+        source = pa.OSFile(self.path)
+        try:
+            stream = pcsv.open_csv(source, **options)
+            batch = stream.read_next_batch() if self._arrow_fits(stream.schema, pa) else None
+        except (pa.ArrowException, OSError, StopIteration):
+            batch = None  # empty, or a first block that does not parse: pandas says why
+        if batch is None or not self._same_as_pandas(first := _arrow_pandas(batch)):
+            source.close()
+            return None
+        self._advance(source.tell())  # the reader reads ahead: close, not exact
+        self.read_by = "pyarrow"
+        return self._arrow_rest(source, stream, first, pa)
+
+    def _arrow_whole(self, pa, pcsv, options) -> Iterator[pd.DataFrame] | None:
+        """The whole file as one DataFrame by pyarrow.csv.read_csv, or None (pandas reads it):
+        no record is handed out before the file is read, so pandas may start from the top."""
+        try:
+            table = pcsv.read_csv(self.path, **options)
+        except (pa.ArrowException, OSError):
+            return None
+        if not self._arrow_fits(table.schema, pa):
+            return None
+        frame = table.to_pandas(self_destruct=True, split_blocks=False)
+        del table
+        frame = _arrow_bools(frame)
+        if not self._same_as_pandas(frame):
+            return None
+        self.read_by = "pyarrow"
+        self.bytes_read = self.size
+        return iter([frame_typed(frame, self.types) if self.types else frame])
+
+    def _arrow_rest(self, source, stream, first, pa) -> Iterator[pd.DataFrame | None]:
+        with source:
+            yield frame_typed(first, self.types) if self.types else first
+            while True:
+                try:
+                    batch = stream.read_next_batch()
+                except StopIteration:
+                    return
+                except (pa.ArrowException, OSError):
+                    yield None
+                    return
+                self._advance(source.tell())
+                frame = _arrow_pandas(batch)
+                yield frame_typed(frame, self.types) if self.types else frame
+
+    @staticmethod
+    def _arrow_fits(schema, pa) -> bool:
+        """Whether pyarrow read every column as one pandas would give the same: whole numbers,
+        floats, text, booleans (not dates, which pandas leaves as text, nor columns with no
+        value), under names that are all there and different (pandas renames the others)."""
+        simple = (pa.types.is_int64, pa.types.is_float64, pa.types.is_string, pa.types.is_boolean)
+        names = schema.names
+        return (
+            len(set(names)) == len(names)
+            and all(names)
+            and all(any(test(field.type) for test in simple) for field in schema)
+        )
+
+    def _same_as_pandas(self, frame: pd.DataFrame) -> bool:
+        rows = min(len(frame), _COMPARED_ROWS)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                theirs = pd.read_csv(self.path, nrows=rows, index_col=False)
+        except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError, ValueError):
+            return False
+        ours = frame.iloc[:rows]
+        return (
+            list(theirs.columns) == list(ours.columns)
+            and list(theirs.dtypes) == list(ours.dtypes)
+            and theirs.equals(ours)
+        )
 
     def _frames_careful(self, chunk_rows: int, *, skip: int) -> Iterator[pd.DataFrame]:
         """Chunks of CHUNK_ROWS lines after the first SKIP records, each parsed whole and,
@@ -358,6 +498,37 @@ def _csv_row_reason(raw: bytes, width: int) -> str | None:
     return None
 
 
+# pandas' default missing values (pandas.read_csv's na_values), for pyarrow.
+_PANDAS_NA = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+_COMPARED_ROWS = 1000  # rows of a CSV file read by pandas too, to see pyarrow reads it the same
+
+
+def _arrow_bools(frame: pd.DataFrame) -> pd.DataFrame:
+    """FRAME's object columns of booleans with missing values hold NaN for them, not None."""
+    for column in frame.select_dtypes(include="object", exclude="str").columns:
+        series = frame[column]
+        present = series.notna()
+        if not present.all() and series[present].map(type).eq(bool).all():
+            frame[column] = series.where(present, np.nan)
+    return frame
+
+
+def _arrow_pandas(batch) -> pd.DataFrame:
+    """A pyarrow batch as pandas' read_csv would give it: a boolean column with missing
+    values holds NaN for them, as pandas' does, not None."""
+    frame = batch.to_pandas()
+    for i, field in enumerate(batch.schema):
+        if str(field.type) != "bool":
+            continue
+        if batch.column(i).null_count:
+            column = frame.iloc[:, i]
+            frame[field.name] = column.where(column.notna(), np.nan)
+    return frame
+
+
 _NUMERIC = {"int", "long", "float", "double"}
 _TRUE = {"true": True, "false": False, "1": True, "0": False}
 
@@ -422,8 +593,11 @@ class ParquetReader(Reader):
         for batch in self._batches(chunk_rows):
             yield batch.to_pylist()
 
-    def frames(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
-        for batch in self._batches(chunk_rows):
+    def frames(self, chunk_rows: int, chunk_bytes: int = 0) -> Iterator[pd.DataFrame]:
+        # Bytes as Arrow holds them (uncompressed), not as the file does.
+        meta = self.file.metadata
+        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        for batch in self._batches(self._rows_of(chunk_rows, chunk_bytes, self.rows, size)):
             yield batch.to_pandas()
 
 

@@ -3,7 +3,7 @@
     per record (ModelOp's default)   score(dict) once per record
     all at once (JSON array file)    score(list) once for the whole array
     recordsets (modelop.recordsets.0) score(DataFrame) once for all input
-    batch (moc.batch, ours)          score(DataFrame) once per chunk of chunk_rows rows
+    batch (moc.batch, ours)          score(DataFrame) once per chunk of chunk_bytes of input
 
 Each value score yields (or returns) is one output record, written as it is; DataFrames are
 written one record per row in batch mode and with modelop.recordsets.1, and in batch mode a
@@ -20,7 +20,7 @@ import os
 import sys
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -78,6 +78,7 @@ def frames_checked(
     reader,
     *,
     chunk_rows: int,
+    chunk_bytes: int = 0,
     check: SchemaCheck | None,
     rejects: Rejects,
     counts: Counts,
@@ -89,7 +90,7 @@ def frames_checked(
     and training jobs gather them, as their functions take all records at once."""
     reader_hooked(reader, rejects)
     before = counts.records_read
-    for frame in reader.frames(chunk_rows):
+    for frame in reader.frames(chunk_rows, chunk_bytes):
         counts.records_read = before + reader.seen
         yield frame_checked(frame, check=check, rejects=rejects, reader=reader)
         counts.bytes_read = bytes_before + reader.bytes_read
@@ -399,14 +400,17 @@ class ScoringRun:
             )
 
     def _recordsets(self) -> None:
-        frames, numbers, readers = [], [], []
+        # Per chunk: its reader and its records' numbers (a range unless some were left out),
+        # looked at only when score raises: a pair per record cost 2 s per million.
+        frames, numbered, readers = [], [], []
         for item in self.spec.inputs:
             reader = self._open(item)
-            for frame in reader.frames(self.spec.chunk_rows):
+            reader.at_once = isinstance(reader, CsvReader)  # all input at once anyway
+            for frame in reader.frames(self.spec.chunk_rows, self.spec.chunk_bytes):
                 self.counts.records_read = self.read_done + reader.seen
                 checked = self._checked_frame(reader, frame)
                 frames.append(checked)
-                numbers.extend((reader, n) for n in self._numbers(reader, frame, checked))
+                numbered.append((reader, self._numbers(reader, frame, checked)))
                 self._progress(reader)
             self.counts.records_read = self.read_done + reader.seen
             readers.append(reader)
@@ -420,6 +424,7 @@ class ScoringRun:
             except Exception as exc:
                 self._log_traceback(exc)
                 reason = self._reason(exc, f"on all {len(frame)} input records")
+                numbers = [(r, n) for r, chunk in numbered for n in chunk]
                 for (reader, number), record in zip(numbers, frame.to_dict("records"), strict=True):
                     self._reject_input(reader, number, reason, record)
                 return
@@ -427,7 +432,7 @@ class ScoringRun:
 
     def _batch(self, reader: Reader) -> None:
         suffix = self._in(reader)
-        for frame in reader.frames(self.spec.chunk_rows):
+        for frame in reader.frames(self.spec.chunk_rows, self.spec.chunk_bytes):
             self.counts.records_read = self.read_done + reader.seen
             checked = self._checked_frame(reader, frame)
             first, last = reader.number(0), reader.number(len(frame) - 1)
@@ -450,10 +455,12 @@ class ScoringRun:
         return lambda argument: score(argument, slot)
 
     @staticmethod
-    def _numbers(reader: Reader, frame: pd.DataFrame, checked: pd.DataFrame) -> list[int]:
+    def _numbers(reader: Reader, frame: pd.DataFrame, checked: pd.DataFrame) -> Sequence[int]:
         """The record numbers of CHECKED, the rows of FRAME (READER's last chunk) kept."""
         if len(checked) == len(frame):
-            return [reader.number(i) for i in range(len(frame))]
+            if reader.numbers is None:  # no record of the chunk was left out: a range
+                return range(reader.first, reader.first + len(frame))
+            return reader.numbers[: len(frame)]
         return [reader.number(i) for i in frame.index.get_indexer(checked.index)]
 
     @staticmethod

@@ -30,7 +30,9 @@ class JobSpec:
     output_schema: str = ""
     check_input_schema: bool = False
     check_output_schema: bool = False
-    chunk_rows: int = 10_000
+    chunk_rows: int = 10_000  # records per chunk in per-record mode
+    # Input bytes per DataFrame (batch and recordsets modes, metrics, training); 0: chunk_rows.
+    chunk_bytes: int = 0
     # Record-level semantics (jobs.runner.rejects): stop at the first reject, or past a limit.
     stop_on_bad_records: bool = False
     max_rejects: int | None = None

@@ -126,6 +126,7 @@ class TrainingRun:
             frames.extend(
                 frames_checked(
                     reader_open(item), chunk_rows=self.spec.chunk_rows, check=self.input_check,
+                    chunk_bytes=self.spec.chunk_bytes,
                     rejects=self.rejects, counts=self.counts, events=self.events,
                     bytes_before=self.counts.bytes_read,
                 )

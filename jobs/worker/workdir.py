@@ -399,6 +399,7 @@ def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> 
         check_input_schema=job.check_input_schema,
         check_output_schema=job.check_output_schema,
         chunk_rows=settings.JOB_CHUNK_ROWS,
+        chunk_bytes=settings.JOB_CHUNK_BYTES,
         stop_on_bad_records=job.stop_on_bad_records,
         max_rejects=job.max_rejects,
         max_rejects_percent=job.max_rejects_percent,

@@ -111,6 +111,7 @@ def test_bytes_that_are_not_utf8_are_rejected_by_encoding_in_json_lines_and_csv(
 
 def test_a_csv_row_that_does_not_parse_is_rejected_with_its_line(alice, team_alpha, settings):
     settings.JOB_CHUNK_ROWS = 2  # the bad row is in a later chunk than the first
+    settings.JOB_CHUNK_BYTES = 0  # chunks of JOB_CHUNK_ROWS rows
     rows = b'id,x\n1,0.5\n2,"multi\nline"\n3,0.7,9\n4,0.8\n'
     job = run(
         submit(
@@ -230,6 +231,7 @@ def test_an_exception_in_score_rejects_that_record_with_the_traceback_in_the_log
 
 def test_in_batch_mode_an_exception_rejects_the_records_of_that_chunk(alice, team_alpha, settings):
     settings.JOB_CHUNK_ROWS = 2
+    settings.JOB_CHUNK_BYTES = 0  # chunks of JOB_CHUNK_ROWS rows
     source = """
 # moc.batch: true
 # modelop.score
