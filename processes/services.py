@@ -1,0 +1,109 @@
+"""Everything that changes a process or a run. Views, the admin and the workers call these."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.services import audit_record
+from models_registry.models import Model
+from models_registry.selectors import model_list
+from models_registry.services import model_may_change
+from processes import bpmn, templates_builtin
+from processes.models import (
+    Process,
+    ProcessRun,
+    RunStatus,
+    RunStep,
+    StepStatus,
+    Template,
+    Trigger,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def process_may_change(*, user, process: Process) -> bool:
+    return bool(user.is_staff or user.groups.filter(pk=process.team_id).exists())
+
+
+@transaction.atomic
+def process_create_retrain(*, user, name: str, values: dict) -> Process:
+    """A Retrain-and-promote process for the model VALUES["model"] (a uuid), with a manual
+    trigger."""
+    model = model_list(user=user).filter(uuid=values.get("model")).first()
+    if model is None:
+        raise ValidationError("Choose a model you may see.")
+    if not model_may_change(user=user, model=model):
+        raise PermissionDenied(f"You may not change the model “{model.name}”.")
+    settings, xml = templates_builtin.retrain_promote({**values, "model": str(model.uuid)})
+    bpmn.spec_parse(xml)
+    process = Process.objects.create(
+        name=name.strip() or f"Retrain and promote {model.name}",
+        team=model.team, owner=user, template=Template.RETRAIN_PROMOTE,
+        settings=settings, bpmn_xml=xml,
+    )  # fmt: skip
+    Trigger.objects.create(process=process, kind=Trigger.Kind.MANUAL)
+    return process
+
+
+def process_model(process: Process) -> Model | None:
+    return Model.objects.filter(uuid=(process.settings or {}).get("model") or None).first()
+
+
+@transaction.atomic
+def run_start(*, process: Process, trigger_kind: str, trigger_data=None, user=None) -> ProcessRun:
+    if not process.enabled:
+        raise ValidationError(f"The process “{process.name}” is disabled.")
+    workflow = bpmn.workflow_new(process.bpmn_xml)
+    workflow.do_engine_steps()
+    run = ProcessRun.objects.create(
+        process=process, trigger_kind=trigger_kind, trigger_data=trigger_data or {},
+        started_by=user, workflow_state=bpmn.workflow_dump(workflow),
+    )  # fmt: skip
+    audit_record(
+        action="process.run_started", actor=user, obj=process,
+        details={"run": str(run.uuid), "trigger": trigger_kind},
+    )  # fmt: skip
+    return run
+
+
+@transaction.atomic
+def run_approve(*, run: ProcessRun, user) -> RunStep:
+    """USER (who may change the model) approves the step RUN waits on."""
+    run = ProcessRun.objects.select_for_update().get(pk=run.pk)
+    step = run.steps.filter(status=StepStatus.WAITING, kind="approval").first()
+    if run.status != RunStatus.WAITING_APPROVAL or step is None:
+        raise ValidationError("This run waits for no approval.")
+    model = process_model(run.process)
+    if model is None or not model_may_change(user=user, model=model):
+        raise PermissionDenied("You may not approve runs of this process.")
+    step.status = StepStatus.DONE
+    step.approver = user
+    step.output = {"approved_by": user.get_username()}
+    step.finished_at = timezone.now()
+    step.save()
+    run.status = RunStatus.RUNNING
+    run.save(update_fields=["status", "updated_at"])
+    return step
+
+
+def runs_due():
+    now = timezone.now()
+    return ProcessRun.objects.filter(status=RunStatus.RUNNING).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    )
+
+
+def processes_tick() -> dict[str, int]:
+    """One pass of the workers' loop: advance every run that can move."""
+    from processes.engine import run_advance
+
+    advanced = 0
+    for run in runs_due().select_related("process")[:100]:
+        advanced += run_advance(run=run)
+    return {"runs advanced": advanced}
