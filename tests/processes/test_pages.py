@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import reverse
+
+from jobs.models import Upload
+from processes.models import Process, ProcessRun, RunStatus, Trigger
+from processes.services import process_create_retrain, run_start
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def upload(alice, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    up = Upload(owner=alice, name="data.csv", size=4)
+    up.file.save("data.csv", ContentFile(b"a,b\n"), save=True)
+    return up
+
+
+@pytest.fixture
+def process(alice, alice_snapshot, upload):
+    return process_create_retrain(
+        user=alice, name="Retrain echo",
+        values={"model": str(alice_snapshot.model.uuid), "training_data": str(upload.uuid),
+                "held_out_data": str(upload.uuid), "production_data": str(upload.uuid),
+                "rules": ["auc >= 0.8"]},
+    )  # fmt: skip
+
+
+def test_the_process_page_draws_the_steps_and_the_triggers(alice_client, process):
+    response = alice_client.get(reverse("processes-detail", args=[process.uuid]))
+    text = response.content.decode()
+    assert response.status_code == 200
+    for name in ("Train a new version", "Gate", "Promote to champion", "auc &gt;= 0.8", "Manual"):
+        assert name in text
+    assert "Retrain echo" in alice_client.get(reverse("processes-list")).content.decode()
+
+
+def test_run_now_starts_a_run_and_shows_its_page(alice_client, process):
+    response = alice_client.post(reverse("processes-run-now", args=[process.uuid]))
+    run = ProcessRun.objects.get(process=process)
+    assert response.status_code == 302 and response["Location"] == run.get_absolute_url()
+    assert (run.status, run.trigger_kind) == (RunStatus.RUNNING, Trigger.Kind.MANUAL)
+    page = alice_client.get(run.get_absolute_url())
+    assert page.status_code == 200 and 'hx-trigger="every 2s"' in page.content.decode()
+    partial = alice_client.get(run.get_absolute_url(), headers={"HX-Request": "true"})
+    assert partial.status_code == 200 and b"<html" not in partial.content
+
+
+def test_the_process_pages_check_the_team(charlie_client, process):
+    run = run_start(process=process, trigger_kind=Trigger.Kind.MANUAL)
+    for url in (
+        reverse("processes-detail", args=[process.uuid]),
+        run.get_absolute_url(),
+    ):
+        assert charlie_client.get(url).status_code == 404
+    assert charlie_client.post(reverse("processes-run-now", args=[process.uuid])).status_code == 404
+    assert charlie_client.post(reverse("processes-run-approve", args=[run.uuid])).status_code == 404
+    assert "Retrain echo" not in charlie_client.get(reverse("processes-list")).content.decode()
+    assert ProcessRun.objects.count() == 1
+
+
+def test_the_pages_need_a_login(client, process):
+    response = client.get(reverse("processes-detail", args=[process.uuid]))
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_the_form_refuses_a_gate_rule_it_cannot_read(alice_client, alice_snapshot, upload):
+    data = {"model": str(alice_snapshot.model.uuid), "training_data": str(upload.uuid),
+            "held_out_data": str(upload.uuid), "production_data": str(upload.uuid),
+            "rules": "auc is good"}  # fmt: skip
+    response = alice_client.post(reverse("processes-create"), data)
+    assert response.status_code == 200
+    assert "is not understood" in response.content.decode()
+    assert not Process.objects.exists()
+
+
+def test_the_form_makes_a_process_with_an_approval_step(alice_client, alice_snapshot, upload):
+    data = {"model": str(alice_snapshot.model.uuid), "training_data": str(upload.uuid),
+            "held_out_data": str(upload.uuid), "production_data": str(upload.uuid),
+            "rules": "auc >= 0.8\n", "approval": "on"}  # fmt: skip
+    response = alice_client.post(reverse("processes-create"), data)
+    process = Process.objects.get()
+    assert response.status_code == 302 and response["Location"] == process.get_absolute_url()
+    assert list(process.settings["steps"]) == [
+        "train", "evaluate", "gate", "approve", "promote", "score"
+    ]  # fmt: skip
