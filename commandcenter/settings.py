@@ -142,6 +142,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "commandcenter.context_processors.site",
+                "processes.context_processors.approvals",
             ],
         },
     },

@@ -18,11 +18,11 @@ from tests.test_e2e_chain import upload_of
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def wait_for_run(run, *, timeout: float = 240) -> ProcessRun:
+def wait_for_run(run, *, timeout: float = 240, statuses=None) -> ProcessRun:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run.refresh_from_db()
-        if run.is_terminal:
+        if run.status in statuses if statuses else run.is_terminal:
             return run
         time.sleep(0.2)
     steps = [(s.bpmn_id, s.status, s.reason) for s in run.steps.all()]
