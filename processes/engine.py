@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from SpiffWorkflow.util.task import TaskState
 
-from jobs.models import JobAsset, JobResult, JobStatus, Upload
+from jobs.models import Connection, JobAsset, JobResult, JobStatus, Upload
 from jobs.services import InputSpec, job_submit
 from models_registry.models import Model, Promotion, Snapshot
 from models_registry.selectors import model_job_snapshot
@@ -186,6 +186,12 @@ def _input(run: ProcessRun, spec: dict) -> InputSpec:
         if upload is None:
             raise StepFailed(f"the uploaded file {spec['upload']} no longer exists")
         return InputSpec(kind=JobAsset.Kind.UPLOAD, upload=upload)
+    if spec.get("trigger") == "location":  # the object a trigger found (new S3 data)
+        data = run.trigger_data or {}
+        connection = Connection.objects.filter(pk=data.get("connection") or None).first()
+        if not data.get("location") or connection is None:
+            raise StepFailed("this run was not started by new data (its trigger named none)")
+        return InputSpec(kind=JobAsset.Kind.S3, connection=connection, location=data["location"])
     raise StepFailed(f"an input of the step is not understood: {spec!r}")
 
 

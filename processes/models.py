@@ -62,6 +62,7 @@ class Trigger(TimeStampedModel):
     # What the trigger has seen: {"keys": [...]} for S3, {"snapshot": id}, {"job": id}.
     state = models.JSONField(default=dict, blank=True)
     next_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)  # why the last poll failed (S3 away, ...)
     enabled = models.BooleanField(default=True)
 
     def __str__(self) -> str:

@@ -51,6 +51,34 @@ def process_create_retrain(*, user, name: str, values: dict) -> Process:
     return process
 
 
+MAX_BPMN_BYTES = 1_000_000
+
+
+@transaction.atomic
+def process_create_bpmn(
+    *, user, name: str, model: Model, xml: str, steps: dict | None = None
+) -> Process:
+    """A process from an imported BPMN file; STEPS configures its service tasks by id (see
+    processes.templates_builtin)."""
+    if not model_list(user=user).filter(pk=model.pk).exists():
+        raise ValidationError("Choose a model you may see.")
+    if not model_may_change(user=user, model=model):
+        raise PermissionDenied(f"You may not change the model “{model.name}”.")
+    if len(xml.encode()) > MAX_BPMN_BYTES:
+        raise ValidationError("The BPMN file is larger than 1 MB.")
+    ids = {bpmn_id for bpmn_id, _ in bpmn.steps_in_order(xml)}
+    unknown = sorted(set(steps or {}) - ids)
+    if unknown:
+        raise ValidationError(f"The BPMN file has no task {', '.join(map(repr, unknown))}.")
+    process = Process.objects.create(
+        name=name.strip() or "Imported process", team=model.team, owner=user,
+        template=Template.BPMN, settings={"model": str(model.uuid), "steps": steps or {}},
+        bpmn_xml=xml,
+    )  # fmt: skip
+    Trigger.objects.create(process=process, kind=Trigger.Kind.MANUAL)
+    return process
+
+
 def process_model(process: Process) -> Model | None:
     return Model.objects.filter(uuid=(process.settings or {}).get("model") or None).first()
 
@@ -102,8 +130,10 @@ def runs_due():
 def processes_tick() -> dict[str, int]:
     """One pass of the workers' loop: advance every run that can move."""
     from processes.engine import run_advance
+    from processes.triggers import triggers_poll
 
+    started = triggers_poll()
     advanced = 0
     for run in runs_due().select_related("process")[:100]:
         advanced += run_advance(run=run)
-    return {"runs advanced": advanced}
+    return {"runs started": started, "runs advanced": advanced}
