@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
+from jobs.models import Upload
 from models_registry.models import Model
 from models_registry.selectors import model_list
 from models_registry.services import model_may_change
@@ -47,6 +48,12 @@ def process_create_retrain(*, user, name: str, values: dict) -> Process:
         team=model.team, owner=user, template=Template.RETRAIN_PROMOTE,
         settings=settings, bpmn_xml=xml,
     )  # fmt: skip
+    uuids = [values.get(k) for k in ("training_data", "held_out_data", "production_data")]
+    uploads = Upload.objects.filter(uuid__in=[u for u in uuids if u and u != "trigger"])
+    uploads = uploads.filter(Q(owner=user) | Q(team=model.team))
+    if uploads.count() != len({u for u in uuids if u and u != "trigger"}):
+        raise ValidationError("Choose uploaded files of yours or your team's.")
+    process.uploads.set(uploads)
     Trigger.objects.create(process=process, kind=Trigger.Kind.MANUAL)
     return process
 

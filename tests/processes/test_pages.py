@@ -87,3 +87,32 @@ def test_the_form_makes_a_process_with_an_approval_step(alice_client, alice_snap
     assert list(process.settings["steps"]) == [
         "train", "evaluate", "gate", "approve", "promote", "score"
     ]  # fmt: skip
+
+
+def test_the_unused_upload_sweep_keeps_the_files_a_process_reads(process, upload, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.services import upload_sweep
+
+    Upload.objects.filter(pk=upload.pk).update(created_at=timezone.now() - timedelta(days=30))
+    assert upload_sweep()["uploads"] == 0
+    assert Upload.objects.filter(pk=upload.pk).exists()
+    process.delete()
+    assert upload_sweep()["uploads"] == 1
+
+
+def test_a_process_may_not_read_someone_elses_upload(alice, charlie, alice_snapshot, upload):
+    from django.core.exceptions import ValidationError
+
+    theirs = Upload(owner=charlie, name="theirs.csv", size=4)
+    theirs.file.save("theirs.csv", ContentFile(b"a,b\n"), save=True)
+    with pytest.raises(ValidationError, match="uploaded files of yours"):
+        process_create_retrain(
+            user=alice, name="x",
+            values={"model": str(alice_snapshot.model.uuid), "training_data": str(theirs.uuid),
+                    "held_out_data": str(upload.uuid), "production_data": str(upload.uuid),
+                    "rules": ["auc >= 0.8"]},
+        )  # fmt: skip
+    assert not Process.objects.exists()
