@@ -195,6 +195,12 @@ def _input(run: ProcessRun, spec: dict) -> InputSpec:
     raise StepFailed(f"an input of the step is not understood: {spec!r}")
 
 
+def step_job_key(run: ProcessRun, step: RunStep) -> str:
+    """The idempotency key of STEP's job: the same after a crash, a new one for a retry."""
+    key = f"process-run:{run.uuid}:{step.bpmn_id}"
+    return key if step.attempt == 1 else f"{key}:{step.attempt}"
+
+
 def _job_step(run: ProcessRun, step: RunStep, config: dict) -> bool:
     if step.job_id is None:
         process = run.process
@@ -204,7 +210,7 @@ def _job_step(run: ProcessRun, step: RunStep, config: dict) -> bool:
             job_type=config["job_type"],
             inputs=[_input(run, spec) for spec in config.get("inputs") or []],
             params=config.get("params") or None,
-            idempotency_key=f"process-run:{run.uuid}:{step.bpmn_id}",
+            idempotency_key=step_job_key(run, step),
         )
         step.job = job
         step.save(update_fields=["job", "updated_at"])

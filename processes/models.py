@@ -126,6 +126,7 @@ class RunStep(TimeStampedModel):
     bpmn_id = models.CharField(max_length=200)
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20)  # job, gate, approval, promote, notify
+    attempt = models.PositiveIntegerField(default=1)  # a retry from this step adds one
     status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.RUNNING)
     job = models.ForeignKey(
         "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -127,6 +127,32 @@ def run_approve(*, run: ProcessRun, user) -> RunStep:
     return step
 
 
+@transaction.atomic
+def run_retry(*, run: ProcessRun, user) -> ProcessRun:
+    """Start a failed RUN again from its failed step (its earlier steps stay done): the step is
+    done anew, a job step with a new job."""
+    run = ProcessRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != RunStatus.FAILED or not run.failed_step:
+        raise ValidationError("Only a failed run can be retried.")
+    if not process_may_change(user=user, process=run.process):
+        raise PermissionDenied("You may not retry runs of this process.")
+    step = run.steps.filter(bpmn_id=run.failed_step).first()
+    if step is not None:
+        step.status = StepStatus.RUNNING
+        step.attempt += 1
+        step.job = None
+        step.verdict, step.output, step.reason, step.finished_at = {}, {}, "", None
+        step.save()
+    run.status = RunStatus.RUNNING
+    run.failed_step, run.reason, run.finished_at = "", "", None
+    run.save()
+    audit_record(
+        action="process.run_retried", actor=user, obj=run.process,
+        details={"run": str(run.uuid), "step": step.bpmn_id if step else ""},
+    )  # fmt: skip
+    return run
+
+
 def runs_due():
     now = timezone.now()
     return ProcessRun.objects.filter(status=RunStatus.RUNNING).filter(

@@ -10,5 +10,6 @@ urlpatterns = [
     path("<uuid:process_uuid>/", views.process_detail_view, name="processes-detail"),
     path("<uuid:process_uuid>/run/", views.process_run_view, name="processes-run-now"),
     path("runs/<uuid:run_uuid>/", views.run_detail_view, name="processes-run"),
+    path("runs/<uuid:run_uuid>/retry/", views.run_retry_view, name="processes-run-retry"),
     path("runs/<uuid:run_uuid>/approve/", views.run_approve_view, name="processes-run-approve"),
 ]

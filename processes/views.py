@@ -17,6 +17,7 @@ from processes.services import (
     process_may_change,
     process_model,
     run_approve,
+    run_retry,
     run_start,
 )
 
@@ -107,6 +108,9 @@ def run_detail_view(request: HttpRequest, run_uuid) -> HttpResponse:
         "steps": run.steps.select_related("job", "approver"),
         "may_approve": run.status == "WAITING_APPROVAL"
         and process_may_change(user=request.user, process=run.process),
+        "may_retry": run.status == "FAILED"
+        and bool(run.failed_step)
+        and process_may_change(user=request.user, process=run.process),
     }
     if request.htmx:
         response = render(request, "processes/run_detail.html#run-steps", context)
@@ -128,4 +132,19 @@ def run_approve_view(request: HttpRequest, run_uuid) -> HttpResponse:
         messages.error(request, _messages_of(exc))
     else:
         messages.success(request, "Approved; the run goes on.")
+    return redirect(run)
+
+
+@login_required
+@require_POST
+def run_retry_view(request: HttpRequest, run_uuid) -> HttpResponse:
+    run = _get_run_for_user(request, run_uuid)
+    try:
+        run_retry(run=run, user=request.user)
+    except PermissionDenied:
+        messages.error(request, "You may not retry runs of this process.")
+    except ValidationError as exc:
+        messages.error(request, _messages_of(exc))
+    else:
+        messages.success(request, "The run starts again from its failed step.")
     return redirect(run)

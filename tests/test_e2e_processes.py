@@ -12,7 +12,7 @@ from django.core.management import call_command
 from jobs.models import Job, JobStatus, JobType
 from models_registry.models import Model, Promotion
 from processes.models import ProcessRun, RunStatus, StepStatus, Trigger
-from processes.services import process_create_retrain, run_start
+from processes.services import process_create_retrain, run_retry, run_start
 from tests.test_e2e_chain import upload_of
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -107,3 +107,16 @@ def test_a_failing_gate_keeps_the_champion_and_names_the_rule_and_value(
     assert model.champion is None
     assert not Promotion.objects.filter(model=model).exists()
     assert Job.objects.filter(job_type=JobType.SCORING).count() == 0
+
+    # The rule is loosened, and the run is retried from its gate: the metrics job is not run
+    # again, the gate reads it anew and the run goes on to promote and score.
+    process.settings["steps"]["gate"]["rules"] = ["auc >= 0.6"]
+    process.save()
+    run = wait_for_run(run_retry(run=run, user=alice))
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    gate = run.steps.get(bpmn_id="gate")
+    assert (gate.status, gate.attempt, gate.verdict["passed"]) == (StepStatus.DONE, 2, True)
+    assert Job.objects.filter(job_type=JobType.TRAINING).count() == 1
+    assert Job.objects.filter(job_type=JobType.METRICS).count() == 1
+    model.refresh_from_db()
+    assert model.champion == run.steps.get(bpmn_id="train").job.result_snapshot
