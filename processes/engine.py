@@ -31,7 +31,7 @@ from processes.models import ProcessRun, RunStatus, RunStep, StepStatus
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 120
+LEASE_SECONDS = 60  # longer than one pass over a run; a killed worker's lease ends then
 WEBHOOK_TIMEOUT = 10
 
 
