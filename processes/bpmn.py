@@ -2,7 +2,8 @@
 its steps in order for the process page.
 
 Service tasks (and user tasks, for approvals) are parsed as manual tasks: SpiffWorkflow runs
-the gateways and events, and stops at each of our steps until processes.engine has done it.
+the gateways, events and business rule tasks (DMN decision tables, as Camunda and ModelOp
+users have them), and stops at each of our steps until processes.engine has done it.
 """
 
 from __future__ import annotations
@@ -10,29 +11,37 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from django.core.exceptions import ValidationError
-from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
 from SpiffWorkflow.bpmn.parser.task_parsers import TaskParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.defaults import ManualTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 STEP_TAGS = ("serviceTask", "userTask", "manualTask", "sendTask")
 
 
-class _Parser(BpmnParser):
-    OVERRIDE_PARSER_CLASSES = {full_tag(tag): (TaskParser, ManualTask) for tag in STEP_TAGS}
+class _Parser(CamundaParser):
+    OVERRIDE_PARSER_CLASSES = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        **{full_tag(tag): (TaskParser, ManualTask) for tag in STEP_TAGS},
+    }
 
 
-_serializer = BpmnWorkflowSerializer()
+_serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(CAMUNDA_CONFIG))
 
 
-def spec_parse(xml: str):
-    """The executable process of XML (its first one), or ValidationError saying why not."""
+def spec_parse(xml: str, dmn: str = ""):
+    """The executable process of XML (its first one) with the decision tables of DMN, or
+    ValidationError saying why not."""
     parser = _Parser()
     try:
         parser.add_bpmn_str(xml.encode())
+        if dmn.strip():
+            parser.add_dmn_str(dmn.encode())
         ids = parser.get_process_ids()
         if not ids:
             raise ValidationError("The BPMN file has no process.")
@@ -43,8 +52,8 @@ def spec_parse(xml: str):
         raise ValidationError(f"The BPMN file cannot be read: {exc}") from exc
 
 
-def workflow_new(xml: str) -> BpmnWorkflow:
-    spec, subprocesses = spec_parse(xml)
+def workflow_new(xml: str, dmn: str = "") -> BpmnWorkflow:
+    spec, subprocesses = spec_parse(xml, dmn)
     return BpmnWorkflow(spec, subprocesses)
 
 
@@ -56,16 +65,16 @@ def workflow_load(state: str) -> BpmnWorkflow:
     return _serializer.deserialize_json(state)
 
 
-def steps_in_order(xml: str) -> list[tuple[str, str]]:
-    """(bpmn id, name) of every step, following the flow from the start."""
-    spec, _ = spec_parse(xml)
+def steps_in_order(xml: str, dmn: str = "") -> list[tuple[str, str]]:
+    """(bpmn id, name) of every step and decision table, following the flow from the start."""
+    spec, _ = spec_parse(xml, dmn)
     seen, order, todo = set(), [], [spec.start]
     while todo:
         task = todo.pop(0)
         if task.name in seen:
             continue
         seen.add(task.name)
-        if isinstance(task, ManualTask):
+        if isinstance(task, ManualTask | BusinessRuleTask):
             order.append((task.bpmn_id, task.bpmn_name or task.bpmn_id))
         todo.extend(task.outputs)
     return order

@@ -81,7 +81,7 @@ def _advance(run: ProcessRun) -> None:
             try:
                 if config is None:
                     raise StepFailed(f"the step {bpmn_id!r} has no configuration in the process")
-                done = _step_do(run, step, config)
+                done = _step_do(run, step, config, task.data)
             except StepFailed as exc:
                 _step_fail(run, workflow, step, str(exc))
                 return
@@ -100,6 +100,9 @@ def _advance(run: ProcessRun) -> None:
             step.finished_at = timezone.now()
             step.save()
             task.data[bpmn_id] = step.output
+            # A metrics job's numbers, by key, for the DMN tables and gateway conditions after.
+            if step.job is not None and isinstance(step.job.metrics, dict):
+                task.data.update(_numbers_of(step.job.metrics))
             task.run()
             progressed = True
             run.workflow_state = bpmn.workflow_dump(workflow)
@@ -108,6 +111,13 @@ def _advance(run: ProcessRun) -> None:
             run.workflow_state = bpmn.workflow_dump(workflow)
             run.save(update_fields=["workflow_state", "updated_at"])
             return
+
+
+def _numbers_of(metrics: dict) -> dict:
+    return {
+        k: v for k, v in metrics.items()
+        if k.isidentifier() and isinstance(v, int | float) and not isinstance(v, bool)
+    }  # fmt: skip
 
 
 def _message(exc: Exception) -> str:
@@ -136,13 +146,15 @@ def _run_end(run: ProcessRun, workflow, status: str) -> None:
 # --- The steps ------------------------------------------------------------------------------
 
 
-def _step_do(run: ProcessRun, step: RunStep, config: dict) -> bool:
+def _step_do(run: ProcessRun, step: RunStep, config: dict, data: dict) -> bool:
     """Do STEP (again, after a crash: every branch is safe to repeat); True once it is done."""
     if step.status == StepStatus.DONE:
         return True
     kind = config.get("kind")
     if kind == "job":
         return _job_step(run, step, config)
+    if kind == "gate" and config.get("decision"):
+        return _decision_gate_step(run, step, config, data)
     if kind == "gate":
         return _gate_step(run, step, config)
     if kind == "promote":
@@ -240,6 +252,28 @@ def _gate_step(run: ProcessRun, step: RunStep, config: dict) -> bool:
     if not step.verdict["passed"]:
         raise StepFailed(step.verdict["failed"])
     step.output = {"passed": True, "snapshot": (measured.output or {}).get("snapshot")}
+    return True
+
+
+def _decision_gate_step(run: ProcessRun, step: RunStep, config: dict, data: dict) -> bool:
+    """A gate whose verdict a DMN table before it gave: its outputs `passed` and `reason`."""
+    if "passed" not in data:
+        raise StepFailed("no decision table before this gate gave an output 'passed'")
+    measured = run.steps.filter(bpmn_id=config.get("job_step") or "").first()
+    read = _numbers_of(measured.job.metrics) if measured and measured.job else {}
+    passed = data.get("passed") is True
+    reason = str(data.get("reason") or "")
+    step.job = measured.job if measured else None
+    step.verdict = {
+        "passed": passed, "failed": "" if passed else f"the decision table said no: {reason}",
+        "decision": {"passed": passed, "reason": reason},
+        "rules": [{"rule": f"{k} (read by the decision table)", "key": k, "values": [v],
+                   "passed": passed} for k, v in read.items()],
+    }  # fmt: skip
+    step.save(update_fields=["job", "verdict", "updated_at"])
+    if not passed:
+        raise StepFailed(step.verdict["failed"])
+    step.output = {"passed": True, "reason": reason}
     return True
 
 

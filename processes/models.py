@@ -30,6 +30,7 @@ class Process(TimeStampedModel):
     # The template's form values, and "steps": {bpmn task id: step configuration}.
     settings = models.JSONField(default=dict, blank=True)
     bpmn_xml = models.TextField()
+    dmn_xml = models.TextField(blank=True)  # the decision tables its business rule tasks use
     # The uploaded files its steps read: kept by the unused-upload sweep while a process uses them.
     uploads = models.ManyToManyField("jobs.Upload", blank=True, related_name="process_uses")
     enabled = models.BooleanField(default=True)

@@ -49,11 +49,7 @@ def process_create_retrain(*, user, name: str, values: dict) -> Process:
         settings=settings, bpmn_xml=xml,
     )  # fmt: skip
     uuids = [values.get(k) for k in ("training_data", "held_out_data", "production_data")]
-    uploads = Upload.objects.filter(uuid__in=[u for u in uuids if u and u != "trigger"])
-    uploads = uploads.filter(Q(owner=user) | Q(team=model.team))
-    if uploads.count() != len({u for u in uuids if u and u != "trigger"}):
-        raise ValidationError("Choose uploaded files of yours or your team's.")
-    process.uploads.set(uploads)
+    _uploads_set(process, user=user, uuids=uuids)
     Trigger.objects.create(process=process, kind=Trigger.Kind.MANUAL)
     return process
 
@@ -63,7 +59,7 @@ MAX_BPMN_BYTES = 1_000_000
 
 @transaction.atomic
 def process_create_bpmn(
-    *, user, name: str, model: Model, xml: str, steps: dict | None = None
+    *, user, name: str, model: Model, xml: str, dmn: str = "", steps: dict | None = None
 ) -> Process:
     """A process from an imported BPMN file; STEPS configures its service tasks by id (see
     processes.templates_builtin)."""
@@ -71,19 +67,32 @@ def process_create_bpmn(
         raise ValidationError("Choose a model you may see.")
     if not model_may_change(user=user, model=model):
         raise PermissionDenied(f"You may not change the model “{model.name}”.")
-    if len(xml.encode()) > MAX_BPMN_BYTES:
-        raise ValidationError("The BPMN file is larger than 1 MB.")
-    ids = {bpmn_id for bpmn_id, _ in bpmn.steps_in_order(xml)}
+    if len(xml.encode()) > MAX_BPMN_BYTES or len(dmn.encode()) > MAX_BPMN_BYTES:
+        raise ValidationError("The BPMN or DMN file is larger than 1 MB.")
+    ids = {bpmn_id for bpmn_id, _ in bpmn.steps_in_order(xml, dmn)}
     unknown = sorted(set(steps or {}) - ids)
     if unknown:
         raise ValidationError(f"The BPMN file has no task {', '.join(map(repr, unknown))}.")
     process = Process.objects.create(
         name=name.strip() or "Imported process", team=model.team, owner=user,
         template=Template.BPMN, settings={"model": str(model.uuid), "steps": steps or {}},
-        bpmn_xml=xml,
+        bpmn_xml=xml, dmn_xml=dmn,
     )  # fmt: skip
+    _uploads_set(process, user=user, uuids=[
+        spec.get("upload") for config in (steps or {}).values()
+        for spec in config.get("inputs") or [] if isinstance(spec, dict)
+    ])  # fmt: skip
     Trigger.objects.create(process=process, kind=Trigger.Kind.MANUAL)
     return process
+
+
+def _uploads_set(process: Process, *, user, uuids) -> None:
+    """Check the uploads the steps read are USER's or the team's, and keep them (the sweep)."""
+    wanted = {str(u) for u in uuids if u and u != "trigger"}
+    uploads = Upload.objects.filter(uuid__in=wanted).filter(Q(owner=user) | Q(team=process.team))
+    if uploads.count() != len(wanted):
+        raise ValidationError("Choose uploaded files of yours or your team's.")
+    process.uploads.set(uploads)
 
 
 def process_model(process: Process) -> Model | None:
@@ -94,7 +103,7 @@ def process_model(process: Process) -> Model | None:
 def run_start(*, process: Process, trigger_kind: str, trigger_data=None, user=None) -> ProcessRun:
     if not process.enabled:
         raise ValidationError(f"The process “{process.name}” is disabled.")
-    workflow = bpmn.workflow_new(process.bpmn_xml)
+    workflow = bpmn.workflow_new(process.bpmn_xml, process.dmn_xml)
     workflow.do_engine_steps()
     run = ProcessRun.objects.create(
         process=process, trigger_kind=trigger_kind, trigger_data=trigger_data or {},

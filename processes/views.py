@@ -68,7 +68,7 @@ def process_create_view(request: HttpRequest) -> HttpResponse:
 def process_detail_view(request: HttpRequest, process_uuid) -> HttpResponse:
     process = _get_process_for_user(request, process_uuid)
     try:
-        steps = bpmn.steps_in_order(process.bpmn_xml)
+        steps = bpmn.steps_in_order(process.bpmn_xml, process.dmn_xml)
     except ValidationError as exc:
         steps, error = [], _messages_of(exc)
     else:

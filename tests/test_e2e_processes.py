@@ -4,6 +4,7 @@ Retrain-and-promote end to end, and a gate that fails stops the run with the rul
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -12,7 +13,7 @@ from django.core.management import call_command
 from jobs.models import Job, JobStatus, JobType
 from models_registry.models import Model, Promotion
 from processes.models import ProcessRun, RunStatus, StepStatus, Trigger
-from processes.services import process_create_retrain, run_retry, run_start
+from processes.services import process_create_bpmn, process_create_retrain, run_retry, run_start
 from tests.test_e2e_chain import upload_of
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -120,3 +121,43 @@ def test_a_failing_gate_keeps_the_champion_and_names_the_rule_and_value(
     assert Job.objects.filter(job_type=JobType.METRICS).count() == 1
     model.refresh_from_db()
     assert model.champion == run.steps.get(bpmn_id="train").job.result_snapshot
+
+
+FILES = Path(__file__).parent / "processes" / "files"
+
+
+@pytest.mark.parametrize(
+    ("auc_min", "passes"), [("0.6", True), ("0.999", False)], ids=["passes", "fails"]
+)
+def test_an_imported_bpmn_file_with_a_dmn_gate(celery_worker, alice, credit, auc_min, passes):
+    model, train, test = credit
+    dmn = (FILES / "gate.dmn").read_text().replace("&lt; AUC_MIN", f"&lt; {auc_min}")
+    process = process_create_bpmn(
+        user=alice, name="Imported", model=model,
+        xml=(FILES / "retrain_dmn.bpmn").read_text(), dmn=dmn,
+        steps={
+            "train": {"kind": "job", "job_type": "training", "snapshot": "model",
+                      "inputs": [{"upload": str(train.uuid)}]},
+            "evaluate": {"kind": "job", "job_type": "metrics", "snapshot": "step:train",
+                         "inputs": [{"upload": str(test.uuid)}]},
+            "gate": {"kind": "gate", "decision": True, "job_step": "evaluate"},
+            "promote": {"kind": "promote", "snapshot": "step:train"},
+        },
+    )  # fmt: skip
+
+    run = wait_for_run(run_start(process=process, trigger_kind=Trigger.Kind.MANUAL, user=alice))
+
+    assert run.steps.filter(bpmn_id="gate").exists(), (run.status, run.reason)
+    gate = run.steps.get(bpmn_id="gate")
+    auc = run.steps.get(bpmn_id="evaluate").job.metrics["auc"]
+    assert {"rule": "auc (read by the decision table)", "key": "auc", "values": [auc],
+            "passed": passes} in gate.verdict["rules"]  # fmt: skip
+    model.refresh_from_db()
+    if passes:
+        assert run.status == RunStatus.SUCCEEDED, run.reason
+        assert gate.verdict["decision"] == {"passed": True, "reason": "all checks passed"}
+        assert model.champion == run.steps.get(bpmn_id="train").job.result_snapshot
+    else:
+        assert (run.status, run.failed_step) == (RunStatus.FAILED, "gate")
+        assert run.reason == "Gate: the decision table said no: AUC below the minimum"
+        assert model.champion is None
