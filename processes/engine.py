@@ -153,6 +153,8 @@ def _step_do(run: ProcessRun, step: RunStep, config: dict, data: dict) -> bool:
     kind = config.get("kind")
     if kind == "job":
         return _job_step(run, step, config)
+    if kind == "gate" and config.get("compare_step"):
+        return _compare_step(run, step, config)
     if kind == "gate" and config.get("decision"):
         return _decision_gate_step(run, step, config, data)
     if kind == "gate":
@@ -179,6 +181,10 @@ def _snapshot(run: ProcessRun, ref: str) -> Snapshot:
         if snapshot is None:
             raise StepFailed("the model has no snapshot")
         return snapshot
+    if ref == "trigger":  # the new snapshot that started the run (manual: the newest)
+        uuid = (run.trigger_data or {}).get("snapshot")
+        snapshot = Snapshot.objects.filter(uuid=uuid, model=_model(run)).first() if uuid else None
+        return snapshot or _model(run).latest_snapshot() or _snapshot(run, "model")
     if ref.startswith("step:"):
         earlier = run.steps.filter(bpmn_id=ref[5:], status=StepStatus.DONE).first()
         uuid = (earlier.output or {}).get("snapshot") if earlier else None
@@ -252,6 +258,41 @@ def _gate_step(run: ProcessRun, step: RunStep, config: dict) -> bool:
     if not step.verdict["passed"]:
         raise StepFailed(step.verdict["failed"])
     step.output = {"passed": True, "snapshot": (measured.output or {}).get("snapshot")}
+    return True
+
+
+def _compare_step(run: ProcessRun, step: RunStep, config: dict) -> bool:
+    """Champion/challenger: every key of the challenger's metrics at least the champion's plus
+    the margin."""
+    from processes.gates import metric_values
+
+    steps = {
+        s.bpmn_id: s
+        for s in run.steps.filter(bpmn_id__in=[config["job_step"], config["compare_step"]])
+    }
+    challenger, champion = steps.get(config["job_step"]), steps.get(config["compare_step"])
+    if not (challenger and challenger.job and champion and champion.job):
+        raise StepFailed("the two metrics jobs to compare are not both there")
+    margin = float(config.get("margin") or 0)
+    rules, failed = [], ""
+    for key in config.get("compare") or []:
+        mine = metric_values(challenger.job.metrics, key)
+        theirs = metric_values(champion.job.metrics, key)
+        passed = bool(mine and theirs) and min(mine) >= max(theirs) + margin
+        rules.append({"rule": f"challenger {key} >= champion {key} + {margin:g}", "key": key,
+                      "values": mine + theirs, "passed": passed})  # fmt: skip
+        if not passed and not failed:
+            failed = (
+                f"the challenger's {key} ({', '.join(f'{v:.4g}' for v in mine) or 'none'}) is "
+                f"not at least the champion's ({', '.join(f'{v:.4g}' for v in theirs) or 'none'})"
+                + (f" + {margin:g}" if margin else "")
+            )
+    step.job = challenger.job
+    step.verdict = {"passed": not failed, "failed": failed, "rules": rules}
+    step.save(update_fields=["job", "verdict", "updated_at"])
+    if failed:
+        raise StepFailed(failed)
+    step.output = {"passed": True}
     return True
 
 

@@ -15,6 +15,8 @@ from commandcenter.lib.models import TimeStampedModel
 
 class Template(models.TextChoices):
     RETRAIN_PROMOTE = "retrain_promote", "Retrain and promote"
+    SCHEDULED_SCORING = "scheduled_scoring", "Scheduled scoring"
+    CHAMPION_CHALLENGER = "champion_challenger", "Champion/challenger"
     BPMN = "bpmn", "Imported BPMN"
 
 

@@ -54,6 +54,39 @@ def process_create_retrain(*, user, name: str, values: dict) -> Process:
     return process
 
 
+@transaction.atomic
+def process_create_from_template(
+    *, user, name: str, template: str, values: dict, cron: str = ""
+) -> Process:
+    """A Scheduled-scoring (a schedule trigger on CRON) or Champion/challenger (a new-snapshot
+    trigger) process for the model VALUES["model"]."""
+    from processes.triggers import cron_check
+
+    model = model_list(user=user).filter(uuid=values.get("model")).first()
+    if model is None:
+        raise ValidationError("Choose a model you may see.")
+    if not model_may_change(user=user, model=model):
+        raise PermissionDenied(f"You may not change the model “{model.name}”.")
+    values = {**values, "model": str(model.uuid)}
+    if template == Template.SCHEDULED_SCORING:
+        trigger = Trigger(kind=Trigger.Kind.SCHEDULE, cron=cron_check(cron))
+        settings, xml = templates_builtin.scheduled_scoring(values)
+    elif template == Template.CHAMPION_CHALLENGER:
+        trigger = Trigger(kind=Trigger.Kind.SNAPSHOT)
+        settings, xml = templates_builtin.champion_challenger(values)
+    else:
+        raise ValidationError(f"Unknown template {template!r}.")
+    process = Process.objects.create(
+        name=name.strip() or f"{Template(template).label}: {model.name}", team=model.team,
+        owner=user, template=template, settings=settings, bpmn_xml=xml,
+    )  # fmt: skip
+    _uploads_set(process, user=user, uuids=[values.get("data")])
+    trigger.process = process
+    trigger.save()
+    Trigger.objects.create(process=process, kind=Trigger.Kind.MANUAL)
+    return process
+
+
 MAX_BPMN_BYTES = 1_000_000
 
 

@@ -56,3 +56,42 @@ def retrain_promote(values: dict) -> tuple[dict, str]:
         process_id="retrain_and_promote", name="Retrain and promote", steps=order
     )
     return {"model": values["model"], **{k: v for k, v in values.items()}, "steps": steps}, xml
+
+
+def scheduled_scoring(values: dict) -> tuple[dict, str]:
+    """VALUES: model (uuid), data (upload uuid), cron. On the schedule, the champion scores the
+    data."""
+    steps = {
+        "score": {"kind": "job", "job_type": "scoring", "snapshot": "champion",
+                  "inputs": [{"upload": values["data"]}]},
+    }  # fmt: skip
+    order = [("score", "Score with the champion", "serviceTask")]
+    xml = bpmn.linear_bpmn(process_id="scheduled_scoring", name="Scheduled scoring", steps=order)
+    return {**values, "steps": steps}, xml
+
+
+def champion_challenger(values: dict) -> tuple[dict, str]:
+    """VALUES: model (uuid), data (labeled upload uuid), keys (metrics to compare, e.g.
+    ["auc"]), margin (how much better the challenger must be). On a new snapshot: metrics of the
+    challenger (the new snapshot) and of the champion on the same data → comparison → promote
+    the challenger when it is at least as good by every key (plus the margin)."""
+    keys = [k.strip() for k in values.get("keys") or ["auc"] if k.strip()]
+    steps = {
+        "challenger": {"kind": "job", "job_type": "metrics", "snapshot": "trigger",
+                       "inputs": [{"upload": values["data"]}]},
+        "champion": {"kind": "job", "job_type": "metrics", "snapshot": "champion",
+                     "inputs": [{"upload": values["data"]}]},
+        "compare": {"kind": "gate", "job_step": "challenger", "compare_step": "champion",
+                    "compare": keys, "margin": float(values.get("margin") or 0)},
+        "promote": {"kind": "promote", "snapshot": "step:challenger"},
+    }  # fmt: skip
+    order = [
+        ("challenger", "Measure the challenger", "serviceTask"),
+        ("champion", "Measure the champion on the same data", "serviceTask"),
+        ("compare", "Compare", "serviceTask"),
+        ("promote", "Promote the challenger", "serviceTask"),
+    ]
+    xml = bpmn.linear_bpmn(
+        process_id="champion_challenger", name="Champion/challenger", steps=order
+    )
+    return {**values, "keys": keys, "steps": steps}, xml

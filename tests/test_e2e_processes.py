@@ -161,3 +161,50 @@ def test_an_imported_bpmn_file_with_a_dmn_gate(celery_worker, alice, credit, auc
         assert (run.status, run.failed_step) == (RunStatus.FAILED, "gate")
         assert run.reason == "Gate: the decision table said no: AUC below the minimum"
         assert model.champion is None
+
+
+@pytest.mark.parametrize(("margin", "promoted"), [(0, True), (0.05, False)], ids=["as-good", "not"])
+def test_champion_challenger_on_a_new_snapshot(celery_worker, alice, credit, margin, promoted):
+    from models_registry.services import snapshot_add_version, snapshot_promote
+    from processes.models import Template
+    from processes.services import process_create_from_template
+
+    model, _, test = credit
+    v1 = model.latest_snapshot()
+    snapshot_promote(snapshot=v1, user=alice, source="page")
+    process = process_create_from_template(
+        user=alice, name="C/C", template=Template.CHAMPION_CHALLENGER,
+        values={"model": str(model.uuid), "data": str(test.uuid), "keys": ["auc", "accuracy"],
+                "margin": margin},
+    )  # fmt: skip
+    trigger = process.triggers.get(kind=Trigger.Kind.SNAPSHOT)
+    deadline = time.monotonic() + 30
+    while "snapshot" not in trigger.state:  # the worker's first poll notes the snapshots there are
+        assert time.monotonic() < deadline, "the worker did not poll the trigger"
+        time.sleep(0.2)
+        trigger.refresh_from_db()
+    v2 = snapshot_add_version(  # the same code and pickle: as good as the champion, no better
+        model=model, created_by=alice, source_name=v1.source_name, source=v1.source
+    )
+    deadline = time.monotonic() + 30
+    while not ProcessRun.objects.filter(process=process).exists():
+        assert time.monotonic() < deadline, "the new snapshot started no run"
+        time.sleep(0.2)
+
+    run = wait_for_run(ProcessRun.objects.get(process=process))
+
+    assert run.trigger_data == {"snapshot": str(v2.uuid)}
+    steps = {s.bpmn_id: s for s in run.steps.all()}
+    assert (steps["challenger"].job.snapshot, steps["champion"].job.snapshot) == (v2, v1)
+    model.refresh_from_db()
+    if promoted:
+        assert run.status == RunStatus.SUCCEEDED, run.reason
+        assert model.champion == v2
+    else:
+        auc = steps["challenger"].job.metrics["auc"]
+        assert run.status == RunStatus.FAILED
+        assert run.reason == (
+            f"Compare: the challenger's auc ({auc:.4g}) is not at least the champion's "
+            f"({auc:.4g}) + 0.05"
+        )
+        assert model.champion == v1

@@ -116,3 +116,15 @@ def test_a_process_may_not_read_someone_elses_upload(alice, charlie, alice_snaps
                     "rules": ["auc >= 0.8"]},
         )  # fmt: skip
     assert not Process.objects.exists()
+
+
+def test_the_admin_pages_of_processes_and_runs_open(client, staff, process):
+    client.force_login(staff)
+    run = run_start(process=process, trigger_kind=Trigger.Kind.MANUAL)
+    for url in (
+        reverse("admin:processes_process_changelist"),
+        reverse("admin:processes_process_change", args=[process.pk]),
+        reverse("admin:processes_processrun_changelist"),
+        reverse("admin:processes_processrun_change", args=[run.pk]),
+    ):
+        assert client.get(url).status_code == 200, url
