@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 
 from jobs.models import Upload
 from models_registry.selectors import model_list
-from processes.gates import rules_parse
+from processes.gates import rule_parse, rules_parse
 
 
 class RetrainPromoteForm(forms.Form):
@@ -45,3 +45,49 @@ class RetrainPromoteForm(forms.Form):
         for address in addresses:
             forms.EmailField().clean(address)
         return addresses
+
+
+def _upload_choices(user):
+    uploads = Upload.objects.filter(owner=user).order_by("-created_at")[:200]
+    return [(str(u.uuid), f"{u.name} ({u.created_at:%Y-%m-%d %H:%M})") for u in uploads]
+
+
+class ScheduledScoringForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False)
+    model = forms.ChoiceField()
+    data = forms.ChoiceField(help_text="The data the champion scores.")
+    cron = forms.CharField(
+        max_length=100, initial="0 6 * * *", help_text="Cron, UTC: '0 6 * * *' is daily at 06:00."
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = [
+            (str(m.uuid), m.name) for m in model_list(user=user).order_by("name")
+        ]
+        self.fields["data"].choices = _upload_choices(user)
+
+
+class ChampionChallengerForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False)
+    model = forms.ChoiceField()
+    data = forms.ChoiceField(help_text="Labeled data both versions are measured on.")
+    keys = forms.CharField(
+        initial="auc", help_text="Metrics to compare, comma separated; higher is better."
+    )
+    margin = forms.FloatField(initial=0, min_value=0, help_text="How much better it must be.")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = [
+            (str(m.uuid), m.name) for m in model_list(user=user).order_by("name")
+        ]
+        self.fields["data"].choices = _upload_choices(user)
+
+    def clean_keys(self) -> list[str]:
+        keys = [k.strip() for k in self.cleaned_data["keys"].split(",") if k.strip()]
+        for key in keys:
+            rule_parse(f"{key} >= 0")  # the same key syntax as gate rules
+        if not keys:
+            raise ValidationError("Name at least one metric.")
+        return keys

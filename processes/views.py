@@ -9,10 +9,11 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from processes import bpmn
-from processes.forms import RetrainPromoteForm
-from processes.models import Process, ProcessRun, Trigger
+from processes.forms import ChampionChallengerForm, RetrainPromoteForm, ScheduledScoringForm
+from processes.models import Process, ProcessRun, Template, Trigger
 from processes.selectors import process_list, run_list, runs_waiting_approval
 from processes.services import (
+    process_create_from_template,
     process_create_retrain,
     process_may_change,
     process_model,
@@ -48,20 +49,39 @@ def process_list_view(request: HttpRequest) -> HttpResponse:
     })  # fmt: skip
 
 
+FORMS = {
+    Template.RETRAIN_PROMOTE: RetrainPromoteForm,
+    Template.SCHEDULED_SCORING: ScheduledScoringForm,
+    Template.CHAMPION_CHALLENGER: ChampionChallengerForm,
+}
+
+
 @login_required
 def process_create_view(request: HttpRequest) -> HttpResponse:
-    form = RetrainPromoteForm(request.POST or None, user=request.user)
+    template = request.GET.get("template") or Template.RETRAIN_PROMOTE
+    if template not in FORMS:
+        template = Template.RETRAIN_PROMOTE
+    form = FORMS[template](request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         values = dict(form.cleaned_data)
         name = values.pop("name")
         try:
-            process = process_create_retrain(user=request.user, name=name, values=values)
+            if template == Template.RETRAIN_PROMOTE:
+                process = process_create_retrain(user=request.user, name=name, values=values)
+            else:
+                process = process_create_from_template(
+                    user=request.user, name=name, template=template, values=values,
+                    cron=values.pop("cron", ""),
+                )  # fmt: skip
         except (ValidationError, PermissionDenied) as exc:
             form.add_error(None, _messages_of(exc))
         else:
             messages.success(request, "Process created.")
             return redirect(process)
-    return render(request, "processes/process_create.html", {"form": form})
+    return render(request, "processes/process_create.html", {
+        "form": form, "template": template, "label": Template(template).label,
+        "templates": [(t, Template(t).label) for t in FORMS],
+    })  # fmt: skip
 
 
 @login_required

@@ -128,3 +128,24 @@ def test_the_admin_pages_of_processes_and_runs_open(client, staff, process):
         reverse("admin:processes_processrun_change", args=[run.pk]),
     ):
         assert client.get(url).status_code == 200, url
+
+
+def test_the_form_makes_a_scheduled_scoring_process(alice_client, alice_snapshot, upload):
+    url = reverse("processes-create") + "?template=scheduled_scoring"
+    assert "Scheduled scoring" in alice_client.get(url).content.decode()
+    data = {"model": str(alice_snapshot.model.uuid), "data": str(upload.uuid), "cron": "nope"}
+    refused = alice_client.post(url, data)
+    assert refused.status_code == 200 and "is not a cron expression" in refused.content.decode()
+    created = alice_client.post(url, {**data, "cron": "0 2 * * *"})
+    process = Process.objects.get()
+    assert created.status_code == 302 and process.template == "scheduled_scoring"
+    assert process.triggers.get(kind=Trigger.Kind.SCHEDULE).cron == "0 2 * * *"
+
+
+def test_the_form_makes_a_champion_challenger_process(alice_client, alice_snapshot, upload):
+    url = reverse("processes-create") + "?template=champion_challenger"
+    data = {"model": str(alice_snapshot.model.uuid), "data": str(upload.uuid),
+            "keys": "auc, f1_score", "margin": "0.01"}  # fmt: skip
+    assert alice_client.post(url, data).status_code == 302
+    assert Process.objects.get().settings["steps"]["compare"]["compare"] == ["auc", "f1_score"]
+    assert alice_client.get(reverse("processes-create") + "?template=nope").status_code == 200
