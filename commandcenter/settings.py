@@ -90,6 +90,23 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_NAME = env_str("SITE_NAME", "Command Center")
+# The address in mails (process approvals and notifications), e.g. https://cc.example.org.
+SITE_URL = env_str("SITE_URL", "").rstrip("/")
+
+# --- Mail (MLC process approvals and notify steps) ----------------------------------------
+# With EMAIL_HOST set, mail goes out by SMTP; without it, it is written to the worker's log.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 20
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "command-center@localhost")
 # Significant digits of the numbers pages show (metrics tiles, tables, plot titles).
 NUMBER_DIGITS = min(env_int("NUMBER_DIGITS", 4, minimum=1), 15)
 

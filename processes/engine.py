@@ -337,7 +337,33 @@ def _approval_step(run: ProcessRun, step: RunStep) -> bool:
             ProcessRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
                 status=RunStatus.WAITING_APPROVAL
             )
+        _approval_mail(run)
     return False
+
+
+def _approval_mail(run: ProcessRun) -> None:
+    """Tell the model's team (those with an address) that a run waits for them; a mail server
+    away must not stop the run, which is shown on their pages anyway."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    team = run.process.team
+    addresses = sorted(
+        get_user_model().objects.filter(groups=team, is_active=True)
+        .exclude(email="").values_list("email", flat=True)
+    )  # fmt: skip
+    if not addresses:
+        return
+    link = run.get_absolute_url()
+    base = getattr(settings, "SITE_URL", "") or ""
+    try:
+        send_mail(
+            f"[MLC process] {run.process.name}: run {str(run.uuid)[:8]} waits for an approval",
+            f"The run waits for an approval by a member of {team.name}: {base}{link}",
+            None, addresses,
+        )  # fmt: skip
+    except OSError as exc:
+        logger.warning("the approval mail of %s was not sent: %s", run, exc)
 
 
 def _notify_step(run: ProcessRun, step: RunStep, config: dict) -> bool:
@@ -348,7 +374,12 @@ def _notify_step(run: ProcessRun, step: RunStep, config: dict) -> bool:
     )
     sent = dict(step.output or {})
     if config.get("email") and not sent.get("email"):
-        send_mail(subject, body, None, list(config["email"]))
+        try:
+            send_mail(subject, body, None, list(config["email"]))
+        except OSError as exc:  # smtplib's errors too
+            raise StepFailed(
+                f"the mail to {', '.join(config['email'])} was not sent: {exc}"
+            ) from exc
         sent["email"] = True
         step.output = sent
         step.save(update_fields=["output", "updated_at"])
