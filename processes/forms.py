@@ -91,3 +91,50 @@ class ChampionChallengerForm(forms.Form):
         if not keys:
             raise ValidationError("Name at least one metric.")
         return keys
+
+
+class BpmnImportForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False)
+    model = forms.ChoiceField()
+    bpmn = forms.FileField(label="BPMN file", help_text="A .bpmn file (BPMN 2.0 XML).")
+    dmn = forms.FileField(label="DMN file", required=False, help_text="Its decision tables.")
+    steps = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text='Each service task\'s step by its id, as JSON: {"evaluate": {"kind": "job", '
+        '"job_type": "metrics", "snapshot": "model", "inputs": [{"upload": "<uuid>"}]}, '
+        '"gate": {"kind": "gate", "job_step": "evaluate", "rules": ["auc >= 0.8"]}}',
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = [
+            (str(m.uuid), m.name) for m in model_list(user=user).order_by("name")
+        ]
+
+    def _text(self, name: str) -> str:
+        upload = self.cleaned_data.get(name)
+        if not upload:
+            return ""
+        if upload.size > 1_000_000:
+            raise ValidationError(f"The {name.upper()} file is larger than 1 MB.")
+        try:
+            return upload.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError(f"The {name.upper()} file is not UTF-8 text.") from None
+
+    def clean_bpmn(self) -> str:
+        return self._text("bpmn")
+
+    def clean_dmn(self) -> str:
+        return self._text("dmn")
+
+    def clean_steps(self) -> dict:
+        import json
+
+        try:
+            steps = json.loads(self.cleaned_data["steps"])
+        except ValueError as exc:
+            raise ValidationError(f"The steps are not JSON: {exc}") from None
+        if not isinstance(steps, dict) or not all(isinstance(v, dict) for v in steps.values()):
+            raise ValidationError("The steps are a JSON object of objects, by task id.")
+        return steps

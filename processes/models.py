@@ -73,6 +73,26 @@ class Trigger(TimeStampedModel):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.process}"
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.kind == self.Kind.SCHEDULE:
+            from processes.triggers import cron_check
+
+            try:
+                self.cron = cron_check(self.cron)
+            except ValidationError as exc:
+                raise ValidationError({"cron": exc.messages}) from None
+        if self.kind == self.Kind.S3_OBJECTS:
+            from jobs.assets.s3 import location_parse
+
+            if self.connection_id is None:
+                raise ValidationError({"connection": "Choose the S3 connection to poll."})
+            try:
+                location_parse(self.location)
+            except ValidationError as exc:
+                raise ValidationError({"location": exc.messages}) from None
+
 
 class RunStatus(models.TextChoices):
     RUNNING = "RUNNING", "Running"

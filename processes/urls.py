@@ -7,6 +7,7 @@ from processes import views
 urlpatterns = [
     path("", views.process_list_view, name="processes-list"),
     path("new/", views.process_create_view, name="processes-create"),
+    path("import/", views.process_import_view, name="processes-import"),
     path("<uuid:process_uuid>/", views.process_detail_view, name="processes-detail"),
     path("<uuid:process_uuid>/run/", views.process_run_view, name="processes-run-now"),
     path("runs/<uuid:run_uuid>/", views.run_detail_view, name="processes-run"),

@@ -8,11 +8,18 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from models_registry.selectors import model_list
 from processes import bpmn
-from processes.forms import ChampionChallengerForm, RetrainPromoteForm, ScheduledScoringForm
+from processes.forms import (
+    BpmnImportForm,
+    ChampionChallengerForm,
+    RetrainPromoteForm,
+    ScheduledScoringForm,
+)
 from processes.models import Process, ProcessRun, Template, Trigger
 from processes.selectors import process_list, run_list, runs_waiting_approval
 from processes.services import (
+    process_create_bpmn,
     process_create_from_template,
     process_create_retrain,
     process_may_change,
@@ -168,3 +175,24 @@ def run_retry_view(request: HttpRequest, run_uuid) -> HttpResponse:
     else:
         messages.success(request, "The run starts again from its failed step.")
     return redirect(run)
+
+
+@login_required
+def process_import_view(request: HttpRequest) -> HttpResponse:
+    form = BpmnImportForm(request.POST or None, request.FILES or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        model = model_list(user=request.user).filter(uuid=data["model"]).first()
+        try:
+            if model is None:
+                raise ValidationError("Choose a model you may see.")
+            process = process_create_bpmn(
+                user=request.user, name=data["name"], model=model, xml=data["bpmn"],
+                dmn=data["dmn"], steps=data["steps"],
+            )  # fmt: skip
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, _messages_of(exc))
+        else:
+            messages.success(request, "Process imported.")
+            return redirect(process)
+    return render(request, "processes/process_import.html", {"form": form})

@@ -149,3 +149,40 @@ def test_the_form_makes_a_champion_challenger_process(alice_client, alice_snapsh
     assert alice_client.post(url, data).status_code == 302
     assert Process.objects.get().settings["steps"]["compare"]["compare"] == ["auc", "f1_score"]
     assert alice_client.get(reverse("processes-create") + "?template=nope").status_code == 200
+
+
+def test_import_a_bpmn_file_with_a_dmn_table(alice_client, alice_snapshot, upload):
+    import json
+    from pathlib import Path
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    files = Path(__file__).parent / "files"
+    steps = {
+        "train": {"kind": "job", "job_type": "training", "inputs": [{"upload": str(upload.uuid)}]},
+        "evaluate": {"kind": "job", "job_type": "metrics", "snapshot": "step:train",
+                     "inputs": [{"upload": str(upload.uuid)}]},
+        "gate": {"kind": "gate", "decision": True, "job_step": "evaluate"},
+        "promote": {"kind": "promote", "snapshot": "step:train"},
+    }  # fmt: skip
+    data = {
+        "model": str(alice_snapshot.model.uuid), "steps": json.dumps(steps),
+        "bpmn": SimpleUploadedFile("p.bpmn", (files / "retrain_dmn.bpmn").read_bytes()),
+        "dmn": SimpleUploadedFile("g.dmn", (files / "gate.dmn").read_bytes()),
+    }  # fmt: skip
+    response = alice_client.post(reverse("processes-import"), data)
+    process = Process.objects.get()
+    assert response.status_code == 302, response.content.decode()[:2000]
+    page = alice_client.get(process.get_absolute_url()).content.decode()
+    assert "Metrics gate (DMN)" in page and "Promote" in page
+
+
+def test_import_refuses_a_file_that_is_not_bpmn(alice_client, alice_snapshot):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = {"model": str(alice_snapshot.model.uuid), "steps": "{}",
+            "bpmn": SimpleUploadedFile("p.bpmn", b"<not-xml")}  # fmt: skip
+    response = alice_client.post(reverse("processes-import"), data)
+    assert response.status_code == 200
+    assert "The BPMN file cannot be read" in response.content.decode()
+    assert not Process.objects.exists()
