@@ -415,6 +415,10 @@ SPECTACULAR_SETTINGS = {
         "AssetFormatEnum": "jobs.models.AssetFormat",
         "WriteModeEnum": "jobs.models.JobAsset.WriteMode",
         "HealthEnum": "api.serializers.infra.HEALTH_STATES",
+        "TriggerKindEnum": "processes.models.Trigger.Kind",
+        "ProcessRunStatusEnum": "processes.models.RunStatus",
+        "RunStepStatusEnum": "processes.models.StepStatus",
+        "ProcessTemplateEnum": "processes.models.Template",
     },
 }
 

@@ -106,3 +106,13 @@ def test_a_new_snapshot_starts_a_run(process, alice_snapshot):
     assert triggers_poll() == 1
     assert triggers_poll() == 0
     assert ProcessRun.objects.get().trigger_data == {"snapshot": str(v2.uuid)}
+
+
+@pytest.mark.django_db
+def test_a_trigger_with_a_bad_cron_or_no_connection_is_refused_in_the_admin(process):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="not a cron expression"):
+        Trigger(process=process, kind=Trigger.Kind.SCHEDULE, cron="daily").full_clean()
+    with pytest.raises(ValidationError, match="Choose the S3 connection"):
+        Trigger(process=process, kind=Trigger.Kind.S3_OBJECTS, location="s3://b/p/").full_clean()
