@@ -8,9 +8,10 @@ starts one run."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from croniter import CroniterBadCronError, croniter
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -68,6 +69,11 @@ def _poll_one(trigger_id: int, now) -> int:
     if kind == Trigger.Kind.SCHEDULE:
         return _schedule(trigger, now)
     if kind == Trigger.Kind.S3_OBJECTS:
+        # Listing a prefix costs requests: at most every PROCESSES_S3_POLL_SECONDS.
+        if trigger.next_run_at and trigger.next_run_at > now:
+            return 0
+        trigger.next_run_at = now + timedelta(seconds=settings.PROCESSES_S3_POLL_SECONDS)
+        trigger.save(update_fields=["next_run_at", "updated_at"])
         return _s3_objects(trigger)
     if kind == Trigger.Kind.SNAPSHOT:
         return _snapshot(trigger)

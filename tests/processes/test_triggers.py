@@ -58,7 +58,8 @@ def test_a_new_schedule_waits_for_its_first_time(process):
 
 
 @pytest.mark.django_db
-def test_each_new_s3_object_starts_one_run(process, s3_server, s3_bucket):
+def test_each_new_s3_object_starts_one_run(process, s3_server, s3_bucket, settings):
+    settings.PROCESSES_S3_POLL_SECONDS = 0  # every poll lists the prefix
     client = s3_server.client()
     connection = s3_server.connection()
     connection.save()
@@ -116,3 +117,17 @@ def test_a_trigger_with_a_bad_cron_or_no_connection_is_refused_in_the_admin(proc
         Trigger(process=process, kind=Trigger.Kind.SCHEDULE, cron="daily").full_clean()
     with pytest.raises(ValidationError, match="Choose the S3 connection"):
         Trigger(process=process, kind=Trigger.Kind.S3_OBJECTS, location="s3://b/p/").full_clean()
+
+
+@pytest.mark.django_db
+def test_an_s3_prefix_is_listed_at_most_every_poll_interval(process, s3_server, s3_bucket):
+    connection = s3_server.connection()
+    connection.save()
+    Trigger.objects.create(
+        process=process, kind=Trigger.Kind.S3_OBJECTS, connection=connection,
+        location=f"s3://{s3_bucket}/labeled/",
+    )  # fmt: skip
+    assert triggers_poll() == 0
+    s3_server.client().put_object(Bucket=s3_bucket, Key="labeled/a.csv", Body=b"a\n1\n")
+    assert triggers_poll() == 0  # within PROCESSES_S3_POLL_SECONDS (60) of the last listing
+    assert triggers_poll(now=timezone.now() + timedelta(seconds=61)) == 1
