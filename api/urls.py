@@ -5,7 +5,7 @@ from django.http import JsonResponse
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.views import auth, dry_runs, infra, jobs, registry
+from api.views import auth, dry_runs, infra, jobs, processes, registry
 
 
 def _api(view_class):
@@ -51,6 +51,14 @@ urlpatterns = [
     path("uploads/", _api(infra.UploadCreateView), name="api-upload-create"),
     path("uploads/reuse/", _api(infra.UploadReuseView), name="api-upload-reuse"),
     path("connections/", _api(infra.ConnectionListView), name="api-connection-list"),
+    path("processes/", _api(processes.ProcessListView), name="api-process-list"),
+    path("processes/<uuid:uuid>/", _api(processes.ProcessDetailView), name="api-process-detail"),
+    path("processes/<uuid:uuid>/runs/", _api(processes.ProcessRunsView), name="api-process-runs"),
+    path("process-runs/<uuid:uuid>/", _api(processes.RunDetailView), name="api-run-detail"),
+    path(
+        "process-runs/<uuid:uuid>/approve/", _api(processes.RunApproveView), name="api-run-approve"
+    ),
+    path("process-runs/<uuid:uuid>/retry/", _api(processes.RunRetryView), name="api-run-retry"),
     path("jobs/", _api(jobs.JobListCreateView), name="api-job-list"),
     path("jobs/dry-run/", _api(dry_runs.DryRunCreateView), name="api-dry-run-create"),
     path(

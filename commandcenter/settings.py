@@ -90,6 +90,23 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_NAME = env_str("SITE_NAME", "Command Center")
+# The address in mails (process approvals and notifications), e.g. https://cc.example.org.
+SITE_URL = env_str("SITE_URL", "").rstrip("/")
+
+# --- Mail (MLC process approvals and notify steps) ----------------------------------------
+# With EMAIL_HOST set, mail goes out by SMTP; without it, it is written to the worker's log.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 20
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "command-center@localhost")
 # Significant digits of the numbers pages show (metrics tiles, tables, plot titles).
 NUMBER_DIGITS = min(env_int("NUMBER_DIGITS", 4, minimum=1), 15)
 
@@ -111,6 +128,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
+    "processes",
 ]
 
 MIDDLEWARE = [
@@ -142,6 +160,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "commandcenter.context_processors.site",
+                "processes.context_processors.approvals",
             ],
         },
     },
@@ -293,6 +312,10 @@ WORKER_OFFLINE_SECONDS = env_float("WORKER_OFFLINE_SECONDS", 30.0)
 # holds fewer messages than waiting jobs, and starts again the RUNNING jobs of lost workers.
 RECONCILE_SECONDS = env_float("RECONCILE_SECONDS", 10.0)
 RECONCILE_RESEND_SECONDS = env_float("RECONCILE_RESEND_SECONDS", 30.0)
+# Every worker advances MLC process runs and polls their triggers this often (processes/loop.py).
+PROCESSES_TICK_SECONDS = env_float("PROCESSES_TICK_SECONDS", 2.0)
+# An S3-prefix trigger lists its prefix at most this often.
+PROCESSES_S3_POLL_SECONDS = env_float("PROCESSES_S3_POLL_SECONDS", 60.0)
 # A worker's guarded updates wait this long for a database that does not answer (a restart, a
 # fail-over), retrying with backoff; then the job is left to the reconciler to take back.
 DB_RETRY_SECONDS = env_float("DB_RETRY_SECONDS", 120.0)
@@ -403,6 +426,10 @@ SPECTACULAR_SETTINGS = {
         "AssetFormatEnum": "jobs.models.AssetFormat",
         "WriteModeEnum": "jobs.models.JobAsset.WriteMode",
         "HealthEnum": "api.serializers.infra.HEALTH_STATES",
+        "TriggerKindEnum": "processes.models.Trigger.Kind",
+        "ProcessRunStatusEnum": "processes.models.RunStatus",
+        "RunStepStatusEnum": "processes.models.StepStatus",
+        "ProcessTemplateEnum": "processes.models.Template",
     },
 }
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("models/", include("models_registry.urls")),
     path("jobs/", include("jobs.urls")),
     path("api/", include("api.urls")),
+    path("processes/", include("processes.urls")),
     path("runtimes/", runtimes.runtime_list_view, name="runtimes-list"),
     path("runtimes/<uuid:runtime_uuid>/", runtimes.runtime_detail_view, name="runtimes-detail"),
     path("audit/", include("audit.urls")),

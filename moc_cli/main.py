@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from moc_cli import auth, job_create, job_result, jobs, registry
+from moc_cli import auth, job_create, job_result, jobs, processes, registry
 from moc_cli.errors import MocError
 
 
@@ -24,7 +24,8 @@ def cli() -> None:
 
 
 for command in (auth.init, auth.login, auth.logout, auth.whoami, jobs.job_group,
-                registry.model_group, registry.snapshot_group, registry.runtime_group):  # fmt: skip
+                registry.model_group, registry.snapshot_group, registry.runtime_group,
+                processes.process_group, processes.run_group):  # fmt: skip
     cli.add_command(command)
 jobs.job_group.add_command(job_create.job_create)
 jobs.job_group.add_command(job_result.job_result)

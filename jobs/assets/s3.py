@@ -143,6 +143,20 @@ def validate(*, connection: Connection, location: str, query: str, direction: st
     return f"s3://{bucket}/{key}"
 
 
+def keys_list(*, connection: Connection, location: str, limit: int = 10_000) -> list[str]:
+    """The keys of the objects under LOCATION's prefix, at most LIMIT (an MLC process trigger
+    polls them); AssetError when the connection may not be used or S3 refuses."""
+    bucket, prefix = location_parse(location)
+    client = _client(connection, bucket=bucket)
+    keys: list[str] = []
+    with _errors(connection, f"s3://{bucket}/{prefix}", bucket=bucket, key=prefix):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", []) if not o["Key"].endswith("/")]
+            if len(keys) >= limit:
+                break
+    return keys[:limit]
+
+
 def connection_test(connection: Connection) -> str:
     with _errors(connection, f"connection '{connection.name}'"):
         buckets = _client(connection).list_buckets().get("Buckets", [])

@@ -81,15 +81,17 @@ def upload_reuse(*, owner, sha256: str, name: str) -> Upload | None:
 
 
 def upload_sweep(*, now=None) -> dict[str, int]:
-    """Delete uploads that no job uses, UPLOAD_UNUSED_HOURS after they were uploaded (a
+    """Delete uploads that no job and no MLC process uses, UPLOAD_UNUSED_HOURS after they were uploaded (a
     wizard left half-way, an API upload never submitted), and what uploads left in
     FILE_UPLOAD_TEMP_DIR as long ago (a process killed mid-upload). A stored file goes only
     when no job asset and no other upload (a re-run's) names it. Returns what went."""
     now = now or timezone.now()
     hours = settings.UPLOAD_UNUSED_HOURS
     used = JobAsset.objects.filter(kind=JobAsset.Kind.UPLOAD).values("file")
-    stale = Upload.objects.filter(created_at__lt=now - timedelta(hours=hours)).exclude(
-        file__in=used
+    stale = (
+        Upload.objects.filter(created_at__lt=now - timedelta(hours=hours))
+        .exclude(file__in=used)
+        .exclude(process_uses__isnull=False)  # an MLC process's steps read it (processes app)
     )
     removed = files = 0
     for upload in stale.iterator():

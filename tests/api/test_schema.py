@@ -36,6 +36,13 @@ CONTRACT = [
     ("get", "/api/jobs/{job_uuid}/output/"),
     ("get", "/api/jobs/{job_uuid}/rejects/"),
     ("get", "/api/jobs/{job_uuid}/diff/"),
+    ("get", "/api/processes/"),
+    ("get", "/api/processes/{uuid}/"),
+    ("get", "/api/processes/{uuid}/runs/"),
+    ("post", "/api/processes/{uuid}/runs/"),
+    ("get", "/api/process-runs/{uuid}/"),
+    ("post", "/api/process-runs/{uuid}/approve/"),
+    ("post", "/api/process-runs/{uuid}/retry/"),
 ]
 
 

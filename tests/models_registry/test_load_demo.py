@@ -8,6 +8,7 @@ import pandas as pd
 from django.core.management import call_command
 
 from models_registry.demo import credit
+from models_registry.management.commands.load_demo import CREDIT_NAME
 from models_registry.models import Model
 
 
@@ -51,3 +52,19 @@ def test_the_credit_sample_is_the_same_on_every_machine():
     by_gender = credit.credit_frame(20_000, seed=9).groupby(credit.PROTECTED)[credit.LABEL].mean()
     # A mild effect, for fairness metrics to find: a few points, not a different population.
     assert 0.02 < by_gender["male"] - by_gender["female"] < 0.15
+
+
+def test_the_demo_loads_a_retrain_and_promote_process_for_the_credit_model(
+    alice, team_alpha, settings, tmp_path
+):
+    from processes.models import Process, Template
+
+    settings.DATA_DIR = tmp_path
+    settings.MEDIA_ROOT = tmp_path / "media"
+    for _ in range(2):  # twice: still one
+        call_command("load_demo", owner="alice", team="alpha", stdout=io.StringIO())
+    process = Process.objects.get()
+    assert process.template == Template.RETRAIN_PROMOTE
+    assert process.settings["model"] == str(Model.objects.get(name=CREDIT_NAME).uuid)
+    assert process.uploads.count() == 2
+    assert list(process.settings["steps"]) == ["train", "evaluate", "gate", "promote", "score"]

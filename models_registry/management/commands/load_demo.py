@@ -13,6 +13,7 @@ from models_registry.services import model_create
 
 DEMO_NAME = "Iris classifier (demo)"
 CREDIT_NAME = "Credit approval (demo)"
+CREDIT_PROCESS_NAME = "Retrain and promote the credit model (demo)"
 
 
 class Command(BaseCommand):
@@ -33,6 +34,7 @@ class Command(BaseCommand):
         user.groups.add(group)
         self._iris(user, group)
         self._credit(user, group)
+        self._credit_process(user)
 
     def _iris(self, user, group) -> None:
         sample = demo.write_sample_jsonl(settings.DATA_DIR / "demo" / "iris_sample.jsonl")
@@ -78,3 +80,28 @@ class Command(BaseCommand):
                 notes="Loaded by load_demo.",
             )
         self.stdout.write(f"Credit demo model loaded; labeled data: {train}, {test}")
+
+    def _credit_process(self, user) -> None:
+        """A Retrain-and-promote process for the credit model, so the first start shows one."""
+        from django.core.files import File
+
+        from jobs.services.uploads import upload_create
+        from processes.models import Process
+        from processes.services import process_create_retrain
+
+        model = Model.objects.filter(name=CREDIT_NAME).first()
+        if model is None or Process.objects.filter(name=CREDIT_PROCESS_NAME).exists():
+            return
+        folder = settings.DATA_DIR / "demo"
+        uploads = {}
+        for key, name in (("train", "credit_train.csv"), ("test", "credit_test.csv")):
+            with open(folder / name, "rb") as f:
+                uploads[key] = upload_create(owner=user, content=File(f, name=name))
+        process_create_retrain(
+            user=user, name=CREDIT_PROCESS_NAME,
+            values={"model": str(model.uuid), "training_data": str(uploads["train"].uuid),
+                    "held_out_data": str(uploads["test"].uuid),
+                    "production_data": str(uploads["test"].uuid),
+                    "rules": ["auc >= 0.7"]},
+        )  # fmt: skip
+        self.stdout.write(f"Demo process loaded: {CREDIT_PROCESS_NAME}")

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from processes import views
+
+urlpatterns = [
+    path("", views.process_list_view, name="processes-list"),
+    path("new/", views.process_create_view, name="processes-create"),
+    path("import/", views.process_import_view, name="processes-import"),
+    path("<uuid:process_uuid>/", views.process_detail_view, name="processes-detail"),
+    path("<uuid:process_uuid>/run/", views.process_run_view, name="processes-run-now"),
+    path("runs/<uuid:run_uuid>/", views.run_detail_view, name="processes-run"),
+    path("runs/<uuid:run_uuid>/retry/", views.run_retry_view, name="processes-run-retry"),
+    path("runs/<uuid:run_uuid>/approve/", views.run_approve_view, name="processes-run-approve"),
+]
