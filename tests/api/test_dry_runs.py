@@ -15,6 +15,11 @@ from tests.api.test_e2e_api import upload
 from tests.demo import demo_snapshot
 
 
+@pytest.fixture
+def media_in_tmp():
+    """The worker process reads attachments and uploads from the configured MEDIA_ROOT: keep it."""
+
+
 def wait_for(api, answer: dict, timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -46,7 +51,7 @@ def test_a_dry_run_scores_the_first_records_on_a_worker_and_makes_no_job(
     assert created.status_code == 201, created.content
     assert_matches_schema(created)
     result = wait_for(api, created.json())
-    assert result["status"] == "done", result
+    assert result["status"] == "done", result.get("result")
     assert result["result"]["counts"]["records_read"] == 100
     assert len(result["result"]["output"]["rows"]) == 100
     assert result["result"]["schema_checks"][0]["ok"] is True
