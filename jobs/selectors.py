@@ -45,7 +45,7 @@ def job_list(*, user, filters: dict | None = None) -> QuerySet[Job]:
         qs = qs.filter(job_type=job_type)
     if model := filters.get("model"):
         qs = qs.filter(snapshot__model__uuid=model)
-    if search := (filters.get("q") or "").strip():
+    if search := (filters.get("q") or "").replace("\x00", "").strip():
         named = JobAsset.objects.filter(
             Q(name__icontains=search) | Q(location__icontains=search),
             job=OuterRef("pk"),

@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from decimal import Decimal
 
 from django.conf import settings
 
@@ -50,6 +51,11 @@ def number(value: object, places: int | None = None) -> str:
         return str(value)
     if isinstance(value, int):
         return f"{value:,}"
+    if isinstance(value, str | Decimal):  # a number read out of JSON as text (PostgreSQL's ->>)
+        try:
+            value = float(value)
+        except ValueError:
+            return str(value)
     if not isinstance(value, float):
         return str(value)
     if not math.isfinite(value):

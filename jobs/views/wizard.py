@@ -74,7 +74,7 @@ def _uuid_or_404(value: str) -> uuid.UUID:
 def _model_choices(request: HttpRequest, queryset) -> tuple[str, object]:
     """The models to offer, narrowed by ?q= (name, description or team), each with what
     tells models of the same name apart: its team, newest version and last job."""
-    query = (request.GET.get("q") or "").strip()[:100]
+    query = (request.GET.get("q") or "").replace("\x00", "").strip()[:100]  # PostgreSQL: no NUL
     if query:
         queryset = queryset.filter(
             Q(name__icontains=query) | Q(description__icontains=query)
