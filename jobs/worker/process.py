@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,18 +70,18 @@ def child_environment(*, pythonpath: str, tmpdir: str, user: str = "") -> dict[s
 class ChildProcess:
     def __init__(self, *, workdir: Path, spec_path: Path, log_path: Path, env: dict[str, str]):
         self.log_path = log_path
-        with open(log_path, "ab") as log:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", "jobs.runner.child", str(spec_path)],
-                cwd=workdir,
-                env={**env, SUPERVISOR_PID_ENV: str(os.getpid())},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                # Its own session: a signal to the worker's group does not reach the model.
-                start_new_session=True,
-                close_fds=True,
-            )
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "jobs.runner.child", str(spec_path)],
+            cwd=workdir,
+            env={**env, SUPERVISOR_PID_ENV: str(os.getpid())},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            # What the model prints goes to the job log line by line, each with its time.
+            stderr=subprocess.PIPE,
+            # Its own session: a signal to the worker's group does not reach the model.
+            start_new_session=True,
+            close_fds=True,
+        )
         self.pid = self.popen.pid
         self.events: queue.Queue[dict | None] = queue.Queue()
         self.peak_memory = 0
@@ -90,16 +91,20 @@ class ChildProcess:
             target=self._read_events, name=f"job-events-{self.pid}", daemon=True
         )
         self._thread.start()
+        self._log_thread = threading.Thread(
+            target=self._copy_log, name=f"job-log-{self.pid}", daemon=True
+        )
+        self._log_thread.start()
         try:
             self._ps: psutil.Process | None = psutil.Process(self.pid)
         except psutil.NoSuchProcess:
             self._ps = None
 
-    def _read_events(self) -> None:
-        """Events, line by line, from the raw pipe: never a blocking read, so that stopping
-        never waits for a writer that will not close its end."""
-        assert self.popen.stdout is not None
-        fd = self.popen.stdout.fileno()
+    def _lines(self, pipe) -> Iterator[list[bytes]]:
+        """The complete lines of PIPE as they come, from the raw fd: never a blocking read, so
+        that stopping never waits for a writer that will not close its end. The last,
+        unfinished line comes at the end."""
+        fd = pipe.fileno()
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         pending = b""
@@ -111,12 +116,35 @@ class ChildProcess:
                 if not data:
                     break
                 *lines, pending = (pending + data).split(b"\n")
-                for line in lines:
-                    self._take(line)
+                if lines:
+                    yield lines
         except OSError:
             pass
+        if pending:
+            yield [pending]
+
+    def _read_events(self) -> None:
+        """Events, line by line, from the child's stdout."""
+        assert self.popen.stdout is not None
+        try:
+            for lines in self._lines(self.popen.stdout):
+                for line in lines:
+                    self._take(line)
         finally:
             self.events.put(EOF)
+
+    def _copy_log(self) -> None:
+        """The child's stderr (the model's prints, warnings and tracebacks, the keeper's
+        notes) into the job log, each line after the time the worker read it."""
+        assert self.popen.stderr is not None
+        try:
+            with open(self.log_path, "ab") as log:
+                for lines in self._lines(self.popen.stderr):
+                    stamp = datetime.now(UTC).strftime("%H:%M:%S.%f")[:12].encode()
+                    log.write(b"".join(stamp + b"  " + line + b"\n" for line in lines))
+                    log.flush()
+        except OSError:  # a log line is never worth failing the job for
+            logger.warning("could not write to the job log %s", self.log_path, exc_info=True)
 
     def _take(self, line: bytes) -> None:
         try:
@@ -173,10 +201,13 @@ class ChildProcess:
         waits long on the event pipe: the job's end is the child's exit, not the pipe's EOF."""
         self.kill()
         self._thread.join(timeout)
+        self._log_thread.join(timeout)
         self._reading = False
         self._thread.join(1.0)
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()  # the reader reads the raw fd: nothing holds this
+        self._log_thread.join(1.0)
+        for pipe in (self.popen.stdout, self.popen.stderr):
+            if pipe is not None:
+                pipe.close()  # the readers read the raw fds: nothing holds these
 
     def log_tail(self, limit: int) -> str:
         return log_tail(self.log_path, limit)

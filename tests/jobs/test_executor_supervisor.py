@@ -8,6 +8,7 @@ The tests are transactional because job_execute's thread and the child see commi
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
@@ -148,6 +149,45 @@ def test_records_failing_the_schema_are_committed_as_a_rejects_file(alice, team_
         [reject] = [orjson.loads(line) for line in f]
     assert reject["record"] == 2
     assert reject["reason"] == "field 'sepal_width' is 'wide' (str), expected double"
+
+
+PRINTS = """\
+import sys
+
+# modelop.init
+def begin():
+    print("model loaded", flush=True)
+    sys.stderr.write("a warning of the model's\\n")
+
+# modelop.score
+def action(datum):
+    print("scoring", datum["x"], flush=True)
+    sys.stderr.write("a last line without its end")
+    sys.stderr.flush()
+    yield datum
+"""
+
+
+def test_what_the_model_prints_is_in_the_job_log_line_by_line_with_its_time(alice, team_alpha):
+    """The worker reads the model's stdout and stderr and writes each line to the job log
+    after the time it read it; the supervisor's own events keep their dated stamps, in order
+    with the model's lines."""
+    job = submit(alice, snapshot_of(PRINTS, owner=alice, team=team_alpha), embedded({"x": 7}))
+
+    job_execute(job_uuid=str(job.uuid))
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETE, job.error_message + job.log
+    lines = job.log.splitlines()
+    stamped = re.compile(r"^\d\d:\d\d:\d\d\.\d{3}  (.*)$")
+    printed = [m[1] for line in lines if (m := stamped.match(line))]
+    assert printed[0].startswith("sandbox: on")  # the keeper's note, before the model's lines
+    loaded = printed.index("model loaded")
+    assert printed[loaded + 1] == "a warning of the model's"
+    assert printed[-2:] == ["scoring 7", "a last line without its end"]  # kept, though unended
+    started = next(i for i, line in enumerate(lines) if "starting the model" in line)
+    loaded_at = next(i for i, line in enumerate(lines) if line.endswith("  model loaded"))
+    assert lines[started].startswith("[") and started < loaded_at
 
 
 def test_a_model_that_raises_with_stop_on_bad_records_ends_in_error_naming_the_record(
