@@ -88,11 +88,11 @@ def _job_events(job: Job) -> list[tuple[datetime | None, str]]:
     events: list[tuple[datetime | None, str]] = [
         (job.created_at, f"submitted by {job.created_by.get_username()}")
     ]
-    if job.enqueued_at:
-        where = f" on the {job.runtime.name} runtime" if job.runtime else ""
-        events.append((job.enqueued_at, f"queued{where}"))
     logged = _log_events(job.log)
     texts = " ".join(text for _, text in logged)
+    if job.enqueued_at and not any(text.startswith("queued on") for _, text in logged):
+        where = f" on the {job.runtime.name} runtime" if job.runtime else ""
+        events.append((job.enqueued_at, f"queued{where}"))
     events.extend(logged)
     events.extend((None, note) for note in lost_notes(job.log) if not _STAMPED.match(note))
     if job.started_at and "claimed by worker" not in texts:
@@ -107,6 +107,11 @@ def _job_events(job: Job) -> list[tuple[datetime | None, str]]:
         elif job.status == JobStatus.CANCELLED:
             by = f" by {job.cancelled_by.get_username()}" if job.cancelled_by else ""
             text = f"cancelled{by}; its output was discarded"
+        elif any(
+            text.startswith(("output committed", "metrics saved", "trained snapshot"))
+            for _, text in logged
+        ):
+            text = "complete"  # what it made is the logged event before
         elif job.result_snapshot_id:
             text = "new snapshot made; complete"
         elif job.job_type == JobType.METRICS:

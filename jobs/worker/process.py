@@ -218,12 +218,17 @@ class ChildProcess:
             log.write(f"{text}\n")
 
 
-def log_event(path: Path, text: str) -> None:
+def event_line(text: str, *, at: datetime | None = None) -> str:
+    """A dated line of the supervisor's own: what happened to the job, and when (AT, or now)."""
+    stamp = (at or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"[{stamp}] {text}\n"
+
+
+def log_event(path: Path, text: str, *, at: datetime | None = None) -> None:
     """A timestamped line of the supervisor's own in the job log: what it did, and when."""
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     try:
         with open(path, "a", encoding="utf-8") as log:
-            log.write(f"[{stamp}] {text}\n")
+            log.write(event_line(text, at=at))
     except OSError:  # a log line is never worth failing the job for
         logger.warning("could not write to the job log %s", path, exc_info=True)
 

@@ -42,6 +42,7 @@ from jobs.worker.process import (
     EOF,
     ChildProcess,
     child_environment,
+    event_line,
     exit_description,
     log_event,
     log_tail,
@@ -151,6 +152,10 @@ def _execute(job_uuid: str, worker: str) -> None:
     try:
         spec = workdir_prepare_watched(job=job, workdir=workdir, claim=claim)
         if spec is not None:
+            runtime = job.runtime.name if job.runtime else "the default runtime"
+            log_event(
+                workdir.log_path, f"queued on {runtime}", at=job.enqueued_at or job.created_at
+            )
             log_event(workdir.log_path, f"claimed by worker {worker} (attempt {job.attempts}); "
                       "inputs staged; starting the model")  # fmt: skip
             _run(job, workdir, spec, claim)
@@ -343,6 +348,16 @@ def _over_processes(child: ChildProcess) -> str | None:
     return None
 
 
+def _committed_line(job: Job, watch: _Watch) -> str:
+    """The log's last event of a job that completes: what it made."""
+    if job.job_type == "metrics":
+        return event_line("metrics saved")
+    counts = watch.counts
+    rejected = counts.get("records_rejected") or 0
+    text = f"output committed: {counts.get('records_written') or 0:,} records written"
+    return event_line(text + (f", {rejected:,} rejected" if rejected else ""))
+
+
 def _drain(child: ChildProcess, watch: _Watch) -> None:
     while True:
         try:
@@ -405,7 +420,7 @@ def _commit(
                 job=job,
                 **watch.counts,
                 **metrics,
-                log=tail,
+                log=tail + _committed_line(job, watch),
                 peak_memory=peak,
                 **claim.guard,
             ):
@@ -489,7 +504,7 @@ def _commit_training(
             done = job_complete(
                 job=job,
                 **watch.counts,
-                log=tail,
+                log=tail + event_line(f"trained snapshot v{snapshot.version} made"),
                 peak_memory=peak,
                 result_snapshot=snapshot,
                 **claim.guard,
