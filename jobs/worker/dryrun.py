@@ -11,7 +11,6 @@ import csv
 import itertools
 import json
 import logging
-import os
 import queue
 import time
 from pathlib import Path
@@ -26,9 +25,8 @@ from jobs.preview import READERS, Preview
 from jobs.runner.errors import JobError
 from jobs.runner.spec import JobSpec
 from jobs.runner.training import OUTPUT_DIR
-from jobs.worker.lease import Lease
-from jobs.worker.process import EOF, ChildProcess, child_environment, exit_description, log_tail
-from jobs.worker.workdir import WorkDir, staged_file, workdir_prepare
+from jobs.worker.process import EOF, exit_description, log_tail
+from jobs.worker.workdir import WorkDir, model_process_start, staged_file, workdir_prepare
 
 logger = logging.getLogger(__name__)
 
@@ -116,21 +114,7 @@ def _run(dry_run: DryRun, workdir: WorkDir) -> dict:
         seconds = min(seconds, runtime.time_limit_seconds)
     memory = runtime.memory_limit_mb * 2**20 if runtime and runtime.memory_limit_mb else None
 
-    lease = Lease(workdir.base)  # the keeper ends the model should this worker stop
-    child = ChildProcess(
-        workdir=workdir.root,
-        spec_path=workdir.spec_path,
-        log_path=workdir.log_path,
-        env={
-            **child_environment(
-                pythonpath=str(settings.BASE_DIR),
-                tmpdir=str(workdir.tmp),
-                user=settings.MODEL_SANDBOX_USER if os.geteuid() == 0 else "",
-            ),
-            **lease.env,
-        },
-    )
-    lease.start()
+    lease, child = model_process_start(workdir=workdir, runtime=dry_run.runtime)
     events: list[dict] = []
     stopped = ""
     started = time.monotonic()

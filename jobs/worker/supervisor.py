@@ -37,18 +37,16 @@ from jobs.services import job_fail as _job_fail
 from jobs.services import job_progress_save as _job_progress_save
 from jobs.worker.db import LOST, db_retry, db_try
 from jobs.worker.fencing import Claim, workdir_prepare_watched
-from jobs.worker.lease import LEASE_EXPIRED, Lease
+from jobs.worker.lease import LEASE_EXPIRED
 from jobs.worker.process import (
     EOF,
     ChildProcess,
-    child_environment,
     event_line,
     exit_description,
     log_event,
     log_tail,
 )
-from jobs.worker.spark import is_spark, spark_environment
-from jobs.worker.workdir import WorkDir, staged_file
+from jobs.worker.workdir import WorkDir, model_process_start, staged_file
 
 logger = logging.getLogger(__name__)
 
@@ -180,22 +178,7 @@ def _execute(job_uuid: str, worker: str) -> None:
 
 
 def _run(job: Job, workdir: WorkDir, spec: JobSpec, claim: Claim) -> None:
-    lease = Lease(workdir.base)  # outside the model's reach; its keeper watches it
-    child = ChildProcess(
-        workdir=workdir.root,
-        spec_path=workdir.spec_path,
-        log_path=workdir.log_path,
-        env={
-            **child_environment(
-                pythonpath=str(settings.BASE_DIR),
-                tmpdir=str(workdir.tmp),
-                user=settings.MODEL_SANDBOX_USER if os.geteuid() == 0 else "",
-            ),
-            **lease.env,
-            **(spark_environment() if is_spark(job.runtime) else {}),
-        },
-    )
-    lease.start()
+    lease, child = model_process_start(workdir=workdir, runtime=job.runtime)
     oom_kills_before = _oom_kills()
     try:
         watch = _watch(job, child, claim)

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.files.storage import Storage
 
 from jobs.assets import Stop, input_source, output_target
-from jobs.models import Job, JobAsset, JobStatus
+from jobs.models import Job, JobAsset, JobStatus, Runtime
 from jobs.runner.errors import JobError
 from jobs.runner.sandbox import SandboxPolicy
 from jobs.runner.spec import InputFile, JobSpec
@@ -330,6 +330,32 @@ def sandbox_policy(
         max_processes=settings.MODEL_MAX_PROCESSES,
         threads=SPARK_THREADS if spark else 0,
     )
+
+
+def model_process_start(*, workdir: WorkDir, runtime: Runtime | None):
+    """The sandboxed model process for the spec in WORKDIR, and the lease its keeper watches
+    (started): what a job and a dry run both run."""
+    from jobs.worker.lease import Lease
+    from jobs.worker.process import ChildProcess, child_environment
+    from jobs.worker.spark import spark_environment
+
+    lease = Lease(workdir.base)  # outside the model's reach; its keeper watches it
+    child = ChildProcess(
+        workdir=workdir.root,
+        spec_path=workdir.spec_path,
+        log_path=workdir.log_path,
+        env={
+            **child_environment(
+                pythonpath=str(settings.BASE_DIR),
+                tmpdir=str(workdir.tmp),
+                user=settings.MODEL_SANDBOX_USER if os.geteuid() == 0 else "",
+            ),
+            **lease.env,
+            **(spark_environment() if is_spark(runtime) else {}),
+        },
+    )
+    lease.start()
+    return lease, child
 
 
 def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> JobSpec:
