@@ -391,12 +391,7 @@ def _commit(
                 asset.file.name = storage.save(f"jobs/{job.uuid}/{asset.name}", File(staged))
             saved.append(asset.file.name)
         asset.size = os.path.getsize(output)
-        if rejects is not None:
-            with open(rejects, "rb") as staged:
-                asset.rejects_file.name = storage.save(
-                    f"jobs/{job.uuid}/rejects.jsonl", File(staged)
-                )
-            saved.append(asset.rejects_file.name)
+        _rejects_save(job, asset, rejects, saved)
         with transaction.atomic():
             asset.save(update_fields=["file", "size", "rejects_file", "published", "updated_at"])
             if not job_complete(
@@ -452,12 +447,7 @@ def _commit_training(
     asset = job.output_asset()
     rejects = staged_file(spec.rejects_path, root=workdir.root, what="the rejects file")
     try:
-        if rejects is not None:
-            with open(rejects, "rb") as staged:
-                asset.rejects_file.name = asset.rejects_file.storage.save(
-                    f"jobs/{job.uuid}/rejects.jsonl", File(staged)
-                )
-            saved.append(asset.rejects_file.name)
+        _rejects_save(job, asset, rejects, saved)
         # Opened, never read whole: attachment_add streams each file into storage.
         files = [File(open(path, "rb"), name=name) for name, path in artifacts.items()]  # noqa: SIM115
         for attachment in parent.attachments.all():
@@ -505,6 +495,18 @@ def _commit_training(
     finally:
         for f in files:
             f.close()
+
+
+def _rejects_save(job: Job, asset, rejects: Path | None, saved: list[str]) -> None:
+    """The staged rejects file (if any) into the output asset's storage, its name added to
+    SAVED so a commit that does not happen deletes it again."""
+    if rejects is None:
+        return
+    with open(rejects, "rb") as staged:
+        asset.rejects_file.name = asset.rejects_file.storage.save(
+            f"jobs/{job.uuid}/rejects.jsonl", File(staged)
+        )
+    saved.append(asset.rejects_file.name)
 
 
 def _delete_snapshot_files(snapshot) -> None:
