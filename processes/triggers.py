@@ -1,5 +1,6 @@
 """Polling the triggers (every worker's process loop calls triggers_poll): a due schedule, new
-objects under an S3 prefix, a new snapshot of the model, a job of the model finishing.
+objects under an S3 prefix, new files under an HDFS folder, a SQL query whose result changed, a
+new snapshot of the model, a job of the model finishing.
 
 Each trigger row is locked while it is read and its state written in the same transaction as
 the runs it starts, so with several workers polling each object (snapshot, job, due time)
@@ -16,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from jobs.models import Job, JobStatus
+from jobs.models import Connection, Job, JobAsset, JobStatus
 from models_registry.models import Snapshot
 from processes.models import Trigger
 from processes.services import process_model, run_start
@@ -24,7 +25,14 @@ from processes.services import process_model, run_start
 logger = logging.getLogger(__name__)
 
 MAX_SEEN_KEYS = 100_000
-MAX_NEW_PER_POLL = 20  # runs one S3 trigger starts at once; the rest wait for the next poll
+MAX_NEW_PER_POLL = 20  # runs one S3/HDFS trigger starts at once; the rest wait for the next poll
+
+# The connection kind each polled trigger kind reads through.
+CONNECTION_KINDS = {
+    Trigger.Kind.S3_OBJECTS: Connection.Kind.S3,
+    Trigger.Kind.HDFS_FILES: Connection.Kind.HDFS,
+    Trigger.Kind.SQL_CHANGED: Connection.Kind.SQL,
+}
 
 
 def cron_check(expression: str) -> str:
@@ -39,6 +47,56 @@ def cron_check(expression: str) -> str:
 
 def cron_next(expression: str, after: datetime) -> datetime:
     return croniter(expression, after).get_next(datetime)
+
+
+def trigger_check(trigger: Trigger) -> None:
+    """Clean TRIGGER's fields for its kind (the admin, the process page and the API call this);
+    ValidationError by field, in words a person can act on, before anything is polled."""
+    kind = trigger.kind
+    if kind not in Trigger.Kind.values:
+        raise ValidationError({"kind": f"Unknown trigger kind {kind!r}."})
+    if kind == Trigger.Kind.SCHEDULE:
+        try:
+            trigger.cron = cron_check(trigger.cron)
+        except ValidationError as exc:
+            raise ValidationError({"cron": exc.messages}) from None
+    if kind == Trigger.Kind.JOB_FINISHED and trigger.job_type:
+        from jobs.models import JobType
+
+        if trigger.job_type not in JobType.values:
+            raise ValidationError({"job_type": (
+                f"Unknown job type {trigger.job_type!r}: one of {', '.join(JobType.values)}."
+            )})  # fmt: skip
+    wanted = CONNECTION_KINDS.get(kind)
+    if wanted is None:
+        return
+    connection = trigger.connection if trigger.connection_id else None
+    if connection is None:
+        label = Connection.Kind(wanted).label
+        raise ValidationError({"connection": f"Choose the {label} connection to poll."})
+    if connection.kind != wanted:
+        raise ValidationError({"connection": (
+            f"The connection {connection.name!r} is {connection.get_kind_display()}; this "
+            f"trigger polls {Connection.Kind(wanted).label}."
+        )})  # fmt: skip
+    from jobs.assets import hdfs, s3, sql
+
+    field = "query" if kind == Trigger.Kind.SQL_CHANGED else "location"
+    validate = {Trigger.Kind.S3_OBJECTS: s3.validate, Trigger.Kind.HDFS_FILES: hdfs.validate,
+                Trigger.Kind.SQL_CHANGED: sql.validate}[kind]  # fmt: skip
+    try:
+        cleaned = validate(
+            connection=connection, location=trigger.location, query=trigger.query,
+            direction=JobAsset.Direction.INPUT,
+        )  # fmt: skip
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from None
+    if kind == Trigger.Kind.SQL_CHANGED:
+        trigger.query, trigger.location = cleaned, ""
+    elif kind == Trigger.Kind.HDFS_FILES:
+        trigger.location, trigger.query = cleaned, ""
+    else:
+        trigger.query = ""
 
 
 def triggers_poll(*, now=None) -> int:
@@ -68,13 +126,18 @@ def _poll_one(trigger_id: int, now) -> int:
     kind = trigger.kind
     if kind == Trigger.Kind.SCHEDULE:
         return _schedule(trigger, now)
-    if kind == Trigger.Kind.S3_OBJECTS:
-        # Listing a prefix costs requests: at most every PROCESSES_S3_POLL_SECONDS.
+    if kind in Trigger.POLLED_KINDS:
+        # Listing a prefix or running a query costs requests: at most every
+        # PROCESSES_POLL_SECONDS.
         if trigger.next_run_at and trigger.next_run_at > now:
             return 0
-        trigger.next_run_at = now + timedelta(seconds=settings.PROCESSES_S3_POLL_SECONDS)
+        trigger.next_run_at = now + timedelta(seconds=settings.PROCESSES_POLL_SECONDS)
         trigger.save(update_fields=["next_run_at", "updated_at"])
-        return _s3_objects(trigger)
+        if kind == Trigger.Kind.S3_OBJECTS:
+            return _s3_objects(trigger)
+        if kind == Trigger.Kind.HDFS_FILES:
+            return _hdfs_files(trigger)
+        return _sql_changed(trigger)
     if kind == Trigger.Kind.SNAPSHOT:
         return _snapshot(trigger)
     if kind == Trigger.Kind.JOB_FINISHED:
@@ -121,6 +184,47 @@ def _s3_objects(trigger: Trigger) -> int:
     trigger.state = {**trigger.state, "keys": sorted(seen | set(new))[-MAX_SEEN_KEYS:]}
     trigger.save(update_fields=["state", "updated_at"])
     return len(new)
+
+
+def _hdfs_files(trigger: Trigger) -> int:
+    from jobs.assets import hdfs
+
+    if trigger.connection is None:
+        return 0
+    paths = hdfs.files_list(connection=trigger.connection, location=trigger.location)
+    seen = set(trigger.state.get("paths") or [])
+    new = [p for p in paths if p not in seen][:MAX_NEW_PER_POLL]
+    if not new:
+        return 0
+    for location in new:
+        _start(trigger, {"location": location, "connection": trigger.connection_id})
+    trigger.state = {**trigger.state, "paths": sorted(seen | set(new))[-MAX_SEEN_KEYS:]}
+    trigger.save(update_fields=["state", "updated_at"])
+    return len(new)
+
+
+def _sql_changed(trigger: Trigger) -> int:
+    """Run the query (read-only, as a SQL input is) and hash its result: a run when the hash
+    differs from the last one seen. The first poll records the result it finds and starts
+    nothing, as a new-snapshot trigger starts from the snapshots there are."""
+    from jobs.assets.sql import Source
+
+    if trigger.connection is None:
+        return 0
+    asset = JobAsset(
+        kind=JobAsset.Kind.SQL, direction=JobAsset.Direction.INPUT, connection=trigger.connection,
+        query=trigger.query, name="trigger query",
+    )  # fmt: skip
+    digest, rows = Source(asset).digest()
+    seen = trigger.state.get("hash")
+    if digest == seen:
+        return 0
+    trigger.state = {**trigger.state, "hash": digest, "rows": rows}
+    trigger.save(update_fields=["state", "updated_at"])
+    if seen is None:
+        return 0
+    return _start(trigger, {"result_hash": digest, "rows": rows, "previous_hash": seen,
+                            "connection": trigger.connection_id})  # fmt: skip
 
 
 def _snapshot(trigger: Trigger) -> int:

@@ -59,7 +59,7 @@ def test_a_new_schedule_waits_for_its_first_time(process):
 
 @pytest.mark.django_db
 def test_each_new_s3_object_starts_one_run(process, s3_server, s3_bucket, settings):
-    settings.PROCESSES_S3_POLL_SECONDS = 0  # every poll lists the prefix
+    settings.PROCESSES_POLL_SECONDS = 0  # every poll lists the prefix
     client = s3_server.client()
     connection = s3_server.connection()
     connection.save()
@@ -129,5 +129,5 @@ def test_an_s3_prefix_is_listed_at_most_every_poll_interval(process, s3_server, 
     )  # fmt: skip
     assert triggers_poll() == 0
     s3_server.client().put_object(Bucket=s3_bucket, Key="labeled/a.csv", Body=b"a\n1\n")
-    assert triggers_poll() == 0  # within PROCESSES_S3_POLL_SECONDS (60) of the last listing
+    assert triggers_poll() == 0  # within PROCESSES_POLL_SECONDS (60) of the last listing
     assert triggers_poll(now=timezone.now() + timedelta(seconds=61)) == 1
