@@ -30,9 +30,12 @@ def _refusal(address: Address) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     for test, what in (
-        ("is_loopback", "a loopback"), ("is_private", "a private"),
-        ("is_link_local", "a link-local"), ("is_multicast", "a multicast"),
-        ("is_reserved", "a reserved"), ("is_unspecified", "an unspecified"),
+        ("is_loopback", "a loopback"),
+        ("is_private", "a private"),
+        ("is_link_local", "a link-local"),
+        ("is_multicast", "a multicast"),
+        ("is_reserved", "a reserved"),
+        ("is_unspecified", "an unspecified"),
     ):  # fmt: skip  (loopback before private: 127.0.0.1 is both)
         if getattr(address, test):
             return f"{what} address"
