@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 MAX_SEEN_KEYS = 100_000
 MAX_NEW_PER_POLL = 20  # runs one S3/HDFS trigger starts at once; the rest wait for the next poll
 
-# The connection kind each polled trigger kind reads through.
+# The connection kind each polled trigger kind reads through, and its short name.
+SHORT_NAMES = {Connection.Kind.S3: "S3", Connection.Kind.HDFS: "HDFS", Connection.Kind.SQL: "SQL"}
 CONNECTION_KINDS = {
     Trigger.Kind.S3_OBJECTS: Connection.Kind.S3,
     Trigger.Kind.HDFS_FILES: Connection.Kind.HDFS,
@@ -72,12 +73,12 @@ def trigger_check(trigger: Trigger) -> None:
         return
     connection = trigger.connection if trigger.connection_id else None
     if connection is None:
-        label = Connection.Kind(wanted).label
+        label = SHORT_NAMES[wanted]
         raise ValidationError({"connection": f"Choose the {label} connection to poll."})
     if connection.kind != wanted:
         raise ValidationError({"connection": (
             f"The connection {connection.name!r} is {connection.get_kind_display()}; this "
-            f"trigger polls {Connection.Kind(wanted).label}."
+            f"trigger polls {SHORT_NAMES[wanted]}."
         )})  # fmt: skip
     from jobs.assets import hdfs, s3, sql
 
