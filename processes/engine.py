@@ -72,13 +72,12 @@ def run_advance(*, run: ProcessRun) -> bool:
     """Do what can be done on RUN now; False when another worker holds it."""
     if not _lease_take(run):
         return False
-    lease = run.lease_until
     try:
         _advance(run)
     except LeaseLost:
         logger.warning("%s: the lease ended during a pass; another pass took the run over", run)
-    finally:
-        ProcessRun.objects.filter(pk=run.pk, lease_until=lease).update(lease_until=None)
+    finally:  # the lease as last renewed; one another pass holds now is left to it
+        _fenced(run).update(lease_until=None)
     return True
 
 

@@ -29,14 +29,15 @@ class WebhookRefused(ValueError):
 def _refusal(address: Address) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
+    # Most specific first: Python counts loopback, link-local and reserved as private too.
     for test, what in (
         ("is_loopback", "a loopback"),
-        ("is_private", "a private"),
         ("is_link_local", "a link-local"),
         ("is_multicast", "a multicast"),
-        ("is_reserved", "a reserved"),
         ("is_unspecified", "an unspecified"),
-    ):  # fmt: skip  (loopback before private: 127.0.0.1 is both)
+        ("is_reserved", "a reserved"),
+        ("is_private", "a private"),
+    ):
         if getattr(address, test):
             return f"{what} address"
     if not address.is_global:  # shared (100.64/10), documentation, benchmarking ranges
