@@ -121,29 +121,71 @@ def triggers_poll(*, now=None) -> int:
     return started
 
 
-@transaction.atomic
 def _poll_one(trigger_id: int, now) -> int:
+    kind = Trigger.objects.filter(pk=trigger_id).values_list("kind", flat=True).first()
+    if kind in Trigger.POLLED_KINDS:
+        return _poll_external(trigger_id, now)
+    return _poll_local(trigger_id, now)
+
+
+@transaction.atomic
+def _poll_local(trigger_id: int, now) -> int:
     trigger = Trigger.objects.select_for_update().select_related("process").get(pk=trigger_id)
     kind = trigger.kind
     if kind == Trigger.Kind.SCHEDULE:
         return _schedule(trigger, now)
-    if kind in Trigger.POLLED_KINDS:
-        # Listing a prefix or running a query costs requests: at most every
-        # PROCESSES_POLL_SECONDS.
-        if trigger.next_run_at and trigger.next_run_at > now:
-            return 0
-        trigger.next_run_at = now + timedelta(seconds=settings.PROCESSES_POLL_SECONDS)
-        trigger.save(update_fields=["next_run_at", "updated_at"])
-        if kind == Trigger.Kind.S3_OBJECTS:
-            return _s3_objects(trigger)
-        if kind == Trigger.Kind.HDFS_FILES:
-            return _hdfs_files(trigger)
-        return _sql_changed(trigger)
     if kind == Trigger.Kind.SNAPSHOT:
         return _snapshot(trigger)
     if kind == Trigger.Kind.JOB_FINISHED:
         return _job_finished(trigger)
     return 0
+
+
+WATCHED = ("kind", "connection_id", "location", "query")
+
+
+def _poll_external(trigger_id: int, now) -> int:
+    """S3, HDFS, SQL: claim the poll (at most every PROCESSES_POLL_SECONDS, one worker), read
+    outside any transaction of ours (a listing or a query may take up to its timeout, and must
+    hold no lock here meanwhile, SQLite's write lock least of all), then start the runs for
+    what is new under the trigger's lock, unless the trigger was changed meanwhile."""
+    with transaction.atomic():
+        trigger = Trigger.objects.select_for_update().get(pk=trigger_id)
+        if trigger.next_run_at and trigger.next_run_at > now:
+            return 0
+        trigger.next_run_at = now + timedelta(seconds=settings.PROCESSES_POLL_SECONDS)
+        trigger.save(update_fields=["next_run_at", "updated_at"])
+    if trigger.connection_id is None:
+        return 0
+    read = {f: getattr(trigger, f) for f in WATCHED}
+    found = _read(trigger)
+    with transaction.atomic():
+        trigger = Trigger.objects.select_for_update().select_related("process").get(pk=trigger_id)
+        if {f: getattr(trigger, f) for f in WATCHED} != read:
+            return 0  # changed while it was read: the next poll reads what it watches now
+        if trigger.kind == Trigger.Kind.SQL_CHANGED:
+            return _sql_changed(trigger, *found)
+        return _new_locations(trigger, found, "keys" if trigger.kind == "s3_objects" else "paths")
+
+
+def _read(trigger: Trigger):
+    """What the trigger watches, now: the locations there are (S3, HDFS), or the hash and row
+    count of the query's result (SQL). AssetError when it cannot be read."""
+    from jobs.assets import hdfs, s3
+    from jobs.assets.sql import Source
+
+    connection = trigger.connection
+    if trigger.kind == Trigger.Kind.S3_OBJECTS:
+        bucket, _ = s3.location_parse(trigger.location)
+        keys = s3.keys_list(connection=connection, location=trigger.location)
+        return sorted(f"s3://{bucket}/{key}" for key in keys)
+    if trigger.kind == Trigger.Kind.HDFS_FILES:
+        return hdfs.files_list(connection=connection, location=trigger.location)
+    asset = JobAsset(
+        kind=JobAsset.Kind.SQL, direction=JobAsset.Direction.INPUT, connection=connection,
+        query=trigger.query, name="trigger query",
+    )  # fmt: skip
+    return Source(asset).digest()
 
 
 def _start(trigger: Trigger, data: dict) -> int:
@@ -169,54 +211,30 @@ def _schedule(trigger: Trigger, now) -> int:
     return _start(trigger, {"scheduled_for": due.isoformat()})
 
 
-def _s3_objects(trigger: Trigger) -> int:
-    from jobs.assets import s3
-
-    if trigger.connection is None:
-        return 0
-    keys = s3.keys_list(connection=trigger.connection, location=trigger.location)
-    seen = set(trigger.state.get("keys") or [])
-    new = [k for k in sorted(keys) if k not in seen][:MAX_NEW_PER_POLL]
-    if not new:
-        return 0
-    bucket, _ = s3.location_parse(trigger.location)
-    for key in new:
-        _start(trigger, {"location": f"s3://{bucket}/{key}", "connection": trigger.connection_id})
-    trigger.state = {**trigger.state, "keys": sorted(seen | set(new))[-MAX_SEEN_KEYS:]}
-    trigger.save(update_fields=["state", "updated_at"])
-    return len(new)
-
-
-def _hdfs_files(trigger: Trigger) -> int:
-    from jobs.assets import hdfs
-
-    if trigger.connection is None:
-        return 0
-    paths = hdfs.files_list(connection=trigger.connection, location=trigger.location)
-    seen = set(trigger.state.get("paths") or [])
-    new = [p for p in paths if p not in seen][:MAX_NEW_PER_POLL]
+def _new_locations(trigger: Trigger, locations: list[str], seen_as: str) -> int:
+    """A run for each of LOCATIONS not seen before (at most MAX_NEW_PER_POLL a poll); the
+    trigger's state keeps what was seen: S3 keys (as it always has) or HDFS locations."""
+    seen = set(trigger.state.get(seen_as) or [])
+    s3_prefix = ""
+    if seen_as == "keys":  # S3's state holds keys; a run's data the whole location
+        bucket = trigger.location.strip()[5:].partition("/")[0]
+        s3_prefix = f"s3://{bucket}/"
+    name = {loc: loc[len(s3_prefix) :] if s3_prefix else loc for loc in locations}
+    new = [loc for loc in locations if name[loc] not in seen][:MAX_NEW_PER_POLL]
     if not new:
         return 0
     for location in new:
         _start(trigger, {"location": location, "connection": trigger.connection_id})
-    trigger.state = {**trigger.state, "paths": sorted(seen | set(new))[-MAX_SEEN_KEYS:]}
+    seen |= {name[loc] for loc in new}
+    trigger.state = {**trigger.state, seen_as: sorted(seen)[-MAX_SEEN_KEYS:]}
     trigger.save(update_fields=["state", "updated_at"])
     return len(new)
 
 
-def _sql_changed(trigger: Trigger) -> int:
-    """Run the query (read-only, as a SQL input is) and hash its result: a run when the hash
-    differs from the last one seen. The first poll records the result it finds and starts
-    nothing, as a new-snapshot trigger starts from the snapshots there are."""
-    from jobs.assets.sql import Source
-
-    if trigger.connection is None:
-        return 0
-    asset = JobAsset(
-        kind=JobAsset.Kind.SQL, direction=JobAsset.Direction.INPUT, connection=trigger.connection,
-        query=trigger.query, name="trigger query",
-    )  # fmt: skip
-    digest, rows = Source(asset).digest()
+def _sql_changed(trigger: Trigger, digest: str, rows: int) -> int:
+    """A run when the result's hash differs from the last one seen. The first poll records the
+    result it finds and starts nothing, as a new-snapshot trigger starts from the snapshots
+    there are."""
     seen = trigger.state.get("hash")
     if digest == seen:
         return 0
