@@ -54,6 +54,16 @@ urlpatterns = [
     path("processes/", _api(processes.ProcessListView), name="api-process-list"),
     path("processes/<uuid:uuid>/", _api(processes.ProcessDetailView), name="api-process-detail"),
     path("processes/<uuid:uuid>/runs/", _api(processes.ProcessRunsView), name="api-process-runs"),
+    path(
+        "processes/<uuid:uuid>/triggers/",
+        _api(processes.ProcessTriggersView),
+        name="api-process-triggers",
+    ),
+    path(
+        "processes/<uuid:uuid>/triggers/<uuid:trigger_uuid>/",
+        _api(processes.TriggerDetailView),
+        name="api-trigger-detail",
+    ),
     path("process-runs/<uuid:uuid>/", _api(processes.RunDetailView), name="api-run-detail"),
     path(
         "process-runs/<uuid:uuid>/approve/", _api(processes.RunApproveView), name="api-run-approve"

@@ -314,8 +314,14 @@ RECONCILE_SECONDS = env_float("RECONCILE_SECONDS", 10.0)
 RECONCILE_RESEND_SECONDS = env_float("RECONCILE_RESEND_SECONDS", 30.0)
 # Every worker advances MLC process runs and polls their triggers this often (processes/loop.py).
 PROCESSES_TICK_SECONDS = env_float("PROCESSES_TICK_SECONDS", 2.0)
-# An S3-prefix trigger lists its prefix at most this often.
-PROCESSES_S3_POLL_SECONDS = env_float("PROCESSES_S3_POLL_SECONDS", 60.0)
+# An S3-prefix or HDFS-folder trigger lists its objects, a SQL trigger runs its query, at most
+# this often (PROCESSES_S3_POLL_SECONDS, its name before HDFS and SQL triggers, still counts).
+PROCESSES_POLL_SECONDS = env_float(
+    "PROCESSES_POLL_SECONDS", env_float("PROCESSES_S3_POLL_SECONDS", 60.0)
+)
+# A notify step's webhook may reach loopback, private, link-local and reserved addresses (an
+# intranet's chat server); off, they are refused when the process is saved and when it sends.
+PROCESS_WEBHOOK_ALLOW_PRIVATE = env_bool("PROCESS_WEBHOOK_ALLOW_PRIVATE", False)
 # A worker's guarded updates wait this long for a database that does not answer (a restart, a
 # fail-over), retrying with backoff; then the job is left to the reconciler to take back.
 DB_RETRY_SECONDS = env_float("DB_RETRY_SECONDS", 120.0)

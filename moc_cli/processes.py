@@ -83,9 +83,13 @@ def process_show(state: State, process_uuid: str, as_json: bool) -> None:
     )
     click.echo()
     steps = process.get("steps") or {}
+    # In the flow's order (a JSON object's key order is not to be relied on).
+    order = [i for i in process.get("step_order") or [] if i in steps]
+    order += [i for i in steps if i not in order]
     table(
-        ([step_id, c.get("kind"), c.get("job_type") or ", ".join(c.get("rules") or [])]
-         for step_id, c in steps.items()),
+        ([step_id, steps[step_id].get("kind"),
+          steps[step_id].get("job_type") or ", ".join(steps[step_id].get("rules") or [])]
+         for step_id in order),
         ["STEP", "KIND", "DETAIL"],
         empty="No steps.",
     )  # fmt: skip

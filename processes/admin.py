@@ -8,7 +8,16 @@ from processes.models import Process, ProcessRun, RunStep, Trigger
 class TriggerInline(admin.TabularInline):
     model = Trigger
     extra = 0
-    fields = ("kind", "cron", "connection", "location", "job_type", "next_run_at", "enabled")
+    fields = (
+        "kind",
+        "cron",
+        "connection",
+        "location",
+        "query",
+        "job_type",
+        "next_run_at",
+        "enabled",
+    )
 
 
 @admin.register(Process)

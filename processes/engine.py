@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.request
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -28,24 +27,45 @@ from models_registry.services import snapshot_promote
 from processes import bpmn
 from processes.gates import gate_evaluate, rules_parse
 from processes.models import ProcessRun, RunStatus, RunStep, StepStatus
+from processes.webhooks import WebhookRefused, webhook_post
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 60  # longer than one pass over a run; a killed worker's lease ends then
-WEBHOOK_TIMEOUT = 10
+LEASE_SECONDS = 60  # longer than one step of a pass; a killed worker's lease ends then
 
 
 class StepFailed(Exception):
     pass
 
 
+class LeaseLost(Exception):
+    """Another pass took the run over (this one outlived its lease): stop, writing nothing."""
+
+
 def _lease_take(run: ProcessRun) -> bool:
+    """Take RUN's lease; its end time, kept on RUN, fences what this pass writes after."""
     now = timezone.now()
-    return bool(
+    until = now + timedelta(seconds=LEASE_SECONDS)
+    taken = bool(
         ProcessRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=now + timedelta(seconds=LEASE_SECONDS))
+        .update(lease_until=until)
     )
+    run.lease_until = until if taken else None
+    return taken
+
+
+def _fenced(run: ProcessRun):
+    """RUN's row while this pass still holds its lease."""
+    return ProcessRun.objects.filter(pk=run.pk, lease_until=run.lease_until)
+
+
+def _lease_renew(run: ProcessRun) -> None:
+    """Renew the lease between steps; LeaseLost when another pass holds the run now."""
+    until = timezone.now() + timedelta(seconds=LEASE_SECONDS)
+    if not _fenced(run).update(lease_until=until):
+        raise LeaseLost(str(run.uuid))
+    run.lease_until = until
 
 
 def run_advance(*, run: ProcessRun) -> bool:
@@ -54,13 +74,18 @@ def run_advance(*, run: ProcessRun) -> bool:
         return False
     try:
         _advance(run)
-    finally:
-        ProcessRun.objects.filter(pk=run.pk).update(lease_until=None)
+    except LeaseLost:
+        logger.warning("%s: the lease ended during a pass; another pass took the run over", run)
+    finally:  # the lease as last renewed; one another pass holds now is left to it
+        _fenced(run).update(lease_until=None)
     return True
 
 
 def _advance(run: ProcessRun) -> None:
+    lease = run.lease_until
     run.refresh_from_db()
+    if run.lease_until != lease:
+        raise LeaseLost(str(run.uuid))
     workflow = bpmn.workflow_load(run.workflow_state)
     steps = run.process.settings.get("steps") or {}
     while True:
@@ -88,14 +113,15 @@ def _advance(run: ProcessRun) -> None:
             except (ValidationError, PermissionDenied) as exc:
                 _step_fail(run, workflow, step, _message(exc))
                 return
-            except DatabaseError:
-                raise  # the database is away: the run is taken up again when it is back
+            except (DatabaseError, LeaseLost):
+                raise  # the database is away, or another pass has the run: it goes on there
             except Exception as exc:
                 logger.exception("step %s of %s failed", bpmn_id, run)
                 _step_fail(run, workflow, step, f"unexpected error: {exc}")
                 return
             if not done:
                 continue
+            _lease_renew(run)  # a pass that outlived its lease writes nothing more
             step.status = StepStatus.DONE
             step.finished_at = timezone.now()
             step.save()
@@ -105,12 +131,16 @@ def _advance(run: ProcessRun) -> None:
                 task.data.update(_numbers_of(step.job.metrics))
             task.run()
             progressed = True
-            run.workflow_state = bpmn.workflow_dump(workflow)
-            run.save(update_fields=["workflow_state", "updated_at"])
+            _state_save(run, workflow)
         if not progressed:
-            run.workflow_state = bpmn.workflow_dump(workflow)
-            run.save(update_fields=["workflow_state", "updated_at"])
+            _state_save(run, workflow)
             return
+
+
+def _state_save(run: ProcessRun, workflow) -> None:
+    run.workflow_state = bpmn.workflow_dump(workflow)
+    if not _fenced(run).update(workflow_state=run.workflow_state, updated_at=timezone.now()):
+        raise LeaseLost(str(run.uuid))
 
 
 def _numbers_of(metrics: dict) -> dict:
@@ -127,6 +157,7 @@ def _message(exc: Exception) -> str:
 
 
 def _step_fail(run: ProcessRun, workflow, step: RunStep, reason: str) -> None:
+    _lease_renew(run)
     step.status = StepStatus.FAILED
     step.reason = reason
     step.finished_at = timezone.now()
@@ -140,7 +171,9 @@ def _run_end(run: ProcessRun, workflow, status: str) -> None:
     run.status = status
     run.finished_at = timezone.now()
     run.workflow_state = bpmn.workflow_dump(workflow)
-    run.save()
+    fields = ["status", "finished_at", "workflow_state", "failed_step", "reason"]
+    if not _fenced(run).update(updated_at=timezone.now(), **{f: getattr(run, f) for f in fields}):
+        raise LeaseLost(str(run.uuid))
 
 
 # --- The steps ------------------------------------------------------------------------------
@@ -204,12 +237,13 @@ def _input(run: ProcessRun, spec: dict) -> InputSpec:
         if upload is None:
             raise StepFailed(f"the uploaded file {spec['upload']} no longer exists")
         return InputSpec(kind=JobAsset.Kind.UPLOAD, upload=upload)
-    if spec.get("trigger") == "location":  # the object a trigger found (new S3 data)
+    if spec.get("trigger") == "location":  # the object a trigger found (new S3 or HDFS data)
         data = run.trigger_data or {}
         connection = Connection.objects.filter(pk=data.get("connection") or None).first()
         if not data.get("location") or connection is None:
             raise StepFailed("this run was not started by new data (its trigger named none)")
-        return InputSpec(kind=JobAsset.Kind.S3, connection=connection, location=data["location"])
+        kind = JobAsset.Kind.HDFS if data["location"].startswith("hdfs://") else JobAsset.Kind.S3
+        return InputSpec(kind=kind, connection=connection, location=data["location"])
     raise StepFailed(f"an input of the step is not understood: {spec!r}")
 
 
@@ -367,35 +401,72 @@ def _approval_mail(run: ProcessRun) -> None:
 
 
 def _notify_step(run: ProcessRun, step: RunStep, config: dict) -> bool:
+    """Mail, then the webhook, each at most once: before sending, "sending" is written on the
+    step under the run's lease, so a pass that takes the run over after this one outlived its
+    lease (or died mid-send) finds it and sends nothing again. A send that may have arrived
+    is not repeated: at most once, as a person reading two alerts would not want."""
     subject = f"[MLC process] {run.process.name}: run {str(run.uuid)[:8]}"
     body = "\n".join(
         f"{s.name}: {s.get_status_display()}" + (f" — {s.reason}" if s.reason else "")
         for s in run.steps.exclude(pk=step.pk)
     )
-    sent = dict(step.output or {})
-    if config.get("email") and not sent.get("email"):
+    if config.get("email") and _send_begin(run, step, "email"):
         try:
             send_mail(subject, body, None, list(config["email"]))
-        except OSError as exc:  # smtplib's errors too
+        except OSError as exc:  # smtplib's errors too: nothing was sent
+            _send_end(run, step, "email", sent=False)
             raise StepFailed(
                 f"the mail to {', '.join(config['email'])} was not sent: {exc}"
             ) from exc
-        sent["email"] = True
-        step.output = sent
-        step.save(update_fields=["output", "updated_at"])
-    if config.get("webhook") and not sent.get("webhook"):
-        if not str(config["webhook"]).startswith(("http://", "https://")):
-            raise StepFailed(f"the webhook {config['webhook']!r} is not an http(s) URL")
+        _send_end(run, step, "email", sent=True)
+    if config.get("webhook") and _send_begin(run, step, "webhook"):
         data = json.dumps({"process": str(run.process.uuid), "run": str(run.uuid),
                            "subject": subject, "text": body}).encode()  # fmt: skip
-        request = urllib.request.Request(
-            config["webhook"], data=data, headers={"Content-Type": "application/json"}
-        )
         try:
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:
-                response.read(1024)
-        except OSError as exc:
-            raise StepFailed(f"the webhook {config['webhook']} did not answer: {exc}") from exc
-        sent["webhook"] = True
-    step.output = sent
+            webhook_post(str(config["webhook"]), data)
+        except WebhookRefused as exc:
+            _send_end(run, step, "webhook", sent=False)
+            raise StepFailed(str(exc)) from None
+        _send_end(run, step, "webhook", sent=True)
+    step.refresh_from_db(fields=["output"])
     return True
+
+
+SENDING, SENT = "sending", "sent"
+
+
+@transaction.atomic
+def _send_begin(run: ProcessRun, step: RunStep, channel: str) -> bool:
+    """True when this pass is to send on CHANNEL: not sent nor being sent, and the run's lease
+    still this pass's (LeaseLost otherwise); "sending" is then on the step."""
+    if not _fenced(run).select_for_update().exists():
+        raise LeaseLost(str(run.uuid))
+    row = RunStep.objects.select_for_update().get(pk=step.pk)
+    output = dict(row.output or {})
+    state = output.get(channel)
+    if state in (True, SENT):
+        return False
+    if state == SENDING:  # an earlier pass began and never said how it ended
+        output[channel] = SENT
+        output[f"{channel}_note"] = (
+            "an earlier pass was sending when it stopped; not sent again (it may have arrived)"
+        )
+        RunStep.objects.filter(pk=step.pk).update(output=output, updated_at=timezone.now())
+        return False
+    output[channel] = SENDING
+    output[f"{channel}_at"] = timezone.now().isoformat()
+    RunStep.objects.filter(pk=step.pk).update(output=output, updated_at=timezone.now())
+    return True
+
+
+@transaction.atomic
+def _send_end(run: ProcessRun, step: RunStep, channel: str, *, sent: bool) -> None:
+    if not _fenced(run).select_for_update().exists():
+        raise LeaseLost(str(run.uuid))  # the pass that took over has said what it found
+    row = RunStep.objects.select_for_update().get(pk=step.pk)
+    output = dict(row.output or {})
+    if sent:
+        output[channel] = SENT
+    else:
+        output.pop(channel, None)
+    RunStep.objects.filter(pk=step.pk).update(output=output, updated_at=timezone.now())

@@ -138,3 +138,37 @@ class BpmnImportForm(forms.Form):
         if not isinstance(steps, dict) or not all(isinstance(v, dict) for v in steps.values()):
             raise ValidationError("The steps are a JSON object of objects, by task id.")
         return steps
+
+
+class TriggerForm(forms.Form):
+    """A trigger of a process, on its page (the same checks as the admin and the API)."""
+
+    kind = forms.ChoiceField()
+    cron = forms.CharField(
+        max_length=100, required=False, help_text="Schedule: cron, UTC, e.g. '0 6 * * 1'."
+    )
+    connection = forms.ModelChoiceField(
+        queryset=None, required=False, help_text="S3, HDFS or SQL: the connection to poll."
+    )
+    location = forms.CharField(
+        max_length=1000, required=False,
+        help_text="S3: s3://bucket/prefix/ · HDFS: hdfs://namenode/folder",
+    )  # fmt: skip
+    query = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False,
+        help_text="SQL: a SELECT whose result, when it changes, starts a run (read-only).",
+    )  # fmt: skip
+    job_type = forms.ChoiceField(required=False, help_text="A job finished: of this type (any).")
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, user, **kwargs):
+        from jobs.models import JobType
+        from jobs.selectors import connection_list
+        from processes.models import Trigger
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = Trigger.Kind.choices
+        self.fields["connection"].queryset = connection_list(user=user).filter(
+            kind__in=["s3", "hdfs", "sql"]
+        )
+        self.fields["job_type"].choices = [("", "any type"), *JobType.choices]

@@ -54,17 +54,25 @@ class Trigger(TimeStampedModel):
         SCHEDULE = "schedule", "Schedule (cron)"
         SNAPSHOT = "snapshot", "New snapshot of the model"
         S3_OBJECTS = "s3_objects", "New objects under an S3 prefix"
+        HDFS_FILES = "hdfs_files", "New files under an HDFS folder"
+        SQL_CHANGED = "sql_changed", "A SQL query's result changed"
         JOB_FINISHED = "job_finished", "A job finished"
 
+    # The kinds polled at most every PROCESSES_POLL_SECONDS (each poll costs requests).
+    POLLED_KINDS = (Kind.S3_OBJECTS, Kind.HDFS_FILES, Kind.SQL_CHANGED)
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="triggers")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MANUAL)
     cron = models.CharField(max_length=100, blank=True)
     connection = models.ForeignKey(
         "jobs.Connection", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    location = models.CharField(max_length=1000, blank=True)  # s3://bucket/prefix/
+    location = models.CharField(max_length=1000, blank=True)  # s3://bucket/prefix/, hdfs://nn/dir
+    query = models.TextField(blank=True)  # SQL_CHANGED: a read-only SELECT
     job_type = models.CharField(max_length=20, blank=True)  # JOB_FINISHED: of this type
-    # What the trigger has seen: {"keys": [...]} for S3, {"snapshot": id}, {"job": id}.
+    # What the trigger has seen: {"keys": [...]} for S3, {"paths": [...]} for HDFS,
+    # {"hash": sha256} for SQL, {"snapshot": id}, {"job": id}.
     state = models.JSONField(default=dict, blank=True)
     next_run_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)  # why the last poll failed (S3 away, ...)
@@ -74,24 +82,9 @@ class Trigger(TimeStampedModel):
         return f"{self.get_kind_display()} of {self.process}"
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
+        from processes.triggers import trigger_check
 
-        if self.kind == self.Kind.SCHEDULE:
-            from processes.triggers import cron_check
-
-            try:
-                self.cron = cron_check(self.cron)
-            except ValidationError as exc:
-                raise ValidationError({"cron": exc.messages}) from None
-        if self.kind == self.Kind.S3_OBJECTS:
-            from jobs.assets.s3 import location_parse
-
-            if self.connection_id is None:
-                raise ValidationError({"connection": "Choose the S3 connection to poll."})
-            try:
-                location_parse(self.location)
-            except ValidationError as exc:
-                raise ValidationError({"location": exc.messages}) from None
+        trigger_check(self)
 
 
 class RunStatus(models.TextChoices):

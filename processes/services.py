@@ -43,6 +43,7 @@ def process_create_retrain(*, user, name: str, values: dict) -> Process:
         raise PermissionDenied(f"You may not change the model “{model.name}”.")
     settings, xml = templates_builtin.retrain_promote({**values, "model": str(model.uuid)})
     bpmn.spec_parse(xml)
+    steps_check(settings["steps"])
     process = Process.objects.create(
         name=name.strip() or f"Retrain and promote {model.name}",
         team=model.team, owner=user, template=Template.RETRAIN_PROMOTE,
@@ -106,6 +107,7 @@ def process_create_bpmn(
     unknown = sorted(set(steps or {}) - ids)
     if unknown:
         raise ValidationError(f"The BPMN file has no task {', '.join(map(repr, unknown))}.")
+    steps_check(steps or {})
     process = Process.objects.create(
         name=name.strip() or "Imported process", team=model.team, owner=user,
         template=Template.BPMN, settings={"model": str(model.uuid), "steps": steps or {}},
@@ -119,6 +121,19 @@ def process_create_bpmn(
     return process
 
 
+def steps_check(steps: dict) -> None:
+    """Refuse, before a process is saved, a notify step whose webhook may not be reached (not
+    http(s), or an internal address: processes.webhooks); it is checked again when it sends."""
+    from processes.webhooks import webhook_check
+
+    for bpmn_id, config in steps.items():
+        if isinstance(config, dict) and config.get("kind") == "notify" and config.get("webhook"):
+            try:
+                webhook_check(config["webhook"])
+            except ValidationError as exc:
+                raise ValidationError(f"Step {bpmn_id!r}: {' '.join(exc.messages)}") from None
+
+
 def _uploads_set(process: Process, *, user, uuids) -> None:
     """Check the uploads the steps read are USER's or the team's, and keep them (the sweep)."""
     wanted = {str(u) for u in uuids if u and u != "trigger"}
@@ -126,6 +141,88 @@ def _uploads_set(process: Process, *, user, uuids) -> None:
     if uploads.count() != len(wanted):
         raise ValidationError("Choose uploaded files of yours or your team's.")
     process.uploads.set(uploads)
+
+
+# --- Triggers -------------------------------------------------------------------------------
+
+TRIGGER_FIELDS = ("kind", "cron", "connection", "location", "query", "job_type", "enabled")
+
+
+def _trigger_save(*, trigger: Trigger, user, values: dict) -> Trigger:
+    from jobs.selectors import connection_list
+
+    if not process_may_change(user=user, process=trigger.process):
+        raise PermissionDenied("You may not change the triggers of this process.")
+    unknown = sorted(set(values) - set(TRIGGER_FIELDS))
+    if unknown:
+        raise ValidationError(f"Unknown trigger field {', '.join(map(repr, unknown))}.")
+    before = {f: getattr(trigger, f) for f in ("kind", "cron", "connection_id", "location",
+                                                "query", "job_type")}  # fmt: skip
+    for field, value in values.items():
+        if field == "connection":
+            continue
+        setattr(trigger, field, value if field == "enabled" else (value or "").strip())
+    if "connection" in values:
+        connection = values["connection"]
+        if connection is not None and not connection_list(user=user).filter(
+            pk=connection.pk
+        ).exists():  # fmt: skip
+            raise ValidationError({"connection": "Choose a connection your team may use."})
+        trigger.connection = connection
+    if trigger.kind not in Trigger.Kind.values:
+        raise ValidationError({"kind": f"Unknown trigger kind {trigger.kind!r}."})
+    # Only the fields of its kind are kept, so nothing stale is polled or shown.
+    keep = {
+        Trigger.Kind.SCHEDULE: {"cron"}, Trigger.Kind.S3_OBJECTS: {"connection", "location"},
+        Trigger.Kind.HDFS_FILES: {"connection", "location"},
+        Trigger.Kind.SQL_CHANGED: {"connection", "query"},
+        Trigger.Kind.JOB_FINISHED: {"job_type"},
+    }.get(trigger.kind, set())  # fmt: skip
+    for field in ("cron", "location", "query", "job_type"):
+        if field not in keep:
+            setattr(trigger, field, "")
+    if "connection" not in keep:
+        trigger.connection = None
+    trigger.full_clean(exclude=["process"])
+    after = {f: getattr(trigger, f) for f in before}
+    if trigger.pk is None or after != before:  # what it watches changed: it starts afresh
+        trigger.state, trigger.next_run_at, trigger.last_error = {}, None, ""
+    trigger.save()
+    return trigger
+
+
+@transaction.atomic
+def trigger_create(*, process: Process, user, values: dict) -> Trigger:
+    """A trigger of PROCESS from VALUES (TRIGGER_FIELDS; connection a Connection), checked as
+    the admin checks it; USER must be allowed to change the process."""
+    trigger = _trigger_save(trigger=Trigger(process=process), user=user, values=values)
+    audit_record(
+        action="process.trigger_added", actor=user, obj=process,
+        details={"trigger": str(trigger.uuid), "kind": trigger.kind},
+    )  # fmt: skip
+    return trigger
+
+
+@transaction.atomic
+def trigger_update(*, trigger: Trigger, user, values: dict) -> Trigger:
+    trigger = Trigger.objects.select_for_update().select_related("process").get(pk=trigger.pk)
+    trigger = _trigger_save(trigger=trigger, user=user, values=values)
+    audit_record(
+        action="process.trigger_changed", actor=user, obj=trigger.process,
+        details={"trigger": str(trigger.uuid), "kind": trigger.kind},
+    )  # fmt: skip
+    return trigger
+
+
+@transaction.atomic
+def trigger_delete(*, trigger: Trigger, user) -> None:
+    if not process_may_change(user=user, process=trigger.process):
+        raise PermissionDenied("You may not change the triggers of this process.")
+    audit_record(
+        action="process.trigger_removed", actor=user, obj=trigger.process,
+        details={"trigger": str(trigger.uuid), "kind": trigger.kind},
+    )  # fmt: skip
+    trigger.delete()
 
 
 def process_model(process: Process) -> Model | None:

@@ -15,6 +15,7 @@ from processes.forms import (
     ChampionChallengerForm,
     RetrainPromoteForm,
     ScheduledScoringForm,
+    TriggerForm,
 )
 from processes.models import Process, ProcessRun, Template, Trigger
 from processes.selectors import process_list, run_list, runs_waiting_approval
@@ -27,6 +28,9 @@ from processes.services import (
     run_approve,
     run_retry,
     run_start,
+    trigger_create,
+    trigger_delete,
+    trigger_update,
 )
 
 
@@ -92,8 +96,13 @@ def process_create_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def process_detail_view(request: HttpRequest, process_uuid) -> HttpResponse:
+def process_detail_view(
+    request: HttpRequest, process_uuid, *, trigger_form=None, status: int = 200
+) -> HttpResponse:
     process = _get_process_for_user(request, process_uuid)
+    may_change = process_may_change(user=request.user, process=process)
+    if may_change and trigger_form is None:
+        trigger_form = TriggerForm(user=request.user, initial={"kind": Trigger.Kind.SCHEDULE})
     try:
         steps = bpmn.steps_in_order(process.bpmn_xml, process.dmn_xml)
     except ValidationError as exc:
@@ -106,10 +115,86 @@ def process_detail_view(request: HttpRequest, process_uuid) -> HttpResponse:
         "model": process_model(process),
         "steps": [(i, name, configs.get(i, {})) for i, name in steps],
         "definition_error": error,
-        "triggers": process.triggers.all(),
+        "triggers": process.triggers.select_related("connection").order_by("created_at", "id"),
         "runs": process.runs.all()[:50],
-        "may_change": process_may_change(user=request.user, process=process),
-    })  # fmt: skip
+        "may_change": may_change,
+        "trigger_form": trigger_form if may_change else None,
+    }, status=status)  # fmt: skip
+
+
+def _form_errors(form, exc: Exception) -> None:
+    """Put a service's ValidationError (by field, or not) or PermissionDenied on FORM."""
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, _messages_of(exc))
+
+
+def _trigger_values(form) -> dict:
+    return {k: form.cleaned_data.get(k) for k in TRIGGER_FORM_FIELDS}
+
+
+TRIGGER_FORM_FIELDS = ("kind", "cron", "connection", "location", "query", "job_type", "enabled")
+
+
+def _get_trigger(process: Process, trigger_uuid) -> Trigger:
+    trigger = process.triggers.filter(uuid=trigger_uuid).first()
+    if trigger is None:
+        raise Http404("No such trigger.")
+    return trigger
+
+
+@login_required
+@require_POST
+def trigger_add_view(request: HttpRequest, process_uuid) -> HttpResponse:
+    process = _get_process_for_user(request, process_uuid)
+    if not process_may_change(user=request.user, process=process):
+        raise PermissionDenied
+    form = TriggerForm(request.POST, user=request.user)
+    if form.is_valid():
+        try:
+            trigger_create(process=process, user=request.user, values=_trigger_values(form))
+        except (ValidationError, PermissionDenied) as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, "Trigger added.")
+            return redirect(process)
+    return process_detail_view(request, process_uuid, trigger_form=form, status=400)
+
+
+@login_required
+def trigger_edit_view(request: HttpRequest, process_uuid, trigger_uuid) -> HttpResponse:
+    process = _get_process_for_user(request, process_uuid)
+    if not process_may_change(user=request.user, process=process):
+        raise PermissionDenied
+    trigger = _get_trigger(process, trigger_uuid)
+    initial = {k: getattr(trigger, k) for k in TRIGGER_FORM_FIELDS}
+    form = TriggerForm(request.POST or None, user=request.user, initial=initial)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                trigger_update(trigger=trigger, user=request.user, values=_trigger_values(form))
+            except (ValidationError, PermissionDenied) as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(request, "Trigger saved.")
+                return redirect(process)
+        status = 400
+    return render(request, "processes/trigger_edit.html", {
+        "process": process, "trigger": trigger, "form": form,
+    }, status=status)  # fmt: skip
+
+
+@login_required
+@require_POST
+def trigger_delete_view(request: HttpRequest, process_uuid, trigger_uuid) -> HttpResponse:
+    process = _get_process_for_user(request, process_uuid)
+    trigger = _get_trigger(process, trigger_uuid)
+    trigger_delete(trigger=trigger, user=request.user)  # PermissionDenied: a 403
+    messages.success(request, "Trigger removed.")
+    return redirect(process)
 
 
 @login_required

@@ -208,3 +208,45 @@ def test_champion_challenger_on_a_new_snapshot(celery_worker, alice, credit, mar
             f"({auc:.4g}) + 0.05"
         )
         assert model.champion == v1
+
+
+def test_a_new_hdfs_file_is_scored_by_the_run_it_starts(
+    celery_worker, alice, credit, webhdfs_server
+):
+    """New data in an HDFS folder → the worker's loop starts a run → its job
+    reads that very file through WebHDFS (the test server on loopback)."""
+    from django.conf import settings
+
+    from jobs.models import JobAsset
+    from processes import bpmn
+
+    model, _, _ = credit
+    connection = webhdfs_server.connection()
+    connection.save()
+    process = process_create_bpmn(
+        user=alice, name="Score new HDFS data", model=model,
+        xml=bpmn.linear_bpmn(process_id="score_new", name="Score new data",
+                             steps=[("score", "Score the new file", "serviceTask")]),
+        steps={"score": {"kind": "job", "job_type": "scoring", "snapshot": "champion",
+                         "inputs": [{"trigger": "location"}]}},
+    )  # fmt: skip
+    local = webhdfs_server.local("/landing/credit-2026-02.csv")
+    local.parent.mkdir(parents=True)
+    local.write_bytes((Path(settings.DATA_DIR) / "demo" / "credit_test.csv").read_bytes())
+    Trigger.objects.create(
+        process=process, kind=Trigger.Kind.HDFS_FILES, connection=connection,
+        location="hdfs://nn/landing",
+    )  # fmt: skip
+
+    deadline = time.monotonic() + 60
+    while not ProcessRun.objects.filter(process=process).exists():
+        assert time.monotonic() < deadline, "the worker's loop started no run for the new file"
+        time.sleep(0.2)
+    run = wait_for_run(ProcessRun.objects.get(process=process))
+
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    assert run.trigger_data["location"] == "hdfs://nn/landing/credit-2026-02.csv"
+    job = run.steps.get(bpmn_id="score").job
+    [asset] = job.assets.filter(direction=JobAsset.Direction.INPUT)
+    assert (asset.kind, asset.location) == ("hdfs", "hdfs://nn/landing/credit-2026-02.csv")
+    assert job.records_read > 0 and job.records_written == job.records_read

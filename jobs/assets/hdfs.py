@@ -90,6 +90,26 @@ def connection_test(connection: Connection) -> str:
     )
 
 
+def files_list(*, connection: Connection, location: str, limit: int = 10_000) -> list[str]:
+    """hdfs:// locations of the files in LOCATION's folder and its subfolders (hidden ones such
+    as _SUCCESS, .x.tmp and _temporary/ skipped), at most LIMIT (an MLC process trigger polls them);
+    AssetError when WebHDFS cannot be reached or refuses."""
+    namenode, root = location_parse(location)
+    found: list[str] = []
+    with requests.Session() as session, _errors(connection, f"hdfs://{namenode}{root}", root):
+        client = _client(connection, session=session)
+        for folder, folders, names in client.walk(root, allow_dir_changes=True):
+            folders[:] = [f for f in folders if not f.startswith((".", "_"))]  # _temporary
+            found += [
+                f"hdfs://{namenode}{posixpath.join(folder, name)}"
+                for name in names
+                if not name.startswith((".", "_"))
+            ]
+            if len(found) >= limit:
+                break
+    return sorted(found)[:limit]
+
+
 class Source(InputSource):
     def __init__(self, asset: JobAsset) -> None:
         super().__init__(asset)

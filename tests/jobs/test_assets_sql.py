@@ -930,3 +930,34 @@ def test_a_query_too_long_or_too_complex_to_check_is_a_validation_error(query):
     assert refused.value.messages[0].startswith(
         f"The query is too long or too complex to check ({len(query):,} characters)"
     )
+
+
+# --- The result's digest (an MLC process's SQL trigger) --------------------------------------
+
+
+def _digest(dsn: str, query: str, *, timeout: int = 30) -> tuple[str, int]:
+    asset = JobAsset(
+        kind="sql", direction="in", name="trigger query", query=query,
+        connection=connection_for(dsn, timeout=timeout),
+    )  # fmt: skip
+    return Source(asset).digest()
+
+
+def test_the_digest_of_a_result_changes_with_its_rows_only(iris, settings):
+    settings.JOB_CHUNK_ROWS = 3  # several chunks
+    query = "SELECT id, species FROM iris ORDER BY id"
+    first, rows = _digest(iris.dsn, query)
+    assert rows == 10
+    assert _digest(iris.dsn, query) == (first, 10)  # the same result, the same hash
+    iris.run("UPDATE iris SET species = 'versicolor' WHERE id = 7")
+    changed, rows = _digest(iris.dsn, query)
+    assert changed != first and rows == 10
+    renamed, _ = _digest(iris.dsn, "SELECT id AS key, species FROM iris ORDER BY id")
+    assert renamed != changed  # the column names count too
+
+
+def test_the_digest_refuses_a_statement_that_writes_and_names_the_database_reason(iris):
+    with pytest.raises(AssetError, match="not DELETE"):
+        _digest(iris.dsn, "DELETE FROM iris")
+    with pytest.raises(AssetError, match="trigger query"):
+        _digest(iris.dsn, "SELECT nope FROM iris")

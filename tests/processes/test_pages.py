@@ -191,3 +191,92 @@ def test_import_refuses_a_file_that_is_not_bpmn(alice_client, alice_snapshot):
     assert response.status_code == 200
     assert "The BPMN file cannot be read" in response.content.decode()
     assert not Process.objects.exists()
+
+
+def test_the_process_page_draws_the_steps_in_the_flows_order(alice_client, process):
+    # Not the settings' key order: PostgreSQL's jsonb keeps none (it sorts keys by length).
+    page = alice_client.get(reverse("processes-detail", args=[process.uuid])).content.decode()
+    names = ["Train a new version", "Measure it on held-out data", "Gate", "Promote to champion",
+             "Score production data with the champion"]  # fmt: skip
+    at = [page.index(f"<strong>{name}</strong>") for name in names]
+    assert at == sorted(at)
+
+
+def test_a_teammate_adds_changes_and_removes_a_trigger_on_the_page(client, bob, process):
+    client.force_login(bob)  # not the owner: a member of the model's team
+    page = client.get(reverse("processes-detail", args=[process.uuid])).content.decode()
+    assert "Add a trigger" in page and 'action="' + reverse(
+        "processes-trigger-add", args=[process.uuid]
+    ) in page  # fmt: skip
+
+    added = client.post(
+        reverse("processes-trigger-add", args=[process.uuid]),
+        {"kind": "schedule", "cron": " 0 6 * * 1 ", "enabled": "on"},
+    )
+    trigger = process.triggers.get(kind=Trigger.Kind.SCHEDULE)
+    assert added.status_code == 302 and added["Location"] == process.get_absolute_url()
+    assert (trigger.cron, trigger.enabled) == ("0 6 * * 1", True)
+
+    edit = reverse("processes-trigger-edit", args=[process.uuid, trigger.uuid])
+    assert "0 6 * * 1" in client.get(edit).content.decode()
+    changed = client.post(edit, {"kind": "schedule", "cron": "30 2 * * *"})  # enabled: off
+    trigger.refresh_from_db()
+    assert changed.status_code == 302
+    assert (trigger.cron, trigger.enabled, trigger.next_run_at) == ("30 2 * * *", False, None)
+
+    removed = client.post(reverse("processes-trigger-delete", args=[process.uuid, trigger.uuid]))
+    assert removed.status_code == 302
+    assert not process.triggers.filter(kind=Trigger.Kind.SCHEDULE).exists()
+    from audit.models import AuditEvent
+
+    assert {e.action for e in AuditEvent.objects.filter(action__startswith="process.trigger")} == {
+        "process.trigger_added", "process.trigger_changed", "process.trigger_removed"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"kind": "schedule", "cron": "every monday"}, "is not a cron expression"),
+        ({"kind": "s3_objects", "location": "s3://bucket/labeled/"}, "Choose the S3 connection"),
+        ({"kind": "hdfs_files", "location": "hdfs://nn/x"}, "Choose the HDFS connection"),
+        ({"kind": "sql_changed", "query": "SELECT 1"}, "Choose the SQL connection"),
+    ],
+)
+def test_the_trigger_form_says_what_is_wrong(alice_client, process, data, message):
+    response = alice_client.post(reverse("processes-trigger-add", args=[process.uuid]), data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert list(process.triggers.values_list("kind", flat=True)) == ["manual"]
+
+
+def test_the_trigger_form_refuses_a_sql_query_that_writes(alice_client, process, tmp_path):
+    import sqlite3
+
+    from jobs.models import Connection
+
+    sqlite3.connect(tmp_path / "w.db").close()
+    connection = Connection.objects.create(
+        name="warehouse", kind=Connection.Kind.SQL, dsn=f"sqlite:///{tmp_path / 'w.db'}"
+    )
+    response = alice_client.post(
+        reverse("processes-trigger-add", args=[process.uuid]),
+        {"kind": "sql_changed", "connection": connection.pk, "query": "UPDATE t SET a = 1"},
+    )
+    assert response.status_code == 400
+    assert "an input is one SELECT statement (or WITH … SELECT), not UPDATE" in (
+        response.content.decode()
+    )
+
+
+def test_an_outsider_cannot_see_or_change_the_triggers(charlie_client, process):
+    trigger = process.triggers.get()
+    for url in (
+        reverse("processes-trigger-add", args=[process.uuid]),
+        reverse("processes-trigger-edit", args=[process.uuid, trigger.uuid]),
+        reverse("processes-trigger-delete", args=[process.uuid, trigger.uuid]),
+    ):
+        assert (
+            charlie_client.post(url, {"kind": "schedule", "cron": "* * * * *"}).status_code == 404
+        )
+    assert list(process.triggers.values_list("kind", flat=True)) == ["manual"]

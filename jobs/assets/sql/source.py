@@ -11,6 +11,7 @@ an interrupt of SQLite; the fetch then removes its file and closes the connectio
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -166,6 +167,34 @@ class Source(InputSource):
             path.unlink(missing_ok=True)
             raise
         return [FetchedFile(name=self.asset.name or "SQL", path=path, format="parquet")]
+
+    def digest(self, *, stop: Stop | None = None) -> tuple[str, int]:
+        """(sha256 of the column names and every row, row count): the result streamed in
+        chunks as fetch reads it, read-only, under the connection's statement timeout (an
+        MLC process trigger fires when it changes)."""
+        stop = stop or Stop()
+        try:
+            query = query_clean(self.asset.query)
+            dsn = dsn_parse(self.connection)
+            timeout = timeout_of(self.connection)
+        except (StatementError, DsnError) as exc:
+            raise AssetError(f"{self.label}: {exc}") from None
+        sha, count = hashlib.sha256(), 0
+        rows = self._postgres_rows if dsn.is_postgres else self._sqlite_rows
+        try:
+            with closing(rows(dsn, query, timeout, stop)) as chunks:
+                for i, (columns, chunk) in enumerate(chunks):
+                    if i == 0:
+                        sha.update(orjson.dumps([c.name for c in columns]))
+                    sha.update(orjson.dumps([list(row) for row in chunk], default=str))
+                    count += len(chunk)
+        except (psycopg.Error, sqlite3.Error, Unreachable) as exc:
+            raise AssetError(
+                f"{self.label}: {error_reason(exc, dsn=dsn, timeout=timeout)}"
+            ) from None
+        except orjson.JSONEncodeError as exc:  # an integer beyond 64 bits
+            raise AssetError(f"{self.label}: a value of the result cannot be read: {exc}") from None
+        return sha.hexdigest(), count
 
     def _postgres_rows(
         self, dsn: Dsn, query: str, timeout: Timeout, stop: Stop
