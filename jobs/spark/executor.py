@@ -12,11 +12,14 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
 REJECT_COLUMN = "_moc_reject"
 CORRUPT_COLUMN = "_corrupt_record"  # Spark's column for an input line it cannot parse
+FILE_COLUMN = "_moc_file"  # the input file a row came from (input_file_name())
+BLOCK_COLUMN = "_moc_block"  # the start of its split in that file (input_file_block_start())
 
 FILES_FROM_SPARK = "@sparkfiles"
 _FATAL = (SystemExit, MemoryError)
@@ -63,25 +66,33 @@ def _results(value: Any) -> list[Any]:
     return [value]
 
 
-def _reject(direction: str, reason: str, data: Any) -> str:
+def _reject(direction: str, reason: str, data: Any, at: list | None = None) -> str:
+    """A reject as JSON; AT: [file, split start, index in split] of its input record."""
     from jobs.runner.writers import json_line
 
-    entry = {"direction": direction, "reason": reason}
+    entry: dict[str, Any] = {"direction": direction, "reason": reason}
+    if at is not None:
+        entry["at"] = at
     try:
         return json_line({**entry, "data": data}).decode().rstrip("\n")
     except TypeError:
         return json_line({**entry, "data": repr(data)}).decode().rstrip("\n")
 
 
-def score_frame(model: _Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
-    """Output rows and reject rows for one input batch; (frame, written, rejected)."""
+def score_frame(
+    model: _Model, frame: pd.DataFrame, at: list | None = None
+) -> tuple[pd.DataFrame, int, int]:
+    """Output rows and reject rows for one input batch; (frame, written, rejected). AT: for
+    each input row, where it is in its input ([file, split start, index])."""
     from jobs.runner.scoring import non_finite
 
     rejects: list[str] = []
+    where = at if at is not None else [None] * len(frame)
     if CORRUPT_COLUMN in frame.columns:
-        bad = frame[CORRUPT_COLUMN].notna()
-        for text in frame.loc[bad, CORRUPT_COLUMN]:
-            rejects.append(_reject("input", "cannot be decoded as a record", text))
+        bad = frame[CORRUPT_COLUMN].notna().to_numpy()
+        for text, place in zip(frame.loc[bad, CORRUPT_COLUMN], _pick(where, bad), strict=True):
+            rejects.append(_reject("input", "cannot be decoded as a record", text, place))
+        where = _pick(where, ~bad)
         frame = frame.loc[~bad].drop(columns=[CORRUPT_COLUMN]).reset_index(drop=True)
     outputs: list[Any] = []
     if model.batch:
@@ -93,16 +104,19 @@ def score_frame(model: _Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, int, 
             except Exception as exc:
                 reason = model.reason(exc, f"on a batch of {len(frame)} records")
                 _log(exc)
-                rejects.extend(_reject("input", reason, r) for r in frame.to_dict("records"))
+                rejects.extend(
+                    _reject("input", reason, r, place)
+                    for r, place in zip(frame.to_dict("records"), where, strict=True)
+                )
     else:
-        for record in frame.to_dict("records"):
+        for record, place in zip(frame.to_dict("records"), where, strict=True):
             try:
                 outputs.extend(_results(model.score(record)))
             except _FATAL:
                 raise
             except Exception as exc:
                 _log(exc)
-                rejects.append(_reject("input", model.reason(exc, "on this record"), record))
+                rejects.append(_reject("input", model.reason(exc, "on this record"), record, place))
     rows: list[dict] = []
     frames: list[pd.DataFrame] = []
     for value in outputs:
@@ -136,6 +150,38 @@ def score_frame(model: _Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, int, 
     return out, written, len(rejects)
 
 
+def _pick(where: list, mask) -> list:
+    return [w for w, keep in zip(where, mask, strict=True) if keep]
+
+
+def places(frame: pd.DataFrame, seen: dict) -> tuple[pd.DataFrame, list]:
+    """FRAME without its FILE_COLUMN and BLOCK_COLUMN, and each row's [file, split start,
+    index in split]; SEEN: the rows of each split so far in this partition (updated)."""
+    if FILE_COLUMN not in frame.columns:
+        return frame, [None] * len(frame)
+    index = np.empty(len(frame), dtype=np.int64)
+    for key, positions in frame.groupby([FILE_COLUMN, BLOCK_COLUMN], sort=False).indices.items():
+        start = seen.get(key, 0)
+        index[positions] = start + np.arange(len(positions))
+        seen[key] = start + len(positions)
+    files, blocks = frame[FILE_COLUMN].tolist(), frame[BLOCK_COLUMN].tolist()
+    at = [[f, int(b), int(i)] for f, b, i in zip(files, blocks, index.tolist(), strict=True)]
+    return frame.drop(columns=[FILE_COLUMN, BLOCK_COLUMN]), at
+
+
+class BlocksParam:
+    """{(file, split start): rows}, merged by max: a retried task adds its split again. (An
+    AccumulatorParam by its methods: pyspark asks no more, and this module needs no pyspark.)"""
+
+    def zero(self, value: dict) -> dict:
+        return {}
+
+    def addInPlace(self, value1: dict, value2: dict) -> dict:  # noqa: N802 - pyspark's name
+        for key, rows in value2.items():
+            value1[key] = max(rows, value1.get(key, 0))
+        return value1
+
+
 def _log(exc: BaseException) -> None:
     from jobs.runner.modelcode import log_traceback
 
@@ -148,12 +194,16 @@ def partitions_scorer(setup: dict, accumulators: dict):
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model = model_for(setup)
+        seen: dict = {}
         for frame in batches:
             accumulators["read"].add(len(frame))
-            out, written, rejected = score_frame(model, frame)
+            frame, at = places(frame, seen)
+            out, written, rejected = score_frame(model, frame, at)
             accumulators["written"].add(written)
             accumulators["rejected"].add(rejected)
             yield out
+        if seen:
+            accumulators["blocks"].add(seen)
 
     return run
 
