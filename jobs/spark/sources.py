@@ -28,25 +28,30 @@ def _has_class(spark, name: str) -> bool:
 
 
 def connectors_check(spark, inputs: list[InputFile]) -> None:
-    """JobError, in words, when Spark lacks what reading INPUTS' locations needs."""
+    """JobError, in words, when Spark lacks what reading INPUTS' locations needs (every
+    missing piece at once, so one run tells the operator all there is to add)."""
     schemes = {urlsplit(i.url).scheme for i in inputs if i.url}
+    missing = []
     if "s3a" in schemes and not _has_class(spark, S3A_CLASS):
-        raise JobError(
+        missing.append(
             "this Spark cluster has no S3A connector, so it cannot read s3a:// itself: put the "
             "hadoop-aws jar of its Hadoop version and the AWS SDK bundle on its classpath (for "
-            "example spark.jars.packages=org.apache.hadoop:hadoop-aws:<Hadoop version>), or "
-            "set spark.moc.staging to auto (a local master) or always to let the worker stage "
-            "S3 inputs"
+            "example spark.jars.packages=org.apache.hadoop:hadoop-aws:<Hadoop version>)"
         )
     if schemes & {"webhdfs", "swebhdfs"} and (
         _has_class(spark, SHADED_JAX_RS) and not _has_class(spark, SHADED_JERSEY)
     ):
-        raise JobError(
+        missing.append(
             "this Spark's Hadoop client cannot speak WebHDFS: it is the shaded client pyspark "
             "ships (hadoop-client-api/-runtime), which lacks the Jersey runtime Hadoop's "
             "WebHdfsFileSystem needs (ClassNotFoundException: ...RuntimeDelegateImpl); read "
-            "hdfs:// with the cluster's Hadoop configuration (HADOOP_CONF_DIR on the worker), "
-            "use a Spark built with a full Hadoop, or set spark.moc.staging to auto or always"
+            "hdfs:// with the cluster's Hadoop configuration (HADOOP_CONF_DIR on the worker) "
+            "or use a Spark built with a full Hadoop"
+        )
+    if missing:
+        raise JobError(
+            "; and ".join(missing) + "; or set spark.moc.staging to auto (a local master) or "
+            "always to let the worker stage these inputs"
         )
 
 

@@ -16,7 +16,7 @@ from jobs.services import InputSpec, OutputSpec, job_submit
 from jobs.worker.sparkdata import DEBIAN_POSTGRES_JAR
 from tests.conftest import wait_for_job
 from tests.jobs.test_assets_sql import PASSWORD, postgres_dsn  # noqa: F401 - a fixture
-from tests.spark.test_spark_pandas import BATCH, PER_RECORD
+from tests.spark.test_spark_pandas import BATCH
 from tests.workers import snapshot_of
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -64,46 +64,37 @@ def test_a_sql_input_is_read_by_spark_through_jdbc(spark_runtime, warehouse, ali
     assert {r["id"]: r["double"] for r in out} == {i: i / 4 for i in range(1, 201)}
 
 
-def test_spark_without_the_s3a_connector_says_so(
-    spark_runtime, s3_server, s3_bucket, alice, team_alpha
+def test_spark_says_why_it_cannot_read_s3a_or_webhdfs_itself(
+    spark_runtime, s3_server, s3_bucket, webhdfs_server, alice, team_alpha
 ):
     client = s3_server.client()
     client.put_object(Bucket=s3_bucket, Key="in/a.jsonl", Body=b'{"id": 1, "x": 1}\n')
     lake = s3_server.connection()
     lake.save()
+    folder = webhdfs_server.local("/data/in")
+    folder.mkdir(parents=True)
+    (folder / "a.jsonl").write_text('{"id": 2, "x": 2}\n')
+    hadoop = webhdfs_server.connection()
+    hadoop.save()
     job = job_submit(
         user=alice, snapshot=snapshot_of(BATCH, owner=alice, team=team_alpha),
         runtime=_direct(spark_runtime),
-        inputs=[InputSpec(kind=JobAsset.Kind.S3, connection=lake, location=f"s3://{s3_bucket}/in/")],
+        inputs=[
+            InputSpec(kind=JobAsset.Kind.S3, connection=lake, location=f"s3://{s3_bucket}/in/"),
+            InputSpec(kind=JobAsset.Kind.HDFS, connection=hadoop,
+                      location="hdfs://namenode/data/in"),
+        ],
     )  # fmt: skip
 
     job = wait_for_job(job, timeout=120)
 
     assert job.status == JobStatus.ERROR
+    # pyspark ships no S3A connector...
     assert "this Spark cluster has no S3A connector" in job.error_message
     assert "hadoop-aws" in job.error_message
     assert f"read by Spark from s3a://{s3_bucket}/in/" in job.log
     assert lake.secret_access_key not in job.log
-
-
-def test_spark_says_why_its_hadoop_client_cannot_speak_webhdfs(
-    spark_runtime, webhdfs_server, alice, team_alpha
-):
-    folder = webhdfs_server.local("/data/in")
-    folder.mkdir(parents=True)
-    (folder / "a.jsonl").write_text('{"id": 1}\n')
-    hadoop = webhdfs_server.connection()
-    hadoop.save()
-    job = job_submit(
-        user=alice, snapshot=snapshot_of(PER_RECORD, owner=alice, team=team_alpha),
-        runtime=_direct(spark_runtime),
-        inputs=[InputSpec(kind=JobAsset.Kind.HDFS, connection=hadoop,
-                          location="hdfs://namenode/data/in")],
-    )  # fmt: skip
-
-    job = wait_for_job(job, timeout=120)
-
-    assert job.status == JobStatus.ERROR
+    # ... and its shaded Hadoop client lacks what WebHDFS needs.
     assert "cannot speak WebHDFS" in job.error_message
     assert "RuntimeDelegateImpl" in job.error_message
     assert f"read by Spark from webhdfs://{webhdfs_server.url[7:]}/data/in" in job.log
