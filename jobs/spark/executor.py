@@ -80,19 +80,19 @@ def _reject(direction: str, reason: str, data: Any, at: list | None = None) -> s
 
 
 def score_frame(
-    model: _Model, frame: pd.DataFrame, at: list | None = None
+    model: _Model, frame: pd.DataFrame, where: Places | None = None
 ) -> tuple[pd.DataFrame, int, int]:
-    """Output rows and reject rows for one input batch; (frame, written, rejected). AT: for
-    each input row, where it is in its input ([file, split start, index])."""
+    """Output rows and reject rows for one input batch; (frame, written, rejected). WHERE:
+    where each input row is in its input."""
     from jobs.runner.scoring import non_finite
 
     rejects: list[str] = []
-    where = at if at is not None else [None] * len(frame)
+    where = where if where is not None else Places()
     if CORRUPT_COLUMN in frame.columns:
         bad = frame[CORRUPT_COLUMN].notna().to_numpy()
-        for text, place in zip(frame.loc[bad, CORRUPT_COLUMN], _pick(where, bad), strict=True):
-            rejects.append(_reject("input", "cannot be decoded as a record", text, place))
-        where = _pick(where, ~bad)
+        for text, i in zip(frame.loc[bad, CORRUPT_COLUMN], np.flatnonzero(bad), strict=True):
+            rejects.append(_reject("input", "cannot be decoded as a record", text, where.at(i)))
+        where = where.subset(~bad)
         frame = frame.loc[~bad].drop(columns=[CORRUPT_COLUMN]).reset_index(drop=True)
     outputs: list[Any] = []
     if model.batch:
@@ -105,18 +105,20 @@ def score_frame(
                 reason = model.reason(exc, f"on a batch of {len(frame)} records")
                 _log(exc)
                 rejects.extend(
-                    _reject("input", reason, r, place)
-                    for r, place in zip(frame.to_dict("records"), where, strict=True)
+                    _reject("input", reason, r, where.at(i))
+                    for i, r in enumerate(frame.to_dict("records"))
                 )
     else:
-        for record, place in zip(frame.to_dict("records"), where, strict=True):
+        for i, record in enumerate(frame.to_dict("records")):
             try:
                 outputs.extend(_results(model.score(record)))
             except _FATAL:
                 raise
             except Exception as exc:
                 _log(exc)
-                rejects.append(_reject("input", model.reason(exc, "on this record"), record, place))
+                rejects.append(
+                    _reject("input", model.reason(exc, "on this record"), record, where.at(i))
+                )
     rows: list[dict] = []
     frames: list[pd.DataFrame] = []
     for value in outputs:
@@ -150,23 +152,36 @@ def score_frame(
     return out, written, len(rejects)
 
 
-def _pick(where: list, mask) -> list:
-    return [w for w, keep in zip(where, mask, strict=True) if keep]
+class Places:
+    """Where each row of a batch is in its input: its file, the start of its split, its index
+    in the split (arrays, so a batch costs no Python per row; a reject asks for its own)."""
+
+    def __init__(self, files=None, blocks=None, index=None) -> None:
+        self.files, self.blocks, self.index = files, blocks, index
+
+    def at(self, i: int) -> list | None:
+        if self.files is None:
+            return None
+        return [self.files[i], int(self.blocks[i]), int(self.index[i])]
+
+    def subset(self, mask) -> Places:
+        if self.files is None:
+            return self
+        return Places(self.files[mask], self.blocks[mask], self.index[mask])
 
 
-def places(frame: pd.DataFrame, seen: dict) -> tuple[pd.DataFrame, list]:
-    """FRAME without its FILE_COLUMN and BLOCK_COLUMN, and each row's [file, split start,
-    index in split]; SEEN: the rows of each split so far in this partition (updated)."""
+def places(frame: pd.DataFrame, seen: dict) -> tuple[pd.DataFrame, Places]:
+    """FRAME without its FILE_COLUMN and BLOCK_COLUMN, and where its rows are; SEEN: the rows
+    of each split so far in this partition (updated)."""
     if FILE_COLUMN not in frame.columns:
-        return frame, [None] * len(frame)
+        return frame, Places()
     index = np.empty(len(frame), dtype=np.int64)
     for key, positions in frame.groupby([FILE_COLUMN, BLOCK_COLUMN], sort=False).indices.items():
         start = seen.get(key, 0)
         index[positions] = start + np.arange(len(positions))
         seen[key] = start + len(positions)
-    files, blocks = frame[FILE_COLUMN].tolist(), frame[BLOCK_COLUMN].tolist()
-    at = [[f, int(b), int(i)] for f, b, i in zip(files, blocks, index.tolist(), strict=True)]
-    return frame.drop(columns=[FILE_COLUMN, BLOCK_COLUMN]), at
+    where = Places(frame[FILE_COLUMN].to_numpy(), frame[BLOCK_COLUMN].to_numpy(), index)
+    return frame.drop(columns=[FILE_COLUMN, BLOCK_COLUMN]), where
 
 
 class BlocksParam:
@@ -197,8 +212,8 @@ def partitions_scorer(setup: dict, accumulators: dict):
         seen: dict = {}
         for frame in batches:
             accumulators["read"].add(len(frame))
-            frame, at = places(frame, seen)
-            out, written, rejected = score_frame(model, frame, at)
+            frame, where = places(frame, seen)
+            out, written, rejected = score_frame(model, frame, where)
             accumulators["written"].add(written)
             accumulators["rejected"].add(rejected)
             yield out
