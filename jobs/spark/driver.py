@@ -190,14 +190,7 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    from jobs.spark.executor import (
-        BlocksParam,
-        _Model,
-        partitions_scorer,
-        places,
-        reject_entries,
-        score_frame,
-    )
+    from jobs.spark.executor import BlocksParam, partitions_scorer, reject_entries
 
     sc = spark.sparkContext
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(spec.chunk_rows))
@@ -225,11 +218,8 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
     ddl = _avro_schema(spec)
     if ddl is not None:
         schema = spark.createDataFrame([], ddl).schema
-    else:  # the model on a few records, here on the driver: its output's columns and types
-        model = _Model(setup)
-        first, _ = places(frame.limit(SAMPLE_ROWS).toPandas(), {})
-        sample, _, _ = score_frame(model, first)
-        sample = sample[sample[REJECT_COLUMN].isna()].drop(columns=[REJECT_COLUMN])
+    else:  # the model on a few records, in a Python worker: its output's columns and types
+        sample = _sample(frame, setup)
         if not len(sample):
             raise JobError(
                 f"the model gave no output for the first {SAMPLE_ROWS} records, so its output "
@@ -285,6 +275,26 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
     counts.bytes_read = counts.bytes_total
     rejects.finish()
     return counts
+
+
+def _sample(frame, setup: dict):
+    """The model's output for the first SAMPLE_ROWS records (rejects left out), scored in a
+    Python worker as every batch is, never in this process: model code does not run beside
+    the job's session. It comes back as Arrow, so its column types are the model's."""
+    import pandas as pd
+    import pyarrow as pa
+    from pyspark.sql.types import BinaryType, StructField, StructType
+
+    from jobs.spark.executor import sample_scorer
+
+    schema = StructType([StructField("arrow", BinaryType(), False)])
+    try:
+        rows = frame.limit(SAMPLE_ROWS).mapInPandas(sample_scorer(setup), schema).collect()
+    except Exception as exc:
+        raise JobError(f"the model failed on a sample of its input: {_spark_reason(exc)}") from None
+    frames = [pa.ipc.open_stream(bytes(row[0])).read_pandas() for row in rows]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _spark_reason(exc: Exception) -> str:

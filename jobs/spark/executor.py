@@ -223,6 +223,27 @@ def partitions_scorer(setup: dict, accumulators: dict):
     return run
 
 
+def sample_scorer(setup: dict):
+    """mapInPandas's function for the sample that gives the output schema: the model's output
+    rows of each batch (rejects left out) as one Arrow stream."""
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import pyarrow as pa
+
+        model = _Model(setup)  # not kept: the output's columns are not known yet
+        for frame in batches:
+            frame, _ = places(frame, {})
+            out, _, _ = score_frame(model, frame)
+            out = out[out[REJECT_COLUMN].isna()].drop(columns=[REJECT_COLUMN])
+            table = pa.Table.from_pandas(out, preserve_index=False)
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            yield pd.DataFrame({"arrow": [sink.getvalue().to_pybytes()]})
+
+    return run
+
+
 def reject_entries(texts) -> Iterator[dict]:
     for text in texts:
         yield orjson.loads(text)
