@@ -375,9 +375,19 @@ class Job(TimeStampedModel):
         return self.records_read / elapsed
 
     @property
+    def spark_progress(self) -> dict | None:
+        """A Spark job's progress once Spark has tasks to tell of (else None)."""
+        progress = self.engine_progress or {}
+        if progress.get("engine") == "spark" and progress.get("tasks_total"):
+            return progress
+        return None
+
+    @property
     def percent(self) -> float | None:
         if self.status == JobStatus.COMPLETE:
             return 100.0
+        if spark := self.spark_progress:  # tasks done of total: its input may be unsized
+            return float(spark.get("percent") or 0)
         if not self.bytes_total:
             return None
         return min(100.0, 100.0 * self.bytes_read / self.bytes_total)
@@ -385,6 +395,8 @@ class Job(TimeStampedModel):
     @property
     def eta_seconds(self) -> float | None:
         percent, elapsed = self.percent, self.elapsed_seconds
+        if (spark := self.spark_progress) and not self.is_terminal:
+            return float(spark["eta_seconds"]) if spark.get("eta_seconds") else None
         if self.is_terminal or not percent or not elapsed or percent >= 100:
             return None
         return elapsed * (100 - percent) / percent

@@ -89,7 +89,7 @@ JOB_KEYSETS: dict[str, tuple[tuple[str, bool], ...]] = {
 JOB_ROW_FIELDS = (
     "uuid", "job_type", "status", "result", "created_at", "updated_at", "started_at",
     "finished_at", "records_read", "records_written", "records_rejected", "bytes_read",
-    "bytes_total", "error_message", "snapshot__uuid", "snapshot__version",
+    "bytes_total", "engine_progress", "error_message", "snapshot__uuid", "snapshot__version",
     "snapshot__model__uuid", "snapshot__model__name", "created_by__username",
     "result_snapshot__uuid", "result_snapshot__version", "runtime__name",
 )  # fmt: skip

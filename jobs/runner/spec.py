@@ -13,7 +13,11 @@ SPEC_VERSION = 2
 class InputFile:
     name: str  # the asset's name, as people know it (used in error messages)
     path: str
-    format: str  # one of jobs.formats.FORMATS
+    format: str  # one of jobs.formats.FORMATS ("jdbc" for a query Spark runs itself)
+    # On a Spark runtime, where Spark reads it itself (hdfs://, webhdfs://, s3a://, a JDBC
+    # URL); path is then "". OPTIONS: the reader's (JDBC: query, user; never a password).
+    url: str = ""
+    options: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -19,10 +19,11 @@ from jobs.runner.smarttags import SmartTags
 from jobs.runner.spec import JobSpec
 from jobs.runner.training import OUTPUT_DIR, artifact_names, fingerprint, manifest_path
 from jobs.spark.contract import function_parameters, is_pyspark, spark_refusal
-from jobs.spark.executor import CORRUPT_COLUMN, FILES_FROM_SPARK, REJECT_COLUMN
+from jobs.spark.executor import FILES_FROM_SPARK, REJECT_COLUMN
 from jobs.spark.outputs import parts_join, spark_format
 from jobs.spark.progress import Progress
 from jobs.spark.session import session_start
+from jobs.spark.sources import RecordNumbers, connectors_check, inputs_read
 
 RUNTIME_ZIP = ".moc/moc-runtime.zip"  # our runner code for the Python workers (addPyFile)
 SPARK_MODEL_SUFFIX = ".sparkmodel.zip"  # a PySpark model folder kept as one attachment
@@ -54,10 +55,12 @@ def spark_run(*, spec: JobSpec, events: Events, secrets: dict) -> Counts:
     try:
         print(f"Spark: application {spark.sparkContext.applicationId}; UI "
               f"{spark.sparkContext.uiWebUrl or 'off'}", flush=True)  # fmt: skip
+        for note in spec.engine.get("data_notes") or []:
+            print(f"Spark: {note}", flush=True)
         _unpack_spark_models()
         if pyspark:
             return _pyspark(spark, spec, tags, events)
-        return _pandas(spark, spec, tags, events)
+        return _pandas(spark, spec, tags, events, secrets)
     finally:
         try:
             spark.stop()
@@ -91,7 +94,8 @@ def _pyspark(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
     counts = Counts()
     roles = {"scoring": "INPUT_DATA", "metrics": "SAMPLE_DATA", "training": "TRAINING_DATA"}
     inputs = [
-        {"name": i.name, "fileUrl": _uri(i.path), "fileFormat": _MODELOP_FORMATS.get(i.format),
+        {"name": i.name, "fileUrl": i.url or _uri(i.path),
+         "fileFormat": _MODELOP_FORMATS.get(i.format),
          "assetType": "EXTERNAL_FILE", "assetRole": roles[spec.job_type]}
         for i in spec.inputs
     ]  # fmt: skip
@@ -114,6 +118,7 @@ def _pyspark(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
             continue
         assets.append({"name": entry.name, "fileUrl": _uri(entry), "assetRole": "MODEL_ARTIFACT",
                        "fileFormat": "FOLDER" if entry.is_dir() else entry.suffix[1:].upper()})  # fmt: skip
+    connectors_check(spark, spec.inputs)
     progress = Progress(sc=spark.sparkContext, events=events, counts=counts, accumulators={})
     progress.start()
     try:
@@ -161,28 +166,6 @@ def _join(folder: Path, spec: JobSpec, *, columns: list[str], what: str) -> int:
 # --- Our pandas contract, distributed -------------------------------------------------------
 
 
-def _read(spark, spec: JobSpec):
-    frames = []
-    for item in spec.inputs:
-        reader = spark.read
-        if item.format == "csv":
-            frame = reader.options(header=True, inferSchema=True).csv(item.path)
-        elif item.format == "parquet":
-            frame = reader.parquet(item.path)
-        else:  # JSON lines (a JSON array file: one multi-line document)
-            frame = (
-                reader.option("mode", "PERMISSIVE")
-                .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
-                .option("multiLine", item.format == "json")
-                .json(item.path)
-            )
-        frames.append(frame)
-    frame = frames[0]
-    for other in frames[1:]:
-        frame = frame.unionByName(other, allowMissingColumns=True)
-    return frame
-
-
 def _avro_schema(spec: JobSpec) -> str | None:
     """The output .avsc as a Spark DDL schema; None when there is none or it is not a record
     of primitive fields."""
@@ -203,11 +186,11 @@ def _avro_schema(spec: JobSpec) -> str | None:
     return ", ".join(fields) or None
 
 
-def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
+def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict) -> Counts:
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    from jobs.spark.executor import _Model, partitions_scorer, reject_entries, score_frame
+    from jobs.spark.executor import BlocksParam, partitions_scorer, reject_entries
 
     sc = spark.sparkContext
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(spec.chunk_rows))
@@ -226,14 +209,17 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
         "columns": [],
         "files_dir": os.getcwd() if local else FILES_FROM_SPARK,
     }
-    frame = _read(spark, spec)
+    try:
+        frame = inputs_read(spark, spec.inputs, secrets)
+    except JobError:
+        raise
+    except Exception as exc:
+        raise JobError(f"Spark could not read the input: {_spark_reason(exc)}") from None
     ddl = _avro_schema(spec)
     if ddl is not None:
         schema = spark.createDataFrame([], ddl).schema
-    else:  # the model on a few records, here on the driver: its output's columns and types
-        model = _Model(setup)
-        sample, _, _ = score_frame(model, frame.limit(SAMPLE_ROWS).toPandas())
-        sample = sample[sample[REJECT_COLUMN].isna()].drop(columns=[REJECT_COLUMN])
+    else:  # the model on a few records, in a Python worker: its output's columns and types
+        sample = _sample(frame, setup)
         if not len(sample):
             raise JobError(
                 f"the model gave no output for the first {SAMPLE_ROWS} records, so its output "
@@ -242,8 +228,9 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
         schema = spark.createDataFrame(sample).schema
         print(f"Spark: output schema from a sample: {schema.simpleString()}", flush=True)
     setup["columns"] = schema.fieldNames()
-    counts = Counts(bytes_total=sum(os.path.getsize(i.path) for i in spec.inputs))
+    counts = Counts(bytes_total=sum(os.path.getsize(i.path) for i in spec.inputs if i.path))
     accumulators = {k: sc.accumulator(0) for k in ("read", "written", "rejected")}
+    accumulators["blocks"] = sc.accumulator({}, BlocksParam())
     full = StructType([*schema.fields, StructField(REJECT_COLUMN, StringType(), True)])
     scored = frame.mapInPandas(partitions_scorer(setup, accumulators), full)
     staging = Path(spec.output_path).parent
@@ -253,12 +240,17 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
         scored.write.mode("overwrite").parquet(str(staging / "spark-scored"))
         written = spark.read.parquet(str(staging / "spark-scored"))
         rejects = Rejects(spec.rejects_path, counts, RejectLimits.of(spec))
+        numbers = RecordNumbers(spec.inputs, accumulators["blocks"].value)
         try:
             texts = written.where(F.col(REJECT_COLUMN).isNotNull()).select(REJECT_COLUMN)
             for number, entry in enumerate(
                 reject_entries(r[0] for r in texts.toLocalIterator()), start=1
             ):
-                rejects.add(record=number, **entry)
+                if at := entry.pop("at", None):
+                    asset, record = numbers.of(*at)
+                    rejects.add(record=record, asset=asset, **entry)
+                else:
+                    rejects.add(record=number, **entry)
         finally:
             rejects.close()
         output = written.where(F.col(REJECT_COLUMN).isNull()).drop(REJECT_COLUMN)
@@ -283,6 +275,26 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
     counts.bytes_read = counts.bytes_total
     rejects.finish()
     return counts
+
+
+def _sample(frame, setup: dict):
+    """The model's output for the first SAMPLE_ROWS records (rejects left out), scored in a
+    Python worker as every batch is, never in this process: model code does not run beside
+    the job's session. It comes back as Arrow, so its column types are the model's."""
+    import pandas as pd
+    import pyarrow as pa
+    from pyspark.sql.types import BinaryType, StructField, StructType
+
+    from jobs.spark.executor import sample_scorer
+
+    schema = StructType([StructField("arrow", BinaryType(), False)])
+    try:
+        rows = frame.limit(SAMPLE_ROWS).mapInPandas(sample_scorer(setup), schema).collect()
+    except Exception as exc:
+        raise JobError(f"the model failed on a sample of its input: {_spark_reason(exc)}") from None
+    frames = [pa.ipc.open_stream(bytes(row[0])).read_pandas() for row in rows]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _spark_reason(exc: Exception) -> str:

@@ -12,11 +12,14 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
 REJECT_COLUMN = "_moc_reject"
 CORRUPT_COLUMN = "_corrupt_record"  # Spark's column for an input line it cannot parse
+FILE_COLUMN = "_moc_file"  # the input file a row came from (input_file_name())
+BLOCK_COLUMN = "_moc_block"  # the start of its split in that file (input_file_block_start())
 
 FILES_FROM_SPARK = "@sparkfiles"
 _FATAL = (SystemExit, MemoryError)
@@ -63,25 +66,33 @@ def _results(value: Any) -> list[Any]:
     return [value]
 
 
-def _reject(direction: str, reason: str, data: Any) -> str:
+def _reject(direction: str, reason: str, data: Any, at: list | None = None) -> str:
+    """A reject as JSON; AT: [file, split start, index in split] of its input record."""
     from jobs.runner.writers import json_line
 
-    entry = {"direction": direction, "reason": reason}
+    entry: dict[str, Any] = {"direction": direction, "reason": reason}
+    if at is not None:
+        entry["at"] = at
     try:
         return json_line({**entry, "data": data}).decode().rstrip("\n")
     except TypeError:
         return json_line({**entry, "data": repr(data)}).decode().rstrip("\n")
 
 
-def score_frame(model: _Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
-    """Output rows and reject rows for one input batch; (frame, written, rejected)."""
+def score_frame(
+    model: _Model, frame: pd.DataFrame, where: Places | None = None
+) -> tuple[pd.DataFrame, int, int]:
+    """Output rows and reject rows for one input batch; (frame, written, rejected). WHERE:
+    where each input row is in its input."""
     from jobs.runner.scoring import non_finite
 
     rejects: list[str] = []
+    where = where if where is not None else Places()
     if CORRUPT_COLUMN in frame.columns:
-        bad = frame[CORRUPT_COLUMN].notna()
-        for text in frame.loc[bad, CORRUPT_COLUMN]:
-            rejects.append(_reject("input", "cannot be decoded as a record", text))
+        bad = frame[CORRUPT_COLUMN].notna().to_numpy()
+        for text, i in zip(frame.loc[bad, CORRUPT_COLUMN], np.flatnonzero(bad), strict=True):
+            rejects.append(_reject("input", "cannot be decoded as a record", text, where.at(i)))
+        where = where.subset(~bad)
         frame = frame.loc[~bad].drop(columns=[CORRUPT_COLUMN]).reset_index(drop=True)
     outputs: list[Any] = []
     if model.batch:
@@ -93,16 +104,21 @@ def score_frame(model: _Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, int, 
             except Exception as exc:
                 reason = model.reason(exc, f"on a batch of {len(frame)} records")
                 _log(exc)
-                rejects.extend(_reject("input", reason, r) for r in frame.to_dict("records"))
+                rejects.extend(
+                    _reject("input", reason, r, where.at(i))
+                    for i, r in enumerate(frame.to_dict("records"))
+                )
     else:
-        for record in frame.to_dict("records"):
+        for i, record in enumerate(frame.to_dict("records")):
             try:
                 outputs.extend(_results(model.score(record)))
             except _FATAL:
                 raise
             except Exception as exc:
                 _log(exc)
-                rejects.append(_reject("input", model.reason(exc, "on this record"), record))
+                rejects.append(
+                    _reject("input", model.reason(exc, "on this record"), record, where.at(i))
+                )
     rows: list[dict] = []
     frames: list[pd.DataFrame] = []
     for value in outputs:
@@ -136,6 +152,51 @@ def score_frame(model: _Model, frame: pd.DataFrame) -> tuple[pd.DataFrame, int, 
     return out, written, len(rejects)
 
 
+class Places:
+    """Where each row of a batch is in its input: its file, the start of its split, its index
+    in the split (arrays, so a batch costs no Python per row; a reject asks for its own)."""
+
+    def __init__(self, files=None, blocks=None, index=None) -> None:
+        self.files, self.blocks, self.index = files, blocks, index
+
+    def at(self, i: int) -> list | None:
+        if self.files is None:
+            return None
+        return [self.files[i], int(self.blocks[i]), int(self.index[i])]
+
+    def subset(self, mask) -> Places:
+        if self.files is None:
+            return self
+        return Places(self.files[mask], self.blocks[mask], self.index[mask])
+
+
+def places(frame: pd.DataFrame, seen: dict) -> tuple[pd.DataFrame, Places]:
+    """FRAME without its FILE_COLUMN and BLOCK_COLUMN, and where its rows are; SEEN: the rows
+    of each split so far in this partition (updated)."""
+    if FILE_COLUMN not in frame.columns:
+        return frame, Places()
+    index = np.empty(len(frame), dtype=np.int64)
+    for key, positions in frame.groupby([FILE_COLUMN, BLOCK_COLUMN], sort=False).indices.items():
+        start = seen.get(key, 0)
+        index[positions] = start + np.arange(len(positions))
+        seen[key] = start + len(positions)
+    where = Places(frame[FILE_COLUMN].to_numpy(), frame[BLOCK_COLUMN].to_numpy(), index)
+    return frame.drop(columns=[FILE_COLUMN, BLOCK_COLUMN]), where
+
+
+class BlocksParam:
+    """{(file, split start): rows}, merged by max: a retried task adds its split again. (An
+    AccumulatorParam by its methods: pyspark asks no more, and this module needs no pyspark.)"""
+
+    def zero(self, value: dict) -> dict:
+        return {}
+
+    def addInPlace(self, value1: dict, value2: dict) -> dict:  # noqa: N802 - pyspark's name
+        for key, rows in value2.items():
+            value1[key] = max(rows, value1.get(key, 0))
+        return value1
+
+
 def _log(exc: BaseException) -> None:
     from jobs.runner.modelcode import log_traceback
 
@@ -148,12 +209,37 @@ def partitions_scorer(setup: dict, accumulators: dict):
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model = model_for(setup)
+        seen: dict = {}
         for frame in batches:
             accumulators["read"].add(len(frame))
-            out, written, rejected = score_frame(model, frame)
+            frame, where = places(frame, seen)
+            out, written, rejected = score_frame(model, frame, where)
             accumulators["written"].add(written)
             accumulators["rejected"].add(rejected)
             yield out
+        if seen:
+            accumulators["blocks"].add(seen)
+
+    return run
+
+
+def sample_scorer(setup: dict):
+    """mapInPandas's function for the sample that gives the output schema: the model's output
+    rows of each batch (rejects left out) as one Arrow stream."""
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import pyarrow as pa
+
+        model = _Model(setup)  # not kept: the output's columns are not known yet
+        for frame in batches:
+            frame, _ = places(frame, {})
+            out, _, _ = score_frame(model, frame)
+            out = out[out[REJECT_COLUMN].isna()].drop(columns=[REJECT_COLUMN])
+            table = pa.Table.from_pandas(out, preserve_index=False)
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            yield pd.DataFrame({"arrow": [sink.getvalue().to_pybytes()]})
 
     return run
 

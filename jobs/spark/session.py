@@ -48,6 +48,8 @@ def session_start(engine: dict, secrets: dict, *, tmp: str):
     os.environ.setdefault("SPARK_LOCAL_DIRS", tmp)
     if _is_local(master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no interface lookup, no DNS
+    if engine.get("hadoop_user"):  # the HDFS connection's user, as the worker's client is
+        os.environ["HADOOP_USER_NAME"] = engine["hadoop_user"]
     builder = SparkSession.builder.master(master).appName(engine.get("app_name") or "moc job")
     conf = {
         "spark.local.dir": tmp,
@@ -60,7 +62,7 @@ def session_start(engine: dict, secrets: dict, *, tmp: str):
         "spark.python.use.daemon": "false",
         "spark.python.unix.domain.socket.enabled": "false",
         **{str(k): str(v) for k, v in (engine.get("conf") or {}).items()},
-        **secrets,
+        **{k: v for k, v in secrets.items() if not k.startswith("moc.")},
     }
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -31,7 +31,7 @@ ETAG_FIELDS = (
 )  # fmt: skip
 
 
-ETAG_VERSION = "1"  # bump when the polled templates change
+ETAG_VERSION = "2"  # bump when the polled templates change
 
 
 def etag(request: HttpRequest, *parts) -> str:

@@ -9,14 +9,18 @@ import json
 import os
 import shutil
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 
-from jobs.models import Job, Runtime
+from jobs.models import Job, JobAsset, Runtime
 from jobs.runner.errors import JobError
+from jobs.runner.smarttags import SmartTags
+from jobs.spark.contract import function_parameters, is_pyspark
 from jobs.spark.driver import RUNTIME_ZIP
 from jobs.spark.session import SECRET_FILE
+from jobs.worker.sparkdata import Plan
 
 # A JVM's threads count against RLIMIT_NPROC; a local[*] driver runs a few hundred.
 SPARK_THREADS = 4096
@@ -63,7 +67,15 @@ def spark_environment() -> dict[str, str]:
 def spark_read_only() -> list[str]:
     """Beside the Java installation: the cluster configuration folders the environment names."""
     folders = [value for name, value in spark_environment().items() if name != "JAVA_HOME"]
-    return [*java_read_only(), *_NAME_FILES, *folders]
+    jars = [jar for jar in [postgres_jar_file()] if jar]
+    return [*java_read_only(), *_NAME_FILES, *folders, *jars]
+
+
+def postgres_jar_file() -> str:
+    """Debian's PostgreSQL JDBC driver where it is installed (the driver reads it)."""
+    from jobs.worker.sparkdata import DEBIAN_POSTGRES_JAR
+
+    return os.path.realpath(DEBIAN_POSTGRES_JAR) if os.path.isfile(DEBIAN_POSTGRES_JAR) else ""
 
 
 def _runtime_zip(dest: Path) -> None:
@@ -98,10 +110,41 @@ def _searchable(base: Path) -> None:
         path.chmod(0o600)
 
 
-def spark_engine(*, job: Job, base: Path, work: Path) -> dict:
-    """The spec's engine part for JOB on its Spark runtime; the secret configuration beside
-    the spec (0600, outside work/), never in it."""
+@dataclass
+class SparkData:
+    """What the job's external inputs need of its Spark session (jobs/worker/sparkdata.py):
+    their secrets, jars, the Hadoop user, and a line each for the job log."""
+
+    secrets: dict = field(default_factory=dict)
+    jars: list[str] = field(default_factory=list)
+    hadoop_user: str = ""
+    notes: list[str] = field(default_factory=list)
+    _pyspark: bool | None = None
+
+    def pyspark(self, job: Job) -> bool:
+        if self._pyspark is None:
+            kind = {"scoring": "score", "metrics": "metrics", "training": "train"}
+            name = SmartTags.from_dict(job.snapshot.smart_tags).functions.get(
+                kind.get(job.job_type, "score")
+            )
+            self._pyspark = bool(name) and is_pyspark(
+                function_parameters(job.snapshot.source, name)
+            )
+        return self._pyspark
+
+    def add(self, asset: JobAsset, plan: Plan) -> None:
+        self.secrets.update(plan.secrets)
+        self.jars.extend(j for j in plan.jars if j not in self.jars)
+        self.hadoop_user = self.hadoop_user or plan.hadoop_user
+        self.notes.append(f"input {asset.name!r}: {plan.note}")
+
+
+def spark_engine(*, job: Job, base: Path, work: Path, data: SparkData | None = None) -> dict:
+    """The spec's engine part for JOB on its Spark runtime; the secret configuration (the
+    runtime's, and the job's own for its inputs) beside the spec (0600, outside work/),
+    never in it."""
     runtime = job.runtime
+    data = data or SparkData()
     secrets: dict = {}
     if runtime.spark_secret_conf:
         try:
@@ -116,14 +159,19 @@ def spark_engine(*, job: Job, base: Path, work: Path) -> dict:
     secret_path = base / SECRET_FILE
     fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump({str(k): str(v) for k, v in secrets.items()}, f)
+        json.dump({**{str(k): str(v) for k, v in secrets.items()}, **data.secrets}, f)
     _runtime_zip(work / RUNTIME_ZIP)
     _searchable(base)
     model = job.snapshot.model.name
+    conf = {str(k): str(v) for k, v in (runtime.spark_conf or {}).items()}
+    if data.jars:
+        conf["spark.jars"] = ",".join(filter(None, [conf.get("spark.jars", ""), *data.jars]))
     return {
         "kind": "spark",
         "master": runtime.spark_master or "local[*]",
-        "conf": {str(k): str(v) for k, v in (runtime.spark_conf or {}).items()},
+        "conf": conf,
+        "hadoop_user": data.hadoop_user,
+        "data_notes": data.notes,
         "app_name": f"moc {job.get_job_type_display().lower()} job {job.uuid} ({model} "
         f"v{job.snapshot.version})",
     }

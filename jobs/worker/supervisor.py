@@ -91,7 +91,7 @@ class _Watch:
 
 
 _ENGINE_COUNTS = ("stages_done", "stages_total", "tasks_done", "tasks_total", "rows_read",
-                  "rows_written")  # fmt: skip
+                  "rows_written", "percent", "eta_seconds", "rows_per_second")  # fmt: skip
 _UI_URL = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(/[^\s\"'<>]*)?$")
 _APP_ID = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
 
@@ -103,6 +103,7 @@ def _engine_progress(raw: dict) -> dict:
     for name in _ENGINE_COUNTS:
         value = raw.get(name)
         kept[name] = value if isinstance(value, int) and value >= 0 else 0
+    kept["percent"] = min(kept["percent"], 100)
     url, app = raw.get("ui_url"), raw.get("application_id")
     kept["ui_url"] = url if isinstance(url, str) and _UI_URL.match(url) else ""
     kept["application_id"] = app if isinstance(app, str) and _APP_ID.match(app) else ""

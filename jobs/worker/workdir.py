@@ -31,7 +31,14 @@ from jobs.runner.errors import JobError
 from jobs.runner.sandbox import SandboxPolicy
 from jobs.runner.spec import InputFile, JobSpec
 from jobs.worker.envs import REQUIREMENTS_NAME, Environment, environment_prepare
-from jobs.worker.spark import SPARK_THREADS, is_spark, spark_engine, spark_read_only
+from jobs.worker.spark import (
+    SPARK_THREADS,
+    SparkData,
+    is_spark,
+    spark_engine,
+    spark_read_only,
+)
+from jobs.worker.sparkdata import input_plan
 
 _COPY_BUFFER = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -393,7 +400,14 @@ def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> 
     if output is None:
         raise JobError("the job has no output asset")
     input_files: list[InputFile] = []
+    spark_data = SparkData() if is_spark(job.runtime) else None
     for asset in inputs:
+        if spark_data is not None and asset.is_external:
+            plan = input_plan(asset=asset, runtime=job.runtime, pyspark=spark_data.pyspark(job))
+            spark_data.add(asset, plan)
+            if plan.files is not None:  # Spark reads it itself: nothing to copy here
+                input_files.extend(plan.files)
+                continue
         if asset.is_external:
             # The worker streams it in; the model's process never sees the credentials.
             dest = workdir.inputs / str(asset.position)
@@ -433,8 +447,8 @@ def workdir_prepare(*, job: Job, workdir: WorkDir, stop: Stop | None = None) -> 
         sandbox=sandbox_policy(job=job, workdir=workdir, environment=environment).to_dict(),
         environment=str(environment.site_packages) if environment else "",
         engine=(
-            spark_engine(job=job, base=workdir.base, work=workdir.root)
-            if is_spark(job.runtime)
+            spark_engine(job=job, base=workdir.base, work=workdir.root, data=spark_data)
+            if spark_data is not None
             else {}
         ),
     )

@@ -1,9 +1,9 @@
 """Spark in local mode behind a real worker. Without Java or pyspark (the spark extra) these
 tests are skipped with a note, as the browser tests are without Chromium.
 
-One worker serves one Spark runtime for the whole module (starting a worker and a JVM costs
-seconds); transactional tests flush the database after each test, so each test writes the
-runtime's row again, with the same queue the worker listens on."""
+One worker serves one Spark runtime for the whole session (starting and stopping a worker
+costs seconds); transactional tests flush the database after each test, so each test writes
+the runtime's row again, with the same queue the worker listens on."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _missing() -> str:
     return ""
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark_queue():
     if why := _missing():
         pytest.skip(f"{why}; Spark tests skipped")
@@ -41,7 +41,7 @@ def spark_runtime_row(queue: str, master: str = "local[2]") -> Runtime:
     return runtime
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark_worker(spark_queue, django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         runtime = spark_runtime_row(spark_queue)

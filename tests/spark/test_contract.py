@@ -3,6 +3,8 @@ source alone (no Java needed)."""
 
 from __future__ import annotations
 
+import pytest
+
 from jobs.spark.contract import function_parameters, is_pyspark, spark_refusal
 
 PYSPARK = """\
@@ -46,3 +48,31 @@ def test_a_slotted_score_function_is_refused():
     assert "slots are not supported" in spark_refusal(
         source=source, functions={"score": "score"}, job_type="scoring", recordsets=False
     )
+
+
+@pytest.mark.django_db
+def test_the_job_page_shows_a_spark_jobs_percentage_rate_and_eta(client, alice, alice_snapshot):
+    from django.utils import timezone
+
+    from jobs.models import Job, JobAsset, JobStatus
+    from jobs.worker.supervisor import _engine_progress
+
+    progress = _engine_progress({
+        "engine": "spark", "stages_done": 0, "stages_total": 1, "tasks_done": 3,
+        "tasks_total": 8, "percent": 37, "eta_seconds": 95, "rows_per_second": 1234,
+        "rows_read": 40_000, "rows_written": 39_000, "bogus": "<script>",
+    })  # fmt: skip
+    job = Job.objects.create(
+        snapshot=alice_snapshot, created_by=alice, status=JobStatus.RUNNING,
+        started_at=timezone.now(), engine_progress=progress,
+    )  # fmt: skip
+    JobAsset.objects.create(job=job, direction="out", kind="embedded", name="output.jsonl")
+    client.force_login(alice)
+
+    page = client.get(job.get_absolute_url()).text
+
+    assert "bogus" not in progress
+    assert job.percent == 37.0 and job.eta_seconds == 95.0
+    assert "tasks 3 of 8 (37%)" in page
+    assert "1,234 rows/s" in page and "about 1m 35s left" in page
+    assert 'value="37.0"' in page  # the job's progress bar follows Spark's tasks

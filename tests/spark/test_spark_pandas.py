@@ -31,6 +31,11 @@ def _lines(job) -> list[dict]:
 
 
 def test_a_per_record_model_scores_json_lines_on_spark(spark_runtime, alice, team_alpha):
+    # Splits of 200 bytes: the input is read as many partitions, and a reject's record number
+    # still counts from the start of its file.
+    spark_runtime.spark_conf = {**spark_runtime.spark_conf,
+                                "spark.sql.files.maxPartitionBytes": "200"}  # fmt: skip
+    spark_runtime.save()
     snapshot = snapshot_of(PER_RECORD, owner=alice, team=team_alpha)
     data = "".join(f'{{"id": {i}}}\n' for i in range(1, 51))
 
@@ -47,6 +52,8 @@ def test_a_per_record_model_scores_json_lines_on_spark(spark_runtime, alice, tea
     with job.output_asset().rejects_file.open("rb") as f:
         (reject,) = [orjson.loads(line) for line in f]
     assert "seven is bad" in reject["reason"] and reject["data"] == {"id": 7}
+    assert reject["record"] == 7 and reject["asset"] == job.input_assets()[0].name
+    assert job.engine_progress["percent"] == 100
 
 
 BATCH = """\
@@ -141,15 +148,34 @@ def action(frame):
 """
 
 
-def test_a_failure_mid_job_leaves_no_output(spark_runtime, alice, team_alpha):
-    snapshot = snapshot_of(FAILS_MIDWAY, owner=alice, team=team_alpha)
-    data = "".join(f'{{"id": {i}}}\n' for i in range(1, 301))
+def test_a_failure_mid_job_leaves_the_destination_as_it_was(
+    spark_runtime, webhdfs_server, alice, team_alpha
+):
+    from jobs.models import JobAsset
+    from jobs.services import InputSpec, OutputSpec, job_submit
 
-    job = wait_for_job(submit(alice, snapshot, spark_runtime, data), timeout=120)
+    earlier = webhdfs_server.local("/scores/out.jsonl")
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text('{"id": "from an earlier job"}\n')
+    hadoop = webhdfs_server.connection()
+    hadoop.save()
+    data = "".join(f'{{"id": {i}}}\n' for i in range(1, 301))
+    job = job_submit(
+        user=alice, snapshot=snapshot_of(FAILS_MIDWAY, owner=alice, team=team_alpha),
+        runtime=spark_runtime,
+        inputs=[InputSpec(kind=JobAsset.Kind.EMBEDDED, data=data, format="jsonl")],
+        output=OutputSpec(kind=JobAsset.Kind.HDFS, connection=hadoop,
+                          location="hdfs://namenode/scores/out.jsonl"),
+    )  # fmt: skip
+
+    job = wait_for_job(job, timeout=120)
 
     assert job.status == JobStatus.ERROR
     assert "Spark job failed" in job.error_message, job.error_message
     assert not job.output_asset().file
+    assert earlier.read_text() == '{"id": "from an earlier job"}\n'
+    assert sorted(p.name for p in earlier.parent.iterdir()) == ["out.jsonl"]
+    assert not [r for r in webhdfs_server.requests if r[1] in ("CREATE", "RENAME", "DELETE")]
 
 
 RECORDSETS = """\
@@ -205,6 +231,7 @@ def test_an_s3_input_staged_by_the_worker_is_scored_on_spark_and_published_to_s3
     job = wait_for_job(job, timeout=120)
 
     assert job.status == JobStatus.COMPLETE, job.log[-3000:]
+    assert "staged by the worker: this local master has no S3A connector" in job.log
     body = client.get_object(Bucket=s3_bucket, Key="out/scores.jsonl")["Body"].read()
     out = [orjson.loads(line) for line in body.splitlines()]
     assert sorted(r["id"] for r in out) == list(range(1, 101))
@@ -219,7 +246,9 @@ def test_an_hdfs_folder_staged_by_the_worker_is_scored_on_spark_and_written_to_h
 
     folder = webhdfs_server.local("/data/in")
     folder.mkdir(parents=True)
-    (folder / "b.jsonl").write_text("".join(f'{{"id": {i}, "x": {i}}}\n' for i in range(51, 81)))
+    lines = [f'{{"id": {i}, "x": {i}}}\n' for i in range(51, 81)]
+    lines[2] = '{"id": 53, "x": \n'  # b.jsonl's third record cannot be decoded
+    (folder / "b.jsonl").write_text("".join(lines))
     (folder / "a.jsonl").write_text("".join(f'{{"id": {i}, "x": {i}}}\n' for i in range(1, 51)))
     hadoop = webhdfs_server.connection()
     hadoop.save()
@@ -235,6 +264,11 @@ def test_an_hdfs_folder_staged_by_the_worker_is_scored_on_spark_and_written_to_h
     job = wait_for_job(job, timeout=120)
 
     assert job.status == JobStatus.COMPLETE, job.log[-3000:]
+    assert "staged by the worker: a local master without the cluster's Hadoop" in job.log
     rows = webhdfs_server.local("/scores/out.csv").read_text().splitlines()
     assert rows[0] == "id,double"
-    assert sorted(int(r.split(",")[0]) for r in rows[1:]) == list(range(1, 81))
+    assert sorted(int(r.split(",")[0]) for r in rows[1:]) == [i for i in range(1, 81) if i != 53]
+    assert job.result == "FAILURE" and job.records_rejected == 1
+    with job.output_asset().rejects_file.open("rb") as f:
+        (reject,) = [orjson.loads(line) for line in f]
+    assert (reject["asset"], reject["record"]) == ("hdfs://namenode/data/in/b.jsonl", 3)

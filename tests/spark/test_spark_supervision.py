@@ -43,11 +43,22 @@ def _spark_running(job: Job) -> bool:
     return job.status == JobStatus.RUNNING and bool(job.engine_progress.get("tasks_total"))
 
 
-def test_cancel_ends_the_spark_application_within_seconds(spark_runtime, alice, team_alpha, client):
+def test_cancel_ends_the_spark_application_within_seconds(
+    spark_runtime, s3_server, s3_bucket, alice, team_alpha, client
+):
+    from jobs.models import JobAsset
+    from jobs.services import OutputSpec
+
     # Slow on the executors only: the 20 records the driver samples first go through at once.
     slow = SLOW.replace("time.sleep(0.5)", "time.sleep(60 if len(frame) > 100 else 0)")
     snapshot = snapshot_of(slow, owner=alice, team=team_alpha)
-    job = submit(alice, snapshot, spark_runtime, records(20_000))
+    s3 = s3_server.client()
+    s3.put_object(Bucket=s3_bucket, Key="out/scores.jsonl", Body=b'{"id": "earlier"}\n')
+    lake = s3_server.connection()
+    lake.save()
+    output = OutputSpec(kind=JobAsset.Kind.S3, connection=lake,
+                        location=f"s3://{s3_bucket}/out/scores.jsonl")  # fmt: skip
+    job = submit(alice, snapshot, spark_runtime, records(20_000), output=output)
     wait(lambda: _spark_running(job), timeout=120, what="the Spark job's first stage")
     assert job.engine_progress["ui_url"].startswith("http://")
     assert any("java" in (p.info["cmdline"] or [""])[0] for p in _processes_of(job))
@@ -63,6 +74,10 @@ def test_cancel_ends_the_spark_application_within_seconds(spark_runtime, alice, 
     assert time.monotonic() - started < 15
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED and not job.output_asset().file
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    assert keys == ["out/scores.jsonl"]  # no part file, no temporary object beside it
+    body = s3.get_object(Bucket=s3_bucket, Key="out/scores.jsonl")["Body"].read()
+    assert body == b'{"id": "earlier"}\n'
 
 
 def test_a_killed_worker_ends_its_application_and_the_job_runs_again(
