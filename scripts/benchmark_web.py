@@ -286,7 +286,7 @@ def _wait_up(base: str, server: subprocess.Popen) -> None:
         try:
             if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
             pass
         time.sleep(0.5)
     sys.exit("The server did not answer /healthz within 120 s.")
