@@ -41,8 +41,9 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
     _rows_prepare(page.object_list)
     context = {
         "form": form,
+        "form_key": form.render_key() if not wants_partial(request) else "",
         "page": page,
-        "total": _total(visible),
+        "total": _total(visible, page),
         **_poll_context(request, page.object_list, watch=_watch_cursor(page, sort)),
     }
     template = "jobs/job_list.html#results" if wants_partial(request) else "jobs/job_list.html"
@@ -85,10 +86,13 @@ def _page(request: HttpRequest, jobs, sort: str) -> KeysetPage:
     return page
 
 
-def _total(visible) -> str:
+def _total(visible, page: KeysetPage) -> str:
     """How many jobs the filters find, counted up to JOBS_COUNTED (an index scan of at most
-    that many rows, not of every job)."""
-    found = visible.order_by().values("pk")[: JOBS_COUNTED + 1].count()
+    that many rows, not of every job); a page with no other is all of them."""
+    if page.has_other_pages:
+        found = visible.order_by().values("pk")[: JOBS_COUNTED + 1].count()
+    else:
+        found = len(page.object_list)
     if found > JOBS_COUNTED:
         return f"more than {intcomma(JOBS_COUNTED)} jobs"
     return f"{intcomma(found)} job{pluralize(found)}"
