@@ -43,7 +43,7 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
         "form": form,
         "form_key": form.render_key() if not wants_partial(request) else "",
         "page": page,
-        "total": _total(visible, page),
+        "total": _total(visible),
         **_poll_context(request, page.object_list, watch=_watch_cursor(page, sort)),
     }
     template = "jobs/job_list.html#results" if wants_partial(request) else "jobs/job_list.html"
@@ -86,13 +86,10 @@ def _page(request: HttpRequest, jobs, sort: str) -> KeysetPage:
     return page
 
 
-def _total(visible, page: KeysetPage) -> str:
+def _total(visible) -> str:
     """How many jobs the filters find, counted up to JOBS_COUNTED (an index scan of at most
-    that many rows, not of every job); a page with no other is all of them."""
-    if page.has_other_pages:
-        found = visible.order_by().values("pk")[: JOBS_COUNTED + 1].count()
-    else:
-        found = len(page.object_list)
+    that many rows, not of every job)."""
+    found = visible.order_by().values("pk")[: JOBS_COUNTED + 1].count()
     if found > JOBS_COUNTED:
         return f"more than {intcomma(JOBS_COUNTED)} jobs"
     return f"{intcomma(found)} job{pluralize(found)}"
