@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -12,7 +14,7 @@ from jobs.selectors import connection_list
 from jobs.services import EXTERNAL_KINDS
 from jobs.wizard import AUTO_RUNTIME, job_type_availability
 from models_registry.models import Model, Snapshot
-from models_registry.selectors import model_list, snapshot_list
+from models_registry.selectors import model_choices, model_list, snapshot_list
 from models_registry.services import attachment_name_clean
 
 ATTACHMENT = "attachment"  # an input kind of the wizard only: it becomes an upload
@@ -445,7 +447,21 @@ class JobFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["model"].queryset = model_list(user=user).order_by("name")
+        self.fields["model"].queryset = model_choices(user=user)
+
+    def render_key(self) -> str:
+        """What the form's HTML depends on (its data and its choices of model): the list page
+        keeps the rendered form by this, as rendering its widgets costs more than the rows."""
+        choices = list(self.fields["model"].queryset.values_list("uuid", "name"))
+        data = [
+            (
+                name,
+                self.data.getlist(name) if hasattr(self.data, "getlist") else self.data.get(name),
+            )
+            for name in self.fields
+        ]
+        text = repr((choices, data))
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
     def filters(self) -> dict:
         """The selector's filters; empty when the form is invalid (errors are shown)."""

@@ -10,6 +10,15 @@ def model_list(*, user) -> QuerySet[Model]:
     qs = Model.objects.select_related("team", "owner").annotate(
         snapshot_count=Count("snapshots"), latest_version=Max("snapshots__version")
     )
+    return _visible(qs, user=user)
+
+
+def model_choices(*, user) -> QuerySet[Model]:
+    """The models of model_list, by name, without its counts and joins: for a choice list."""
+    return _visible(Model.objects.only("uuid", "name"), user=user).order_by("name")
+
+
+def _visible(qs: QuerySet[Model], *, user) -> QuerySet[Model]:
     if user.is_staff:
         return qs
     return qs.filter(team__in=user.groups.all())

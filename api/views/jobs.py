@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.pagination import BoundedCountPagination
 from api.parsers import JSONParser
 from api.serializers.common import DetailSerializer, absolute_url
 from api.serializers.jobs import (
@@ -56,6 +57,7 @@ def _detail(request: Request, job: Job, code: int = status.HTTP_200_OK) -> Respo
 
 class JobListCreateView(generics.ListAPIView):
     serializer_class = JobSummarySerializer
+    pagination_class = BoundedCountPagination  # no COUNT(*) of every job
     parser_classes = [JSONParser]
 
     def get_queryset(self) -> QuerySet[Job]:

@@ -41,6 +41,7 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
     _rows_prepare(page.object_list)
     context = {
         "form": form,
+        "form_key": form.render_key() if not wants_partial(request) else "",
         "page": page,
         "total": _total(visible),
         **_poll_context(request, page.object_list, watch=_watch_cursor(page, sort)),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from datetime import UTC, datetime
@@ -9,9 +10,11 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
@@ -21,11 +24,11 @@ from django.views.decorators.http import condition, require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from commandcenter.lib import numbers
-from jobs.models import Job, JobAsset, JobStatus, JobType
+from jobs.models import TERMINAL_STATUSES, Job, JobAsset, JobStatus, JobType
 from jobs.preview import REJECTS_SHOWN, asset_preview, rejects_head
 from jobs.selectors import job_list, output_download_link
 from jobs.services import job_cancel, job_rerun
-from jobs.views._common import ETAG_FIELDS, etag, get_job_for_user, wants_partial
+from jobs.views._common import ETAG_FIELDS, ETAG_VERSION, etag, get_job_for_user, wants_partial
 from jobs.views.metrics import metrics_context
 from jobs.worker.reconciler import lost_notes
 
@@ -166,14 +169,53 @@ STATUS_UNUSED = (
 
 
 def _status_etag(request: HttpRequest, job_uuid: UUID) -> str | None:
-    """The live region's validator: the job's state (progress and log come with updated_at);
-    a job that has ended gets none (its 286 ends the polling). The job read here is the one
-    the view shows: one query for both."""
-    found = job_list(user=request.user).filter(uuid=job_uuid).defer(*STATUS_UNUSED).order_by()[:1]
-    job = request.status_job = next(iter(found), None)
-    if job is None or job.is_terminal:
+    """The live region's validator: the job's state (progress and log come with updated_at),
+    read as plain values with the visibility check in the same query; a job that has ended
+    gets none (its 286 ends the polling)."""
+    found = job_list(user=request.user).filter(uuid=job_uuid).order_by().values_list(*ETAG_FIELDS)
+    state = request.status_state = next(iter(found[:1]), None)
+    if state is None or state[_STATUS_AT] in TERMINAL_STATUSES:
         return None
-    return etag(request, "status", *(getattr(job, name) for name in ETAG_FIELDS))
+    request.status_etag = etag(request, "status", *state)
+    return request.status_etag
+
+
+_STATUS_AT = ETAG_FIELDS.index("status")
+# A running job's live region is rendered once per state and kept (every viewer of the job
+# polls it each second); the CSRF token of its cancel form is put in per request. The state
+# is the ETag's, so a copy is what the browser's own cache would show on a 304.
+STATUS_CACHE_SECONDS = 30
+_CSRF_INPUT = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*(")')
+_CSRF_SLOT = "\x00csrf\x00"
+
+
+def _status_render(request: HttpRequest, job: Job) -> str:
+    with numbers.digits(numbers.digits_from(request.GET.get("digits", ""))):
+        return render_to_string(
+            "jobs/job_detail.html#live", _live_context(job, request.user), request
+        )
+
+
+def _status_cached(request: HttpRequest, job_uuid: UUID) -> str:
+    """The running job's live region: the copy of its state (any viewer's render), else a
+    new render, kept when the job did not change meanwhile."""
+    state = request.status_state
+    text = "|".join(str(p) for p in (ETAG_VERSION, request.GET.get("digits", ""), *state))
+    key = "jobs-status:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    if (kept := cache.get(key)) is not None:
+        return kept.replace(_CSRF_SLOT, get_token(request))
+    job = _status_job(request, job_uuid)
+    content = _status_render(request, job)
+    if tuple(getattr(job, name) for name in ETAG_FIELDS) == state:
+        cache.set(key, _CSRF_INPUT.sub(rf"\g<1>{_CSRF_SLOT}\g<2>", content), STATUS_CACHE_SECONDS)
+    return content
+
+
+def _status_job(request: HttpRequest, job_uuid: UUID) -> Job:
+    job = job_list(user=request.user).filter(uuid=job_uuid).defer(*STATUS_UNUSED).first()
+    if job is None:
+        raise Http404("No such job, or not one of your teams'.")
+    return job
 
 
 @login_required
@@ -184,16 +226,16 @@ def job_status_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     """The live region of the job page, polled every second while the job runs. Once the job
     has ended, 286 makes htmx swap in this final content and stop polling. Unchanged since the
     browser's copy (its ETag): 304, which the browser's cache turns back into that copy."""
-    job = getattr(request, "status_job", None)
-    if job is None:
+    state = getattr(request, "status_state", None)
+    if state is None:
         raise Http404("No such job, or not one of your teams'.")
-    with numbers.digits(numbers.digits_from(request.GET.get("digits", ""))):
-        content = render_to_string(
-            "jobs/job_detail.html#live", _live_context(job, request.user), request
-        )
+    if state[_STATUS_AT] not in TERMINAL_STATUSES:
+        return HttpResponse(_status_cached(request, job_uuid))
+    job = _status_job(request, job_uuid)
+    content = _status_render(request, job)
     if job.is_terminal:
         return HttpResponseStopPolling(content)
-    return HttpResponse(content)
+    return HttpResponse(content)  # it ran again meanwhile (a retry)
 
 
 @login_required

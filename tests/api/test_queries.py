@@ -42,3 +42,34 @@ def test_the_model_list_costs_the_same_for_2_or_20_models(alice_api, alice, team
     few = queries(alice_api, "/api/models/")
     add(18)
     assert queries(alice_api, "/api/models/") == few
+
+
+def test_the_job_list_pages_with_a_bounded_count_and_no_count_of_every_job(
+    alice_api, alice, alice_snapshot, monkeypatch
+):
+    from api.pagination import BoundedCountPagination
+    from tests.jobs.test_job_list_rows import make_job
+
+    monkeypatch.setattr(BoundedCountPagination, "counted", 4)
+    jobs = [make_job(alice_snapshot, alice) for _ in range(7)]
+    with CaptureQueriesContext(connection) as captured:
+        first = alice_api.get("/api/jobs/?page_size=3")
+    assert first.status_code == 200
+    body = first.json()
+    assert (body["count"], body["count_capped"], body["previous"]) == (4, True, None)
+    assert [j["uuid"] for j in body["results"]] == [str(j.uuid) for j in jobs[::-1][:3]]
+    counts = [q["sql"] for q in captured if "COUNT(" in q["sql"]]
+    assert counts and all("LIMIT" in sql for sql in counts)
+
+    seen = [j["uuid"] for j in body["results"]]
+    while body["next"]:
+        body = alice_api.get(body["next"]).json()
+        assert body["previous"]
+        seen += [j["uuid"] for j in body["results"]]
+    assert seen == [str(j.uuid) for j in jobs[::-1]]
+    assert alice_api.get("/api/jobs/?page=9").status_code == 404
+    assert alice_api.get("/api/jobs/?page=x").status_code == 404
+
+    monkeypatch.setattr(BoundedCountPagination, "counted", 100)
+    whole = alice_api.get("/api/jobs/").json()
+    assert (whole["count"], whole["count_capped"], whole["next"]) == (7, False, None)

@@ -125,6 +125,40 @@ def test_the_status_partial_answers_304_until_the_job_changes(alice_client, alic
     assert ended.status_code == 286 and not ended.has_header("ETag")
 
 
+def test_a_running_jobs_status_partial_is_rendered_once_for_every_viewer(
+    alice_client, alice, bob, alice_snapshot
+):
+    job = make_job(alice_snapshot, alice, status=JobStatus.RUNNING, started_at=timezone.now())
+    url = reverse("jobs-status", args=[job.uuid])
+    first = alice_client.get(url, headers=HTMX)
+    teammate = Client(enforce_csrf_checks=True)
+    teammate.force_login(bob)
+    with CaptureQueriesContext(connection) as queries:
+        kept = teammate.get(url, headers=HTMX)
+    assert kept.status_code == 200 and "Cancel job" in kept.text
+    assert not any("jobs_jobasset" in q["sql"] for q in queries)  # not rendered again
+    # The same content, with a token of bob's own for the cancel form, which his POST passes.
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', kept.text)[1]
+    mask = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+    assert mask.sub("", kept.text) == mask.sub("", first.text)
+    cancelled = teammate.post(
+        reverse("jobs-cancel", args=[job.uuid]), {"csrfmiddlewaretoken": token}
+    )
+    assert cancelled.status_code == 302
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+
+
+def test_a_kept_status_partial_is_not_served_once_the_job_changed(
+    alice_client, alice, alice_snapshot
+):
+    job = make_job(alice_snapshot, alice, status=JobStatus.RUNNING, started_at=timezone.now())
+    url = reverse("jobs-status", args=[job.uuid])
+    assert "1,234" not in alice_client.get(url, headers=HTMX).text
+    Job.objects.filter(pk=job.pk).update(records_read=1234, updated_at=timezone.now())
+    assert "1,234" in alice_client.get(url, headers=HTMX).text
+
+
 def test_the_status_partial_gives_no_304_to_another_team(
     alice_client, charlie, alice, alice_snapshot
 ):
