@@ -627,7 +627,7 @@ class ParquetReader(Reader):
                 # Row fraction of the file size: Parquet is columnar, byte offsets mean little.
                 self._advance(self.size * done // max(self.rows, 1))
                 yield batch
-        except self.pa.ArrowException as exc:
+        except (self.pa.ArrowException, OSError) as exc:  # OSError: a page that does not decode
             raise self._fail(f"near row {done + 1}: ", f"cannot be read: {exc}") from None
         finally:
             ahead.close()
@@ -652,7 +652,7 @@ class ParquetReader(Reader):
                 table, self._whole = self._whole.result(), None
             else:
                 table = self.file.read()
-        except self.pa.ArrowException as exc:
+        except (self.pa.ArrowException, OSError) as exc:  # OSError: a page that does not decode
             raise self._fail("", f"cannot be read: {exc}") from None
         self.first, self.numbers, self.seen = 1, None, table.num_rows
         self.bytes_read = self.size
