@@ -72,13 +72,25 @@ def _retry_after(response: requests.Response) -> float | None:
     return float(value) if value.isdigit() else None
 
 
+_SEND_BLOCK = 1 << 20  # bytes of a request body read at a time (an upload)
+
+
+class _Adapter(HTTPAdapter):
+    """Request bodies read 1 MiB at a time, not urllib3's 16 KiB: an upload's multipart
+    encoder costs per read (0.2 s of CPU for a 78 MB file at 16 KiB, 0.03 s at 1 MiB)."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        kwargs.setdefault("blocksize", _SEND_BLOCK)
+        super().init_poolmanager(*args, **kwargs)
+
+
 def _session(token: str, retry: Retry) -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
     if token:
         session.headers["Authorization"] = f"Token {token}"
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = _Adapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

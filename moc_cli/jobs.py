@@ -83,6 +83,22 @@ def _progress_text(job: dict) -> str:
     return ", ".join(parts)
 
 
+_SOON = 0.2  # seconds between looks at a job that is about to start or end
+
+
+def _pause(job: dict, interval: float, previous: float) -> float:
+    """Seconds until the next look at JOB: INTERVAL while it has far to go, less when its end
+    nears (its ETA, or all its input read: writing and the commit are left) and, growing, in
+    its first seconds, so that a watch ends soon after the job does."""
+    if job.get("status") == "RUNNING":
+        eta = job.get("eta_seconds")
+        if isinstance(eta, int | float):
+            return min(interval, max(_SOON, eta))
+        if (job.get("percent") or 0) >= 100:
+            return min(interval, _SOON)
+    return min(interval, max(_SOON, previous * 1.5))
+
+
 def watch(api: Api, job_uuid: str, *, progress: bool | None, interval: float = 1.0,
           summary_to_stderr: bool = False) -> int:  # fmt: skip
     """Show a progress bar until the job ends; the exit code: 0 on COMPLETE, else 1."""
@@ -95,6 +111,7 @@ def watch(api: Api, job_uuid: str, *, progress: bool | None, interval: float = 1
         bar_format="{desc:<9}{percentage:3.0f}%|{bar:30}| {elapsed}{postfix}",
     )
     unreachable_since = None
+    pause = 0.0
     try:
         while True:
             if job.get("percent") is not None:
@@ -106,7 +123,8 @@ def watch(api: Api, job_uuid: str, *, progress: bool | None, interval: float = 1
             bar.refresh()
             if job["status"] in TERMINAL:
                 break
-            time.sleep(interval)
+            pause = _pause(job, interval, pause)
+            time.sleep(pause)
             try:
                 job = _job_get(api, job_uuid, waits=False)  # an outage shows on the bar
                 unreachable_since = None

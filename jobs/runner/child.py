@@ -282,8 +282,16 @@ def _run_model(spec, runner, events) -> int:
     try:
         model = ModelCode(source=spec.source, tags=SmartTags.from_dict(spec.smart_tags))
         model.load()
-        model.init(spec.job)
-        counts = runner(spec=spec, model=model, events=events)
+        if runner is _score:
+            from jobs.runner.scoring import ScoringRun
+
+            scoring = ScoringRun(spec=spec, model=model, events=events)
+            scoring.prefetch()  # recordsets: the inputs are read while init runs
+            model.init(spec.job)
+            counts = scoring.run()
+        else:
+            model.init(spec.job)
+            counts = runner(spec=spec, model=model, events=events)
     except JobError as exc:
         print(f"job failed: {exc}", file=sys.stderr)
         events.error(str(exc))

@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from jobs.runner.ahead import Ahead, in_thread
 from jobs.runner.errors import JobError
 from jobs.runner.spec import InputFile
 
@@ -46,6 +47,7 @@ def arrow():
 
 
 _WHITESPACE = b" \t\r\n\xef\xbb\xbf"  # and a UTF-8 byte-order mark
+_AHEAD_BATCHES = 4  # Arrow batches read ahead of the one being scored (jobs/runner/ahead.py)
 _REJECT_TEXT_MAX = 10_000  # characters of an undecodable record kept in the rejects file
 
 
@@ -82,6 +84,10 @@ class Reader:
     def frames(self, chunk_rows: int, chunk_bytes: int = 0) -> Iterator[pd.DataFrame]:
         """DataFrames of about CHUNK_BYTES of input each, or CHUNK_ROWS rows when it is 0."""
         raise NotImplementedError
+
+    def prefetch(self, chunk_bytes: int) -> None:
+        """Start reading an input that is read all at once (recordsets), in a thread, as
+        Arrow data: frames() then takes what it read. Readers without that do nothing."""
 
     def _rows_of(self, chunk_rows: int, chunk_bytes: int, rows: int, size: int) -> int:
         """Rows in CHUNK_BYTES when ROWS rows take SIZE bytes; CHUNK_ROWS without bytes."""
@@ -227,6 +233,18 @@ class CsvReader(Reader):
         self.read_by = ""  # "pyarrow" once its fast path has the file, else "pandas"
         # All at once (recordsets): pyarrow's read_csv, which parses blocks on every core.
         self.at_once = False
+        self._whole = None  # the Future of that read_csv, when prefetch() started it
+
+    def prefetch(self, chunk_bytes: int) -> None:
+        if not self.at_once or not chunk_bytes or self._whole is not None:
+            return
+        try:
+            pa, _ = arrow()
+            import pyarrow.csv as pcsv
+        except (JobError, ImportError):
+            return
+        options = _csv_options(pcsv, chunk_bytes)
+        self._whole = in_thread(lambda: pcsv.read_csv(self.path, **options))
 
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         for frame in self.frames(chunk_rows):
@@ -293,14 +311,7 @@ class CsvReader(Reader):
             import pyarrow.csv as pcsv
         except (JobError, ImportError):
             return None
-        options = {
-            "read_options": pcsv.ReadOptions(block_size=chunk_bytes),
-            "parse_options": pcsv.ParseOptions(newlines_in_values=True),
-            "convert_options": pcsv.ConvertOptions(
-                null_values=_PANDAS_NA, strings_can_be_null=True,
-                true_values=["True", "TRUE", "true"], false_values=["False", "FALSE", "false"],
-            ),
-        }  # fmt: skip
+        options = _csv_options(pcsv, chunk_bytes)
         if self.at_once:
             return self._arrow_whole(pa, pcsv, options)
         source = pa.OSFile(self.path)
@@ -320,7 +331,10 @@ class CsvReader(Reader):
         """The whole file as one DataFrame by pyarrow.csv.read_csv, or None (pandas reads it):
         no record is handed out before the file is read, so pandas may start from the top."""
         try:
-            table = pcsv.read_csv(self.path, **options)
+            if self._whole is not None:  # read while the model's init ran
+                table, self._whole = self._whole.result(), None
+            else:
+                table = pcsv.read_csv(self.path, **options)
         except (pa.ArrowException, OSError):
             return None
         if not self._arrow_fits(table.schema, pa):
@@ -335,19 +349,26 @@ class CsvReader(Reader):
         return iter([frame_typed(frame, self.types) if self.types else frame])
 
     def _arrow_rest(self, source, stream, first, pa) -> Iterator[pd.DataFrame | None]:
-        with source:
-            yield frame_typed(first, self.types) if self.types else first
+        def batches():  # in the read-ahead thread: Arrow only
             while True:
                 try:
                     batch = stream.read_next_batch()
                 except StopIteration:
                     return
-                except (pa.ArrowException, OSError):
-                    yield None
-                    return
-                self._advance(source.tell())
-                frame = _arrow_pandas(batch)
-                yield frame_typed(frame, self.types) if self.types else frame
+                yield batch, source.tell()
+
+        with source:
+            yield frame_typed(first, self.types) if self.types else first
+            ahead = Ahead(batches, limit=_AHEAD_BATCHES)
+            try:
+                for batch, position in ahead:
+                    self._advance(position)
+                    frame = _arrow_pandas(batch)
+                    yield frame_typed(frame, self.types) if self.types else frame
+            except (pa.ArrowException, OSError):
+                yield None
+            finally:
+                ahead.close()  # before the source closes
 
     @staticmethod
     def _arrow_fits(schema, pa) -> bool:
@@ -498,6 +519,18 @@ def _csv_row_reason(raw: bytes, width: int) -> str | None:
     return None
 
 
+def _csv_options(pcsv, chunk_bytes: int) -> dict:
+    """pyarrow.csv's options that read a file as pandas' read_csv does (where it can)."""
+    return {
+        "read_options": pcsv.ReadOptions(block_size=chunk_bytes),
+        "parse_options": pcsv.ParseOptions(newlines_in_values=True),
+        "convert_options": pcsv.ConvertOptions(
+            null_values=_PANDAS_NA, strings_can_be_null=True,
+            true_values=["True", "TRUE", "true"], false_values=["False", "FALSE", "false"],
+        ),
+    }  # fmt: skip
+
+
 # pandas' default missing values (pandas.read_csv's na_values), for pyarrow.
 _PANDAS_NA = [
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
@@ -576,29 +609,54 @@ class ParquetReader(Reader):
         except (self.pa.ArrowException, OSError) as exc:
             raise self._fail("", f"not a Parquet file: {exc}") from None
         self.rows = self.file.metadata.num_rows
+        # All at once (recordsets): one read of the whole file, its columns on every core.
+        self.at_once = False
+        self._whole = None  # the Future of that read, when prefetch() started it
+
+    def prefetch(self, chunk_bytes: int) -> None:
+        if self.at_once and self._whole is None:
+            self._whole = in_thread(self.file.read)
 
     def _batches(self, chunk_rows: int) -> Iterator[Any]:  # pyarrow.RecordBatch
         done = 0
+        ahead = Ahead(lambda: self.file.iter_batches(batch_size=chunk_rows), limit=_AHEAD_BATCHES)
         try:
-            for batch in self.file.iter_batches(batch_size=chunk_rows):
+            for batch in ahead:
                 done += batch.num_rows
                 self.first, self.seen = done - batch.num_rows + 1, done
                 # Row fraction of the file size: Parquet is columnar, byte offsets mean little.
                 self._advance(self.size * done // max(self.rows, 1))
                 yield batch
-        except self.pa.ArrowException as exc:
+        except (self.pa.ArrowException, OSError) as exc:  # OSError: a page that does not decode
             raise self._fail(f"near row {done + 1}: ", f"cannot be read: {exc}") from None
+        finally:
+            ahead.close()
 
     def records(self, chunk_rows: int) -> Iterator[list[Any]]:
         for batch in self._batches(chunk_rows):
             yield batch.to_pylist()
 
     def frames(self, chunk_rows: int, chunk_bytes: int = 0) -> Iterator[pd.DataFrame]:
+        if self.at_once:
+            yield self._whole_frame()
+            return
         # Bytes as Arrow holds them (uncompressed), not as the file does.
         meta = self.file.metadata
         size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         for batch in self._batches(self._rows_of(chunk_rows, chunk_bytes, self.rows, size)):
             yield batch.to_pandas()
+
+    def _whole_frame(self) -> pd.DataFrame:
+        try:
+            if self._whole is not None:  # read while the model's init ran
+                table, self._whole = self._whole.result(), None
+            else:
+                table = self.file.read()
+        except (self.pa.ArrowException, OSError) as exc:  # OSError: a page that does not decode
+            raise self._fail("", f"cannot be read: {exc}") from None
+        self.first, self.numbers, self.seen = 1, None, table.num_rows
+        self.bytes_read = self.size
+        return table.to_pandas(self_destruct=True, split_blocks=False)
 
 
 def _kind(value: Any) -> str:

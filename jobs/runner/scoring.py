@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import inspect
+import itertools
 import math
 import os
 import sys
@@ -30,7 +31,7 @@ import pandas as pd
 from jobs.runner.errors import JobError
 from jobs.runner.events import Counts, Events
 from jobs.runner.modelcode import ModelCode, describe, log_traceback
-from jobs.runner.readers import CsvReader, Reader, reader_open
+from jobs.runner.readers import CsvReader, ParquetReader, Reader, reader_open
 from jobs.runner.rejects import RejectLimits, Rejects
 from jobs.runner.schemas import SchemaCheck
 from jobs.runner.spec import JobSpec
@@ -317,6 +318,16 @@ class ScoringRun:
         )
         self.several_inputs = len(spec.inputs) > 1
         self.tracebacks = 0
+        self.opened: list[Reader] = []  # recordsets' readers, opened by prefetch()
+
+    def prefetch(self) -> None:
+        """Called before the model's init: a recordsets job's inputs start being read (as
+        Arrow data, in a thread) while init runs, since score needs them all anyway."""
+        if self.tags.batch or not self.tags.recordsets_in:
+            return
+        self.opened = [self._open_at_once(item) for item in self.spec.inputs]
+        for reader in self.opened:
+            reader.prefetch(self.spec.chunk_bytes)
 
     def run(self) -> Counts:
         try:
@@ -333,6 +344,12 @@ class ScoringRun:
         return self.counts
 
     # --- Modes ------------------------------------------------------------------------------
+
+    def _open_at_once(self, item) -> Reader:
+        reader = self._open(item)
+        # All input at once anyway: CSV and Parquet are read whole, on every core.
+        reader.at_once = isinstance(reader, CsvReader | ParquetReader)
+        return reader
 
     def _open(self, item) -> Reader:
         reader = reader_hooked(
@@ -403,9 +420,8 @@ class ScoringRun:
         # Per chunk: its reader and its records' numbers (a range unless some were left out),
         # looked at only when score raises: a pair per record cost 2 s per million.
         frames, numbered, readers = [], [], []
-        for item in self.spec.inputs:
-            reader = self._open(item)
-            reader.at_once = isinstance(reader, CsvReader)  # all input at once anyway
+        for item, opened in itertools.zip_longest(self.spec.inputs, self.opened):
+            reader = opened or self._open_at_once(item)
             for frame in reader.frames(self.spec.chunk_rows, self.spec.chunk_bytes):
                 self.counts.records_read = self.read_done + reader.seen
                 checked = self._checked_frame(reader, frame)
@@ -415,7 +431,10 @@ class ScoringRun:
             self.counts.records_read = self.read_done + reader.seen
             readers.append(reader)
             self._input_finished(reader)
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if len(frames) == 1 and frames[0].index.equals(pd.RangeIndex(len(frames[0]))):
+            frame = frames[0]  # what concat would give, without its copy
+        else:
+            frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if len(frame):
             try:
                 result = self._result(self._scorer()(frame))

@@ -120,12 +120,8 @@ def _run(dry_run: DryRun, workdir: WorkDir) -> dict:
     started = time.monotonic()
     try:
         while child.poll() is None:
-            try:
-                event = child.events.get(timeout=_POLL_SECONDS)
-                if event is not EOF:
-                    events.append(event)
-            except queue.Empty:
-                pass
+            if (event := child.next_event(_POLL_SECONDS)) is not None:
+                events.append(event)
             child.sample_memory()
             if time.monotonic() - started > seconds:
                 stopped = f"stopped: the dry run took longer than {seconds} s (DRY_RUN_SECONDS)"

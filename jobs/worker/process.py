@@ -86,6 +86,7 @@ class ChildProcess:
         self.events: queue.Queue[dict | None] = queue.Queue()
         self.peak_memory = 0
         self.processes = 1  # the keeper, the model process and what it started
+        self._channel_closed = False  # the EOF was taken off the queue
         self._reading = True
         self._thread = threading.Thread(
             target=self._read_events, name=f"job-events-{self.pid}", daemon=True
@@ -154,6 +155,24 @@ class ChildProcess:
             return
         if isinstance(event, dict):
             self.events.put(event)
+
+    def next_event(self, timeout: float) -> dict | None:
+        """The next event, or None when none came within TIMEOUT seconds. Once the event
+        channel has closed (the model process has ended), the wait is for the keeper's exit
+        instead, so that the end of a job is seen when it happens, not at the next poll."""
+        if self._channel_closed:
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+            return None
+        try:
+            event = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if event is EOF:
+            self._channel_closed = True
+        return event
 
     def sample_memory(self) -> int:
         """Resident memory of the child and everything it started; keeps the peak."""

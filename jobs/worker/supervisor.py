@@ -252,12 +252,8 @@ def _watch(job: Job, child: ChildProcess, claim: Claim) -> _Watch | None:
     watch = _Watch()
     next_save = time.monotonic() + settings.JOB_PROGRESS_SECONDS
     while child.poll() is None:
-        try:
-            event = child.events.get(timeout=_POLL_SECONDS)
-            if event is not EOF:
-                watch.take(event)
-        except queue.Empty:
-            pass
+        if (event := child.next_event(_POLL_SECONDS)) is not None:
+            watch.take(event)
         child.sample_memory()
         watch.stopped = (
             claim.over_memory(child.peak_memory) or claim.over_time() or _over_processes(child)
