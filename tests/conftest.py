@@ -30,9 +30,22 @@ PASSWORD = "correct horse battery staple"
 
 def pytest_configure(config):
     """The processes tests start read the project's settings (see tests/settings.py)."""
-    xdist_controller = getattr(config.option, "dist", "no") != "no"
+    option = config.option
+    xdist_controller = getattr(option, "tx", None) and getattr(option, "dist", "no") != "no"
     if hasattr(config, "workerinput") or not xdist_controller:
         os.environ["DJANGO_SETTINGS_MODULE"] = "commandcenter.settings"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (--dist loadgroup, in pyproject.toml) tests are handed to workers one
+    by one, but the tests of a module with a module-scoped fixture (a Spark runtime's worker and
+    its JVM) go to one worker together, so that the fixture starts once."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        scopes = {defs[-1].scope for defs in info.name2fixturedefs.values()} if info else set()
+        if scopes & {"module", "package"}:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 # --- pytest-xdist: tests marked serial run while no other worker runs a test ------------------
