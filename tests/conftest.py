@@ -39,13 +39,14 @@ def pytest_configure(config):
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (--dist loadgroup, in pyproject.toml) tests are handed to workers one
-    by one, but the tests of a module with a module-scoped fixture (a Spark runtime's worker and
-    its JVM) go to one worker together, so that the fixture starts once."""
+    by one, but tests with a module-scoped fixture (a Spark runtime's worker and its JVM) go to
+    one worker with the rest of their package, so that the fixture starts once per module and
+    two JVMs do not fight over a small machine's cores."""
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         scopes = {defs[-1].scope for defs in info.name2fixturedefs.values()} if info else set()
         if scopes & {"module", "package"}:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__.rpartition(".")[0]))
 
 
 # --- pytest-xdist: tests marked serial run while no other worker runs a test ------------------
