@@ -38,7 +38,7 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (--dist loadgroup, in pyproject.toml) tests are handed to workers one
+    """Under pytest-xdist (with --dist loadgroup, as scripts/test runs it) tests are handed to workers one
     by one, but tests with a module-scoped fixture (a Spark runtime's worker and its JVM) go to
     one worker with the rest of their package, so that the fixture starts once per module and
     two JVMs do not fight over a small machine's cores."""
