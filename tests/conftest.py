@@ -6,10 +6,13 @@ alice owns models in team "alpha"; bob is her teammate; charlie is an outsider i
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -23,6 +26,71 @@ from tests.factories import GroupFactory, ModelFactory, SnapshotFactory, UserFac
 pytest_plugins = ["tests.servers"]  # moto S3 and WebHDFS servers
 
 PASSWORD = "correct horse battery staple"
+
+
+def pytest_configure(config):
+    """The processes tests start read the project's settings (see tests/settings.py)."""
+    option = config.option
+    xdist_controller = getattr(option, "tx", None) and getattr(option, "dist", "no") != "no"
+    if hasattr(config, "workerinput") or not xdist_controller:
+        os.environ["DJANGO_SETTINGS_MODULE"] = "commandcenter.settings"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (with --dist loadgroup, as scripts/test runs it) tests are handed to workers one
+    by one, but tests with a module-scoped fixture (a Spark runtime's worker and its JVM) go to
+    one worker with the rest of their package, so that the fixture starts once per module and
+    two JVMs do not fight over a small machine's cores."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        scopes = {defs[-1].scope for defs in info.name2fixturedefs.values()} if info else set()
+        if scopes & {"module", "package"}:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__.rpartition(".")[0]))
+
+
+# --- pytest-xdist: tests marked serial run while no other worker runs a test ------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    with _xdist_turn(item):
+        return (yield)
+
+
+@contextmanager
+def _xdist_turn(item):
+    """Under pytest-xdist, a test marked serial (it restarts the PostgreSQL or Redis the other
+    workers use) waits for the tests running elsewhere to end, and no test starts until it is
+    done: a shared lock for every test, an exclusive one for a serial test, and a gate taken
+    first so that a waiting serial test is not overtaken for ever. Its fixtures (a module's
+    worker) are inside. A test after a serial one opens fresh database connections: the old
+    ones did not live through a restart."""
+    if not hasattr(item.config, "workerinput"):  # not under xdist
+        yield
+        return
+    folder = Path(item.config.option.basetemp).parent  # the run's, shared by its workers
+    serial = item.get_closest_marker("serial") is not None
+    generation = folder / "serial-generation"
+    with open(folder / "serial-gate.lock", "a") as gate, open(folder / "serial.lock", "a") as run:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(run, fcntl.LOCK_EX if serial else fcntl.LOCK_SH)
+        finally:
+            if not serial:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+        seen = generation.read_text() if generation.exists() else ""
+        if seen != getattr(item.config, "_serial_generation_seen", ""):
+            from django.db import connections
+
+            connections.close_all()
+        try:
+            yield
+        finally:
+            if serial:
+                seen = uuid.uuid4().hex
+                generation.write_text(seen)
+            item.config._serial_generation_seen = seen
 
 
 @pytest.fixture(scope="session", autouse=True)

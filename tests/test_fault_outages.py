@@ -53,10 +53,12 @@ def test_a_job_completes_exactly_once_though_its_connections_are_terminated_thre
     assert "connections terminated" in out
 
 
+@pytest.mark.serial  # the other pytest-xdist workers use this PostgreSQL too
 def test_a_job_completes_exactly_once_through_a_postgresql_restart(postgresql):
     _run("pg-restart", 1)
 
 
+@pytest.mark.serial  # and this Redis
 def test_queued_and_running_jobs_complete_exactly_once_through_a_redis_restart(postgresql, redis):
     _run("redis-restart", 1)
 
