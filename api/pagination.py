@@ -29,6 +29,7 @@ class BoundedCountPagination(Pagination):
     "count_capped" is true when there are more."""
 
     counted = 10_000
+    max_offset = 2**53
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
@@ -40,6 +41,8 @@ class BoundedCountPagination(Pagination):
         if self.number < 1:
             raise NotFound("Invalid page: give a page number (1 or more).")
         start = (self.number - 1) * size
+        if start > self.max_offset:  # beyond any list; and past what a database's OFFSET takes
+            raise NotFound("Invalid page: that page contains no results.")
         rows = list(queryset[start : start + size + 1])
         if not rows and self.number > 1:
             raise NotFound("Invalid page: that page contains no results.")
