@@ -90,7 +90,6 @@ def check_ran_once(jobs) -> None:
         assert job.records_written == 1
 
 
-@pytest.mark.serial  # under a parallel run's load its jobs were given back until one failed
 @pytest.mark.skipif(not ON_REDIS, reason="the broker is not Redis")
 def test_jobs_queued_before_redis_is_flushed_all_complete(submitted, runtime, start_worker):
     # Only the test broker's own database is flushed, never the whole server.

@@ -41,7 +41,10 @@ def spark_runtime_row(queue: str, master: str = "local[2]") -> Runtime:
     return runtime
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: the worker's reconciler runs with the fault tests' short
+# heartbeat periods (tests/workers.py FAST), so left running after the Spark tests it took an
+# ordinary worker of a later test for lost and gave its jobs back.
+@pytest.fixture(scope="package")
 def spark_worker(spark_queue, django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         runtime = spark_runtime_row(spark_queue)
