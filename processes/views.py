@@ -232,34 +232,34 @@ def run_detail_view(request: HttpRequest, run_uuid) -> HttpResponse:
     return render(request, "processes/run_detail.html", context)
 
 
-@login_required
-@require_POST
-def run_approve_view(request: HttpRequest, run_uuid) -> HttpResponse:
+def _run_action(request: HttpRequest, run_uuid, action, *, denied: str, done: str):
+    """A POST on a run (approve, retry): ACTION's refusal or DONE as a message, then the run."""
     run = _get_run_for_user(request, run_uuid)
     try:
-        run_approve(run=run, user=request.user)
+        action(run=run, user=request.user)
     except PermissionDenied:
-        messages.error(request, "You may not approve runs of this process.")
+        messages.error(request, denied)
     except ValidationError as exc:
         messages.error(request, _messages_of(exc))
     else:
-        messages.success(request, "Approved; the run goes on.")
+        messages.success(request, done)
     return redirect(run)
+
+
+@login_required
+@require_POST
+def run_approve_view(request: HttpRequest, run_uuid) -> HttpResponse:
+    return _run_action(request, run_uuid, run_approve,
+                       denied="You may not approve runs of this process.",
+                       done="Approved; the run goes on.")  # fmt: skip
 
 
 @login_required
 @require_POST
 def run_retry_view(request: HttpRequest, run_uuid) -> HttpResponse:
-    run = _get_run_for_user(request, run_uuid)
-    try:
-        run_retry(run=run, user=request.user)
-    except PermissionDenied:
-        messages.error(request, "You may not retry runs of this process.")
-    except ValidationError as exc:
-        messages.error(request, _messages_of(exc))
-    else:
-        messages.success(request, "The run starts again from its failed step.")
-    return redirect(run)
+    return _run_action(request, run_uuid, run_retry,
+                       denied="You may not retry runs of this process.",
+                       done="The run starts again from its failed step.")  # fmt: skip
 
 
 @login_required
