@@ -280,3 +280,14 @@ def test_an_outsider_cannot_see_or_change_the_triggers(charlie_client, process):
             charlie_client.post(url, {"kind": "schedule", "cron": "* * * * *"}).status_code == 404
         )
     assert list(process.triggers.values_list("kind", flat=True)) == ["manual"]
+
+
+def test_approve_and_retry_of_a_run_that_is_not_waiting_or_failed_say_why(alice_client, process):
+    run = run_start(process=process, trigger_kind=Trigger.Kind.MANUAL)  # RUNNING
+    for name in ("processes-run-approve", "processes-run-retry"):
+        response = alice_client.post(reverse(name, args=[run.uuid]), follow=True)
+        assert response.redirect_chain[0] == (run.get_absolute_url(), 302)
+        shown = [str(m) for m in response.context["messages"]]
+        assert len(shown) == 1 and "goes on" not in shown[0] and "starts again" not in shown[0]
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
