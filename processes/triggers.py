@@ -165,12 +165,14 @@ def _poll_external(trigger_id: int, now) -> int:
             return 0  # changed while it was read: the next poll reads what it watches now
         if trigger.kind == Trigger.Kind.SQL_CHANGED:
             return _sql_changed(trigger, *found)
-        return _new_locations(trigger, found, "keys" if trigger.kind == "s3_objects" else "paths")
+        seen_as = "keys" if trigger.kind == Trigger.Kind.S3_OBJECTS else "paths"
+        return _new_locations(trigger, found, seen_as)
 
 
 def _read(trigger: Trigger):
-    """What the trigger watches, now: the locations there are (S3, HDFS), or the hash and row
-    count of the query's result (SQL). AssetError when it cannot be read."""
+    """What the trigger watches, now: the locations there are (S3, HDFS) by the name its state
+    keeps of each (an S3 key, an HDFS location), or the hash and row count of the query's
+    result (SQL). AssetError when it cannot be read."""
     from jobs.assets import hdfs, s3
     from jobs.assets.sql import Source
 
@@ -178,9 +180,9 @@ def _read(trigger: Trigger):
     if trigger.kind == Trigger.Kind.S3_OBJECTS:
         bucket, _ = s3.location_parse(trigger.location)
         keys = s3.keys_list(connection=connection, location=trigger.location)
-        return sorted(f"s3://{bucket}/{key}" for key in keys)
+        return {key: f"s3://{bucket}/{key}" for key in sorted(keys)}
     if trigger.kind == Trigger.Kind.HDFS_FILES:
-        return hdfs.files_list(connection=connection, location=trigger.location)
+        return {p: p for p in hdfs.files_list(connection=connection, location=trigger.location)}
     asset = JobAsset(
         kind=JobAsset.Kind.SQL, direction=JobAsset.Direction.INPUT, connection=connection,
         query=trigger.query, name="trigger query",
@@ -211,22 +213,17 @@ def _schedule(trigger: Trigger, now) -> int:
     return _start(trigger, {"scheduled_for": due.isoformat()})
 
 
-def _new_locations(trigger: Trigger, locations: list[str], seen_as: str) -> int:
-    """A run for each of LOCATIONS not seen before (at most MAX_NEW_PER_POLL a poll); the
-    trigger's state keeps what was seen: S3 keys (as it always has) or HDFS locations."""
+def _new_locations(trigger: Trigger, locations: dict[str, str], seen_as: str) -> int:
+    """A run for each of LOCATIONS (name kept in the state → location) not seen before (at most
+    MAX_NEW_PER_POLL a poll); the trigger's state keeps what was seen under SEEN_AS: S3 keys
+    (as it always has) or HDFS locations."""
     seen = set(trigger.state.get(seen_as) or [])
-    s3_prefix = ""
-    if seen_as == "keys":  # S3's state holds keys; a run's data the whole location
-        bucket = trigger.location.strip()[5:].partition("/")[0]
-        s3_prefix = f"s3://{bucket}/"
-    name = {loc: loc[len(s3_prefix) :] if s3_prefix else loc for loc in locations}
-    new = [loc for loc in locations if name[loc] not in seen][:MAX_NEW_PER_POLL]
+    new = [name for name in locations if name not in seen][:MAX_NEW_PER_POLL]
     if not new:
         return 0
-    for location in new:
-        _start(trigger, {"location": location, "connection": trigger.connection_id})
-    seen |= {name[loc] for loc in new}
-    trigger.state = {**trigger.state, seen_as: sorted(seen)[-MAX_SEEN_KEYS:]}
+    for name in new:
+        _start(trigger, {"location": locations[name], "connection": trigger.connection_id})
+    trigger.state = {**trigger.state, seen_as: sorted(seen | set(new))[-MAX_SEEN_KEYS:]}
     trigger.save(update_fields=["state", "updated_at"])
     return len(new)
 
