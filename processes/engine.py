@@ -242,7 +242,7 @@ def _input(run: ProcessRun, spec: dict) -> InputSpec:
         connection = Connection.objects.filter(pk=data.get("connection") or None).first()
         if not data.get("location") or connection is None:
             raise StepFailed("this run was not started by new data (its trigger named none)")
-        kind = JobAsset.Kind.HDFS if data["location"].startswith("hdfs://") else JobAsset.Kind.S3
+        kind = JobAsset.Kind.HDFS if connection.kind == Connection.Kind.HDFS else JobAsset.Kind.S3
         return InputSpec(kind=kind, connection=connection, location=data["location"])
     raise StepFailed(f"an input of the step is not understood: {spec!r}")
 
