@@ -28,7 +28,8 @@ def secrets_take(spec_path: str) -> dict:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def _is_local(master: str) -> bool:
+def is_local(master: str) -> bool:
+    """A master of one machine (local, local[N], local[*])."""
     return master == "local" or master.startswith("local[")
 
 
@@ -46,7 +47,7 @@ def session_start(engine: dict, secrets: dict, *, tmp: str):
     # Python workers run the interpreter of this process (its packages, pandas, pyarrow).
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ.setdefault("SPARK_LOCAL_DIRS", tmp)
-    if _is_local(master):
+    if is_local(master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no interface lookup, no DNS
     if engine.get("hadoop_user"):  # the HDFS connection's user, as the worker's client is
         os.environ["HADOOP_USER_NAME"] = engine["hadoop_user"]

@@ -26,6 +26,7 @@ from jobs.assets.base import AssetError
 from jobs.models import JobAsset, Runtime
 from jobs.runner.errors import JobError
 from jobs.runner.spec import InputFile
+from jobs.spark.session import is_local
 
 STAGING_KEY = "spark.moc.staging"
 STAGING_MODES = ("auto", "never", "always")
@@ -53,10 +54,6 @@ def staging_mode(runtime: Runtime) -> str:
             f"{', '.join(STAGING_MODES)} (staff can change it in the admin)"
         )
     return mode
-
-
-def is_local(master: str) -> bool:
-    return master == "local" or master.startswith("local[")
 
 
 def _jar_dirs() -> list[Path]:
