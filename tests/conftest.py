@@ -38,10 +38,10 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (with --dist loadgroup, as scripts/test runs it) tests are handed to workers one
-    by one, but tests with a module-scoped fixture (a Spark runtime's worker and its JVM) go to
-    one worker with the rest of their package, so that the fixture starts once per module and
-    two JVMs do not fight over a small machine's cores."""
+    """Under pytest-xdist (with --dist loadgroup, as scripts/test runs it) tests are handed to
+    workers one by one, but tests with a module- or package-scoped fixture (the Spark tests'
+    worker and its JVM) go to one worker with the rest of their package, so that the fixture
+    starts once and two JVMs do not fight over a small machine's cores."""
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         scopes = {defs[-1].scope for defs in info.name2fixturedefs.values()} if info else set()
