@@ -266,28 +266,39 @@ def slow_webhook():
     server.shutdown()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_notify_step_sends_once_when_its_pass_outlives_its_lease(
-    alice, alice_snapshot, slow_webhook, settings
-):
-    from django.db import connection
-
-    settings.PROCESS_WEBHOOK_ALLOW_PRIVATE = True
-    url, received, arrived, release = slow_webhook
+def _notify_run(user, model, url):
+    """A started run of a one-step process that notifies URL."""
     process = _process(
-        alice, alice_snapshot.model, {"notify": {"kind": "notify", "webhook": url}},
+        user, model, {"notify": {"kind": "notify", "webhook": url}},
         [("notify", "Notify", "sendTask")],
     )  # fmt: skip
-    run = run_start(process=process, trigger_kind=Trigger.Kind.MANUAL)
+    return run_start(process=process, trigger_kind=Trigger.Kind.MANUAL)
 
-    def first_pass():
+
+def _pass_in_thread(run) -> threading.Thread:
+    """A pass over RUN in a thread of its own (a worker's loop), with its own connection."""
+    from django.db import connection
+
+    def one_pass():
         try:
             run_advance(run=ProcessRun.objects.get(pk=run.pk))
         finally:
             connection.close()
 
-    first = threading.Thread(target=first_pass)
-    first.start()
+    thread = threading.Thread(target=one_pass)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_notify_step_sends_once_when_its_pass_outlives_its_lease(
+    alice, alice_snapshot, slow_webhook, settings
+):
+    settings.PROCESS_WEBHOOK_ALLOW_PRIVATE = True
+    url, received, arrived, release = slow_webhook
+    run = _notify_run(alice, alice_snapshot.model, url)
+
+    first = _pass_in_thread(run)
     assert arrived.wait(30), "the first pass sent nothing"
     # The first pass hangs in the send past its lease; another worker's loop takes the run.
     ProcessRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
@@ -313,24 +324,11 @@ def test_a_notify_step_records_sending_before_it_sends(
     alice, alice_snapshot, slow_webhook, settings
 ):
     """What a second pass reads: "sending" is in the database while the request is out."""
-    from django.db import connection
-
     settings.PROCESS_WEBHOOK_ALLOW_PRIVATE = True
     url, received, arrived, release = slow_webhook
-    process = _process(
-        alice, alice_snapshot.model, {"notify": {"kind": "notify", "webhook": url}},
-        [("notify", "Notify", "sendTask")],
-    )  # fmt: skip
-    run = run_start(process=process, trigger_kind=Trigger.Kind.MANUAL)
+    run = _notify_run(alice, alice_snapshot.model, url)
 
-    def only_pass():
-        try:
-            run_advance(run=ProcessRun.objects.get(pk=run.pk))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=only_pass)
-    thread.start()
+    thread = _pass_in_thread(run)
     assert arrived.wait(30)
     assert RunStep.objects.get(run=run).output["webhook"] == "sending"
     release.set()
