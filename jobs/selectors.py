@@ -208,8 +208,8 @@ def worker_list_unattached() -> QuerySet[Worker]:
 def output_download_link(asset) -> str:
     """A time-limited link to an S3 output, or "" when none can be made (the location is then
     shown alone)."""
-    if asset.kind != "s3":
-        return ""
+    if asset.kind != "s3" or str((asset.published or {}).get("location", "")).endswith("/"):
+        return ""  # not S3, or a folder of parts (the job page lists them)
     try:
         from jobs.assets.s3 import presigned_url
 

@@ -3,16 +3,20 @@ local[1] and on Spark local[2], each behind a real worker on a fresh embedded de
 
     .venv/bin/python scripts/benchmark_spark.py --rows 4000000
 
-Prints each runtime's wall time and rows/s, and the ratios local[2] / local[1] and Spark /
-the model process. Spark reads the uploaded CSV in splits of --split-kb kilobytes (its
-spark.sql.files.maxPartitionBytes), so there are partitions for every core; on a 2-core
-machine local[2] should reach 1.7 × local[1]. Needs the spark extra and Java 17.
+Prints each runtime's wall time (submit to COMPLETE) and rows/s, the time Spark spent scoring
+and writing (the distributed part, from the job log) and the ratios local[2] / local[1] and
+Spark / the model process, with the CPU seconds the worker and its children used. Spark sizes
+the splits of the uploaded CSV itself (the input's bytes / cores, at most 128 MB: one task per
+core, since each task starts a Python worker); --split-kb sets
+spark.sql.files.maxPartitionBytes instead. Needs the spark extra and Java 17.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -36,7 +40,7 @@ def score(frame):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=4_000_000)
-    parser.add_argument("--split-kb", type=int, default=8192)
+    parser.add_argument("--split-kb", type=int, default=0, help="0: Spark sizes the splits")
     parser.add_argument("--data-dir", help="defaults to a new temporary folder")
     args = parser.parse_args()
 
@@ -80,7 +84,7 @@ def main() -> None:
     upload.save()
     print(f"input: {args.rows:,} rows, {size / 1e6:,.1f} MB of CSV")
 
-    split = {"spark.sql.files.maxPartitionBytes": f"{args.split_kb}k"}
+    split = {"spark.sql.files.maxPartitionBytes": f"{args.split_kb}k"} if args.split_kb else {}
     runtimes = [
         Runtime.objects.get_or_create(name="default", defaults={"queue": "default",
                                                                 "is_default": True})[0],
@@ -92,7 +96,9 @@ def main() -> None:
         })[0],
     ]  # fmt: skip
     results: dict[str, float] = {}
+    scored: dict[str, float] = {}
     for runtime in runtimes:
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         worker = subprocess.Popen(
             [sys.executable, "manage.py", "runworker", "--runtime", runtime.name], cwd=ROOT,
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -117,10 +123,23 @@ def main() -> None:
                   f"{job.error_message}\n{job.log[-2000:]}")  # fmt: skip
             sys.exit(1)
         results[runtime.name] = wall
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (
+            cpu_before.ru_utime + cpu_before.ru_stime
+        )
+        found = re.search(r"input scored and output written in ([\d.]+) s", job.log)
+        part = ""
+        if found:
+            scored[runtime.name] = float(found.group(1))
+            part = f", scoring and writing {scored[runtime.name]:.1f} s of it"
         print(f"{runtime.name:>8} ({runtime.spark_master or 'model process'}): {wall:6.1f} s, "
-              f"{args.rows / wall:,.0f} rows/s")  # fmt: skip
+              f"{args.rows / wall:,.0f} rows/s{part}; worker CPU {cpu:.1f} s "
+              f"({cpu / wall:.2f} cores)")  # fmt: skip
     one, two, process = results["spark-1"], results["spark-2"], results["default"]
     print(f"ratio local[2] / local[1]: {one / two:.2f} (goal >= 1.7 on 2 cores)")
+    if "spark-1" in scored and "spark-2" in scored:
+        print(f"ratio local[2] / local[1], scoring and writing only: "
+              f"{scored['spark-1'] / scored['spark-2']:.2f}")  # fmt: skip
     print(f"ratio local[2] / model process: {process / two:.2f}")
     print(f"ratio local[1] / model process: {process / one:.2f}")
 

@@ -443,7 +443,7 @@ class _WebHdfsHandler(BaseHTTPRequestHandler):
         if not local.exists():
             return self._json(200, {"boolean": False})
         if local.is_dir():
-            if any(local.iterdir()) and params.get("recursive") != "true":
+            if any(local.iterdir()) and params.get("recursive", "").lower() != "true":
                 raise _Remote(
                     403, "PathIsNotEmptyDirectoryException", f"`{path} is non empty': "
                     "Directory is not empty",

@@ -146,6 +146,13 @@ class OutputTarget(ABC):
         what a later attempt of the job must undo first should this one's worker die before
         COMPLETE (rows it appended); that attempt gets it back as EARLIER."""
 
+    def publish_parts(
+        self, *, parts: list[Path], decide: Decide | None = None, earlier: dict | None = None
+    ) -> dict:
+        """As publish, for a folder of part files (a Spark job's output): the location becomes
+        that folder with _SUCCESS in it, replacing what was there."""
+        raise AssetError(f"output '{self.asset.name}' cannot take a folder of part files")
+
 
 def _module(kind: str) -> ModuleType:
     try:

@@ -224,6 +224,58 @@ class Target(OutputTarget):
         location = f"hdfs://{self.namenode}{self.path}"
         return {"location": location, "paths": [location], "bytes": staged.stat().st_size}
 
+    def publish_parts(
+        self, *, parts: list[Path], decide: Decide | None = None, earlier: dict | None = None
+    ) -> dict:
+        """A folder of part files (a Spark job's output) at the location, replacing the folder
+        that was there whole: written into a hidden folder beside it (.NAME.<random>.tmp) with
+        _SUCCESS last, then renamed into place as publish renames one file, so readers see
+        the old folder or the new one, never a part of either."""
+        client = _client(self.connection)
+        label = _label(self.asset)
+        folder, name = posixpath.split(self.path.rstrip("/"))
+        path = posixpath.join(folder, name)
+        temp = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+        previous = posixpath.join(folder, f".{name}.previous")
+        with _errors(self.connection, label, path):
+            existing = client.status(path, strict=False)
+            if client.status(previous, strict=False) is not None:
+                if existing is None:
+                    client.rename(previous, path)
+                    existing = client.status(path, strict=False)
+                else:
+                    client.delete(previous, recursive=True)
+            if existing is not None and existing["type"] != "DIRECTORY":
+                raise _Missing(f"{path} is a file; a Spark job's output is a folder of parts")
+            aside = False
+            try:
+                client.makedirs(temp)
+                for part in parts:
+                    with open(part, "rb") as data:
+                        client.write(posixpath.join(temp, part.name), data=data)
+                client.write(posixpath.join(temp, "_SUCCESS"), data=b"")
+                decided(decide, {}, label)
+                if existing is not None:
+                    client.rename(path, previous)
+                    aside = True
+                client.rename(temp, path)
+            except BaseException:
+                try:
+                    client.delete(temp, recursive=True)
+                    if aside:
+                        client.rename(previous, path)
+                except (HdfsError, requests.RequestException) as exc:
+                    logger.warning("could not clean up after a failed write of %s: %s", temp, exc)
+                raise
+            if existing is not None:
+                client.delete(previous, recursive=True)
+        location = f"hdfs://{self.namenode}{path}"
+        return {
+            "location": location,
+            "paths": [f"{location}/{p.name}" for p in parts],
+            "bytes": sum(p.stat().st_size for p in parts),
+        }
+
 
 # --- Helpers ------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import logging
 import math
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -60,6 +61,9 @@ MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_BYTES = 16 * 1024 * 1024
 _MAX_PARTS = 10_000
 _DOWNLOAD = TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
+_UPLOAD = TransferConfig(
+    multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=PART_BYTES, max_concurrency=4
+)
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -303,6 +307,68 @@ class Target(OutputTarget):
                 parts = self._multipart(client, staged, size, decide, label)
         location = f"s3://{self.bucket}/{self.key}"
         return {"location": location, "keys": [location], "bytes": size, "parts": parts}
+
+    def publish_parts(
+        self, *, parts: list[Path], decide: Decide | None = None, earlier: dict | None = None
+    ) -> dict:
+        """A folder of part files (a Spark job's output) under the location's prefix,
+        replacing what was there. S3 has no rename: the parts are uploaded under a hidden
+        prefix (_moc-<job>.tmp/, which Spark and our reader skip) before the point of no
+        return; then _SUCCESS goes first, the parts are copied into place (server side), the
+        old objects they do not replace are deleted and _SUCCESS is written last, so a reader
+        that waits for _SUCCESS never sees a mixture. A worker that dies in that last step
+        leaves it to the job's next attempt, which replaces the folder again."""
+        client = _client(self.connection, bucket=self.bucket)
+        label = _label(self.asset)
+        prefix = self.key.rstrip("/") + "/"
+        tag = self.asset.job.uuid.hex[:12] if self.asset.job_id else uuid.uuid4().hex[:12]
+        temp = f"{prefix}_moc-{tag}.tmp/"
+        names = [p.name for p in parts]
+        with _errors(self.connection, label, bucket=self.bucket, key=prefix):
+            self._delete(client, [k for k, _ in self._listed(client, temp)])  # a dead attempt's
+            try:
+                with create_transfer_manager(client, _UPLOAD) as transfers:
+                    uploads = [transfers.upload(str(p), self.bucket, temp + p.name) for p in parts]
+                    for upload in uploads:
+                        upload.result()
+                decided(decide, {}, label)
+            except BaseException:
+                try:
+                    self._delete(client, [k for k, _ in self._listed(client, temp)])
+                except (BotoCoreError, ClientError) as exc:
+                    logger.warning("could not remove the parts left under %s: %s", temp, exc)
+                raise
+            self._delete(client, [prefix + "_SUCCESS"])
+            for name in names:
+                client.copy({"Bucket": self.bucket, "Key": temp + name}, self.bucket,
+                            prefix + name, Config=_UPLOAD)  # fmt: skip
+            old = [
+                key for key, _ in self._listed(client, prefix)
+                if not key[len(prefix):].startswith(("_", ".")) and key[len(prefix):] not in names
+            ]  # fmt: skip
+            self._delete(client, old)
+            client.put_object(Bucket=self.bucket, Key=prefix + "_SUCCESS", Body=b"")
+            self._delete(client, [temp + name for name in names])
+        location = f"s3://{self.bucket}/{prefix}"
+        return {
+            "location": location,
+            "keys": [f"{location}{name}" for name in names],
+            "bytes": sum(p.stat().st_size for p in parts),
+            "parts": len(parts),
+        }
+
+    def _listed(self, client, prefix: str) -> list[tuple[str, int]]:
+        listed = []
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            listed.extend((item["Key"], item["Size"]) for item in page.get("Contents", []))
+        return listed
+
+    def _delete(self, client, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys at most
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
     def _multipart(self, client, staged: Path, size: int, decide, label: str) -> int:
         part_bytes = max(PART_BYTES, math.ceil(size / _MAX_PARTS))

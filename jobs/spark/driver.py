@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import zipfile
 from pathlib import Path
+
+import orjson
 
 from jobs.runner.errors import JobError
 from jobs.runner.events import Counts, Events
@@ -19,8 +22,8 @@ from jobs.runner.smarttags import SmartTags
 from jobs.runner.spec import JobSpec
 from jobs.runner.training import OUTPUT_DIR, artifact_names, fingerprint, manifest_path
 from jobs.spark.contract import function_parameters, is_pyspark, spark_refusal
-from jobs.spark.executor import FILES_FROM_SPARK, REJECT_COLUMN
-from jobs.spark.outputs import parts_join, spark_format
+from jobs.spark.executor import FILES_FROM_SPARK
+from jobs.spark.outputs import PARTS_FOLDER, parts_join, parts_rows, spark_format
 from jobs.spark.progress import Progress
 from jobs.spark.session import session_start
 from jobs.spark.sources import RecordNumbers, connectors_check, inputs_read
@@ -105,7 +108,7 @@ def _pyspark(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
         target = out_dir / "model"
         out_format = "FOLDER"
     else:
-        target = Path(spec.output_path).parent / "spark-output"
+        target = Path(spec.output_path).parent / PARTS_FOLDER
         out_format = _MODELOP_FORMATS.get(spec.output_format, "JSON")
     outputs = [{"name": spec.output_name or target.name, "fileUrl": _uri(target),
                 "fileFormat": out_format, "assetType": "EXTERNAL_FILE",
@@ -144,6 +147,9 @@ def _pyspark(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
         return counts
     if not target.exists():
         raise JobError(f"the {kind} function wrote no output at {outputs[0]['fileUrl']}")
+    if spec.engine.get("output_parts"):  # the folder itself is published (HDFS, S3)
+        counts.records_written = parts_rows(target, fmt=spec.output_format, header=False)
+        return counts
     counts.records_written = _join(target, spec, columns=[], what="the model's Spark output")
     if spec.job_type == "metrics":
         with open(spec.output_path, "rb") as f:
@@ -187,10 +193,8 @@ def _avro_schema(spec: JobSpec) -> str | None:
 
 
 def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict) -> Counts:
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType, StructField, StructType
 
-    from jobs.spark.executor import BlocksParam, partitions_scorer, reject_entries
+    from jobs.spark.executor import BlocksParam, RejectsParam, partitions_scorer
 
     sc = spark.sparkContext
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(spec.chunk_rows))
@@ -229,38 +233,31 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
         print(f"Spark: output schema from a sample: {schema.simpleString()}", flush=True)
     setup["columns"] = schema.fieldNames()
     counts = Counts(bytes_total=sum(os.path.getsize(i.path) for i in spec.inputs if i.path))
-    accumulators = {k: sc.accumulator(0) for k in ("read", "written", "rejected")}
+    accumulators = {k: sc.accumulator(0) for k in ("read", "written", "rejected", "overflow")}
     accumulators["blocks"] = sc.accumulator({}, BlocksParam())
-    full = StructType([*schema.fields, StructField(REJECT_COLUMN, StringType(), True)])
-    scored = frame.mapInPandas(partitions_scorer(setup, accumulators), full)
+    accumulators["rejects"] = sc.accumulator({}, RejectsParam())
+    scored = frame.mapInPandas(partitions_scorer(setup, accumulators), schema)
     staging = Path(spec.output_path).parent
+    parts = bool(spec.engine.get("output_parts"))
     progress = Progress(sc=sc, events=events, counts=counts, accumulators=accumulators)
     progress.start()
+    started = time.monotonic()
     try:
-        scored.write.mode("overwrite").parquet(str(staging / "spark-scored"))
-        written = spark.read.parquet(str(staging / "spark-scored"))
-        rejects = Rejects(spec.rejects_path, counts, RejectLimits.of(spec))
-        numbers = RecordNumbers(spec.inputs, accumulators["blocks"].value)
-        try:
-            texts = written.where(F.col(REJECT_COLUMN).isNotNull()).select(REJECT_COLUMN)
-            for number, entry in enumerate(
-                reject_entries(r[0] for r in texts.toLocalIterator()), start=1
-            ):
-                if at := entry.pop("at", None):
-                    asset, record = numbers.of(*at)
-                    rejects.add(record=record, asset=asset, **entry)
-                else:
-                    rejects.add(record=number, **entry)
-        finally:
-            rejects.close()
-        output = written.where(F.col(REJECT_COLUMN).isNull()).drop(REJECT_COLUMN)
-        writer = output.write.mode("overwrite")
+        writer = scored.write.mode("overwrite")
         fmt = spark_format(spec.output_format)
         if fmt == "json":
             writer = writer.option("ignoreNullFields", "false")
-        elif fmt == "csv":
-            writer = writer.option("header", "false")
-        writer.format(fmt).save(str(staging / "spark-output"))
+        elif fmt == "csv":  # a published folder's parts each have a header; joined, one has
+            writer = writer.option("header", str(parts).lower())
+        writer.format(fmt).save(str(staging / PARTS_FOLDER))
+        print(f"Spark: input scored and output written in {time.monotonic() - started:.1f} s",
+              flush=True)  # fmt: skip
+        rejects = Rejects(spec.rejects_path, counts, RejectLimits.of(spec))
+        try:
+            _rejects_add(rejects, _rejects_of(frame, setup, accumulators),
+                         RecordNumbers(spec.inputs, accumulators["blocks"].value))  # fmt: skip
+        finally:
+            rejects.close()
     except JobError:
         raise
     except Exception as exc:
@@ -268,13 +265,47 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
     finally:
         progress.stop()
     progress.send(running=False)
-    counts.records_written = _join(
-        staging / "spark-output", spec, columns=setup["columns"], what="the job's output"
-    )
+    if parts:
+        counts.records_written = parts_rows(
+            staging / PARTS_FOLDER, fmt=spec.output_format, header=True
+        )
+    else:
+        counts.records_written = _join(
+            staging / PARTS_FOLDER, spec, columns=setup["columns"], what="the job's output"
+        )
     counts.records_read = accumulators["read"].value
     counts.bytes_read = counts.bytes_total
     rejects.finish()
     return counts
+
+
+def _rejects_of(frame, setup: dict, accumulators: dict):
+    """Every reject's (key, JSON), in input order: from the accumulator, or when a task had
+    more than it sends there, from a second pass of the model over the input."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    from jobs.spark.executor import REJECT_COLUMN, reject_order, rejects_scorer
+
+    if not accumulators["overflow"].value:
+        kept = accumulators["rejects"].value
+        return [(k, kept[k]) for k in sorted(kept, key=reject_order)]
+    print(f"Spark: {accumulators['rejected'].value:,} rejects, more than a task sends with its "
+          "result: gathering them in a second pass", flush=True)  # fmt: skip
+    schema = StructType([StructField("key", StringType(), False),
+                         StructField(REJECT_COLUMN, StringType(), False)])  # fmt: skip
+    rows = frame.mapInPandas(rejects_scorer(setup), schema).toLocalIterator()
+    found = {tuple(orjson.loads(r[0])): r[1] for r in rows}
+    return [(k, found[k]) for k in sorted(found, key=reject_order)]
+
+
+def _rejects_add(rejects: Rejects, entries, numbers: RecordNumbers) -> None:
+    for number, (_, text) in enumerate(entries, start=1):
+        entry = orjson.loads(text)
+        if at := entry.pop("at", None):
+            asset, record = numbers.of(*at)
+            rejects.add(record=record, asset=asset, **entry)
+        else:
+            rejects.add(record=number, **entry)
 
 
 def _sample(frame, setup: dict):

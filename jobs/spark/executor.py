@@ -1,8 +1,11 @@
 """The pandas contract on Spark's Python workers: the model is loaded and its init run once
 per Python worker; score is called per record, or per Arrow batch in batch mode, inside
-mapInPandas. Each output frame has the output columns and REJECT_COLUMN: a reject (a record
-that cannot be decoded, a score that raised, an output that cannot be encoded) is a row whose
-REJECT_COLUMN holds it as JSON, the same entry the process runtime writes to rejects.jsonl."""
+mapInPandas. Each output frame has the output columns only, so the job's output is written in
+one pass. A reject (a record that cannot be decoded, a score that raised, an output that cannot
+be encoded) is JSON, the same entry the process runtime writes to rejects.jsonl, sent to the
+driver in an accumulator (RejectsParam), up to REJECTS_PER_TASK of them per task; a task with
+more counts the rest in the "overflow" accumulator, and the driver then gathers every reject
+in a second pass (rejects_scorer), which a mostly good input never needs."""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-REJECT_COLUMN = "_moc_reject"
+REJECT_COLUMN = "_moc_reject"  # the one column of rejects_scorer's rows
+REJECTS_PER_TASK = 2000  # rejects a task sends in the accumulator; more: a second pass
 CORRUPT_COLUMN = "_corrupt_record"  # Spark's column for an input line it cannot parse
 FILE_COLUMN = "_moc_file"  # the input file a row came from (input_file_name())
 BLOCK_COLUMN = "_moc_block"  # the start of its split in that file (input_file_block_start())
@@ -81,9 +85,9 @@ def _reject(direction: str, reason: str, data: Any, at: list | None = None) -> s
 
 def score_frame(
     model: _Model, frame: pd.DataFrame, where: Places | None = None
-) -> tuple[pd.DataFrame, int, int]:
-    """Output rows and reject rows for one input batch; (frame, written, rejected). WHERE:
-    where each input row is in its input."""
+) -> tuple[pd.DataFrame, list[str]]:
+    """The output rows of one input batch and its rejects (as JSON). WHERE: where each input
+    row is in its input."""
     from jobs.runner.scoring import non_finite
 
     rejects: list[str] = []
@@ -139,17 +143,10 @@ def score_frame(
         good.append(value)
     if good:
         frames.append(pd.DataFrame(good))
-    written = sum(len(f) for f in frames)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if model.columns:  # empty while the driver scores a sample to learn them
         out = out.reindex(columns=model.columns)
-    out[REJECT_COLUMN] = None
-    if rejects:
-        reject_rows = pd.DataFrame({REJECT_COLUMN: rejects}).reindex(
-            columns=[*model.columns, REJECT_COLUMN]
-        )
-        out = pd.concat([out, reject_rows], ignore_index=True) if len(out) else reject_rows
-    return out, written, len(rejects)
+    return out, rejects
 
 
 class Places:
@@ -204,23 +201,86 @@ def _log(exc: BaseException) -> None:
     sys.stderr.flush()
 
 
+class RejectsParam:
+    """{key: reject JSON}, merged by union: a retried task sends the same keys again. The key
+    orders rejects as their input records are: (file, split start, index) for an input
+    record, ("~", partition, batch, n) for an output that is not a record."""
+
+    def zero(self, value: dict) -> dict:
+        return {}
+
+    def addInPlace(self, value1: dict, value2: dict) -> dict:  # noqa: N802 - pyspark's name
+        value1.update(value2)
+        return value1
+
+
+def _partition() -> int:
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return context.partitionId() if context is not None else 0
+
+
+def _reject_key(text: str, partition: int, batch: int, n: int) -> tuple:
+    at = orjson.loads(text).get("at")
+    return tuple(at) if at else ("~", partition, batch, n)
+
+
 def partitions_scorer(setup: dict, accumulators: dict):
     """The function mapInPandas calls once per partition (its batches), on a Python worker."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model = model_for(setup)
+        partition = _partition()
         seen: dict = {}
-        for frame in batches:
+        kept: dict = {}
+        overflow = 0
+        for batch, frame in enumerate(batches):
             accumulators["read"].add(len(frame))
             frame, where = places(frame, seen)
-            out, written, rejected = score_frame(model, frame, where)
-            accumulators["written"].add(written)
-            accumulators["rejected"].add(rejected)
+            out, rejects = score_frame(model, frame, where)
+            accumulators["written"].add(len(out))
+            accumulators["rejected"].add(len(rejects))
+            for n, text in enumerate(rejects):
+                if len(kept) < REJECTS_PER_TASK:
+                    kept[_reject_key(text, partition, batch, n)] = text
+                else:
+                    overflow += 1
             yield out
         if seen:
             accumulators["blocks"].add(seen)
+        if kept:
+            accumulators["rejects"].add(kept)
+        if overflow:
+            accumulators["overflow"].add(overflow)
 
     return run
+
+
+def rejects_scorer(setup: dict):
+    """mapInPandas's function for the second pass: every reject of a partition as a row of
+    REJECT_COLUMN (its sort key first, as JSON), no output."""
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        model = model_for(setup)
+        partition = _partition()
+        seen: dict = {}
+        for batch, frame in enumerate(batches):
+            frame, where = places(frame, seen)
+            _, rejects = score_frame(model, frame, where)
+            if rejects:
+                keys = [_reject_key(t, partition, batch, n) for n, t in enumerate(rejects)]
+                yield pd.DataFrame({"key": [orjson.dumps(k).decode() for k in keys],
+                                    REJECT_COLUMN: rejects})  # fmt: skip
+
+    return run
+
+
+def reject_order(key: tuple) -> tuple:
+    """A sort key for reject keys of both kinds (input places first, by file and place)."""
+    if key and key[0] == "~":
+        return (1, "", *key[1:])
+    return (0, *key)
 
 
 def sample_scorer(setup: dict):
@@ -233,8 +293,7 @@ def sample_scorer(setup: dict):
         model = _Model(setup)  # not kept: the output's columns are not known yet
         for frame in batches:
             frame, _ = places(frame, {})
-            out, _, _ = score_frame(model, frame)
-            out = out[out[REJECT_COLUMN].isna()].drop(columns=[REJECT_COLUMN])
+            out, _ = score_frame(model, frame)
             table = pa.Table.from_pandas(out, preserve_index=False)
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -242,8 +301,3 @@ def sample_scorer(setup: dict):
             yield pd.DataFrame({"arrow": [sink.getvalue().to_pybytes()]})
 
     return run
-
-
-def reject_entries(texts) -> Iterator[dict]:
-    for text in texts:
-        yield orjson.loads(text)

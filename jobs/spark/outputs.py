@@ -11,6 +11,7 @@ from pathlib import Path
 
 from jobs.runner.errors import JobError
 
+PARTS_FOLDER = "spark-output"  # beside the staged output file: Spark's committed part files
 _SPARK_FORMAT = {"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet"}
 
 
@@ -57,3 +58,19 @@ def parts_join(folder: Path, dest: Path, *, fmt: str, columns: list[str], what: 
             with open(part, "rb") as f:
                 shutil.copyfileobj(f, out, 1024 * 1024)
     return dest.stat().st_size
+
+
+def parts_rows(folder: Path, *, fmt: str, header: bool) -> int:
+    """The records in the part files of a committed Spark output folder; HEADER: each CSV
+    part starts with one."""
+    total = 0
+    for part in parts_of(folder, what="the job's output"):
+        if spark_format(fmt) == "parquet":
+            import pyarrow.parquet as pq
+
+            total += pq.ParquetFile(part).metadata.num_rows
+            continue
+        with open(part, "rb") as f:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        total += max(lines - 1, 0) if header and spark_format(fmt) == "csv" else lines
+    return total

@@ -62,6 +62,9 @@ def session_start(engine: dict, secrets: dict, *, tmp: str):
         # worker is started per task instead. No unix sockets either (seccomp refuses them).
         "spark.python.use.daemon": "false",
         "spark.python.unix.domain.socket.enabled": "false",
+        # A Python worker per task imports pandas, pyarrow and the model: on a busy machine
+        # that can outlast Spark's 15 s wait for it to connect back, failing the job.
+        "spark.python.authenticate.socketTimeout": "180s",
         **{str(k): str(v) for k, v in (engine.get("conf") or {}).items()},
         **{k: v for k, v in secrets.items() if not k.startswith("moc.")},
     }

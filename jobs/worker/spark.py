@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from jobs.models import Job, JobAsset, Runtime
+from jobs.models import Job, JobAsset, JobType, Runtime
 from jobs.runner.errors import JobError
 from jobs.runner.smarttags import SmartTags
 from jobs.spark.contract import function_parameters, is_pyspark
@@ -166,8 +166,13 @@ def spark_engine(*, job: Job, base: Path, work: Path, data: SparkData | None = N
     conf = {str(k): str(v) for k, v in (runtime.spark_conf or {}).items()}
     if data.jars:
         conf["spark.jars"] = ",".join(filter(None, [conf.get("spark.jars", ""), *data.jars]))
+    output = job.output_asset()
     return {
         "kind": "spark",
+        # A scoring job's HDFS or S3 output is the folder of Spark's part files, not one file.
+        "output_parts": job.job_type == JobType.SCORING
+        and output is not None
+        and output.kind in (JobAsset.Kind.HDFS, JobAsset.Kind.S3),
         "master": runtime.spark_master or "local[*]",
         "conf": conf,
         "hadoop_user": data.hadoop_user,

@@ -35,6 +35,7 @@ from jobs.services import job_claim as _job_claim
 from jobs.services import job_complete, job_publish_decide
 from jobs.services import job_fail as _job_fail
 from jobs.services import job_progress_save as _job_progress_save
+from jobs.spark.outputs import PARTS_FOLDER
 from jobs.worker.db import LOST, db_retry, db_try
 from jobs.worker.fencing import Claim, workdir_prepare_watched
 from jobs.worker.lease import LEASE_EXPIRED
@@ -46,7 +47,7 @@ from jobs.worker.process import (
     log_event,
     log_tail,
 )
-from jobs.worker.workdir import WorkDir, model_process_start, staged_file
+from jobs.worker.workdir import WorkDir, model_process_start, staged_file, staged_parts
 
 logger = logging.getLogger(__name__)
 
@@ -370,16 +371,23 @@ def _commit(
     metrics, note = _metrics_field(watch)
     if note:  # the job's log says what was left out of Job.metrics (its output has it all)
         tail = f"{tail.rstrip()}\n{note}\n".lstrip()
-    output = staged_file(spec.output_path, root=workdir.root, what="the output")
+    parts = None
+    if spec.engine.get("output_parts") and target is not None:  # Spark's folder, published
+        parts = staged_parts(Path(spec.output_path).parent / PARTS_FOLDER, root=workdir.root,
+                             what="the Spark output")  # fmt: skip
+        output = None
+    else:
+        output = staged_file(spec.output_path, root=workdir.root, what="the output")
     rejects = staged_file(spec.rejects_path, root=workdir.root, what="the rejects file")
-    if output is None:
+    if output is None and parts is None:
         raise JobError("the model process wrote no output file")
     try:
         if target is not None:
             if not claim.holds(job):
                 raise _NotCommitted  # cancelled or taken back: do not touch the target at all
-            asset.published = target.publish(
-                staged=output,
+            publish = target.publish if parts is None else target.publish_parts
+            asset.published = publish(
+                **({"staged": output} if parts is None else {"parts": parts}),
                 decide=lambda record: job_publish_decide(job=job, record=record, **claim.guard),
                 earlier=Job.objects.filter(pk=job.pk).values_list("publishing", flat=True)[0],
             )
@@ -387,7 +395,9 @@ def _commit(
             with open(output, "rb") as staged:
                 asset.file.name = storage.save(f"jobs/{job.uuid}/{asset.name}", File(staged))
             saved.append(asset.file.name)
-        asset.size = os.path.getsize(output)
+        asset.size = (
+            os.path.getsize(output) if parts is None else sum(p.stat().st_size for p in parts)
+        )
         _rejects_save(job, asset, rejects, saved)
         with transaction.atomic():
             asset.save(update_fields=["file", "size", "rejects_file", "published", "updated_at"])

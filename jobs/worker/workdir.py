@@ -151,6 +151,31 @@ def staged_file(path: str | Path, *, root: Path, what: str) -> Path | None:
     return path
 
 
+def staged_parts(folder: str | Path, *, root: Path, what: str) -> list[Path] | None:
+    """The part files of FOLDER, a Spark output folder the model process left, each a plain
+    file (staged_file), in name order; None when there is no such folder. JobError when it is
+    a link or not a folder, or when Spark did not commit it (no _SUCCESS)."""
+    folder = Path(folder)
+    try:
+        info = os.lstat(folder)
+    except FileNotFoundError:
+        return None
+    real = Path(os.path.realpath(folder))
+    if (
+        not stat.S_ISDIR(info.st_mode)
+        or not real.is_relative_to(Path(os.path.realpath(root)))
+        or real != Path(os.path.abspath(folder))
+    ):
+        raise JobError(f"{what} is not a folder the model process wrote (a link or a file)")
+    if staged_file(folder / "_SUCCESS", root=root, what=what) is None:
+        raise JobError(f"{what} was not committed by Spark (no _SUCCESS in its folder)")
+    parts = []
+    for entry in sorted(os.listdir(folder)):
+        if entry.startswith("part-"):
+            parts.append(staged_file(folder / entry, root=root, what=f"{what} ({entry})"))
+    return parts
+
+
 def _safe_name(name: str, fallback: str) -> str:
     cleaned = _UNSAFE.sub("_", Path(name).name).strip("._")
     return cleaned or fallback

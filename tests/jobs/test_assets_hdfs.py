@@ -195,6 +195,70 @@ def test_an_old_file_left_aside_by_a_worker_that_died_is_put_back_first(
 # --- Failures, each naming the asset and the reason ---------------------------------------------
 
 
+# --- A folder of part files (a Spark job's output) ---------------------------------------------
+
+
+def _parts(tmp_path, names=("part-00000-a.json", "part-00001-a.json")):
+    folder = tmp_path / "spark-output"
+    folder.mkdir()
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(f'{{"id": {i}}}\n'.encode())
+    return sorted(folder.iterdir())
+
+
+def test_a_folder_of_parts_replaces_the_folder_that_was_there(
+    webhdfs_server, hadoop, put, tmp_path
+):
+    put("/results/scores/part-00000-old.json", b'{"old": 1}\n')
+    target = hdfs_assets.Target(_asset(hadoop, "hdfs://nn/results/scores", direction=OUT,
+                                       fmt="jsonl"))  # fmt: skip
+
+    published = target.publish_parts(parts=_parts(tmp_path))
+
+    folder = webhdfs_server.local("/results/scores")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "_SUCCESS", "part-00000-a.json", "part-00001-a.json"
+    ]  # fmt: skip
+    assert (folder / "part-00001-a.json").read_bytes() == b'{"id": 1}\n'
+    assert [p.name for p in webhdfs_server.local("/results").iterdir()] == ["scores"]
+    assert published["location"] == "hdfs://nn/results/scores"
+    assert published["paths"] == [
+        "hdfs://nn/results/scores/part-00000-a.json", "hdfs://nn/results/scores/part-00001-a.json"
+    ]  # fmt: skip
+    renames = [r for r in webhdfs_server.requests if r[1] == "RENAME"]
+    assert len(renames) == 2  # the old folder aside, the new one into place: one step each
+
+
+@pytest.mark.parametrize("how", ["declined", "a datanode fails"])
+def test_a_folder_publish_that_does_not_finish_keeps_the_old_folder(
+    webhdfs_server, hadoop, put, tmp_path, how
+):
+    put("/results/scores/part-00000-old.json", b'{"old": 1}\n')
+    target = hdfs_assets.Target(_asset(hadoop, "hdfs://nn/results/scores", direction=OUT,
+                                       fmt="jsonl"))  # fmt: skip
+    if how == "a datanode fails":
+        webhdfs_server.fail_next_write = True
+
+    with pytest.raises((Declined, AssetError)):
+        target.publish_parts(parts=_parts(tmp_path),
+                             decide=(lambda record: False) if how == "declined" else None)  # fmt: skip
+
+    assert [p.name for p in webhdfs_server.local("/results").iterdir()] == ["scores"]
+    assert [p.name for p in webhdfs_server.local("/results/scores").iterdir()] == [
+        "part-00000-old.json"
+    ]
+
+
+def test_a_folder_of_parts_onto_a_file_is_refused(webhdfs_server, hadoop, put, tmp_path):
+    put("/results/scores", b"a file\n")
+    target = hdfs_assets.Target(_asset(hadoop, "hdfs://nn/results/scores", direction=OUT,
+                                       fmt="jsonl"))  # fmt: skip
+
+    with pytest.raises(AssetError, match="is a file; a Spark job's output is a folder"):
+        target.publish_parts(parts=_parts(tmp_path))
+    assert webhdfs_server.local("/results/scores").read_bytes() == b"a file\n"
+
+
 def test_a_missing_path_is_named(hadoop, tmp_path):
     with pytest.raises(AssetError) as failure:
         hdfs_assets.Source(_asset(hadoop, "hdfs://nn/no/such.csv")).fetch(dest=tmp_path)

@@ -239,6 +239,53 @@ def test_a_publish_declined_at_the_point_of_no_return_keeps_the_object_that_was_
     assert "Uploads" not in client.list_multipart_uploads(Bucket=s3_bucket)
 
 
+def _parts(tmp_path, names=("part-00000-a.json", "part-00001-a.json")):
+    folder = tmp_path / "spark-output"
+    folder.mkdir()
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(f'{{"id": {i}}}\n'.encode())
+    return sorted(folder.iterdir())
+
+
+def _keys(s3_server, bucket, prefix=""):
+    listed = s3_server.client().list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def test_a_folder_of_parts_replaces_the_objects_under_the_prefix(
+    s3_server, lake, s3_bucket, put, tmp_path
+):
+    put("out/scores/part-00000-old.json", b'{"old": 1}\n')
+    put("out/scores/_SUCCESS", b"")
+    put("out/other.json", b"{}\n")  # beside the folder: untouched
+    target = s3_assets.Target(_asset(lake, f"s3://{s3_bucket}/out/scores", direction=OUT,
+                                     fmt="jsonl"))  # fmt: skip
+
+    published = target.publish_parts(parts=_parts(tmp_path))
+
+    assert _keys(s3_server, s3_bucket) == [
+        "out/other.json", "out/scores/_SUCCESS", "out/scores/part-00000-a.json",
+        "out/scores/part-00001-a.json",
+    ]  # fmt: skip
+    body = s3_server.client().get_object(Bucket=s3_bucket, Key="out/scores/part-00001-a.json")
+    assert body["Body"].read() == b'{"id": 1}\n'
+    assert published["location"] == f"s3://{s3_bucket}/out/scores/"
+    assert published["parts"] == 2 and published["bytes"] == 20
+
+
+def test_a_folder_publish_declined_keeps_the_objects_that_were_there(
+    s3_server, lake, s3_bucket, put, tmp_path
+):
+    put("out/scores/part-00000-old.json", b'{"old": 1}\n')
+    target = s3_assets.Target(_asset(lake, f"s3://{s3_bucket}/out/scores", direction=OUT,
+                                     fmt="jsonl"))  # fmt: skip
+
+    with pytest.raises(Declined):
+        target.publish_parts(parts=_parts(tmp_path), decide=lambda record: False)
+
+    assert _keys(s3_server, s3_bucket) == ["out/scores/part-00000-old.json"]
+
+
 def test_a_presigned_url_downloads_the_output_without_credentials(lake, s3_bucket, tmp_path):
     staged = tmp_path / "out.jsonl"
     staged.write_bytes(b'{"score": 0.5}\n')

@@ -54,7 +54,7 @@ def test_a_sql_input_is_read_by_spark_through_jdbc(spark_runtime, warehouse, ali
         output=OutputSpec(name="out.jsonl", format="jsonl"),
     )  # fmt: skip
 
-    job = wait_for_job(job, timeout=120)
+    job = wait_for_job(job, timeout=300)
 
     assert job.status == JobStatus.COMPLETE, job.log[-3000:]
     assert "read by Spark through JDBC from postgresql://postgres:***@127.0.0.1" in job.log
@@ -86,7 +86,7 @@ def test_spark_says_why_it_cannot_read_s3a_or_webhdfs_itself(
         ],
     )  # fmt: skip
 
-    job = wait_for_job(job, timeout=120)
+    job = wait_for_job(job, timeout=300)
 
     assert job.status == JobStatus.ERROR
     # pyspark ships no S3A connector...

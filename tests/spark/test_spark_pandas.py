@@ -39,7 +39,7 @@ def test_a_per_record_model_scores_json_lines_on_spark(spark_runtime, alice, tea
     snapshot = snapshot_of(PER_RECORD, owner=alice, team=team_alpha)
     data = "".join(f'{{"id": {i}}}\n' for i in range(1, 51))
 
-    job = wait_for_job(submit(alice, snapshot, spark_runtime, data), timeout=120)
+    job = wait_for_job(submit(alice, snapshot, spark_runtime, data), timeout=300)
 
     assert job.status == JobStatus.COMPLETE, job.log[-3000:]
     out = _lines(job)
@@ -54,6 +54,36 @@ def test_a_per_record_model_scores_json_lines_on_spark(spark_runtime, alice, tea
     assert "seven is bad" in reject["reason"] and reject["data"] == {"id": 7}
     assert reject["record"] == 7 and reject["asset"] == job.input_assets()[0].name
     assert job.engine_progress["percent"] == 100
+
+
+MOSTLY_BAD = """\
+# modelop.score
+def action(record):
+    if record["id"] > 100:
+        raise ValueError("too big")
+    yield {"id": record["id"]}
+"""
+
+
+def test_more_rejects_than_a_task_sends_are_all_kept_in_order(spark_runtime, alice, team_alpha):
+    # One partition with more rejects than REJECTS_PER_TASK: the driver gathers them in a
+    # second pass, and rejects.jsonl still has every one, by record number.
+    from jobs.spark.executor import REJECTS_PER_TASK
+
+    rows = REJECTS_PER_TASK + 600
+    snapshot = snapshot_of(MOSTLY_BAD, owner=alice, team=team_alpha)
+    data = "".join(f'{{"id": {i}}}\n' for i in range(1, rows + 1))
+
+    job = wait_for_job(submit(alice, snapshot, spark_runtime, data), timeout=300)
+
+    assert job.status == JobStatus.COMPLETE, job.log[-3000:]
+    assert sorted(r["id"] for r in _lines(job)) == list(range(1, 101))
+    assert job.records_rejected == rows - 100  # in one partition (a 4 MB split): > the cap
+    with job.output_asset().rejects_file.open("rb") as f:
+        rejects = [orjson.loads(line) for line in f]
+    assert [r["record"] for r in rejects] == list(range(101, rows + 1))
+    assert [r["data"]["id"] for r in rejects] == list(range(101, rows + 1))
+    assert all("too big" in r["reason"] for r in rejects)
 
 
 BATCH = """\
@@ -77,7 +107,7 @@ def test_a_batch_mode_model_scores_every_id_once(spark_runtime, alice, team_alph
         data = "".join(f'{{"id": {i}, "x": {i / 10}}}\n' for i in ids)
     job = submit_as(alice, snapshot, spark_runtime, data, fmt=fmt, out_format=fmt)
 
-    job = wait_for_job(job, timeout=120)
+    job = wait_for_job(job, timeout=300)
 
     assert job.status == JobStatus.COMPLETE, job.log[-3000:]
     if fmt == "csv":
@@ -114,7 +144,7 @@ def test_a_batch_mode_model_reads_and_writes_parquet(spark_runtime, alice, team_
         output=OutputSpec(name="out.parquet", format="parquet"), runtime=spark_runtime,
     )  # fmt: skip
 
-    job = wait_for_job(job, timeout=120)
+    job = wait_for_job(job, timeout=300)
 
     assert job.status == JobStatus.COMPLETE, job.log[-3000:]
     with job.output_asset().file.open("rb") as f:
@@ -168,7 +198,7 @@ def test_a_failure_mid_job_leaves_the_destination_as_it_was(
                           location="hdfs://namenode/scores/out.jsonl"),
     )  # fmt: skip
 
-    job = wait_for_job(job, timeout=120)
+    job = wait_for_job(job, timeout=300)
 
     assert job.status == JobStatus.ERROR
     assert "Spark job failed" in job.error_message, job.error_message
@@ -218,6 +248,8 @@ def test_an_s3_input_staged_by_the_worker_is_scored_on_spark_and_published_to_s3
     lines = [f'{{"id": {i}, "x": {i}}}\n'.encode() for i in range(1, 101)]
     client.put_object(Bucket=s3_bucket, Key="in/part-0.jsonl", Body=b"".join(lines[:60]))
     client.put_object(Bucket=s3_bucket, Key="in/part-1.jsonl", Body=b"".join(lines[60:]))
+    # An earlier job's output in the folder: replaced whole.
+    client.put_object(Bucket=s3_bucket, Key="out/scores.jsonl/part-00000-old.json", Body=b"{}\n")
     lake = s3_server.connection()
     lake.save()
     job = job_submit(
@@ -228,14 +260,24 @@ def test_an_s3_input_staged_by_the_worker_is_scored_on_spark_and_published_to_s3
                           location=f"s3://{s3_bucket}/out/scores.jsonl"),
     )  # fmt: skip
 
-    job = wait_for_job(job, timeout=120)
+    job = wait_for_job(job, timeout=300)
 
     assert job.status == JobStatus.COMPLETE, job.log[-3000:]
     assert "staged by the worker: this local master has no S3A connector" in job.log
-    body = client.get_object(Bucket=s3_bucket, Key="out/scores.jsonl")["Body"].read()
+    # A folder of Spark's part files with _SUCCESS, as a Spark job leaves it.
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket,
+                                                     Prefix="out/")["Contents"]]  # fmt: skip
+    assert "out/scores.jsonl/_SUCCESS" in keys
+    assert not any("_moc-" in k or "old" in k for k in keys), keys
+    parts = [k for k in keys if k.startswith("out/scores.jsonl/part-")]
+    assert parts and all(k.endswith(".json") for k in parts)
+    body = b"".join(client.get_object(Bucket=s3_bucket, Key=k)["Body"].read() for k in parts)
     out = [orjson.loads(line) for line in body.splitlines()]
     assert sorted(r["id"] for r in out) == list(range(1, 101))
     assert all(r["double"] == 2.0 * r["id"] for r in out)
+    published = job.output_asset().published
+    assert published["location"] == f"s3://{s3_bucket}/out/scores.jsonl/"
+    assert published["parts"] == len(parts) and job.records_written == 100
 
 
 def test_an_hdfs_folder_staged_by_the_worker_is_scored_on_spark_and_written_to_hdfs(
@@ -261,13 +303,22 @@ def test_an_hdfs_folder_staged_by_the_worker_is_scored_on_spark_and_written_to_h
                           location="hdfs://namenode/scores/out.csv"),
     )  # fmt: skip
 
-    job = wait_for_job(job, timeout=120)
+    job = wait_for_job(job, timeout=300)
 
     assert job.status == JobStatus.COMPLETE, job.log[-3000:]
     assert "staged by the worker: a local master without the cluster's Hadoop" in job.log
-    rows = webhdfs_server.local("/scores/out.csv").read_text().splitlines()
-    assert rows[0] == "id,double"
-    assert sorted(int(r.split(",")[0]) for r in rows[1:]) == [i for i in range(1, 81) if i != 53]
+    folder = webhdfs_server.local("/scores/out.csv")
+    assert (folder / "_SUCCESS").is_file()
+    parts = sorted(folder.glob("part-*.csv"))
+    ids = []
+    for part in parts:  # each part has its header, as Spark reads a folder of CSV parts
+        if not (rows := part.read_text().splitlines()):
+            continue  # an empty partition's file
+        assert rows[0] == "id,double"
+        ids.extend(int(r.split(",")[0]) for r in rows[1:])
+    assert sorted(ids) == [i for i in range(1, 81) if i != 53]
+    assert job.records_written == 79
+    assert not list(webhdfs_server.local("/scores").glob(".*")), "a temporary folder was left"
     assert job.result == "FAILURE" and job.records_rejected == 1
     with job.output_asset().rejects_file.open("rb") as f:
         (reject,) = [orjson.loads(line) for line in f]

@@ -52,7 +52,7 @@ def test_a_pyspark_model_trains_and_its_snapshot_scores(spark_runtime, alice, te
         inputs=[InputSpec(kind=JobAsset.Kind.EMBEDDED, data=data, format="csv")],
     )  # fmt: skip
 
-    training = wait_for_job(training, timeout=180)
+    training = wait_for_job(training, timeout=300)
 
     assert training.status == JobStatus.COMPLETE, training.log[-3000:]
     assert f"app moc training job {training.uuid}" in training.log
@@ -64,7 +64,7 @@ def test_a_pyspark_model_trains_and_its_snapshot_scores(spark_runtime, alice, te
         inputs=[InputSpec(kind=JobAsset.Kind.EMBEDDED, data=data, format="csv")],
         output=OutputSpec(name="scores.jsonl", format="jsonl"),
     )  # fmt: skip
-    scoring = wait_for_job(scoring, timeout=180)
+    scoring = wait_for_job(scoring, timeout=300)
 
     assert scoring.status == JobStatus.COMPLETE, scoring.log[-3000:]
     with scoring.output_asset().file.open("rb") as f:
@@ -101,7 +101,7 @@ def test_the_secret_configuration_reaches_the_session_and_nothing_else(
         inputs=[InputSpec(kind=JobAsset.Kind.EMBEDDED, data='{"id": 1}\\n')],
     )  # fmt: skip
 
-    job = wait_for_job(job, timeout=120)
+    job = wait_for_job(job, timeout=300)
 
     assert job.status == JobStatus.COMPLETE, job.log[-3000:]
     with job.output_asset().file.open("rb") as f:

@@ -59,7 +59,7 @@ def test_cancel_ends_the_spark_application_within_seconds(
     output = OutputSpec(kind=JobAsset.Kind.S3, connection=lake,
                         location=f"s3://{s3_bucket}/out/scores.jsonl")  # fmt: skip
     job = submit(alice, snapshot, spark_runtime, records(20_000), output=output)
-    wait(lambda: _spark_running(job), timeout=120, what="the Spark job's first stage")
+    wait(lambda: _spark_running(job), timeout=300, what="the Spark job's first stage")
     assert job.engine_progress["ui_url"].startswith("http://")
     assert any("java" in (p.info["cmdline"] or [""])[0] for p in _processes_of(job))
     client.force_login(alice)
@@ -89,12 +89,12 @@ def test_a_killed_worker_ends_its_application_and_the_job_runs_again(
     snapshot = snapshot_of(SLOW, owner=alice, team=team_alpha)
     job = submit(alice, snapshot, runtime, records(20_000))  # 2 batches of 10,000 rows
     try:
-        wait(lambda: _spark_running(job), timeout=120, what="the Spark job's first stage")
+        wait(lambda: _spark_running(job), timeout=300, what="the Spark job's first stage")
         first.kill()
         wait(lambda: not _processes_of(job), timeout=15, what="the application to end")
         second = runworker_start(runtime=runtime, log_path=tmp_path / "second.log")
         try:
-            job = wait_for_job(job, timeout=180)
+            job = wait_for_job(job, timeout=300)
         finally:
             second.stop()
     finally:
