@@ -478,6 +478,8 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Django's database sessions, each read by a prepared query (commandcenter/lib/sessions.py).
+SESSION_ENGINE = "commandcenter.lib.sessions"
 
 # Content-Security-Policy (django-csp): scripts, styles, fonts and images from this site only;
 # no inline scripts or styles anywhere. The API's Swagger page runs its own inline script.
@@ -515,7 +517,8 @@ TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 AXES_LOCKOUT_CALLABLE = "audit.lockout.lockout_response"
 AUTHENTICATION_BACKENDS = [
     "audit.backends.LoginRateLimitBackend",  # first: refuses locked-out log-ins
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, whose user of a session is read by a prepared query.
+    "audit.backends.UserBackend",
 ]
 
 INSTALLED_APPS += ["audit", "axes", "csp"]
