@@ -6,8 +6,10 @@ import hashlib
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from commandcenter.lib.prepared import PreparedQuery
 from jobs.formats import format_from_name
 from jobs.models import ASSET_ROLES, AssetFormat, Connection, JobAsset, JobStatus, JobType, Runtime
 from jobs.selectors import connection_list
@@ -417,6 +419,15 @@ class RejectOptionsForm(forms.Form):
         }
 
 
+def _model_choices_query(is_staff: bool, *, user_id: int):
+    user = get_user_model()(pk=user_id, is_staff=is_staff)
+    return model_choices(user=user).values_list("uuid", "name")
+
+
+# The jobs list asks for these on every load (its form's key): prepared.
+_model_choice_values = PreparedQuery(_model_choices_query)
+
+
 class JobFilterForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "Any status"), *JobStatus.choices], required=False)
     job_type = forms.ChoiceField(choices=[("", "Any type"), *JobType.choices], required=False)
@@ -447,12 +458,13 @@ class JobFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.user = user
         self.fields["model"].queryset = model_choices(user=user)
 
     def render_key(self) -> str:
         """What the form's HTML depends on (its data and its choices of model): the list page
         keeps the rendered form by this, as rendering its widgets costs more than the rows."""
-        choices = list(self.fields["model"].queryset.values_list("uuid", "name"))
+        choices = _model_choice_values.rows(bool(self.user.is_staff), user_id=self.user.pk)
         data = [
             (
                 name,

@@ -10,7 +10,8 @@ places in the parameters given the call's values. The SQL stays the ORM's: the v
 lives in one place (jobs.selectors.job_list) whichever way it is run.
 
 A value of another type than its stand-in's (None, a list) changes the SQL the ORM would write
-(IS NULL, IN), so such a call builds the query set again, as if unprepared.
+(IS NULL, IN), and a value the ORM changes on its way (into a LIKE pattern: a search) has no
+place of its own in the parameters: such calls build their query set each time, unprepared.
 """
 
 from __future__ import annotations
@@ -75,20 +76,11 @@ class PreparedQuery:
         self._local = threading.local()
 
     def rows(self, *shape, **values) -> list[tuple]:
-        if any(type(value) not in _STAND_INS for value in values.values()):
-            return list(self._build(*shape, **values))
-        key = (shape, tuple(sorted((name, type(v)) for name, v in values.items())))
-        compiled_by_key = self._local.__dict__.setdefault("compiled", {})
-        compiled = compiled_by_key.get(key)
+        compiled = self._compiled(shape, values, count=False)
         if compiled is None:
-            compiled = compiled_by_key[key] = self._compile(shape, values)
+            return list(self._build(*shape, **values))
         connection = connections[DEFAULT_DB_ALIAS]
-        params = list(compiled.params)
-        for position, name, form in compiled.slots:
-            params[position] = form(values[name])
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
+        rows = self._run(compiled, values)
         if not compiled.converters:
             return [tuple(row) for row in rows]
         converted = []
@@ -102,7 +94,33 @@ class PreparedQuery:
             converted.append(tuple(row))
         return converted
 
-    def _compile(self, shape: tuple, values: dict) -> _Compiled:
+    def count(self, *shape, **values) -> int:
+        """How many rows rows() would give, counted by the database."""
+        compiled = self._compiled(shape, values, count=True)
+        if compiled is None:
+            return self._build(*shape, **values).count()
+        return self._run(compiled, values)[0][0]
+
+    def _compiled(self, shape: tuple, values: dict, *, count: bool) -> _Compiled | None:
+        """This thread's SQL for SHAPE and the types of VALUES; None when the query set must
+        be built each time (a value of a type with no stand-in, or one the ORM changes)."""
+        if any(type(value) not in _STAND_INS for value in values.values()):
+            return None
+        key = (count, shape, tuple(sorted((name, type(v)) for name, v in values.items())))
+        compiled_by_key = self._local.__dict__.setdefault("compiled", {})
+        if key not in compiled_by_key:
+            compiled_by_key[key] = self._compile(shape, values, count=count)
+        return compiled_by_key[key]
+
+    def _run(self, compiled: _Compiled, values: dict) -> list:
+        params = list(compiled.params)
+        for position, name, form in compiled.slots:
+            params[position] = form(values[name])
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            return cursor.fetchall()
+
+    def _compile(self, shape: tuple, values: dict, *, count: bool) -> _Compiled | None:
         stand_ins = {name: _STAND_INS[type(value)](name) for name, value in values.items()}
         if len(set(stand_ins.values())) < len(stand_ins):
             raise ValueError(f"two values have one stand-in: rename one of {sorted(values)}")
@@ -122,10 +140,10 @@ class PreparedQuery:
                     break
             else:
                 if any(_holds(param, stand_in) for stand_in in stand_ins.values()):
-                    raise ValueError(
-                        f"a value reaches {self._build.__qualname__}'s SQL changed (in a "
-                        "pattern, a list?): that query cannot be prepared"
-                    )
+                    return None  # changed on its way (in a pattern, a list): built each time
+        if count:
+            sql = f"SELECT COUNT(*) FROM ({sql}) subquery"
+            return _Compiled(sql=sql, params=params, slots=slots, converters=[])
         expressions = [column[0] for column in compiler.select]
         converters = [
             (column, found[0], found[1])
