@@ -428,11 +428,42 @@ def _model_choices_query(is_staff: bool, *, user_id: int):
 _model_choice_values = PreparedQuery(_model_choices_query)
 
 
+class _LazyChoices(forms.models.ModelChoiceIterator):
+    """ModelChoiceIterator, reading its field's query set when iterated, not when made."""
+
+    def __init__(self, field) -> None:
+        self.field = field
+
+    @property
+    def queryset(self):
+        return self.field.queryset
+
+
+class _VisibleModelField(forms.ModelChoiceField):
+    """The models USER may see, asked for only when a value is checked or the choices are
+    shown (the jobs list keeps its rendered form: most loads need neither)."""
+
+    iterator = _LazyChoices
+    user = None
+
+    def _get_queryset(self):
+        if self._queryset is None and self.user is not None:
+            self._queryset = model_choices(user=self.user)
+        return self._queryset
+
+    queryset = property(_get_queryset, forms.ModelChoiceField._set_queryset)
+
+    def __deepcopy__(self, memo):
+        result = super().__deepcopy__(memo)
+        result.widget.choices = result.choices  # the copy's, not this field's
+        return result
+
+
 class JobFilterForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "Any status"), *JobStatus.choices], required=False)
     job_type = forms.ChoiceField(choices=[("", "Any type"), *JobType.choices], required=False)
-    model = forms.ModelChoiceField(
-        queryset=Model.objects.none(),
+    model = _VisibleModelField(
+        queryset=None,
         to_field_name="uuid",
         required=False,
         empty_label="Any model",
@@ -459,7 +490,7 @@ class JobFilterForm(forms.Form):
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["model"].queryset = model_choices(user=user)
+        self.fields["model"].user = user
 
     def render_key(self) -> str:
         """What the form's HTML depends on (its data and its choices of model): the list page
