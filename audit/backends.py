@@ -1,6 +1,11 @@
 from __future__ import annotations
 
 from axes.backends import AxesStandaloneBackend
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.db import DEFAULT_DB_ALIAS
+
+from commandcenter.lib.prepared import PreparedQuery
 
 
 class LoginRateLimitBackend(AxesStandaloneBackend):
@@ -12,3 +17,27 @@ class LoginRateLimitBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+UserModel = get_user_model()
+_USER_FIELDS = [field.attname for field in UserModel._meta.concrete_fields]
+
+
+def _user_query(*, pk):
+    return UserModel._default_manager.filter(pk=pk).values_list(*_USER_FIELDS)
+
+
+_user = PreparedQuery(_user_query)
+
+
+class UserBackend(ModelBackend):
+    """Django's ModelBackend, whose user of a session (read on every logged-in request) comes
+    from a prepared query (commandcenter/lib/prepared.py): still from the database each time,
+    so a password change, a deactivation or a deletion counts at once."""
+
+    def get_user(self, user_id):
+        found = _user.rows(pk=user_id)
+        if not found:
+            return None
+        user = UserModel.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, found[0])
+        return user if self.user_can_authenticate(user) else None

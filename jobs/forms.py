@@ -6,8 +6,10 @@ import hashlib
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from commandcenter.lib.prepared import PreparedQuery
 from jobs.formats import format_from_name
 from jobs.models import ASSET_ROLES, AssetFormat, Connection, JobAsset, JobStatus, JobType, Runtime
 from jobs.selectors import connection_list
@@ -417,11 +419,51 @@ class RejectOptionsForm(forms.Form):
         }
 
 
+def _model_choices_query(is_staff: bool, *, user_id: int):
+    user = get_user_model()(pk=user_id, is_staff=is_staff)
+    return model_choices(user=user).values_list("uuid", "name")
+
+
+# The jobs list asks for these on every load (its form's key): prepared.
+_model_choice_values = PreparedQuery(_model_choices_query)
+
+
+class _LazyChoices(forms.models.ModelChoiceIterator):
+    """ModelChoiceIterator, reading its field's query set when iterated, not when made."""
+
+    def __init__(self, field) -> None:
+        self.field = field
+
+    @property
+    def queryset(self):
+        return self.field.queryset
+
+
+class _VisibleModelField(forms.ModelChoiceField):
+    """The models USER may see, asked for only when a value is checked or the choices are
+    shown (the jobs list keeps its rendered form: most loads need neither)."""
+
+    iterator = _LazyChoices
+    user = None
+
+    def _get_queryset(self):
+        if self._queryset is None and self.user is not None:
+            self._queryset = model_choices(user=self.user)
+        return self._queryset
+
+    queryset = property(_get_queryset, forms.ModelChoiceField._set_queryset)
+
+    def __deepcopy__(self, memo):
+        result = super().__deepcopy__(memo)
+        result.widget.choices = result.choices  # the copy's, not this field's
+        return result
+
+
 class JobFilterForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "Any status"), *JobStatus.choices], required=False)
     job_type = forms.ChoiceField(choices=[("", "Any type"), *JobType.choices], required=False)
-    model = forms.ModelChoiceField(
-        queryset=Model.objects.none(),
+    model = _VisibleModelField(
+        queryset=None,
         to_field_name="uuid",
         required=False,
         empty_label="Any model",
@@ -447,12 +489,13 @@ class JobFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["model"].queryset = model_choices(user=user)
+        self.user = user
+        self.fields["model"].user = user
 
     def render_key(self) -> str:
         """What the form's HTML depends on (its data and its choices of model): the list page
         keeps the rendered form by this, as rendering its widgets costs more than the rows."""
-        choices = list(self.fields["model"].queryset.values_list("uuid", "name"))
+        choices = _model_choice_values.rows(bool(self.user.is_staff), user_id=self.user.pk)
         data = [
             (
                 name,

@@ -37,7 +37,8 @@ ETAG_VERSION = "2"  # bump when the polled templates change
 def etag(request: HttpRequest, *parts) -> str:
     """A weak validator of PARTS for this user and CSRF secret (the cancel form's token comes
     from it, so a login that renews it renews every ETag)."""
-    get_token(request)  # the secret the page's forms are masked from, made now if need be
+    if "CSRF_COOKIE" not in request.META:
+        get_token(request)  # the secret the page's forms are masked from, made now
     csrf = request.META.get("CSRF_COOKIE", "")
     text = "|".join(str(p) for p in (ETAG_VERSION, request.user.pk, csrf, *parts))
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()

@@ -3,23 +3,30 @@ the first page of the newest-first list, jobs newer than its top row)."""
 
 from __future__ import annotations
 
+import hashlib
+import time
 from uuid import UUID
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import condition, require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from commandcenter.lib.keyset import KeysetPage, cursor_encode, keyset_page, newer_than
+from commandcenter.lib.prepared import PreparedQuery
 from jobs.forms import JobFilterForm
+from jobs.models import TERMINAL_STATUSES
 from jobs.selectors import JOB_KEYSETS, job_list, job_list_rows
 from jobs.views._common import ETAG_FIELDS, etag, wants_partial
 
@@ -36,18 +43,100 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
     form = JobFilterForm(request.GET, user=request.user)
     filters = form.filters()
     sort = filters.get("sort") or NEWEST_FIRST
+    results, live_ids = _results(request, filters, sort)
+    if wants_partial(request):
+        return HttpResponse(results)
+    context = {
+        "form": form,
+        "form_key": form.render_key(),
+        "results": results,
+        "live_ids": live_ids,
+    }
+    return render(request, "jobs/job_list.html", context)
+
+
+# The first page of each sort and filter is rendered once for each state of its rows and kept
+# (the list is where people land, and what they reload): the state is read by a prepared
+# query of plain values, as the rows poll's ETag is, and so is the count. A kept copy is shown
+# only while nothing it says changed: its rows (the ETag's fields), the count, the user and
+# the address (filters, sort), and the time, as far as the rows show it (the age of a job in
+# words, a running job's duration). What the rows show of other objects (a model renamed) is
+# kept for at most RESULTS_CACHE_SECONDS, as the rows themselves already were.
+RESULTS_CACHE_SECONDS = 60
+RESULTS_VERSION = "1"  # bump when the results template changes
+_FILTERS = ("status", "job_type", "model", "q")
+STATE_FIELDS = (*ETAG_FIELDS, "created_at", "id")
+_STATE_STATUS, _STATE_CREATED = STATE_FIELDS.index("status"), STATE_FIELDS.index("created_at")
+
+
+def _visible_query(is_staff: bool, sort: str, present: tuple, counting: bool, **values):
+    user = get_user_model()(pk=values.pop("user_id"), is_staff=is_staff)
+    filters = {"sort": sort, **{name: values[name] for name in present}}
+    return job_list(user=user, filters=filters, counting=counting)
+
+
+def _state_query(is_staff: bool, sort: str, present: tuple, **values):
+    visible = _visible_query(is_staff, sort, present, False, **values)
+    return visible.values_list(*STATE_FIELDS)[: JOBS_PER_PAGE + 1]
+
+
+def _count_query(is_staff: bool, present: tuple, **values):
+    visible = _visible_query(is_staff, "", present, True, **values)
+    return visible.order_by().values_list("pk")[: JOBS_COUNTED + 1]
+
+
+_first_page_state = PreparedQuery(_state_query)
+_count = PreparedQuery(_count_query)
+
+
+def _results(request: HttpRequest, filters: dict, sort: str) -> tuple[str, list[str]]:
+    """The results region's HTML, and the ids of its rows that have not ended."""
+    user = request.user
+    present = tuple(name for name in _FILTERS if filters.get(name))
+    values = {"user_id": user.pk, **{name: filters[name] for name in present}}
+    total = _total(_count.count(bool(user.is_staff), present, **values))
+    if any(request.GET.get(name) for name in ("after", "before", "page")):
+        return _results_render(request, filters, sort, total)
+    state = _first_page_state.rows(bool(user.is_staff), sort, present, **values)
+    text = repr((RESULTS_VERSION, user.pk, user.is_staff, request.get_full_path(), total, state))
+    key = "jobs-list-results:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    now = time.time()
+    kept = cache.get(key)
+    if kept is not None and now < kept[2]:
+        return mark_safe(kept[0]), kept[1]  # noqa: S308 - the HTML this view rendered
+    results, live_ids = _results_render(request, filters, sort, total)
+    cache.set(key, (results, live_ids, _valid_until(state, now)), RESULTS_CACHE_SECONDS)
+    return results, live_ids
+
+
+def _valid_until(state: list[tuple], now: float) -> float:
+    """When the first of these rows shows something else with no change of its own: the next
+    second while one has not ended (its duration and rate), else the next change of a job's
+    age in words ("5 minutes ago": whole seconds under a minute, minutes under an hour, whole
+    hours above; every coarser unit changes on a whole hour of age too)."""
+    until = now + RESULTS_CACHE_SECONDS
+    for row in state[:JOBS_PER_PAGE]:
+        if row[_STATE_STATUS] not in TERMINAL_STATUSES:
+            return min(until, now + 1)
+        age = now - row[_STATE_CREATED].timestamp()
+        step = 1 if age < 60 else 60 if age < 3600 else 3600
+        until = min(until, now + step - age % step)
+    return until
+
+
+def _results_render(
+    request: HttpRequest, filters: dict, sort: str, total: str
+) -> tuple[str, list[str]]:
     visible = job_list(user=request.user, filters=filters)
     page = _page(request, job_list_rows(visible), sort)
     _rows_prepare(page.object_list)
     context = {
-        "form": form,
-        "form_key": form.render_key() if not wants_partial(request) else "",
         "page": page,
-        "total": _total(visible),
+        "total": total,
         **_poll_context(request, page.object_list, watch=_watch_cursor(page, sort)),
     }
-    template = "jobs/job_list.html#results" if wants_partial(request) else "jobs/job_list.html"
-    return render(request, template, context)
+    results = render_to_string("jobs/job_list.html#results", context, request)
+    return results, context["live_ids"]
 
 
 def _page(request: HttpRequest, jobs, sort: str) -> KeysetPage:
@@ -86,10 +175,8 @@ def _page(request: HttpRequest, jobs, sort: str) -> KeysetPage:
     return page
 
 
-def _total(visible) -> str:
-    """How many jobs the filters find, counted up to JOBS_COUNTED (an index scan of at most
-    that many rows, not of every job)."""
-    found = visible.order_by().values("pk")[: JOBS_COUNTED + 1].count()
+def _total(found: int) -> str:
+    """How many jobs the filters find, as counted: up to JOBS_COUNTED."""
     if found > JOBS_COUNTED:
         return f"more than {intcomma(JOBS_COUNTED)} jobs"
     return f"{intcomma(found)} job{pluralize(found)}"

@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 from uuid import UUID
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.cache import cache
@@ -24,6 +25,7 @@ from django.views.decorators.http import condition, require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from commandcenter.lib import numbers
+from commandcenter.lib.prepared import PreparedQuery
 from jobs.models import TERMINAL_STATUSES, Job, JobAsset, JobStatus, JobType
 from jobs.preview import REJECTS_SHOWN, asset_preview, rejects_head
 from jobs.selectors import job_list, output_download_link
@@ -168,12 +170,23 @@ STATUS_UNUSED = (
 )  # fmt: skip
 
 
+def _status_state_query(is_staff: bool, *, user_id: int, job_uuid: UUID):
+    user = get_user_model()(pk=user_id, is_staff=is_staff)
+    return job_list(user=user).filter(uuid=job_uuid).order_by().values_list(*ETAG_FIELDS)[:1]
+
+
+# Polled every second by everyone who watches a running job: compiled once (building it cost
+# the ORM twenty times what SQLite takes to run it).
+_status_state = PreparedQuery(_status_state_query)
+
+
 def _status_etag(request: HttpRequest, job_uuid: UUID) -> str | None:
     """The live region's validator: the job's state (progress and log come with updated_at),
     read as plain values with the visibility check in the same query; a job that has ended
     gets none (its 286 ends the polling)."""
-    found = job_list(user=request.user).filter(uuid=job_uuid).order_by().values_list(*ETAG_FIELDS)
-    state = request.status_state = next(iter(found[:1]), None)
+    user = request.user
+    found = _status_state.rows(bool(user.is_staff), user_id=user.pk, job_uuid=job_uuid)
+    state = request.status_state = found[0] if found else None
     if state is None or state[_STATUS_AT] in TERMINAL_STATUSES:
         return None
     request.status_etag = etag(request, "status", *state)

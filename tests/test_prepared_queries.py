@@ -1,0 +1,106 @@
+"""Prepared queries (commandcenter/lib/prepared.py) give what their query sets give."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from commandcenter.lib.prepared import PreparedQuery
+from jobs.models import Job, JobStatus
+from jobs.selectors import job_list
+from jobs.views._common import ETAG_FIELDS
+from tests.jobs.test_job_list_rows import make_job
+
+pytestmark = pytest.mark.django_db
+
+
+def _visible_state(is_staff, *, user_id, job_uuid):
+    user = get_user_model()(pk=user_id, is_staff=is_staff)
+    return job_list(user=user).filter(uuid=job_uuid).order_by().values_list(*ETAG_FIELDS)[:1]
+
+
+visible_state = PreparedQuery(_visible_state)
+
+
+def test_a_prepared_query_gives_each_user_what_its_query_set_gives(
+    alice, bob, charlie, staff, alice_snapshot
+):
+    job = make_job(alice_snapshot, alice, status=JobStatus.RUNNING, started_at=timezone.now())
+    for user in (alice, bob, charlie, staff):
+        expected = list(
+            job_list(user=user).filter(uuid=job.uuid).order_by().values_list(*ETAG_FIELDS)
+        )
+        got = visible_state.rows(user.is_staff, user_id=user.pk, job_uuid=job.uuid)
+        assert got == expected, user.username
+    assert visible_state.rows(False, user_id=charlie.pk, job_uuid=job.uuid) == []
+    # Values as the ORM gives them: a UUID, aware datetimes, the status' text.
+    (state,) = visible_state.rows(False, user_id=alice.pk, job_uuid=job.uuid)
+    assert state[0] == job.uuid and state[1] == "RUNNING" and state[3].tzinfo is not None
+
+
+def test_another_job_or_user_is_asked_for_with_the_same_sql(alice, bob, alice_snapshot):
+    jobs = [make_job(alice_snapshot, alice) for _ in range(3)]
+    for job in jobs:
+        (state,) = visible_state.rows(False, user_id=bob.pk, job_uuid=job.uuid)
+        assert state[0] == job.uuid
+    assert visible_state.rows(False, user_id=bob.pk, job_uuid=uuid.uuid4()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_thread_compiles_it_for_its_own_connection(alice, alice_snapshot):
+    job = make_job(alice_snapshot, alice)
+    expected = visible_state.rows(False, user_id=alice.pk, job_uuid=job.uuid)
+    got = []
+
+    def other_thread():
+        from django.db import connections
+
+        try:
+            got.extend(visible_state.rows(False, user_id=alice.pk, job_uuid=job.uuid))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join(30)
+    assert expected and got == expected
+
+
+def test_a_none_is_asked_for_as_the_query_set_asks_for_it(alice, alice_snapshot):
+    placed = make_job(alice_snapshot, alice)
+    unplaced = make_job(alice_snapshot, alice)
+    Job.objects.filter(pk=unplaced.pk).update(runtime=None)
+    by_runtime = PreparedQuery(
+        lambda *, runtime_id: Job.objects.filter(runtime_id=runtime_id).values_list("pk")
+    )
+
+    assert by_runtime.rows(runtime_id=None) == [(unplaced.pk,)]  # IS NULL, not = NULL
+    assert by_runtime.rows(runtime_id=placed.runtime_id) == [(placed.pk,)]
+
+
+def test_a_value_the_orm_changes_on_its_way_to_the_sql_is_asked_for_unprepared(
+    alice, bob, alice_snapshot
+):
+    make_job(alice_snapshot, alice)
+    bobs = make_job(alice_snapshot, bob)
+    by_name = PreparedQuery(
+        lambda *, text: Job.objects.filter(created_by__username__icontains=text).values_list("pk")
+    )
+    assert by_name.rows(text="bo") == [(bobs.pk,)]  # in a LIKE pattern: built each time
+    assert by_name.count(text="bo") == 1
+
+
+def test_a_prepared_count_counts_what_the_query_set_counts(alice, charlie, alice_snapshot):
+    for _ in range(3):
+        make_job(alice_snapshot, alice)
+    visible = PreparedQuery(
+        lambda is_staff, *, user_id: job_list(
+            user=get_user_model()(pk=user_id, is_staff=is_staff)
+        ).values_list("pk")[:2]
+    )
+    assert visible.count(False, user_id=alice.pk) == 2  # its LIMIT counts
+    assert visible.count(False, user_id=charlie.pk) == 0

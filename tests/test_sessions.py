@@ -1,0 +1,78 @@
+"""Sessions and the user of a request are read from the database on every request (by
+prepared queries): a log-out, a password change or a deactivation counts at the next request,
+in every process and for every client holding the session."""
+
+from __future__ import annotations
+
+from django.contrib.auth import SESSION_KEY
+from django.test import Client
+from django.urls import reverse
+
+from tests.conftest import PASSWORD
+
+
+def _logged_in(alice) -> Client:
+    client = Client()
+    assert (
+        client.post(reverse("login"), {"username": "alice", "password": PASSWORD}).status_code
+        == 302
+    )
+    return client
+
+
+def _copy(client: Client) -> Client:
+    """Another client with the same cookies: another tab, or a request another web process
+    serves."""
+    other = Client()
+    other.cookies = client.cookies.__class__(client.cookies)
+    return other
+
+
+def test_a_logged_in_request_sees_its_user(alice):
+    client = _logged_in(alice)
+    page = client.get(reverse("jobs-list"))
+    assert page.status_code == 200
+    assert page.wsgi_request.user == alice
+    assert client.session[SESSION_KEY] == str(alice.pk)
+
+
+def test_log_out_ends_the_session_for_every_client_that_holds_it(alice):
+    client = _logged_in(alice)
+    other = _copy(client)
+    assert other.get(reverse("jobs-list")).status_code == 200
+
+    client.post(reverse("logout"))
+
+    answer = other.get(reverse("jobs-list"))
+    assert answer.status_code == 302 and answer["Location"].startswith("/login/")
+
+
+def test_a_password_change_ends_the_users_other_sessions(alice):
+    client = _logged_in(alice)
+    assert client.get(reverse("jobs-list")).status_code == 200
+
+    alice.set_password("another horse battery staple")
+    alice.save()
+
+    answer = client.get(reverse("jobs-list"))
+    assert answer.status_code == 302 and answer["Location"].startswith("/login/")
+
+
+def test_a_deactivated_or_deleted_user_is_logged_out_at_the_next_request(alice, bob):
+    client = _logged_in(alice)
+    alice.is_active = False
+    alice.save()
+    assert client.get(reverse("jobs-list")).status_code == 302
+
+    bobs = Client()
+    bobs.post(reverse("login"), {"username": "bob", "password": PASSWORD})
+    assert bobs.get(reverse("jobs-list")).status_code == 200
+    bob.delete()
+    assert bobs.get(reverse("jobs-list")).status_code == 302
+
+
+def test_a_made_up_session_cookie_is_no_session(alice):
+    client = Client()
+    client.cookies["sessionid"] = "x" * 32
+    answer = client.get(reverse("jobs-list"))
+    assert answer.status_code == 302
