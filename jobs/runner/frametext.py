@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -48,28 +48,54 @@ def rows_joined(columns: list[list[bytes]], separators: list[bytes], end: bytes)
 # --- JSON lines ------------------------------------------------------------------------------
 
 
-def json_columns(
-    frame: pd.DataFrame, cells_of: Callable[[pd.Series], list[Any]], dumps: Callable[[Any], bytes]
-) -> list[Callable[[int, int], list[bytes]]]:
-    """For each column of FRAME, f(start, stop) -> the JSON text of its cells in rows
-    START:STOP. Numbers and booleans by one orjson call per piece; other columns cell by cell,
-    DUMPS(value) of the values CELLS_OF(series) gives (what a dict per row held)."""
-    makers = []
+def _texts_cells(values: list[str]) -> list[bytes]:
+    """The JSON text of strings without their quotes, from one orjson call: inside a JSON
+    string a quote is always escaped, so '","' only ever stands between two of them."""
+    return orjson.dumps(values)[2:-2].split(b'","')
+
+
+def json_rows(
+    frame: pd.DataFrame,
+    *,
+    rows: int,
+    cells_of: Callable[[pd.Series], list[Any]],
+    dumps: Callable[[Any], bytes],
+) -> Iterator[bytes]:
+    """FRAME as JSON lines, ROWS rows at a time. Numbers and booleans by one orjson call per
+    column, so are columns of strings alone (their quotes go in the separators); other
+    columns cell by cell, DUMPS(value) of the values CELLS_OF(series) gives (what a dict per
+    row held)."""
+    makers, quoted = [], []
     for i in range(frame.shape[1]):
         series = frame.iloc[:, i]
         if isinstance(series.dtype, np.dtype) and series.dtype in _ARRAY_DTYPES:
             values = series.to_numpy()
             makers.append(lambda start, stop, v=values: _array_cells(v[start:stop]))
-        else:
-            cells = cells_of(series)
-            makers.append(lambda start, stop, c=cells: list(map(dumps, c[start:stop])))
-    return makers
+            quoted.append(False)
+            continue
+        cells = cells_of(series)
+        texts = set(map(type, cells)) == {str}
+        makers.append(
+            (lambda start, stop, c=cells: _texts_cells(c[start:stop]))
+            if texts
+            else (lambda start, stop, c=cells: list(map(dumps, c[start:stop])))
+        )
+        quoted.append(texts)
+    separators, end = _json_row_parts([str(c) for c in frame.columns], quoted)
+    for start in range(0, len(frame), rows):
+        yield rows_joined([cells(start, start + rows) for cells in makers], separators, end)
 
 
-def json_row_parts(keys: list[str]) -> tuple[list[bytes], bytes]:
-    """The separators before each field of a JSON object with KEYS, and its end."""
+def _json_row_parts(keys: list[str], quoted: list[bool]) -> tuple[list[bytes], bytes]:
+    """What comes before each field of a JSON object with KEYS, and its end; a QUOTED
+    field's quotes with them."""
+    opening = [b'"' if q else b"" for q in quoted]
+    closing = [b"", *opening[:-1]]
     names = [orjson.dumps(key) for key in keys]
-    return [b"{" + names[0] + b":", *(b"," + name + b":" for name in names[1:])], b"}\n"
+    separators = [
+        closing[i] + (b"," if i else b"{") + names[i] + b":" + opening[i] for i in range(len(keys))
+    ]
+    return separators, opening[-1] + b"}\n"
 
 
 # --- CSV ---------------------------------------------------------------------------------------
