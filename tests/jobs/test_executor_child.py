@@ -456,6 +456,18 @@ def test_the_child_imports_no_django(tmp_path):
     assert run.output() == [[]]
 
 
+def test_the_child_reads_arrow_data_into_memory_it_gives_back(tmp_path):
+    # glibc's, not mimalloc's, which keeps what the read-ahead freed (jobs/worker/process.py).
+    source = """
+    import pyarrow
+    # modelop.score
+    def action(datum):
+        yield pyarrow.default_memory_pool().backend_name
+    """
+    run = run_child(tmp_path, source, {"in.jsonl": jsonl({"x": 1})})
+    assert run.output() == ["system"]
+
+
 def test_several_inputs_are_scored_in_order_and_errors_name_the_input(tmp_path):
     source = """
     # modelop.score
