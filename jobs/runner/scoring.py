@@ -31,7 +31,13 @@ import pandas as pd
 from jobs.runner.errors import JobError
 from jobs.runner.events import Counts, Events
 from jobs.runner.modelcode import ModelCode, describe, log_traceback
-from jobs.runner.readers import CsvReader, ParquetReader, Reader, reader_open
+from jobs.runner.readers import (
+    CsvReader,
+    ParquetReader,
+    Reader,
+    arrow_memory_streamed,
+    reader_open,
+)
 from jobs.runner.rejects import RejectLimits, Rejects
 from jobs.runner.schemas import SchemaCheck
 from jobs.runner.spec import JobSpec
@@ -330,6 +336,8 @@ class ScoringRun:
             reader.prefetch(self.spec.chunk_bytes)
 
     def run(self) -> Counts:
+        if self.tags.batch or not self.tags.recordsets_in:
+            arrow_memory_streamed()
         try:
             if self.tags.batch:
                 self._each_input(self._batch)

@@ -37,7 +37,6 @@ _PASSED_THROUGH = (
     "MKL_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
     "MALLOC_TRIM_THRESHOLD_",
-    "ARROW_DEFAULT_MEMORY_POOL",
 )
 
 EOF = None  # put on the queue when the child's event channel closes
@@ -58,11 +57,6 @@ def child_environment(*, pythonpath: str, tmpdir: str, user: str = "") -> dict[s
     # half their time in the kernel. Keeping up to 128 MiB halves per-record run time; peak
     # memory is unchanged (it is the same high-water mark).
     env.setdefault("MALLOC_TRIM_THRESHOLD_", str(128 * 1024 * 1024))
-    # Arrow's buffers from glibc too, not from the mimalloc pool pyarrow picks by default:
-    # mimalloc keeps what the read-ahead of a streamed input freed (40 MB of a 330 MB model
-    # process, reading a CSV file in 1 MiB blocks); glibc maps a block that large on its own
-    # and gives it back when it is freed. Time per record did not change measurably.
-    env.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     env.update(
         PYTHONPATH=pythonpath,
         TMPDIR=tmpdir,  # inside the work dir, so temporary files go when it goes
