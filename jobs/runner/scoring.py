@@ -337,7 +337,8 @@ class ScoringRun:
             reader.prefetch(self.spec.chunk_bytes)
 
     def run(self) -> Counts:
-        if self.tags.batch or not self.tags.recordsets_in:
+        streamed = self.tags.batch or not self.tags.recordsets_in
+        if streamed and any(item.format == "csv" for item in self.spec.inputs):
             arrow_memory_streamed()
         try:
             if self.tags.batch:
