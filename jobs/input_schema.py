@@ -12,10 +12,13 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas and pyarrow are imported when a head is read, not with this module: the URLconf
+# imports it, and so every web and worker process, where they would hold over 100 MB.
 
 HEAD_ROWS = 10
 _MAX_JSON_BYTES = 2 * 1024 * 1024
@@ -34,6 +37,8 @@ class InputHead:
 
 
 def _avro_type(dtype) -> str:
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(dtype):
         return "boolean"
     if pd.api.types.is_integer_dtype(dtype):
@@ -44,6 +49,9 @@ def _avro_type(dtype) -> str:
 
 
 def _frame(handle, fmt: str, limit: int) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
     if fmt == "csv":
         return pd.read_csv(handle, nrows=limit)
     if fmt == "jsonl":
@@ -70,6 +78,9 @@ def _frame(handle, fmt: str, limit: int) -> pd.DataFrame:
 def input_head(*, fmt: str, data: str = "", file=None, limit: int = HEAD_ROWS) -> InputHead:
     """The first LIMIT records of pasted DATA or a stored FILE, with the Avro type of each
     column as pandas reads it; an InputHead whose error says why not."""
+    import pandas as pd
+    import pyarrow as pa
+
     try:
         if file is not None:
             with file.open("rb") as handle:

@@ -11,11 +11,9 @@ import csv
 import io
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from jobs.models import JobAsset
 
@@ -81,8 +79,18 @@ def _csv_head(handle, limit: int) -> Preview:
 
 
 def _parquet_head(handle, limit: int) -> Preview:
+    # Imported here: the web and worker processes need pyarrow (and its 100 MB of memory)
+    # only to preview a Parquet file.
+    import pyarrow.parquet as pq
+
     batch = next(pq.ParquetFile(handle).iter_batches(batch_size=limit), None)
     return _table(batch.to_pylist() if batch is not None else [])
+
+
+def arrow_errors() -> tuple[type[Exception], ...]:
+    """pyarrow's errors, once a reader has imported it (before that none can be raised)."""
+    pa = sys.modules.get("pyarrow")
+    return (pa.ArrowException,) if pa is not None else ()
 
 
 READERS = {"jsonl": _jsonl_head, "json": _json_head, "csv": _csv_head, "parquet": _parquet_head}
@@ -100,7 +108,7 @@ def asset_preview(asset: JobAsset, *, limit: int = PREVIEW_ROWS) -> Preview:
     try:
         with asset.file.open("rb") as handle:
             return reader(handle, limit)
-    except (OSError, ValueError, UnicodeDecodeError, csv.Error, pa.ArrowException) as exc:
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error, *arrow_errors()) as exc:
         logger.info("no preview for asset %s: %s", asset.uuid, exc)
         return Preview(error=f"The output could not be previewed ({exc.__class__.__name__}).")
 

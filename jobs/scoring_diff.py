@@ -16,13 +16,16 @@ import json
 import logging
 import math
 from dataclasses import dataclass, field
-
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from jobs.models import Job, JobAsset, JobStatus, JobType
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy, pandas and pyarrow are imported where a diff is computed, not with this module: the
+# URLconf imports it, and so every web and worker process (Celery's start checks load it),
+# where they would hold over 100 MB for a page few open.
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +111,9 @@ def input_signature(job: Job) -> list[tuple]:
 
 def _frames(asset: JobAsset):
     """The output's records as DataFrames of at most CHUNK_ROWS rows, streamed."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
     handle = asset.file.open("rb")
     try:
         if asset.format == "parquet":
@@ -135,6 +141,9 @@ def _read(
 ) -> tuple[pd.DataFrame, bool]:
     """The first LIMIT (SAMPLE_LIMIT) records of JOB's output, only COLUMNS of them when
     given (a chunk's other columns are dropped as it is read), and whether there were more."""
+    import pandas as pd
+    import pyarrow as pa
+
     limit = SAMPLE_LIMIT if limit is None else limit
     output = job.output_asset()
     if output is None or output.is_external or not output.file:
@@ -193,6 +202,9 @@ def scoring_diff(
     *, a: Job, b: Job, score: str = "", key: str = "", segment: str = "", threshold: float = 0.5
 ) -> Diff:
     """Job B against job A (e.g. challenger against champion). DiffError says why not."""
+    import numpy as np
+    import pandas as pd
+
     _check(a, "A")
     _check(b, "B")
     diff = Diff(a=a, b=b, threshold=threshold, same_input=input_signature(a) == input_signature(b))
@@ -289,6 +301,8 @@ def scoring_diff(
 
 
 def _histogram(diff: Diff, na: pd.Series, nb: pd.Series) -> None:
+    import numpy as np
+
     lo, hi = float(min(na.min(), nb.min())), float(max(na.max(), nb.max()))
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
@@ -301,6 +315,8 @@ def _histogram(diff: Diff, na: pd.Series, nb: pd.Series) -> None:
 
 
 def _segments(diff: Diff, joined: pd.DataFrame, agree, na, nb) -> None:
+    import pandas as pd
+
     data = pd.DataFrame({"segment": joined[diff.segment].astype(str), "agree": agree.astype(float)})
     if diff.numeric:
         data["a"], data["b"] = na, nb
@@ -326,6 +342,8 @@ def _segments(diff: Diff, joined: pd.DataFrame, agree, na, nb) -> None:
 
 def _plain(value):
     """A value for JSON and the page: numpy scalars as Python ones, NaN as None."""
+    import numpy as np
+
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

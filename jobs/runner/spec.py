@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 SPEC_VERSION = 2
+# A training job's artifacts: here in the work dir, as ModelOp models expect. Here, not in
+# training.py, so that the worker reads them without importing pandas.
+OUTPUT_DIR = "outputDir"
 
 
 @dataclass
@@ -63,3 +66,8 @@ class JobSpec:
             raise ValueError(f"spec version {data.get('version')!r} is not {SPEC_VERSION}")
         data["inputs"] = [InputFile(**item) for item in data["inputs"]]
         return cls(**data)
+
+
+def manifest_path(spec: JobSpec) -> Path:
+    """Where a training child leaves what it trained, next to the staged output."""
+    return Path(spec.rejects_path).parent / "training.json"

@@ -23,15 +23,9 @@ from jobs.runner.readers import reader_open
 from jobs.runner.rejects import RejectLimits, Rejects
 from jobs.runner.schemas import SchemaCheck
 from jobs.runner.scoring import frames_checked
-from jobs.runner.spec import JobSpec
+from jobs.runner.spec import OUTPUT_DIR, JobSpec, manifest_path
 
-OUTPUT_DIR = "outputDir"  # relative to the work dir, as ModelOp models expect
 _HASH_CHUNK = 1024 * 1024
-
-
-def manifest_path(spec: JobSpec) -> Path:
-    """Where the child leaves what it trained, next to the staged output."""
-    return Path(spec.rejects_path).parent / "training.json"
 
 
 def fingerprint(spec: JobSpec, *, rows: int) -> dict:

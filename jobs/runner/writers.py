@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import functools
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -17,6 +16,7 @@ import orjson
 import pandas as pd
 
 from jobs.runner.errors import JobError
+from jobs.runner.frametext import csv_columns, csv_header, json_rows, rows_joined
 from jobs.runner.readers import arrow
 
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
@@ -50,49 +50,27 @@ def json_line(value: Any) -> bytes:
     return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS)
 
 
-# Between records in one orjson call: orjson writes a raw newline nowhere else (not even in
-# strings, where it is \n), so each one ends one record.
-_RECORD_END = orjson.Fragment(b"\n")
 _LIST_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-_FRAME_ROWS = 10_000  # rows encoded at once: memory stays flat for a DataFrame of all input
+# Rows encoded at once: memory stays flat for a DataFrame of all input (bytes.join takes 80
+# bytes for each item it joins, two per cell).
+_FRAME_ROWS = 2_000
 
 
 def _frame_json_lines(frame: pd.DataFrame) -> bytes:
-    """FRAME as JSON lines, floats in their shortest form that reads back to the same double
-    (as repr and orjson write them): pandas' own encoder prints 35.8 as 35.799999999999997
-    and keeps at most 15 digits."""
+    """FRAME as JSON lines, the text a dict per row would give (jobs/runner/frametext.py),
+    floats in their shortest form that reads back to the same double (as repr and orjson
+    write them): pandas' own encoder prints 35.8 as 35.799999999999997 and keeps at most 15
+    digits."""
     if not frame.columns.is_unique:
         raise ValueError("DataFrame columns must be unique for orient='records'.")
-    keys = [str(c) for c in frame.columns]
-    build = _records_builder(len(keys))
-    parts = []
-    for start in range(0, len(frame), _FRAME_ROWS):
-        piece = frame.iloc[start : start + _FRAME_ROWS]
-        # One dumps of [record, newline, record, ...]: a dumps per record costs several
-        # times as much, and to_dict("records") more again.
-        items: list[Any] = [_RECORD_END] * (2 * len(piece) - 1)
-        items[::2] = build(*keys, *(_json_cells(piece.iloc[:, i]) for i in range(len(keys))))
-        text = orjson.dumps(items, default=_json_default, option=_LIST_OPTIONS)
-        parts.append(text[1:-1].replace(b",\n,", b"\n") + b"\n")
-    return b"".join(parts)
+    if not frame.shape[1]:
+        return b"{}\n" * len(frame)
+    return b"".join(json_rows(frame, rows=_FRAME_ROWS, cells_of=_json_cells, dumps=_json_dumps))
 
 
-@functools.cache
-def _records_builder(width: int):
-    """f(key_0, ..., key_N-1, column_0, ..., column_N-1) -> [{key_0: cell, ...}, ...], the
-    rows as dicts: a dict display costs less than half of dict(zip(keys, row)) per row. Only
-    the width makes the code; the keys are arguments."""
-    keys = ", ".join(f"k{i}" for i in range(width))
-    columns = ", ".join(f"c{i}" for i in range(width))
-    cells = ", ".join(f"v{i}" for i in range(width))
-    display = ", ".join(f"k{i}: v{i}" for i in range(width))
-    source = (
-        f"def build({keys}{', ' if width else ''}{columns}):\n"
-        f"    return [{{{display}}} for {cells}{',' if width == 1 else ''} in zip({columns})]\n"
-    )
-    namespace: dict[str, Any] = {}
-    exec(compile(source, "<records builder>", "exec"), namespace)  # noqa: S102 - no user text
-    return namespace["build"]
+def _json_dumps(value: Any) -> bytes:
+    """One cell's JSON text, as orjson writes it inside a record."""
+    return orjson.dumps(value, default=_json_default, option=_LIST_OPTIONS)
 
 
 def _json_cells(series: pd.Series) -> list[Any]:
@@ -207,7 +185,7 @@ class JsonArrayWriter(JsonLinesWriter):
 class CsvWriter(Writer):
     def __init__(self, *, path: str, name: str) -> None:
         super().__init__(path=path, name=name)
-        self.file = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self.file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
         self.columns: list[str] | None = None
 
     def write_values(self, values: list[Any]) -> None:
@@ -223,7 +201,18 @@ class CsvWriter(Writer):
             frame = frame.rename(columns=str)
             self._no_new_columns(frame.columns, self.columns)
             frame = frame.reindex(columns=self.columns)
-        frame.to_csv(self.file, header=self.file.tell() == 0, index=False)
+        header = self.file.tell() == 0
+        names_plain = all(isinstance(c, str) for c in frame.columns)
+        columns = csv_columns(frame) if names_plain else None
+        if columns is None:  # a kind of column pandas writes its own way (dates, categories)
+            frame.to_csv(self.file, header=header, index=False, mode="wb", encoding="utf-8")
+            return
+        if header:
+            self.file.write(csv_header(self.columns))
+        separators = [b"", *[b","] * (len(columns) - 1)]
+        for start in range(0, len(frame), _FRAME_ROWS):
+            cells = [column(start, start + _FRAME_ROWS) for column in columns]
+            self.file.write(rows_joined(cells, separators, b"\n"))
 
     def close(self) -> None:
         self.file.close()

@@ -25,10 +25,9 @@ from jobs.spark.contract import function_parameters, is_pyspark, spark_refusal
 from jobs.spark.executor import FILES_FROM_SPARK
 from jobs.spark.outputs import PARTS_FOLDER, parts_join, parts_rows, spark_format
 from jobs.spark.progress import Progress
-from jobs.spark.session import session_start
+from jobs.spark.session import RUNTIME_ZIP, session_start
 from jobs.spark.sources import RecordNumbers, connectors_check, inputs_read
 
-RUNTIME_ZIP = ".moc/moc-runtime.zip"  # our runner code for the Python workers (addPyFile)
 SPARK_MODEL_SUFFIX = ".sparkmodel.zip"  # a PySpark model folder kept as one attachment
 SAMPLE_ROWS = 20  # scored on the driver to learn the output schema when there is no .avsc
 _KINDS = {"scoring": "score", "metrics": "metrics", "training": "train"}

@@ -13,6 +13,7 @@ from pathlib import Path
 from jobs.runner.errors import JobError
 
 SECRET_FILE = "spark-secret.json"  # beside spec.json, outside the model's reach
+RUNTIME_ZIP = ".moc/moc-runtime.zip"  # our runner code for the Python workers (addPyFile)
 
 
 def secrets_take(spec_path: str) -> dict:

@@ -15,16 +15,13 @@ import queue
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from django.conf import settings
 
 from dryruns.models import DryRun
 from jobs.models import Job, JobAsset
-from jobs.preview import READERS, Preview
+from jobs.preview import READERS, Preview, arrow_errors
 from jobs.runner.errors import JobError
-from jobs.runner.spec import JobSpec
-from jobs.runner.training import OUTPUT_DIR
+from jobs.runner.spec import OUTPUT_DIR, JobSpec
 from jobs.worker.process import EOF, exit_description, log_tail
 from jobs.worker.workdir import WorkDir, model_process_start, staged_file, workdir_prepare
 
@@ -255,7 +252,7 @@ def _sample(path: Path, fmt: str, limit: int, *, name: str) -> tuple[Path, int]:
         raise JobError(f"input '{name}': no sample of the {fmt!r} format")
     try:
         count = sampler(path, dest, limit)
-    except (ValueError, UnicodeDecodeError, csv.Error, OSError, pa.ArrowException) as exc:
+    except (ValueError, UnicodeDecodeError, csv.Error, OSError, *arrow_errors()) as exc:
         raise JobError(f"input '{name}' could not be read for a sample: {exc}") from None
     path.unlink()
     return dest, count
@@ -299,6 +296,9 @@ def _sample_json(path: Path, dest: Path, limit: int) -> int:
 
 
 def _sample_parquet(path: Path, dest: Path, limit: int) -> int:
+    import pyarrow as pa  # here: the worker holds pyarrow only once it samples Parquet
+    import pyarrow.parquet as pq
+
     parquet = pq.ParquetFile(path)
     batch = next(parquet.iter_batches(batch_size=limit), None)
     table = (

@@ -18,8 +18,7 @@ from jobs.models import Job, JobAsset, JobType, Runtime
 from jobs.runner.errors import JobError
 from jobs.runner.smarttags import SmartTags
 from jobs.spark.contract import function_parameters, is_pyspark
-from jobs.spark.driver import RUNTIME_ZIP
-from jobs.spark.session import SECRET_FILE
+from jobs.spark.session import RUNTIME_ZIP, SECRET_FILE
 from jobs.worker.sparkdata import Plan
 
 # A JVM's threads count against RLIMIT_NPROC; a local[*] driver runs a few hundred.

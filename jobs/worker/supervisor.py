@@ -29,8 +29,7 @@ from jobs.assets import Declined, output_target
 from jobs.metrics_size import metrics_fit
 from jobs.models import Job, JobStatus
 from jobs.runner.errors import JobError
-from jobs.runner.spec import JobSpec
-from jobs.runner.training import OUTPUT_DIR, manifest_path
+from jobs.runner.spec import OUTPUT_DIR, JobSpec, manifest_path
 from jobs.services import job_claim as _job_claim
 from jobs.services import job_complete, job_publish_decide
 from jobs.services import job_fail as _job_fail

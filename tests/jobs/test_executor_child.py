@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+import pytest
 from django.conf import settings
 
 from jobs.runner.smarttags import parse_smart_tags
@@ -454,6 +455,34 @@ def test_the_child_imports_no_django(tmp_path):
     """
     run = run_child(tmp_path, source, {"in.jsonl": jsonl({"x": 1})})
     assert run.output() == [[]]
+
+
+@pytest.mark.parametrize("tags", ["", "# moc.batch: true"], ids=["per-record", "batch"])
+def test_a_streamed_input_is_read_into_memory_given_back_when_freed(tmp_path, tags):
+    # glibc's, not mimalloc's, which keeps what the read-ahead freed (readers.py).
+    source = f"""
+    {tags}
+    import pyarrow
+    # modelop.score
+    def action(datum):
+        yield {{"pool": pyarrow.default_memory_pool().backend_name}}
+    """
+    run = run_child(tmp_path, source, {"in.csv": "x\n1\n"})
+    assert run.returncode == 0, run.log
+    assert run.output() == [{"pool": "system"}]
+
+
+def test_an_input_read_whole_keeps_arrows_own_memory_pool(tmp_path):
+    source = """
+    # modelop.recordsets.0: true
+    import pyarrow
+    # modelop.score
+    def action(df):
+        yield {"pool": pyarrow.default_memory_pool().backend_name}
+    """
+    run = run_child(tmp_path, source, {"in.csv": "x\n1\n"})
+    assert run.returncode == 0, run.log
+    assert run.output()[0]["pool"] != "system"
 
 
 def test_several_inputs_are_scored_in_order_and_errors_name_the_input(tmp_path):
