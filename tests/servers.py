@@ -461,3 +461,12 @@ def webhdfs_server(tmp_path_factory) -> Iterator[WebHdfsServer]:
     server = WebHdfsServer(root, denied=("/secure",)).start()
     yield server
     server.stop()
+
+
+def spark_parts(tmp_path: Path, names=("part-00000-a.json", "part-00001-a.json")) -> list[Path]:
+    """A folder of part files as a Spark job leaves it in its work dir: a record in each."""
+    folder = tmp_path / "spark-output"
+    folder.mkdir()
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(f'{{"id": {i}}}\n'.encode())
+    return sorted(folder.iterdir())

@@ -139,16 +139,20 @@ def staged_file(path: str | Path, *, root: Path, what: str) -> Path | None:
         info = os.lstat(path)
     except FileNotFoundError:
         return None
-    real = Path(os.path.realpath(path))
     if (
         stat.S_ISLNK(info.st_mode)
         or not stat.S_ISREG(info.st_mode)
         or info.st_nlink != 1
-        or not real.is_relative_to(Path(os.path.realpath(root)))
-        or real != Path(os.path.abspath(path))
+        or not _inside(path, root)
     ):
         raise JobError(f"{what} is not a plain file the model wrote (a link or a folder)")
     return path
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether PATH is under ROOT as named: no link on the way leads elsewhere."""
+    real = Path(os.path.realpath(path))
+    return real.is_relative_to(Path(os.path.realpath(root))) and real == Path(os.path.abspath(path))
 
 
 def staged_parts(folder: str | Path, *, root: Path, what: str) -> list[Path] | None:
@@ -160,12 +164,7 @@ def staged_parts(folder: str | Path, *, root: Path, what: str) -> list[Path] | N
         info = os.lstat(folder)
     except FileNotFoundError:
         return None
-    real = Path(os.path.realpath(folder))
-    if (
-        not stat.S_ISDIR(info.st_mode)
-        or not real.is_relative_to(Path(os.path.realpath(root)))
-        or real != Path(os.path.abspath(folder))
-    ):
+    if not stat.S_ISDIR(info.st_mode) or not _inside(folder, root):
         raise JobError(f"{what} is not a folder the model process wrote (a link or a file)")
     if staged_file(folder / "_SUCCESS", root=root, what=what) is None:
         raise JobError(f"{what} was not committed by Spark (no _SUCCESS in its folder)")

@@ -10,7 +10,7 @@ from jobs.assets import AssetError, Declined, connection_test, location_validate
 from jobs.assets import hdfs as hdfs_assets
 from jobs.formats import format_from_name
 from jobs.models import JobAsset
-from tests.servers import closed_port
+from tests.servers import closed_port, spark_parts
 
 IN, OUT = JobAsset.Direction.INPUT, JobAsset.Direction.OUTPUT
 
@@ -198,14 +198,6 @@ def test_an_old_file_left_aside_by_a_worker_that_died_is_put_back_first(
 # --- A folder of part files (a Spark job's output) ---------------------------------------------
 
 
-def _parts(tmp_path, names=("part-00000-a.json", "part-00001-a.json")):
-    folder = tmp_path / "spark-output"
-    folder.mkdir()
-    for i, name in enumerate(names):
-        (folder / name).write_bytes(f'{{"id": {i}}}\n'.encode())
-    return sorted(folder.iterdir())
-
-
 def test_a_folder_of_parts_replaces_the_folder_that_was_there(
     webhdfs_server, hadoop, put, tmp_path
 ):
@@ -213,7 +205,7 @@ def test_a_folder_of_parts_replaces_the_folder_that_was_there(
     target = hdfs_assets.Target(_asset(hadoop, "hdfs://nn/results/scores", direction=OUT,
                                        fmt="jsonl"))  # fmt: skip
 
-    published = target.publish_parts(parts=_parts(tmp_path))
+    published = target.publish_parts(parts=spark_parts(tmp_path))
 
     folder = webhdfs_server.local("/results/scores")
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -240,7 +232,7 @@ def test_a_folder_publish_that_does_not_finish_keeps_the_old_folder(
         webhdfs_server.fail_next_write = True
 
     with pytest.raises((Declined, AssetError)):
-        target.publish_parts(parts=_parts(tmp_path),
+        target.publish_parts(parts=spark_parts(tmp_path),
                              decide=(lambda record: False) if how == "declined" else None)  # fmt: skip
 
     assert [p.name for p in webhdfs_server.local("/results").iterdir()] == ["scores"]
@@ -255,7 +247,7 @@ def test_a_folder_of_parts_onto_a_file_is_refused(webhdfs_server, hadoop, put, t
                                        fmt="jsonl"))  # fmt: skip
 
     with pytest.raises(AssetError, match="is a file; a Spark job's output is a folder"):
-        target.publish_parts(parts=_parts(tmp_path))
+        target.publish_parts(parts=spark_parts(tmp_path))
     assert webhdfs_server.local("/results/scores").read_bytes() == b"a file\n"
 
 

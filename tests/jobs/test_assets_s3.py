@@ -14,7 +14,7 @@ from jobs.assets import AssetError, Declined, connection_test, location_validate
 from jobs.assets import s3 as s3_assets
 from jobs.formats import format_from_name
 from jobs.models import JobAsset
-from tests.servers import closed_port
+from tests.servers import closed_port, spark_parts
 
 IN, OUT = JobAsset.Direction.INPUT, JobAsset.Direction.OUTPUT
 
@@ -239,14 +239,6 @@ def test_a_publish_declined_at_the_point_of_no_return_keeps_the_object_that_was_
     assert "Uploads" not in client.list_multipart_uploads(Bucket=s3_bucket)
 
 
-def _parts(tmp_path, names=("part-00000-a.json", "part-00001-a.json")):
-    folder = tmp_path / "spark-output"
-    folder.mkdir()
-    for i, name in enumerate(names):
-        (folder / name).write_bytes(f'{{"id": {i}}}\n'.encode())
-    return sorted(folder.iterdir())
-
-
 def _keys(s3_server, bucket, prefix=""):
     listed = s3_server.client().list_objects_v2(Bucket=bucket, Prefix=prefix)
     return sorted(o["Key"] for o in listed.get("Contents", []))
@@ -261,7 +253,7 @@ def test_a_folder_of_parts_replaces_the_objects_under_the_prefix(
     target = s3_assets.Target(_asset(lake, f"s3://{s3_bucket}/out/scores", direction=OUT,
                                      fmt="jsonl"))  # fmt: skip
 
-    published = target.publish_parts(parts=_parts(tmp_path))
+    published = target.publish_parts(parts=spark_parts(tmp_path))
 
     assert _keys(s3_server, s3_bucket) == [
         "out/other.json", "out/scores/_SUCCESS", "out/scores/part-00000-a.json",
@@ -281,7 +273,7 @@ def test_a_folder_publish_declined_keeps_the_objects_that_were_there(
                                      fmt="jsonl"))  # fmt: skip
 
     with pytest.raises(Declined):
-        target.publish_parts(parts=_parts(tmp_path), decide=lambda record: False)
+        target.publish_parts(parts=spark_parts(tmp_path), decide=lambda record: False)
 
     assert _keys(s3_server, s3_bucket) == ["out/scores/part-00000-old.json"]
 
