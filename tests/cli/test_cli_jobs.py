@@ -20,6 +20,7 @@ from models_registry.demo import FEATURES
 from models_registry.services import model_create
 from tests.cli.conftest import MOC, assert_error, last_word
 from tests.demo import demo_snapshot
+from tests.workers import wait
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -202,11 +203,13 @@ class _Proxy(BaseHTTPRequestHandler):
     upstream = ""
     lose_job_answer = False
     lost: list[str] = []
+    seen: list[str] = []  # the paths of the requests forwarded, in order
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
         pass
 
     def _forward(self) -> None:
+        self.seen.append(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
@@ -262,7 +265,7 @@ def test_watch_waits_out_a_server_that_stops_answering_for_a_while(
     model = model_create(owner=alice, team=team_alpha, name="slow", source_name="slow.py",
                          source=SLOW)  # fmt: skip
     sample = demo.write_sample_jsonl(tmp_path / "eight.jsonl", 8)  # 4 s of work
-    handler = type("Handler", (_Proxy,), {"upstream": live_server.url})
+    handler = type("Handler", (_Proxy,), {"upstream": live_server.url, "seen": []})
     proxy = _serve(handler)
     port = proxy.server_port
     moc = make_moc(alice, url=f"http://127.0.0.1:{port}")
@@ -272,7 +275,10 @@ def test_watch_waits_out_a_server_that_stops_answering_for_a_while(
                              env=moc.env, cwd=moc.cwd, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        time.sleep(1)
+        # The outage comes once the watch is polling (its first look waits out an outage in
+        # the client instead, and a busy machine may take seconds to start moc).
+        wait(lambda: sum(job_uuid in path for path in handler.seen) >= 2, timeout=60,
+             what="the watch's second look at the job")  # fmt: skip
         proxy.shutdown()
         proxy.server_close()  # the server is gone ...
         time.sleep(3)
