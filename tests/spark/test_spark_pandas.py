@@ -57,17 +57,20 @@ def test_a_per_record_model_scores_json_lines_on_spark(spark_runtime, alice, tea
 
 
 MOSTLY_BAD = """\
+# moc.batch: true
+
 # modelop.score
-def action(record):
-    if record["id"] > 100:
+def action(frame):
+    if len(frame) > 20:  # the 20-record sample that gives the output schema passes
         raise ValueError("too big")
-    yield {"id": record["id"]}
+    yield frame[["id"]]
 """
 
 
 def test_more_rejects_than_a_task_sends_are_all_kept_in_order(spark_runtime, alice, team_alpha):
-    # One partition with more rejects than REJECTS_PER_TASK: the driver gathers them in a
-    # second pass, and rejects.jsonl still has every one, by record number.
+    # One batch, one partition, more rejects than REJECTS_PER_TASK (each record of a batch
+    # whose score raised): the driver gathers them in a second pass, and rejects.jsonl still
+    # has every one, by record number.
     from jobs.spark.executor import REJECTS_PER_TASK
 
     rows = REJECTS_PER_TASK + 600
@@ -77,12 +80,13 @@ def test_more_rejects_than_a_task_sends_are_all_kept_in_order(spark_runtime, ali
     job = wait_for_job(submit(alice, snapshot, spark_runtime, data), timeout=300)
 
     assert job.status == JobStatus.COMPLETE, job.log[-3000:]
-    assert sorted(r["id"] for r in _lines(job)) == list(range(1, 101))
-    assert job.records_rejected == rows - 100  # in one partition (a 4 MB split): > the cap
+    assert _lines(job) == []
+    assert job.records_rejected == rows and job.records_written == 0
+    assert "gathering them in a second pass" in job.log
     with job.output_asset().rejects_file.open("rb") as f:
         rejects = [orjson.loads(line) for line in f]
-    assert [r["record"] for r in rejects] == list(range(101, rows + 1))
-    assert [r["data"]["id"] for r in rejects] == list(range(101, rows + 1))
+    assert [r["record"] for r in rejects] == list(range(1, rows + 1))
+    assert [r["data"]["id"] for r in rejects] == list(range(1, rows + 1))
     assert all("too big" in r["reason"] for r in rejects)
 
 
