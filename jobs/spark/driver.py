@@ -147,7 +147,9 @@ def _pyspark(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
     if not target.exists():
         raise JobError(f"the {kind} function wrote no output at {outputs[0]['fileUrl']}")
     if spec.engine.get("output_parts"):  # the folder itself is published (HDFS, S3)
-        counts.records_written = parts_rows(target, fmt=spec.output_format, header=False)
+        counts.records_written = parts_rows(
+            target, fmt=spec.output_format, header=False, what="the model's Spark output"
+        )
         return counts
     counts.records_written = _join(target, spec, columns=[], what="the model's Spark output")
     if spec.job_type == "metrics":
@@ -159,13 +161,7 @@ def _pyspark(spark, spec: JobSpec, tags: SmartTags, events: Events) -> Counts:
 def _join(folder: Path, spec: JobSpec, *, columns: list[str], what: str) -> int:
     """The part files of FOLDER as the staged output; the rows written."""
     parts_join(folder, Path(spec.output_path), fmt=spec.output_format, columns=columns, what=what)
-    if spark_format(spec.output_format) == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(spec.output_path).metadata.num_rows
-    with open(spec.output_path, "rb") as f:
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-    return lines - (1 if spark_format(spec.output_format) == "csv" else 0)
+    return parts_rows(folder, fmt=spec.output_format, header=False, what=what)
 
 
 # --- Our pandas contract, distributed -------------------------------------------------------
@@ -192,7 +188,6 @@ def _avro_schema(spec: JobSpec) -> str | None:
 
 
 def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict) -> Counts:
-
     from jobs.spark.executor import BlocksParam, RejectsParam, partitions_scorer
 
     sc = spark.sparkContext
@@ -266,7 +261,7 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
     progress.send(running=False)
     if parts:
         counts.records_written = parts_rows(
-            staging / PARTS_FOLDER, fmt=spec.output_format, header=True
+            staging / PARTS_FOLDER, fmt=spec.output_format, header=True, what="the job's output"
         )
     else:
         counts.records_written = _join(

@@ -60,11 +60,11 @@ def parts_join(folder: Path, dest: Path, *, fmt: str, columns: list[str], what: 
     return dest.stat().st_size
 
 
-def parts_rows(folder: Path, *, fmt: str, header: bool) -> int:
+def parts_rows(folder: Path, *, fmt: str, header: bool, what: str) -> int:
     """The records in the part files of a committed Spark output folder; HEADER: each CSV
     part starts with one."""
     total = 0
-    for part in parts_of(folder, what="the job's output"):
+    for part in parts_of(folder, what=what):
         if spark_format(fmt) == "parquet":
             import pyarrow.parquet as pq
 
