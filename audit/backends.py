@@ -6,6 +6,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.db import DEFAULT_DB_ALIAS
 
 from commandcenter.lib.prepared import PreparedQuery
+from commandcenter.lib.sessions import USER_FIELDS, preloaded_user_row
 
 
 class LoginRateLimitBackend(AxesStandaloneBackend):
@@ -20,7 +21,7 @@ class LoginRateLimitBackend(AxesStandaloneBackend):
 
 
 UserModel = get_user_model()
-_USER_FIELDS = [field.attname for field in UserModel._meta.concrete_fields]
+_USER_FIELDS = USER_FIELDS
 
 
 def _user_query(*, pk):
@@ -36,8 +37,11 @@ class UserBackend(ModelBackend):
     so a password change, a deactivation or a deletion counts at once."""
 
     def get_user(self, user_id):
-        found = _user.rows(pk=user_id)
-        if not found:
-            return None
-        user = UserModel.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, found[0])
+        row = preloaded_user_row(user_id)  # read with the session (commandcenter/lib/sessions)
+        if row is None:
+            found = _user.rows(pk=user_id)
+            if not found:
+                return None
+            row = found[0]
+        user = UserModel.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, row)
         return user if self.user_can_authenticate(user) else None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.utils import timezone
 
@@ -36,3 +37,23 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         who = self.actor_name or "system"
         return f"{self.at:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.object_label}".strip()
+
+
+class UserSession(AbstractBaseSession):
+    """A log-in's session (the session engine's table, commandcenter/lib/sessions.py): Django's
+    session row, and the user it is logged in as, kept beside the data whenever it is saved, so
+    that one query reads both on every logged-in request. Deleting a user ends their sessions."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        related_name="+",
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = "session"
+
+    @classmethod
+    def get_session_store_class(cls):
+        from commandcenter.lib.sessions import SessionStore
+
+        return SessionStore

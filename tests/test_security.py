@@ -11,11 +11,10 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.contrib.sessions.models import Session
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, UserSession
 from tests.conftest import PASSWORD
 
 SECURITY_ENV = (
@@ -107,7 +106,7 @@ def test_a_session_lasts_twelve_hours_by_default(client, alice):
     assert response.status_code == 302
     assert settings.SESSION_COOKIE_AGE == 12 * 3600
     assert response.cookies["sessionid"]["max-age"] == 12 * 3600
-    session = Session.objects.get()
+    session = UserSession.objects.get()
     expected = timezone.now() + timedelta(hours=12)
     assert abs((session.expire_date - expected).total_seconds()) < 60
 
@@ -116,7 +115,7 @@ def test_an_expired_session_has_to_log_in_again(client, alice):
     client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
     assert client.get("/jobs/").status_code == 200
 
-    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+    UserSession.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
 
     response = client.get("/jobs/")
     assert response.status_code == 302 and response["Location"].startswith("/login/")

@@ -1,13 +1,15 @@
-"""Sessions and the user of a request are read from the database on every request (by
-prepared queries): a log-out, a password change or a deactivation counts at the next request,
-in every process and for every client holding the session."""
+"""Sessions and the user of a request are read from the database on every request, in one
+prepared query: a log-out, a password change or a deactivation counts at the next request, in
+every process and for every client holding the session."""
 
 from __future__ import annotations
 
 from django.contrib.auth import SESSION_KEY
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from audit.models import UserSession
 from tests.conftest import PASSWORD
 
 
@@ -76,3 +78,34 @@ def test_a_made_up_session_cookie_is_no_session(alice):
     client.cookies["sessionid"] = "x" * 32
     answer = client.get(reverse("jobs-list"))
     assert answer.status_code == 302
+
+
+def test_the_session_and_its_user_are_read_in_one_query(alice, alice_snapshot):
+    from jobs.models import Job
+
+    client = _logged_in(alice)
+    job = Job.objects.create(snapshot=alice_snapshot, created_by=alice)
+    status = reverse("jobs-status", args=[job.uuid])
+    client.get(status)  # each shape's SQL is compiled once per thread
+    asked = []
+    with connection.execute_wrapper(
+        lambda execute, sql, *rest: asked.append(sql) or execute(sql, *rest)
+    ):
+        answer = client.get(status)
+    assert answer.status_code == 200 and answer.wsgi_request.user == alice
+    sessions = [sql for sql in asked if UserSession._meta.db_table in sql]
+    users = [sql for sql in asked if 'FROM "auth_user"' in sql]
+    assert len(sessions) == 1 and 'JOIN "auth_user"' in sessions[0]
+    assert users == []
+    assert UserSession.objects.get().user == alice
+
+
+def test_a_session_without_a_login_has_no_user(alice):
+    client = Client()
+    session = client.session  # an anonymous session, as a page that keeps a message makes
+    session["seen"] = True
+    session.save()
+    client.cookies["sessionid"] = session.session_key
+    assert UserSession.objects.get(pk=session.session_key).user is None
+    answer = client.get(reverse("jobs-list"))
+    assert answer.status_code == 302 and answer["Location"].startswith("/login/")
