@@ -209,7 +209,8 @@ def test_job_page_shows_progress_rate_and_eta_while_running(alice_client, alice,
     assert '<progress max="100" value="25.0"' in page
     assert "5,000" in page and "4,990" in page
     assert "/s" in page  # records per second
-    assert "30s" in page  # ETA: 10 s for 25 % → 30 s to go
+    # ETA: 10 s for 25 % → 30 s to go (a little more when the page is slow to answer)
+    assert re.search(r"\b3[0-5]s\b", page)
     assert f'hx-get="{reverse("jobs-status", args=[job.uuid])}"' in page
     assert 'hx-trigger="every 1s"' in page
     assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page
