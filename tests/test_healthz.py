@@ -86,3 +86,31 @@ def test_healthz_gives_a_silent_redis_broker_about_a_second(anonymous, settings)
     assert answer.status_code == 503
     assert answer.json()["broker"] == "down: no answer within 1 s"
     assert took < 5
+
+
+@pytest.mark.django_db
+def test_healthz_keeps_its_redis_connection_and_outlives_the_broker_closing_it(
+    anonymous, settings
+):
+    import redis
+
+    admin = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1)
+    try:
+        admin.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379 (CI has one)")
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/13"
+
+    def healthz_connections():
+        return [c for c in admin.client_list() if c["db"] == "13"]
+
+    assert anonymous.get("/healthz").status_code == 200
+    assert anonymous.get("/healthz").status_code == 200
+    kept = healthz_connections()
+    assert len(kept) == 1  # one connection for both checks, not one each
+    admin.client_kill_filter(_id=kept[0]["id"])  # as a broker restart closes it
+
+    answer = anonymous.get("/healthz")
+
+    assert answer.status_code == 200 and answer.json()["broker"] == "ok"
+    assert len(healthz_connections()) == 1

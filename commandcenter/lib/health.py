@@ -62,21 +62,36 @@ def _embedded_broker_check(options: dict) -> str:
     return "ok"
 
 
-def _redis_check(url: str) -> str:
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
+_redis_clients: dict = {}
 
-    client = redis.Redis.from_url(
-        url,
-        socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
-        socket_timeout=BROKER_TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), 0),  # one try: the timeout above is the whole wait
-    )
+
+def _redis_check(url: str) -> str:
+    """A PING on a connection kept from the last check (its pool is thread-safe): a probe
+    every few seconds from each load balancer need not open a connection each time."""
+    client = _redis_clients.get(url)
+    if client is None:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        client = _redis_clients[url] = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
+            socket_timeout=BROKER_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 0),  # one try: the timeout above is the whole wait
+            health_check_interval=0,
+        )
+    from redis.exceptions import ConnectionError
+
     try:
-        client.ping()
-    finally:
-        client.close()
+        try:
+            client.ping()
+        except ConnectionError:  # a kept connection the broker closed (a restart)? a new one
+            client.connection_pool.disconnect()
+            client.ping()
+    except Exception:
+        client.connection_pool.disconnect()  # the next check connects afresh
+        raise
     return "ok"
 
 
