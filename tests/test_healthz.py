@@ -89,9 +89,7 @@ def test_healthz_gives_a_silent_redis_broker_about_a_second(anonymous, settings)
 
 
 @pytest.mark.django_db
-def test_healthz_keeps_its_redis_connection_and_outlives_the_broker_closing_it(
-    anonymous, settings
-):
+def test_healthz_keeps_its_redis_connection_and_outlives_the_broker_closing_it(anonymous, settings):
     import redis
 
     admin = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1)
