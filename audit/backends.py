@@ -21,11 +21,10 @@ class LoginRateLimitBackend(AxesStandaloneBackend):
 
 
 UserModel = get_user_model()
-_USER_FIELDS = USER_FIELDS
 
 
 def _user_query(*, pk):
-    return UserModel._default_manager.filter(pk=pk).values_list(*_USER_FIELDS)
+    return UserModel._default_manager.filter(pk=pk).values_list(*USER_FIELDS)
 
 
 _user = PreparedQuery(_user_query)
@@ -43,5 +42,5 @@ class UserBackend(ModelBackend):
             if not found:
                 return None
             row = found[0]
-        user = UserModel.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, row)
+        user = UserModel.from_db(DEFAULT_DB_ALIAS, USER_FIELDS, row)
         return user if self.user_can_authenticate(user) else None

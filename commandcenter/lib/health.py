@@ -79,7 +79,6 @@ def _redis_check(url: str) -> str:
             socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
             socket_timeout=BROKER_TIMEOUT_SECONDS,
             retry=Retry(NoBackoff(), 0),  # one try: the timeout above is the whole wait
-            health_check_interval=0,
         )
     from redis.exceptions import ConnectionError
 

@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from django.contrib import auth
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthentication
+from django.contrib.auth.middleware import get_user as django_get_user
 from django.contrib.sessions.backends import db
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
@@ -85,10 +86,8 @@ def _user_loading(session):
 
 
 def _user(request):
-    if not hasattr(request, "_cached_user"):
-        with _user_loading(request.session):
-            request._cached_user = auth.get_user(request)
-    return request._cached_user
+    with _user_loading(request.session):
+        return django_get_user(request)  # Django's: found once per request, then kept
 
 
 class AuthenticationMiddleware(DjangoAuthentication):
