@@ -162,12 +162,22 @@ def test_a_server_that_cannot_be_reached_yet_is_waited_for(flaky, make_moc, alic
     moc = make_moc(alice, url=f"http://127.0.0.1:{port}")
     listing = subprocess.Popen([*MOC, "job", "list"], env=moc.env, cwd=moc.cwd,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(listing.stderr), daemon=True)
+    reader.start()
     try:
-        time.sleep(2.5)
+        # The server comes back once moc has found it away (a busy machine may take seconds
+        # to start moc, which would then find the server up at its first look).
+        deadline = time.monotonic() + 60
+        while not any("Cannot reach the server" in line for line in said):
+            assert time.monotonic() < deadline and listing.poll() is None, "".join(said)
+            time.sleep(0.05)
         flaky(port=port)  # the server is back
-        out, err = listing.communicate(timeout=60)
+        listing.wait(timeout=60)
+        reader.join(timeout=10)
     finally:
         listing.kill()
+    err = "".join(said)
 
     assert listing.returncode == 0, err
     assert f"Cannot reach the server at http://127.0.0.1:{port}; retrying for up to" in err
