@@ -209,19 +209,28 @@ def _status_render(request: HttpRequest, job: Job) -> str:
         )
 
 
-def _status_cached(request: HttpRequest, job_uuid: UUID) -> str:
-    """The running job's live region: the copy of its state (any viewer's render), else a
-    new render, kept when the job did not change meanwhile."""
+def _status_key(request: HttpRequest, state: tuple) -> str:
+    # An ended job's region shows what this user may compare it with (a metrics job's other
+    # metrics jobs): that copy is the user's own. A running job's shows nobody's choices.
+    viewer = request.user.pk if state[_STATUS_AT] in TERMINAL_STATUSES else ""
+    parts = (ETAG_VERSION, request.GET.get("digits", ""), viewer, *state)
+    text = "|".join(str(p) for p in parts)
+    return "jobs-status:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _status_cached(request: HttpRequest, job_uuid: UUID) -> tuple[str, bool]:
+    """The job's live region and whether the job has ended: the copy of its state (any
+    viewer's render), else a new render, kept under the state it shows. An ended job's copy
+    too (for its viewer): a script or a reloaded tab may ask again and again."""
     state = request.status_state
-    text = "|".join(str(p) for p in (ETAG_VERSION, request.GET.get("digits", ""), *state))
-    key = "jobs-status:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-    if (kept := cache.get(key)) is not None:
-        return kept.replace(_CSRF_SLOT, get_token(request))
+    if (kept := cache.get(_status_key(request, state))) is not None:
+        return kept.replace(_CSRF_SLOT, get_token(request)), state[_STATUS_AT] in TERMINAL_STATUSES
     job = _status_job(request, job_uuid)
     content = _status_render(request, job)
-    if tuple(getattr(job, name) for name in ETAG_FIELDS) == state:
-        cache.set(key, _CSRF_INPUT.sub(rf"\g<1>{_CSRF_SLOT}\g<2>", content), STATUS_CACHE_SECONDS)
-    return content
+    shown = tuple(getattr(job, name) for name in ETAG_FIELDS)  # newer than STATE, if it moved
+    cache.set(_status_key(request, shown), _CSRF_INPUT.sub(rf"\g<1>{_CSRF_SLOT}\g<2>", content),
+              STATUS_CACHE_SECONDS)  # fmt: skip
+    return content, job.is_terminal
 
 
 def _status_job(request: HttpRequest, job_uuid: UUID) -> Job:
@@ -242,13 +251,8 @@ def job_status_view(request: HttpRequest, job_uuid: UUID) -> HttpResponse:
     state = getattr(request, "status_state", None)
     if state is None:
         raise Http404("No such job, or not one of your teams'.")
-    if state[_STATUS_AT] not in TERMINAL_STATUSES:
-        return HttpResponse(_status_cached(request, job_uuid))
-    job = _status_job(request, job_uuid)
-    content = _status_render(request, job)
-    if job.is_terminal:
-        return HttpResponseStopPolling(content)
-    return HttpResponse(content)  # it ran again meanwhile (a retry)
+    content, ended = _status_cached(request, job_uuid)
+    return HttpResponseStopPolling(content) if ended else HttpResponse(content)
 
 
 @login_required

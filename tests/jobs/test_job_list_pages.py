@@ -156,6 +156,25 @@ def test_a_running_jobs_status_partial_is_rendered_once_for_every_viewer(
     assert job.status == JobStatus.CANCELLED
 
 
+def test_an_ended_jobs_status_partial_is_kept_for_each_viewer_and_still_ends_polling(
+    alice_client, alice, bob, alice_snapshot
+):
+    job = make_job(alice_snapshot, alice, status=JobStatus.COMPLETE, started_at=timezone.now(),
+                   finished_at=timezone.now())  # fmt: skip
+    url = reverse("jobs-status", args=[job.uuid])
+    first = alice_client.get(url, headers=HTMX)
+    with CaptureQueriesContext(connection) as queries:
+        again = alice_client.get(url, headers=HTMX)
+    assert first.status_code == again.status_code == 286
+    assert not any("jobs_jobasset" in q["sql"] for q in queries)  # not rendered again
+    teammate = Client()
+    teammate.force_login(bob)
+    with CaptureQueriesContext(connection) as queries:
+        theirs = teammate.get(url, headers=HTMX)
+    assert theirs.status_code == 286  # what bob may compare it with is his own render
+    assert any("jobs_jobasset" in q["sql"] for q in queries)
+
+
 def test_a_kept_status_partial_is_not_served_once_the_job_changed(
     alice_client, alice, alice_snapshot
 ):
