@@ -1,12 +1,12 @@
 """Web throughput under load: wrk against the pages people poll, while a job runs.
 
 Not part of the test suite: a measurement. It makes a database with --jobs jobs (bulk_create,
-spread over the last 90 days, each with an input), a team member who sees them all, and, for
-each page, a new scoring job that runs throughout its wrk run (a per-record model that costs
-CPU, over the demo's sample rows: about a minute of work; a page whose job ended while wrk ran
-is marked in the table, since a finished job's partial is another page); then it starts the command center as users
-do (`manage.py serve`: gunicorn and a worker) and runs wrk (Debian's package `wrk`) for
---duration seconds at --connections connections against, in turn:
+spread over the last 90 days, each with an input) and a team member who sees them all; it
+starts the command center as users do (`manage.py serve`: gunicorn and a worker), and for each
+page a new scoring job that runs throughout its wrk run (a per-record model that costs CPU,
+over the demo's sample rows: about a minute of work; a page whose job ended while wrk ran is
+marked in the table, since a finished job's partial is another page); then it runs wrk
+(Debian's package `wrk`) for --duration seconds at --connections connections against, in turn:
 
     /healthz                       the minimal page (no login; SELECT 1 and a broker check)
     /login/                        a page with a form, no login
@@ -286,8 +286,11 @@ def _running_job(*, user, snapshot, input_path: Path):
         job.refresh_from_db()
         if not job.is_terminal:
             job_cancel(job=job, by=user)
-    with open(input_path, "rb") as f:
-        upload = upload_create(owner=user, content=File(f, name=input_path.name))
+    if (upload := _running.get("upload")) is None:  # one upload, read by every job
+        with open(input_path, "rb") as f:
+            upload = _running["upload"] = upload_create(
+                owner=user, content=File(f, name=input_path.name)
+            )
     job = job_submit(
         user=user, snapshot=snapshot,
         inputs=[InputSpec(kind=JobAsset.Kind.UPLOAD, upload=upload)],

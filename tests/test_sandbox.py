@@ -20,6 +20,7 @@ from tests.demo import sample_upload
 from tests.isolation import import_in_fresh_interpreter
 from tests.jobs.test_executor_supervisor import embedded, snapshot_of, submit
 from tests.sandbox_probe import PROBE_SOURCE, probe_params
+from tests.workers import process_gone
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -45,10 +46,7 @@ def _probe(job) -> tuple[list[dict], int]:
 def _gone(pid: int, timeout: float = 5) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
+        if process_gone(pid):
             return True
         time.sleep(0.05)
     return False

@@ -112,6 +112,14 @@ def submit(user, snapshot, runtime: Runtime, data: str, **options) -> Job:
     )
 
 
+def process_gone(pid: int) -> bool:
+    """PID has ended: no such process, or one that ended and is not reaped yet (a zombie)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def wait(condition, *, timeout: float, what: str, every: float = 0.05):
     deadline = time.monotonic() + timeout
     while not (value := condition()):

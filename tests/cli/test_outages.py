@@ -17,6 +17,7 @@ from tests.cli.conftest import MOC, assert_error, last_word
 from tests.demo import demo_snapshot
 from tests.faults import database_unreachable
 from tests.servers import closed_port
+from tests.workers import wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -168,10 +169,9 @@ def test_a_server_that_cannot_be_reached_yet_is_waited_for(flaky, make_moc, alic
     try:
         # The server comes back once moc has found it away (a busy machine may take seconds
         # to start moc, which would then find the server up at its first look).
-        deadline = time.monotonic() + 60
-        while not any("Cannot reach the server" in line for line in said):
-            assert time.monotonic() < deadline and listing.poll() is None, "".join(said)
-            time.sleep(0.05)
+        wait(lambda: any("Cannot reach the server" in line for line in said)
+             or listing.poll() is not None, timeout=60, what="moc to find the server away")  # fmt: skip
+        assert listing.poll() is None, "".join(said)
         flaky(port=port)  # the server is back
         listing.wait(timeout=60)
         reader.join(timeout=10)

@@ -40,6 +40,7 @@ from tests.jobs.test_executor_supervisor import (
     submit,
     wait_until,
 )
+from tests.workers import process_gone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -338,13 +339,7 @@ def test_the_model_child_does_not_outlive_a_killed_supervisor(
     stand_in.wait()
     killed_at = time.monotonic()
 
-    def child_gone():
-        try:
-            return psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
-
-    wait_until(child_gone, timeout=5, message="the orphaned child to end")
+    wait_until(lambda: process_gone(child_pid), timeout=5, message="the orphaned child to end")
     assert time.monotonic() - killed_at < 2
 
 

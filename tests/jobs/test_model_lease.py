@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import psutil
 import pytest
 
 from jobs.models import JobStatus
@@ -20,6 +19,7 @@ from tests.jobs.test_executor_supervisor import (
     submit,
     wait_until,
 )
+from tests.workers import process_gone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,13 +28,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def executor_settings(in_process_executor):
     in_process_executor.MODEL_LEASE_SECONDS = 1.0
     return in_process_executor
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_a_model_whose_lease_is_not_renewed_is_ended_by_its_keeper_and_the_job_given_back(
@@ -49,7 +42,7 @@ def test_a_model_whose_lease_is_not_renewed_is_ended_by_its_keeper_and_the_job_g
     started = time.monotonic()
     pid = int(pid_file.read_text())
 
-    wait_until(lambda: not _alive(pid), timeout=60, message="the model to end")
+    wait_until(lambda: process_gone(pid), timeout=60, message="the model to end")
     ended = time.monotonic() - started
     thread.join(timeout=60)
 
