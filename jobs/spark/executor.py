@@ -9,7 +9,9 @@ in a second pass (rejects_scorer), which a mostly good input never needs."""
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import sys
 import types
 from collections.abc import Iterator
@@ -24,6 +26,10 @@ REJECTS_PER_TASK = 2000  # rejects a task sends in the accumulator; more: a seco
 CORRUPT_COLUMN = "_corrupt_record"  # Spark's column for an input line it cannot parse
 FILE_COLUMN = "_moc_file"  # the input file a row came from (input_file_name())
 BLOCK_COLUMN = "_moc_block"  # the start of its split in that file (input_file_block_start())
+# A CSV row's layout (its index in setup["layouts"]: schemas.py), and for a row Spark could not
+# read whole, the positions of the columns it read as null ("0,3").
+LAYOUT_COLUMN = "_moc_layout"
+NULLS_COLUMN = "_moc_nulls"
 
 FILES_FROM_SPARK = "@sparkfiles"
 _FATAL = (SystemExit, MemoryError)
@@ -48,6 +54,7 @@ class _Model:
         self.score = self.code.function("score")
         self.batch = bool(setup["tags"].get("batch"))
         self.columns = list(setup["columns"])
+        self.layouts = list(setup.get("layouts") or [])
 
     def reason(self, exc: BaseException, where: str) -> str:
         from jobs.runner.modelcode import describe
@@ -93,11 +100,7 @@ def score_frame(
     rejects: list[str] = []
     where = where if where is not None else Places()
     if CORRUPT_COLUMN in frame.columns:
-        bad = frame[CORRUPT_COLUMN].notna().to_numpy()
-        for text, i in zip(frame.loc[bad, CORRUPT_COLUMN], np.flatnonzero(bad), strict=True):
-            rejects.append(_reject("input", "cannot be decoded as a record", text, where.at(i)))
-        where = where.subset(~bad)
-        frame = frame.loc[~bad].drop(columns=[CORRUPT_COLUMN]).reset_index(drop=True)
+        frame, where = _undecodable(model, frame, where, rejects)
     outputs: list[Any] = []
     if model.batch:
         if len(frame):
@@ -147,6 +150,85 @@ def score_frame(
     if model.columns:  # empty while the driver scores a sample to learn them
         out = out.reindex(columns=model.columns)
     return out, rejects
+
+
+def _undecodable(
+    model: _Model, frame: pd.DataFrame, where: Places, rejects: list[str]
+) -> tuple[pd.DataFrame, Places]:
+    """FRAME without the rows Spark could not read whole (their text in CORRUPT_COLUMN),
+    each one's reject added to REJECTS; but a CSV row that only lacks trailing fields is
+    kept, those values null."""
+    texts = frame[CORRUPT_COLUMN]
+    bad = texts.notna().to_numpy(copy=True)
+    marks = [c for c in (CORRUPT_COLUMN, LAYOUT_COLUMN, NULLS_COLUMN) if c in frame.columns]
+    if not bad.any():  # the usual batch: nothing to take out, nothing copied
+        return frame.drop(columns=marks), where
+    layouts = frame[LAYOUT_COLUMN] if LAYOUT_COLUMN in frame.columns else None
+    kept: list[tuple[int, list[str]]] = []
+    for i in np.flatnonzero(bad):
+        reason = "cannot be decoded as a record"
+        if layouts is not None and pd.notna(layouts.iat[i]):
+            layout = model.layouts[int(layouts.iat[i])]
+            nulls = frame[NULLS_COLUMN].iat[i] or ""
+            reason = csv_misfit(texts.iat[i], nulls, layout)
+            if reason is None:
+                bad[i] = False
+                columns = layout["columns"]
+                kept.append((i, [columns[int(n)][0] for n in nulls.split(",") if n]))
+                continue
+        rejects.append(_reject("input", reason, texts.iat[i], where.at(i)))
+    for i, names in kept:  # Spark filled their integers and booleans in: null again
+        for name in names:
+            if frame[name].dtype.kind == "b":
+                frame[name] = frame[name].astype(object)
+            elif frame[name].dtype.kind in "iu":  # as Arrow gives a column with a null
+                frame[name] = frame[name].astype("float64")
+            frame.loc[i, name] = None
+    where = where.subset(~bad)
+    return frame.loc[~bad].drop(columns=marks).reset_index(drop=True), where
+
+
+def csv_misfit(text: str, nulls: str, layout: dict) -> str | None:
+    """Why the CSV record TEXT, which Spark could not read whole, is a reject, for a person;
+    None when nothing of it is lost (it lacks trailing fields only). NULLS: the positions of
+    the columns Spark read as null in it; LAYOUT: its file's (schemas.py)."""
+    columns = layout["columns"]
+    try:
+        fields = next(csv.reader([text]), [])
+    except csv.Error:
+        return "cannot be decoded as a CSV record"
+    if len(fields) > len(columns):
+        return f"Expected {len(columns)} fields, saw {len(fields)}"
+    null = {int(n) for n in nulls.split(",") if n}
+    for n, (name, kind, declared) in enumerate(columns):
+        if n not in null or n >= len(fields) or fields[n] == "":
+            continue
+        value, avro = fields[n], _AVRO_NAMES.get(kind, kind)
+        if declared:
+            return f"field '{name}' is '{value}', expected {avro} (the input schema {layout['schema']})"
+        return (
+            f"field '{name}' is '{value}', not a {avro} as its values in {layout['sample']} "
+            f"were; attach an input schema (.avsc) that gives '{name}' the type "
+            f"{_fitting(value)}, and choose it for the job"
+        )
+    if len(fields) < len(columns):
+        return None
+    return "cannot be decoded as a CSV record"
+
+
+_AVRO_NAMES = {"bigint": "long", "int": "int", "double": "double", "float": "float",
+               "boolean": "boolean", "string": "string"}  # fmt: skip
+
+
+def _fitting(value: str) -> str:
+    """An Avro type that VALUE fits."""
+    if re.fullmatch(r"[+-]?[0-9]{1,18}", value):
+        return "long"
+    try:
+        float(value)
+    except ValueError:
+        return "string"
+    return "double"
 
 
 class Places:
