@@ -5,9 +5,11 @@ inferSchema does: on 4,000,000 rows that pass took most of what scoring them too
 A CSV file's columns are its header's, by name, in its order. A column's type is the job's
 input schema's for that field when it has one Spark reads from CSV (a primitive other than
 bytes); any other column (one the schema does not name, or every column without a schema)
-is read with the type Spark infers from a sample: the first SAMPLE_BYTES of each file, whole
-lines (SAMPLE_LINES of a location Spark reads itself), whole numbers as bigint (never int, so
-that a larger one further on still fits), a column with no value in the sample as string.
+is read with the type Spark's inferSchema gives it in a sample: the first SAMPLE_BYTES of each
+file, whole lines (SAMPLE_LINES of a location Spark reads itself), whole numbers as bigint
+(never int, so that a larger one further on still fits), a column with no value in the sample
+as string. A plain sample (numbers, booleans, text that cannot be a date) is typed here, by
+Spark's rules, without a Spark job (_plain_columns); any other by Spark itself.
 A field of the schema the header lacks is not read, as a file without it gives none. Files
 with the same header line are read together; each such group is one DataFrame, and
 LAYOUT_COLUMN says which (the index of its layout in setup["layouts"], which the executors
@@ -88,14 +90,13 @@ def csv_frames(spark, items: list[InputFile], schema_path: str) -> tuple[list, l
     each = max(64 << 10, min(SAMPLE_BYTES, SAMPLE_TOTAL // max(local, 1)))
     frames, layouts = [], []
     for names, lines, paths, sample in _samples(spark, items, each):
-        sampled = _sample_schema(spark, lines, infer=not declared)
-        if declared and any(f.name not in declared for f in sampled.fields):
-            sampled = _sample_schema(spark, lines, infer=True)  # columns the schema lacks
+        sampled = _sampled(spark, lines, infer=not declared)
+        if declared and any(name not in declared for name, _ in sampled):
+            sampled = _sampled(spark, lines, infer=True)  # columns the schema lacks
         columns = [
-            [f.name, declared[f.name], True] if f.name in declared
-            else [f.name, _widened(f.dataType), False]
-            for f in sampled.fields
-        ]  # fmt: skip
+            [name, declared[name], True] if name in declared else [name, kind, False]
+            for name, kind in sampled
+        ]
         frames.append(_read(spark, paths, columns, len(layouts)))
         layouts.append({"columns": columns, "schema": schema_path, "sample": sample})
         print(_described(names, columns, schema_path, sample), flush=True)
@@ -140,22 +141,84 @@ def _size(n: int) -> str:
     return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB"
 
 
-def _sample_schema(spark, lines: list[str], *, infer: bool):
-    """The columns (and, when INFER, the types) Spark reads from the CSV text LINES, the
-    header first. The lines go to the JVM by Arrow and are read there as a Dataset of
-    strings: a pyspark RDD would start a Python worker (seconds, with the daemon off)."""
-    import pandas as pd
+def _sampled(spark, lines: list[str], *, infer: bool) -> list[tuple[str, str]]:
+    """(name, Spark type) of each column of the CSV sample LINES (its header first) as Spark
+    reads them, whole numbers as bigint; every type string unless INFER. Told here when the
+    sample is plain enough to be sure of it (_plain_columns); else by Spark, which takes a
+    Spark job and the sample's trip to the JVM (seconds as a session's first job)."""
     from pyspark.sql.types import StructType
 
+    if (columns := _plain_columns(lines, infer=infer)) is not None:
+        return columns
+    import pandas as pd
+
+    # To the JVM by Arrow, read there as a Dataset of strings: pyspark's RDD of lines would
+    # start a Python worker (seconds, with the daemon off).
     frame = spark.createDataFrame(pd.DataFrame({"value": lines}))
     text = getattr(frame._jdf, "as")(spark._jvm.org.apache.spark.sql.Encoders.STRING())
     reader = spark.read.options(header=True, inferSchema=infer)._jreader
-    return StructType.fromJson(json.loads(reader.csv(text).schema().json()))
+    schema = StructType.fromJson(json.loads(reader.csv(text).schema().json()))
+    return [(f.name, _widened(f.dataType.simpleString())) for f in schema.fields]
 
 
-def _widened(kind) -> str:
-    name = kind.simpleString()
-    return "bigint" if name in ("tinyint", "smallint", "int") else name
+def _widened(kind: str) -> str:
+    return "bigint" if kind in ("tinyint", "smallint", "int") else kind
+
+
+# What Spark's CSV inference (CSVInferSchema) makes of a value, where it is sure: a whole
+# number Long.parseLong reads; a decimal with digits after the point and no exponent (Spark
+# takes 1. or 1.5e1 for decimal(2,0)); NaN and the infinities; true or false in any case.
+_LONG = r"[+-]?[0-9]{1,18}"
+_DOUBLE = r"[+-]?[0-9]*\.[0-9]+|NaN|-?Inf|[+-]?Infinity"
+_BOOLEAN = r"(?i:true|false)"
+_LONGER = r"^[+-]?[0-9]{19,}$"  # a long or a decimal(p,0): Spark says
+_TEMPORAL = r"^[\x00-\x20]*[+-]?[Tt]?[0-9]"  # Spark may take it for a date or a time
+
+
+def _plain_columns(lines: list[str], *, infer: bool) -> list[tuple[str, str]] | None:
+    """The columns of the CSV sample LINES as Spark would read them, or None when the sample
+    has what only Spark can say how it reads: a quote or an escape (its tokenizer decides),
+    a header name that is empty or repeated (it renames them), text that is not ASCII, a
+    value it might read as a date or time or a decimal."""
+    text = "\n".join(lines)
+    if '"' in text or "\\" in text or not text.isascii():
+        return None
+    header, *rows = lines
+    names = header.split(",")
+    if not all(names) or len({n.lower() for n in names}) < len(names):
+        return None
+    if not infer:
+        return [(name, "string") for name in names]
+    # A header again (another file's, of a folder) is no row: Spark skips it too.
+    split = [row.split(",") for row in rows if row != header]
+    if all(len(cells) == len(names) for cells in split):
+        values = list(zip(*split, strict=True)) or [()] * len(names)
+    else:  # Spark infers from the fields a row has, and ignores those past the header's
+        values = [[cells[n] for cells in split if n < len(cells)] for n in range(len(names))]
+    columns = [(name, _plain_type(v)) for name, v in zip(names, values, strict=True)]
+    return None if any(kind is None for _, kind in columns) else columns
+
+
+def _plain_type(values) -> str | None:
+    """The Spark type of a column of VALUES (of a plain sample); None when Spark says."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = pa.array([v for v in values if v], pa.string())  # "" is null, in any type
+
+    def matches(pattern: str):
+        return pc.match_substring_regex(found, f"^(?:{pattern})$")
+
+    if not len(found):
+        return "string"  # as Spark reads a column of nulls
+    for kind, pattern in (("bigint", _LONG), ("double", f"{_LONG}|{_DOUBLE}"),
+                          ("boolean", _BOOLEAN)):  # fmt: skip
+        if pc.all(matches(pattern)).as_py():
+            return kind
+    if pc.any(pc.match_substring_regex(found, _LONGER)).as_py():
+        return None
+    text = found.filter(pc.invert(matches(f"{_LONG}|{_DOUBLE}|{_BOOLEAN}")))
+    return None if pc.any(pc.match_substring_regex(text, _TEMPORAL)).as_py() else "string"
 
 
 def _read(spark, paths: list[str], columns: list[list], layout: int):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from jobs.spark.executor import csv_misfit
-from jobs.spark.schemas import _head, avro_ddl, avro_types
+from jobs.spark.schemas import _head, _plain_columns, avro_ddl, avro_types
 
 SAMPLED = {
     "columns": [["id", "bigint", False], ["x", "bigint", False], ["ok", "boolean", False]],
@@ -64,3 +66,35 @@ def test_a_files_sample_is_its_whole_lines_that_are_not_blank(tmp_path):
     assert _head(str(path), 100) == ["id,x", "1,2", "3,4", "5,6"]
     assert _head(str(path), 18) == ["id,x", "1,2", "3,4"]  # "5,6" may be cut short
     assert _head(str(path), 16) == ["id,x", "1,2"]
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (["1", "-3", "+4", "005", ""], "bigint"),
+        (["1", "2.5", ".5", "NaN", "-Inf", "Infinity"], "double"),
+        (["true", "FALSE"], "boolean"),
+        (["true", "1"], "string"),
+        (["n1", "abc", "nan"], "string"),
+        (["", ""], "string"),
+        # What Spark reads in ways of its own (a decimal, a date, a time, a double with
+        # spaces): Spark is asked.
+        (["1."], None),
+        (["1.5e1"], None),
+        (["2024-01-01"], None),
+        (["T10:00"], None),
+        ([" 5"], None),
+        (["12345678901234567890"], None),
+    ],
+)
+def test_a_plain_samples_types_are_sparks_or_left_to_spark(values, kind):
+    # Each as Spark 4's inferSchema read it (int widened to bigint), checked against Spark.
+    columns = _plain_columns(["id,c", *(f"{n},{v}" for n, v in enumerate(values))], infer=True)
+    assert columns == (None if kind is None else [("id", "bigint"), ("c", kind)])
+
+
+def test_a_sample_with_quotes_or_a_header_spark_renames_is_left_to_spark():
+    assert _plain_columns(["id,c", '1,"a, b"'], infer=True) is None
+    assert _plain_columns(["id,ID", "1,2"], infer=False) is None
+    assert _plain_columns(["id,", "1,2"], infer=False) is None
+    assert _plain_columns(["id,c", "1", "2,x,9"], infer=True) == [("id", "bigint"), ("c", "string")]

@@ -71,9 +71,10 @@ def _rejects(job) -> list[dict]:
 def test_a_csv_with_an_input_schema_is_read_by_header_names_with_the_schemas_types(
     spark_runtime, alice, team_alpha
 ):
-    # The header names the columns in another order than the schema, and one it lacks.
+    # The header names the columns in another order than the schema, and one it lacks, whose
+    # quoted values Spark types (from the sample: no pass over the input either).
     snapshot = _snapshot(BATCH, owner=alice, team=team_alpha, attachments={"in.avsc": SCHEMA})
-    data = "x,note,id\n" + "".join(f"{i / 10},n{i},{i}\n" for i in range(1, 301))
+    data = "x,note,id\n" + "".join(f'{i / 10},"n {i}, a note",{i}\n' for i in range(1, 301))
 
     job = _submit(alice, snapshot, spark_runtime, [_upload(alice, "in.csv", data)],
                   input_schema="in.avsc")  # fmt: skip
