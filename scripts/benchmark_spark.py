@@ -9,6 +9,12 @@ Spark / the model process, with the CPU seconds the worker and its children used
 the splits of the uploaded CSV itself (the input's bytes / cores, at most 128 MB: one task per
 core, since each task starts a Python worker); --split-kb sets
 spark.sql.files.maxPartitionBytes instead. Needs the spark extra and Java 17.
+
+--model cheap (the default) scores with a vectorised model that costs little (tens of ns a
+row), so Spark's own work shows: reading, Arrow, writing. --model demo scores with a model
+whose work dominates (a loop of numpy transcendental functions: about 6 us a row, more
+than Spark's own work a row), to show how local[2] scales over local[1] when it is the model
+that takes the time. The model's cost a row in one process is printed first.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-MODEL = """\
+MODELS = {
+    "cheap": """\
 # moc.batch: true
 import numpy as np
 
@@ -34,7 +41,36 @@ import numpy as np
 def score(frame):
     x = frame["x"].to_numpy(dtype=float)
     yield frame.assign(score=np.round(np.tanh(x * 0.5) + np.sqrt(np.abs(x)), 6))
-"""
+""",
+    "demo": """\
+# moc.batch: true
+import numpy as np
+
+
+# modelop.score
+def score(frame):
+    x = frame["x"].to_numpy(dtype=float)
+    y = np.zeros_like(x)
+    for k in range(1, 129):  # single-threaded numpy: one core per Python worker
+        y += np.sin(x * k) * np.exp(-np.abs(x) / k) + np.log1p(np.abs(x) * k)
+    yield frame.assign(score=np.round(np.tanh(y / 128) + np.sqrt(np.abs(x)), 6))
+""",
+}
+
+
+def model_cost(source: str, rows: int = 100_000) -> float:
+    """The model's score on ROWS rows of the benchmark's input, in this process: seconds a row."""
+    import numpy as np
+    import pandas as pd
+
+    namespace: dict = {}
+    exec(compile(source, "model.py", "exec"), namespace)
+    ids = np.arange(1, rows + 1)
+    frame = pd.DataFrame({"id": ids, "x": (ids % 1000) / 10 - 50})
+    started = time.perf_counter()
+    for start in range(0, rows, 10_000):  # the job's batches (JOB_CHUNK_ROWS)
+        list(namespace["score"](frame.iloc[start : start + 10_000]))
+    return (time.perf_counter() - started) / rows
 
 
 def main() -> None:
@@ -42,7 +78,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=4_000_000)
     parser.add_argument("--split-kb", type=int, default=0, help="0: Spark sizes the splits")
     parser.add_argument("--data-dir", help="defaults to a new temporary folder")
+    parser.add_argument(
+        "--model", choices=sorted(MODELS), default="cheap",
+        help="cheap: Spark's own work shows; demo: the model's work dominates",
+    )  # fmt: skip
     args = parser.parse_args()
+    source = MODELS[args.model]
+    print(f"model: {args.model}, {model_cost(source) * 1e9:,.0f} ns a row in one process")
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="cc-bench-spark-"))
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "BROKER_URL"}}
@@ -68,8 +110,8 @@ def main() -> None:
     team, _ = Group.objects.get_or_create(name="bench")
     admin.groups.add(team)
     snapshot = model_create(
-        owner=admin, team=team, name=f"spark bench {time.time():.0f}", source_name="bench.py",
-        source=MODEL,
+        owner=admin, team=team, name=f"spark bench {args.model} {time.time():.0f}",
+        source_name="bench.py", source=source,
     ).latest_snapshot()  # fmt: skip
     path = data_dir / f"bench-{args.rows}.csv"
     with open(path, "w") as f:
