@@ -116,9 +116,12 @@ def _counted(is_staff: bool, present: tuple, values: dict) -> int:
     a team, or for a filter on a status jobs leave (waiting, running), which is counted each
     time."""
     keep = values.get("status", "") in ("", *TERMINAL_STATUSES)
-    key = "jobs-list-count:" + hashlib.blake2b(
-        repr((is_staff, sorted(values.items()))).encode(), digest_size=16
-    ).hexdigest()
+    key = (
+        "jobs-list-count:"
+        + hashlib.blake2b(
+            repr((is_staff, sorted(values.items()))).encode(), digest_size=16
+        ).hexdigest()
+    )
     if keep and cache.get(key):
         return JOBS_COUNTED + 1
     found = _count.count(is_staff, present, **values)
