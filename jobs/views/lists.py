@@ -24,6 +24,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from commandcenter.lib.keyset import KeysetPage, cursor_encode, keyset_page, newer_than
+from commandcenter.lib.oneatatime import one_at_a_time
 from commandcenter.lib.prepared import PreparedQuery
 from jobs.forms import JobFilterForm
 from jobs.models import TERMINAL_STATUSES
@@ -100,13 +101,23 @@ def _results(request: HttpRequest, filters: dict, sort: str) -> tuple[str, list[
     state = _first_page_state.rows(bool(user.is_staff), sort, present, **values)
     text = repr((RESULTS_VERSION, user.pk, user.is_staff, request.get_full_path(), total, state))
     key = "jobs-list-results:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-    now = time.time()
+    kept = _kept(key)
+    if kept is None:
+        with one_at_a_time(key) as first:
+            if not first:  # another thread rendered it meanwhile
+                kept = _kept(key)
+            if kept is None:
+                now = time.time()
+                results, live_ids = _results_render(request, filters, sort, total)
+                until = _valid_until(state, now)
+                cache.set(key, (results, live_ids, until), RESULTS_CACHE_SECONDS)
+                return results, live_ids
+    return mark_safe(kept[0]), kept[1]  # noqa: S308 - the HTML this view rendered
+
+
+def _kept(key: str) -> tuple | None:
     kept = cache.get(key)
-    if kept is not None and now < kept[2]:
-        return mark_safe(kept[0]), kept[1]  # noqa: S308 - the HTML this view rendered
-    results, live_ids = _results_render(request, filters, sort, total)
-    cache.set(key, (results, live_ids, _valid_until(state, now)), RESULTS_CACHE_SECONDS)
-    return results, live_ids
+    return kept if kept is not None and time.time() < kept[2] else None
 
 
 def _counted(is_staff: bool, present: tuple, values: dict) -> int:
