@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobs.runner.errors import JobError
 from jobs.runner.events import Counts, Events
@@ -29,6 +30,9 @@ from jobs.spark.progress import Progress
 from jobs.spark.session import session_end
 from jobs.spark.sources import RecordNumbers, inputs_read
 
+if TYPE_CHECKING:  # the evaluator is imported when it runs, as child.py orders it
+    from jobs.runner.evaluation import Roles
+
 METRICS_FOLDER = "spark-metrics"  # beside the staged output: each input's Parquet part files
 _OURS = (FILE_COLUMN, BLOCK_COLUMN, CORRUPT_COLUMN)
 
@@ -39,7 +43,7 @@ class _Needs:
     before any model code runs (the decisions of MetricsRun, made ahead)."""
 
     evaluator: bool
-    roles: object  # jobs.runner.evaluation.Roles (imported with the evaluator, later)
+    roles: Roles
     own: bool  # the model's own metrics function: it gets every column
     score: str  # the score function's name ("": none)
     pyspark_score: bool  # ModelOp's PySpark contract: it cannot score a batch
