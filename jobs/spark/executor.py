@@ -5,7 +5,12 @@ one pass. A reject (a record that cannot be decoded, a score that raised, an out
 be encoded) is JSON, the same entry the process runtime writes to rejects.jsonl, sent to the
 driver in an accumulator (RejectsParam), up to REJECTS_PER_TASK of them per task; a task with
 more counts the rest in the "overflow" accumulator, and the driver then gathers every reject
-in a second pass (rejects_scorer), which a mostly good input never needs."""
+in a second pass (rejects_scorer), which a mostly good input never needs.
+
+A metrics job's executors (metrics_scorer) pass on the input columns the driver's evaluator
+or metrics function reads and, where the evaluator needs scores, the score function's output
+paired with each record, as the process runtime scores labeled data (jobs/runner/backtest.py);
+the driver evaluates them (jobs/spark/metrics.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ REJECTS_PER_TASK = 2000  # rejects a task sends in the accumulator; more: a seco
 CORRUPT_COLUMN = "_corrupt_record"  # Spark's column for an input line it cannot parse
 FILE_COLUMN = "_moc_file"  # the input file a row came from (input_file_name())
 BLOCK_COLUMN = "_moc_block"  # the start of its split in that file (input_file_block_start())
+OUTPUT_PREFIX = "_moc_out_"  # a metrics job's score output columns, beside the input's own
 
 FILES_FROM_SPARK = "@sparkfiles"
 _FATAL = (SystemExit, MemoryError)
@@ -90,14 +96,7 @@ def score_frame(
     row is in its input."""
     from jobs.runner.scoring import non_finite
 
-    rejects: list[str] = []
-    where = where if where is not None else Places()
-    if CORRUPT_COLUMN in frame.columns:
-        bad = frame[CORRUPT_COLUMN].notna().to_numpy()
-        for text, i in zip(frame.loc[bad, CORRUPT_COLUMN], np.flatnonzero(bad), strict=True):
-            rejects.append(_reject("input", "cannot be decoded as a record", text, where.at(i)))
-        where = where.subset(~bad)
-        frame = frame.loc[~bad].drop(columns=[CORRUPT_COLUMN]).reset_index(drop=True)
+    frame, where, rejects = decoded(frame, where if where is not None else Places())
     outputs: list[Any] = []
     if model.batch:
         if len(frame):
@@ -147,6 +146,19 @@ def score_frame(
     if model.columns:  # empty while the driver scores a sample to learn them
         out = out.reindex(columns=model.columns)
     return out, rejects
+
+
+def decoded(frame: pd.DataFrame, where: Places) -> tuple[pd.DataFrame, Places, list[str]]:
+    """FRAME without the input lines Spark could not parse, where its rows are, and those
+    lines as rejects."""
+    rejects: list[str] = []
+    if CORRUPT_COLUMN in frame.columns:
+        bad = frame[CORRUPT_COLUMN].notna().to_numpy()
+        for text, i in zip(frame.loc[bad, CORRUPT_COLUMN], np.flatnonzero(bad), strict=True):
+            rejects.append(_reject("input", "cannot be decoded as a record", text, where.at(i)))
+        where = where.subset(~bad)
+        frame = frame.loc[~bad].drop(columns=[CORRUPT_COLUMN]).reset_index(drop=True)
+    return frame, where, rejects
 
 
 class Places:
@@ -240,21 +252,67 @@ def partitions_scorer(setup: dict, accumulators: dict):
             frame, where = places(frame, seen)
             out, rejects = score_frame(model, frame, where)
             accumulators["written"].add(len(out))
-            accumulators["rejected"].add(len(rejects))
-            for n, text in enumerate(rejects):
-                if len(kept) < REJECTS_PER_TASK:
-                    kept[_reject_key(text, partition, batch, n)] = text
-                else:
-                    overflow += 1
+            overflow += _rejects_keep(rejects, kept, accumulators, partition, batch)
             yield out
-        if seen:
-            accumulators["blocks"].add(seen)
-        if kept:
-            accumulators["rejects"].add(kept)
-        if overflow:
-            accumulators["overflow"].add(overflow)
+        _rejects_send(seen, kept, overflow, accumulators)
 
     return run
+
+
+def metrics_scorer(setup: dict, accumulators: dict):
+    """mapInPandas's function for a metrics job: each batch's input columns setup["keep"]
+    and, with setup["score"], the score function's output for them (its columns
+    setup["columns"], named OUTPUT_PREFIX + name, as an output column may be named as an
+    input one), one row per decodable input record. A score that raises, or an output that
+    cannot be paired with its records, fails the job, as on the process runtime."""
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from jobs.runner.backtest import scores_paired
+
+        model = model_for(setup) if setup["score"] else None
+        partition = _partition()
+        seen: dict = {}
+        kept: dict = {}
+        overflow = 0
+        for batch, frame in enumerate(batches):
+            accumulators["read"].add(len(frame))
+            frame, where = places(frame, seen)
+            frame, _, rejects = decoded(frame, where)
+            overflow += _rejects_keep(rejects, kept, accumulators, partition, batch)
+            out = frame.reindex(columns=setup["keep"])
+            if model is not None:
+                where = f"on a batch of {len(frame)} records of '{setup['input']}'"
+                scored = scores_paired(model.code, frame, where) if len(frame) else None
+                for column in setup["columns"]:
+                    values = scored[column] if scored is not None and column in scored else None
+                    out[OUTPUT_PREFIX + column] = values
+            accumulators["written"].add(len(out))
+            yield out
+        _rejects_send(seen, kept, overflow, accumulators)
+
+    return run
+
+
+def _rejects_keep(rejects: list[str], kept: dict, accumulators: dict, partition: int,
+                  batch: int) -> int:  # fmt: skip
+    """Keep a batch's REJECTS for the accumulator, up to REJECTS_PER_TASK; those left over."""
+    accumulators["rejected"].add(len(rejects))
+    overflow = 0
+    for n, text in enumerate(rejects):
+        if len(kept) < REJECTS_PER_TASK:
+            kept[_reject_key(text, partition, batch, n)] = text
+        else:
+            overflow += 1
+    return overflow
+
+
+def _rejects_send(seen: dict, kept: dict, overflow: int, accumulators: dict) -> None:
+    if seen:
+        accumulators["blocks"].add(seen)
+    if kept:
+        accumulators["rejects"].add(kept)
+    if overflow:
+        accumulators["overflow"].add(overflow)
 
 
 def rejects_scorer(setup: dict):
@@ -262,12 +320,16 @@ def rejects_scorer(setup: dict):
     REJECT_COLUMN (its sort key first, as JSON), no output."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        model = model_for(setup)
+        metrics = "keep" in setup  # a metrics job's: only input records that cannot be decoded
+        model = None if metrics else model_for(setup)
         partition = _partition()
         seen: dict = {}
         for batch, frame in enumerate(batches):
             frame, where = places(frame, seen)
-            _, rejects = score_frame(model, frame, where)
+            if metrics:
+                _, _, rejects = decoded(frame, where)
+            else:
+                _, rejects = score_frame(model, frame, where)
             if rejects:
                 keys = [_reject_key(t, partition, batch, n) for n, t in enumerate(rejects)]
                 yield pd.DataFrame({"key": [orjson.dumps(k).decode() for k in keys],
