@@ -26,6 +26,7 @@ from jobs.spark.contract import function_parameters, is_pyspark, spark_refusal
 from jobs.spark.executor import FILES_FROM_SPARK
 from jobs.spark.outputs import PARTS_FOLDER, parts_join, parts_rows, spark_format
 from jobs.spark.progress import Progress
+from jobs.spark.schemas import avro_ddl
 from jobs.spark.session import RUNTIME_ZIP, session_end, session_start
 from jobs.spark.sources import RecordNumbers, connectors_check, inputs_read
 
@@ -33,10 +34,6 @@ SPARK_MODEL_SUFFIX = ".sparkmodel.zip"  # a PySpark model folder kept as one att
 SAMPLE_ROWS = 20  # scored on the driver to learn the output schema when there is no .avsc
 _KINDS = {"scoring": "score", "metrics": "metrics", "training": "train"}
 _MODELOP_FORMATS = {"jsonl": "JSON", "json": "JSON", "csv": "CSV", "parquet": "PARQUET"}
-_AVRO_TO_SPARK = {
-    "int": "int", "long": "bigint", "float": "float", "double": "double",
-    "string": "string", "boolean": "boolean", "bytes": "binary",
-}  # fmt: skip
 
 
 def spark_run(*, spec: JobSpec, events: Events, secrets: dict) -> Counts:
@@ -165,26 +162,6 @@ def _join(folder: Path, spec: JobSpec, *, columns: list[str], what: str) -> int:
 # --- Our pandas contract, distributed -------------------------------------------------------
 
 
-def _avro_schema(spec: JobSpec) -> str | None:
-    """The output .avsc as a Spark DDL schema; None when there is none or it is not a record
-    of primitive fields."""
-    if not spec.output_schema or not Path(spec.output_schema).is_file():
-        return None
-    try:
-        raw = json.loads(Path(spec.output_schema).read_text())
-    except ValueError:
-        return None
-    fields = []
-    for field in raw.get("fields", []) if isinstance(raw, dict) else []:
-        kind = field.get("type")
-        if isinstance(kind, list):
-            kind = next((k for k in kind if k != "null"), None)
-        if kind not in _AVRO_TO_SPARK:
-            return None
-        fields.append(f"`{field['name']}` {_AVRO_TO_SPARK[kind]}")
-    return ", ".join(fields) or None
-
-
 def _setup(spark, spec: JobSpec, tags: SmartTags) -> dict:
     """The session made ready for the model on the Python workers (our runner code, the
     model's files for a cluster); what every Python worker needs to load the model."""
@@ -218,7 +195,9 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
         return spark_metrics(spark, spec, tags, setup=setup, events=events, secrets=secrets)
     sc = spark.sparkContext
     try:
-        frame = inputs_read(spark, spec.inputs, secrets)
+        frame, setup["layouts"] = inputs_read(
+            spark, spec.inputs, secrets, input_schema=spec.input_schema
+        )
     except JobError:
         raise
     except Exception as exc:
@@ -275,7 +254,7 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
 def output_schema(spark, spec: JobSpec, frame, setup: dict):
     """The Spark schema of the score function's output: the job's output .avsc, otherwise
     the model's output for the first SAMPLE_ROWS records of FRAME."""
-    ddl = _avro_schema(spec)
+    ddl = avro_ddl(spec.output_schema)
     if ddl is not None:
         return spark.createDataFrame([], ddl).schema
     # the model on a few records, in a Python worker: its output's columns and types

@@ -14,7 +14,9 @@ the driver evaluates them (jobs/spark/metrics.py)."""
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import sys
 import types
 from collections.abc import Iterator
@@ -30,6 +32,10 @@ CORRUPT_COLUMN = "_corrupt_record"  # Spark's column for an input line it cannot
 FILE_COLUMN = "_moc_file"  # the input file a row came from (input_file_name())
 BLOCK_COLUMN = "_moc_block"  # the start of its split in that file (input_file_block_start())
 OUTPUT_PREFIX = "_moc_out_"  # a metrics job's score output columns, beside the input's own
+# A CSV row's layout (its index in setup["layouts"]: schemas.py), and for a row Spark could not
+# read whole, the positions of the columns it read as null ("0,3").
+LAYOUT_COLUMN = "_moc_layout"
+NULLS_COLUMN = "_moc_nulls"
 
 FILES_FROM_SPARK = "@sparkfiles"
 _FATAL = (SystemExit, MemoryError)
@@ -54,6 +60,7 @@ class _Model:
         self.score = self.code.function("score")
         self.batch = bool(setup["tags"].get("batch"))
         self.columns = list(setup["columns"])
+        self.layouts = list(setup.get("layouts") or [])
 
     def reason(self, exc: BaseException, where: str) -> str:
         from jobs.runner.modelcode import describe
@@ -96,7 +103,7 @@ def score_frame(
     row is in its input."""
     from jobs.runner.scoring import non_finite
 
-    frame, where, rejects = decoded(frame, where if where is not None else Places())
+    frame, where, rejects = decoded(frame, where if where is not None else Places(), model.layouts)
     outputs: list[Any] = []
     if model.batch:
         if len(frame):
@@ -148,17 +155,86 @@ def score_frame(
     return out, rejects
 
 
-def decoded(frame: pd.DataFrame, where: Places) -> tuple[pd.DataFrame, Places, list[str]]:
-    """FRAME without the input lines Spark could not parse, where its rows are, and those
-    lines as rejects."""
+def decoded(
+    frame: pd.DataFrame, where: Places, layouts: list[dict]
+) -> tuple[pd.DataFrame, Places, list[str]]:
+    """FRAME without the rows Spark could not read whole (their text in CORRUPT_COLUMN), where
+    its rows are, and those rows as rejects; but a CSV row that only lacks trailing fields is
+    kept, those values null. LAYOUTS: the CSV files' (setup["layouts"], schemas.py)."""
     rejects: list[str] = []
-    if CORRUPT_COLUMN in frame.columns:
-        bad = frame[CORRUPT_COLUMN].notna().to_numpy()
-        for text, i in zip(frame.loc[bad, CORRUPT_COLUMN], np.flatnonzero(bad), strict=True):
-            rejects.append(_reject("input", "cannot be decoded as a record", text, where.at(i)))
-        where = where.subset(~bad)
-        frame = frame.loc[~bad].drop(columns=[CORRUPT_COLUMN]).reset_index(drop=True)
-    return frame, where, rejects
+    if CORRUPT_COLUMN not in frame.columns:
+        return frame, where, rejects
+    texts = frame[CORRUPT_COLUMN]
+    bad = texts.notna().to_numpy(copy=True)
+    marks = [c for c in (CORRUPT_COLUMN, LAYOUT_COLUMN, NULLS_COLUMN) if c in frame.columns]
+    if not bad.any():  # the usual batch: nothing to take out, nothing copied
+        return frame.drop(columns=marks), where, rejects
+    layout_of = frame[LAYOUT_COLUMN] if LAYOUT_COLUMN in frame.columns else None
+    kept: list[tuple[int, list[str]]] = []
+    for i in np.flatnonzero(bad):
+        reason = "cannot be decoded as a record"
+        if layout_of is not None and pd.notna(layout_of.iat[i]):
+            layout = layouts[int(layout_of.iat[i])]
+            nulls = frame[NULLS_COLUMN].iat[i] or ""
+            reason = csv_misfit(texts.iat[i], nulls, layout)
+            if reason is None:
+                bad[i] = False
+                columns = layout["columns"]
+                kept.append((i, [columns[int(n)][0] for n in nulls.split(",") if n]))
+                continue
+        rejects.append(_reject("input", reason, texts.iat[i], where.at(i)))
+    for i, names in kept:  # Spark filled their integers and booleans in: null again
+        for name in names:
+            if frame[name].dtype.kind == "b":
+                frame[name] = frame[name].astype(object)
+            elif frame[name].dtype.kind in "iu":  # as Arrow gives a column with a null
+                frame[name] = frame[name].astype("float64")
+            frame.loc[i, name] = None
+    where = where.subset(~bad)
+    return frame.loc[~bad].drop(columns=marks).reset_index(drop=True), where, rejects
+
+
+def csv_misfit(text: str, nulls: str, layout: dict) -> str | None:
+    """Why the CSV record TEXT, which Spark could not read whole, is a reject, for a person;
+    None when nothing of it is lost (it lacks trailing fields only). NULLS: the positions of
+    the columns Spark read as null in it; LAYOUT: its file's (schemas.py)."""
+    columns = layout["columns"]
+    try:
+        fields = next(csv.reader([text]), [])
+    except csv.Error:
+        return "cannot be decoded as a CSV record"
+    if len(fields) > len(columns):
+        return f"Expected {len(columns)} fields, saw {len(fields)}"
+    null = {int(n) for n in nulls.split(",") if n}
+    for n, (name, kind, declared) in enumerate(columns):
+        if n not in null or n >= len(fields) or fields[n] == "":
+            continue
+        value, avro = fields[n], _AVRO_NAMES.get(kind, kind)
+        if declared:
+            return f"field '{name}' is '{value}', expected {avro} (the input schema {layout['schema']})"
+        return (
+            f"field '{name}' is '{value}', not a {avro} as its values in {layout['sample']} "
+            f"were; attach an input schema (.avsc) that gives '{name}' the type "
+            f"{_fitting(value)}, and choose it for the job"
+        )
+    if len(fields) < len(columns):
+        return None
+    return "cannot be decoded as a CSV record"
+
+
+_AVRO_NAMES = {"bigint": "long", "int": "int", "double": "double", "float": "float",
+               "boolean": "boolean", "string": "string"}  # fmt: skip
+
+
+def _fitting(value: str) -> str:
+    """An Avro type that VALUE fits."""
+    if re.fullmatch(r"[+-]?[0-9]{1,18}", value):
+        return "long"
+    try:
+        float(value)
+    except ValueError:
+        return "string"
+    return "double"
 
 
 class Places:
@@ -277,7 +353,7 @@ def metrics_scorer(setup: dict, accumulators: dict):
         for batch, frame in enumerate(batches):
             accumulators["read"].add(len(frame))
             frame, where = places(frame, seen)
-            frame, _, rejects = decoded(frame, where)
+            frame, _, rejects = decoded(frame, where, setup.get("layouts") or [])
             overflow += _rejects_keep(rejects, kept, accumulators, partition, batch)
             out = frame.reindex(columns=setup["keep"])
             if model is not None:
@@ -327,7 +403,7 @@ def rejects_scorer(setup: dict):
         for batch, frame in enumerate(batches):
             frame, where = places(frame, seen)
             if metrics:
-                _, _, rejects = decoded(frame, where)
+                _, _, rejects = decoded(frame, where, setup.get("layouts") or [])
             else:
                 _, rejects = score_frame(model, frame, where)
             if rejects:

@@ -24,7 +24,14 @@ from jobs.runner.smarttags import SmartTags
 from jobs.runner.spec import InputFile, JobSpec
 from jobs.spark.contract import function_parameters, is_pyspark
 from jobs.spark.driver import output_schema, rejects_add, rejects_of, spark_reason
-from jobs.spark.executor import BLOCK_COLUMN, CORRUPT_COLUMN, FILE_COLUMN, OUTPUT_PREFIX
+from jobs.spark.executor import (
+    BLOCK_COLUMN,
+    CORRUPT_COLUMN,
+    FILE_COLUMN,
+    LAYOUT_COLUMN,
+    NULLS_COLUMN,
+    OUTPUT_PREFIX,
+)
 from jobs.spark.outputs import parts_of
 from jobs.spark.progress import Progress
 from jobs.spark.session import session_end
@@ -34,7 +41,7 @@ if TYPE_CHECKING:  # the evaluator is imported when it runs, as child.py orders 
     from jobs.runner.evaluation import Roles
 
 METRICS_FOLDER = "spark-metrics"  # beside the staged output: each input's Parquet part files
-_OURS = (FILE_COLUMN, BLOCK_COLUMN, CORRUPT_COLUMN)
+_OURS = (FILE_COLUMN, BLOCK_COLUMN, CORRUPT_COLUMN, LAYOUT_COLUMN, NULLS_COLUMN)
 
 
 @dataclass
@@ -151,7 +158,9 @@ def _input_scored(
 
     sc = spark.sparkContext
     try:
-        frame = inputs_read(spark, [item], secrets)
+        frame, setup["layouts"] = inputs_read(
+            spark, [item], secrets, input_schema=spec.input_schema
+        )
     except JobError:
         raise
     except Exception as exc:

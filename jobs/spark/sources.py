@@ -1,7 +1,8 @@
 """The job's inputs as one Spark DataFrame: files the worker staged, or locations Spark reads
 itself (hdfs://, webhdfs://, s3a://, a JDBC query; jobs/worker/sparkdata.py). Each row
 carries the file it came from and the start of its split (FILE_COLUMN, BLOCK_COLUMN), so a
-reject can name its input record as on every runtime (see RecordNumbers)."""
+reject can name its input record as on every runtime (see RecordNumbers). CSV files are read
+with the job's input schema or types from a sample, never a pass of their own (schemas.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from jobs.runner.errors import JobError
 from jobs.runner.spec import InputFile
 from jobs.spark.executor import BLOCK_COLUMN, CORRUPT_COLUMN, FILE_COLUMN
+from jobs.spark.schemas import csv_frames
 
 S3A_CLASS = "org.apache.hadoop.fs.s3a.S3AFileSystem"
 # pyspark's Hadoop client is shaded (hadoop-client-api/-runtime): it relocates the JAX-RS API
@@ -63,40 +65,44 @@ def _key(location: str) -> tuple[str, str]:
     return parts.netloc, unquote(parts.path)
 
 
-def inputs_read(spark, inputs: list[InputFile], secrets: dict):
-    """INPUTS as one DataFrame, files of one format read together."""
+def inputs_read(spark, inputs: list[InputFile], secrets: dict, *, input_schema: str = "") -> tuple:
+    """INPUTS as one DataFrame, files of one format read together (CSV files: of one header,
+    with INPUT_SCHEMA's types and a sample's, schemas.py); and the CSV files' layouts."""
     from pyspark.sql import functions as F
 
     connectors_check(spark, inputs)
     groups: dict[str, list[str]] = defaultdict(list)
-    frames = []
+    frames, read, layouts = [], [], []
     for item in inputs:
         if item.format == "jdbc":
             frames.append(_jdbc(spark, item, secrets))
-        else:
+        elif item.format != "csv":
             groups[item.format].append(item.url or item.path)
+    if csv := [i for i in inputs if i.format == "csv"]:
+        read, layouts = csv_frames(spark, csv, input_schema)
     for fmt, paths in groups.items():
         reader = spark.read
-        if fmt == "csv":
-            frame = reader.options(header=True, inferSchema=True).csv(paths)
-        elif fmt == "parquet":
-            frame = reader.parquet(*paths)
+        if fmt == "parquet":
+            read.append(reader.parquet(*paths))
         else:  # JSON lines (a JSON array file: one multi-line document)
-            frame = (
+            read.append(
                 reader.option("mode", "PERMISSIVE")
                 .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
                 .option("multiLine", fmt == "json")
                 .json(paths)
             )
+    for frame in read:
         frames.append(
             frame.withColumn(FILE_COLUMN, F.input_file_name()).withColumn(
                 BLOCK_COLUMN, F.input_file_block_start()
             )
         )
+    if not frames:  # CSV files with not even a header: no records
+        return spark.createDataFrame([], f"{FILE_COLUMN} string, {BLOCK_COLUMN} bigint"), []
     frame = frames[0]
     for other in frames[1:]:
         frame = frame.unionByName(other, allowMissingColumns=True)
-    return frame
+    return frame, layouts
 
 
 def _jdbc(spark, item: InputFile, secrets: dict):
