@@ -9,3 +9,6 @@ class CommandCenterConfig(AppConfig):
 
     def ready(self) -> None:
         from commandcenter import checks  # noqa: F401  (registers the system checks)
+        from commandcenter.lib import pgtime
+
+        pgtime.install()

@@ -199,6 +199,7 @@ def _preload_spark() -> None:
     """The Spark driver's modules (jobs/spark), before the sandbox closes the checkout."""
     import jobs.runner.training  # noqa: F401
     import jobs.spark.driver  # noqa: F401
+    import jobs.spark.metrics  # noqa: F401
 
 
 def _preload(job_type: str) -> None:

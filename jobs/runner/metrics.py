@@ -7,6 +7,9 @@ it when the job parameters say {"evaluator": true}; the model's own keys win on 
 
 The dicts go to the supervisor in a "metrics" event (stored in Job.metrics) and to the output
 asset, one per record.
+
+On a Spark runtime the inputs are read, and scored where the evaluator needs scores, by the
+executors (jobs/spark/metrics.py): MetricsOfFrames then evaluates the frames they give back.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from jobs.runner.backtest import outputs_frame, score_outputs, scores_paired
 from jobs.runner.errors import JobError
 from jobs.runner.evaluation import (
     EvaluationError,
@@ -56,7 +60,9 @@ class MetricsRun:
         self.metrics = model.function("metrics")
         self.evaluator = self.metrics is None or bool(self.params.get("evaluator"))
         self.roles = self._roles() if self.evaluator else Roles()
-        self.counts = Counts(bytes_total=sum(os.path.getsize(i.path) for i in spec.inputs))
+        self.counts = Counts(
+            bytes_total=sum(os.path.getsize(i.path) for i in spec.inputs if i.path)
+        )
         self.input_check = (
             SchemaCheck(path=spec.input_schema, label="input") if spec.check_input_schema else None
         )
@@ -79,17 +85,15 @@ class MetricsRun:
         results: list[dict] = []
         drift_frames: list[pd.DataFrame] = []  # the baseline and the sample, for data drift
         frames, names = [], []
-        for item in self.spec.inputs:
-            reader = reader_open(item)
-            frame = self._frame(reader)
+        for name, frame in self._inputs():
             self.events.progress(self.counts, force=True)
             if self.all_at_once:
                 frames.append(frame)
-                names.append(reader.name)
+                names.append(name)
             if self.evaluator and len(drift_frames) < 2:
                 drift_frames.append(frame)
                 sample_at = len(results)
-            results.extend(self._results(frame, reader))
+            results.extend(self._results(frame, name))
         if self.all_at_once:
             where = f"on its {len(frames)} inputs ({', '.join(repr(n) for n in names)})"
             own = self._call_metrics(frames, where)
@@ -109,8 +113,8 @@ class MetricsRun:
         self.events.metrics(results)
         return self.counts
 
-    def _results(self, frame: pd.DataFrame, reader: Reader) -> list[dict]:
-        where = f"on the {len(frame)} records of '{reader.name}'"
+    def _results(self, frame: pd.DataFrame, name: str) -> list[dict]:
+        where = f"on the {len(frame)} records of '{name}'"
         calls = self.metrics is not None and not self.all_at_once
         own = self._call_metrics([frame], where) if calls else []
         if not self.evaluator:
@@ -191,6 +195,12 @@ class MetricsRun:
 
     # --- Reading ----------------------------------------------------------------------------
 
+    def _inputs(self) -> Iterable[tuple[str, pd.DataFrame]]:
+        """Each input asset's name and all its records as one DataFrame."""
+        for item in self.spec.inputs:
+            reader = reader_open(item)
+            yield reader.name, self._frame(reader)
+
     def _frame(self, reader: Reader) -> pd.DataFrame:
         frames = list(
             frames_checked(
@@ -203,37 +213,21 @@ class MetricsRun:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def _roles(self) -> Roles:
-        schema = self._schema(self.spec.input_schema, "input")
-        return roles_with_params(roles_from_schema(schema), self.params)
-
-    @staticmethod
-    def _schema(path: str, side: str) -> dict | None:
-        if not path:
-            return None
-        try:
-            return json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise JobError(f"the {side} schema '{path}' cannot be read: {exc}") from exc
+        return metrics_roles(self.spec)
 
     # --- A back-test: labeled data without scores is scored by the model first -------------
 
     def _with_scores(self, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, Roles]:
         roles = self.roles
-        score = self.model.function("score")
-        if (roles.score and roles.score in frame.columns) or score is None or not len(frame):
+        if (roles.score and roles.score in frame.columns) or not len(frame):
             return frame, roles
-        scored = _as_frame(self._score(frame, "while scoring the labeled data"))
-        if len(scored) != len(frame):
-            raise JobError(
-                f"the built-in evaluator cannot pair scores with labels {where}: the score "
-                f"function '{self.model.name('score')}' gave {len(scored)} records for "
-                f"{len(frame)}"
-            )
-        scored.index = frame.index
+        scored = self._scores(frame, where)
+        if scored is None:
+            return frame, roles
         for column in frame.columns:  # keep the label and protected columns beside the scores
             if column not in scored.columns:
                 scored[column] = frame[column]
-        output = roles_from_schema(self._schema(self.spec.output_schema, "output"))
+        output = roles_from_schema(_schema(self.spec.output_schema, "output"))
         roles = replace(
             roles,
             score=roles.score if roles.score in scored.columns else output.score,
@@ -246,23 +240,11 @@ class MetricsRun:
         )
         return scored, roles
 
-    def _score(self, rows: pd.DataFrame, during: str) -> list[Any]:
-        """The score function's outputs for ROWS: one DataFrame call in batch or recordsets
-        mode, else one call per record."""
-        score, tags, name = self.model.function("score"), self.model.tags, self.model.name("score")
-        outputs: list[Any] = []
-        try:
-            arguments = [rows] if tags.batch or tags.recordsets_in else rows.to_dict("records")
-            for argument in arguments:
-                result = score(argument)
-                if isinstance(result, Iterator):
-                    outputs.extend(result)
-                elif result is not None:
-                    outputs.append(result)
-        except (Exception, SystemExit) as exc:
-            log_traceback(exc)
-            raise JobError(f"score function '{name}' raised {describe(exc)} {during}") from exc
-        return outputs
+    def _scores(self, frame: pd.DataFrame, where: str) -> pd.DataFrame | None:
+        """The score function's output for FRAME, one row per record; None without one."""
+        if self.model.function("score") is None:
+            return None
+        return scores_paired(self.model, frame, where)
 
     # --- Permutation importance through the model's score function -------------------------
 
@@ -271,12 +253,72 @@ class MetricsRun:
             return None
 
         def predict(rows: pd.DataFrame) -> pd.Series:
-            frame = _as_frame(self._score(rows, "while computing permutation importance"))
+            frame = outputs_frame(
+                score_outputs(self.model, rows, "while computing permutation importance")
+            )
             if column not in frame.columns or len(frame) != len(rows):
                 raise _NoPrediction
             return frame[column]
 
         return predict
+
+
+class MetricsOfFrames(MetricsRun):
+    """A metrics job whose inputs were read, and scored where the evaluator needs scores,
+    elsewhere (a Spark runtime's executors). INPUTS yields, per input asset, its name, its
+    records (the columns the evaluator or the metrics function reads) and the score
+    function's output for them (None: not scored); COUNTS, what was read and rejected so far.
+    With EXPLAINS false the score function is not called here (no permutation importance or
+    SHAP values)."""
+
+    def __init__(
+        self,
+        *,
+        spec: JobSpec,
+        model: ModelCode,
+        events: Events,
+        inputs: Iterable[tuple[str, pd.DataFrame, pd.DataFrame | None]],
+        counts: Counts,
+        explains: bool = True,
+    ) -> None:
+        super().__init__(spec=spec, model=model, events=events)
+        self.given = inputs
+        self.counts = counts
+        self.rejects = Rejects(spec.rejects_path, counts, RejectLimits.of(spec))
+        self.explains = explains
+        self.outputs: pd.DataFrame | None = None
+
+    def _inputs(self) -> Iterable[tuple[str, pd.DataFrame]]:
+        for name, frame, outputs in self.given:
+            self.outputs = outputs
+            yield name, frame
+
+    def _scores(self, frame: pd.DataFrame, where: str) -> pd.DataFrame | None:
+        if self.outputs is None:
+            return None
+        if len(self.outputs) != len(frame):  # the executors paired them: a bug if not
+            raise JobError(f"{len(self.outputs)} scores came back for {len(frame)} records")
+        self.outputs.index = frame.index
+        return self.outputs
+
+    def _predict(self, column: str):
+        return super()._predict(column) if self.explains else None
+
+
+def metrics_roles(spec: JobSpec) -> Roles:
+    """The column roles the built-in evaluator reads: the input schema's, the job's
+    parameters winning."""
+    schema = _schema(spec.input_schema, "input")
+    return roles_with_params(roles_from_schema(schema), spec.job.get("jobParameters") or {})
+
+
+def _schema(path: str, side: str) -> dict | None:
+    if not path:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise JobError(f"the {side} schema '{path}' cannot be read: {exc}") from exc
 
 
 def _positional(function) -> tuple[int, int | None]:
@@ -297,17 +339,3 @@ def _number(value: Any, default: Any, kind: type) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return kind(value)
     return default
-
-
-def _as_frame(outputs: list[Any]) -> pd.DataFrame:
-    frames, records = [], []
-    for value in outputs:
-        if isinstance(value, pd.DataFrame):
-            frames.append(value)
-        elif isinstance(value, list):
-            records.extend(value)
-        elif isinstance(value, dict):
-            records.append(value)
-    if records:
-        frames.append(pd.DataFrame.from_records(records))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

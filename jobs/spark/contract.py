@@ -2,7 +2,9 @@
 
 ModelOp's PySpark contract: ``train(external_inputs, external_outputs, external_model_assets)``
 (and score and metrics the same): the model reads and writes with Spark itself. Anything else
-is the pandas contract of every runtime: per record or batch mode, distributed by mapInPandas.
+is the pandas contract of every runtime: per record or batch mode, distributed by mapInPandas;
+a metrics job's evaluation (the built-in evaluator, a pandas metrics function) then runs on
+the driver (metrics.py).
 """
 
 from __future__ import annotations
@@ -47,19 +49,14 @@ def spark_refusal(*, source: str, functions: dict, job_type: str, recordsets: bo
             "pandas training function needs all data in one process, so run it on a process "
             "runtime"
         )
-    if job_type == "metrics":
-        return (
-            "a Spark runtime runs only PySpark metrics functions (taking external_inputs, "
-            "external_outputs, external_model_assets); pandas metrics functions and the built-in "
-            "evaluator run on a process runtime"
-        )
-    parameters = function_parameters(source, name) if name else None
+    score = functions.get("score")
+    parameters = function_parameters(source, score) if score else None
     if job_type == "scoring" and parameters is not None and len(parameters) == 2:
         return (
-            f"score function '{name}' takes (record, slot): slots are not supported on a Spark "
+            f"score function '{score}' takes (record, slot): slots are not supported on a Spark "
             "runtime; run this model on a process runtime"
         )
-    if recordsets:
+    if recordsets and score:  # a metrics job's evaluator may score labeled data with it
         return (
             "recordsets mode (modelop.recordsets.0: all input as one DataFrame) cannot be "
             "distributed; use batch mode ('# moc.batch: true', one DataFrame per batch) to run on "

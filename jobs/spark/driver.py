@@ -1,7 +1,8 @@
 """One job on a Spark runtime, run by the sandboxed model process as the Spark driver (client
 mode). The model's contract comes from its function's signature (contract.py): ModelOp's
 PySpark contract gets the session and the asset lists; a pandas model is distributed with
-mapInPandas (executor.py). Output is staged as on every runtime; the supervisor commits it."""
+mapInPandas (executor.py); a metrics job of a pandas model is scored so and evaluated on the
+driver (metrics.py). Output is staged as on every runtime; the supervisor commits it."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from jobs.spark.executor import FILES_FROM_SPARK
 from jobs.spark.outputs import PARTS_FOLDER, parts_join, parts_rows, spark_format
 from jobs.spark.progress import Progress
 from jobs.spark.schemas import avro_ddl
-from jobs.spark.session import RUNTIME_ZIP, session_start
+from jobs.spark.session import RUNTIME_ZIP, session_end, session_start
 from jobs.spark.sources import RecordNumbers, connectors_check, inputs_read
 
 SPARK_MODEL_SUFFIX = ".sparkmodel.zip"  # a PySpark model folder kept as one attachment
@@ -39,10 +40,10 @@ def spark_run(*, spec: JobSpec, events: Events, secrets: dict) -> Counts:
     tags = SmartTags.from_dict(spec.smart_tags)
     kind = _KINDS.get(spec.job_type, "score")
     name = tags.functions.get(kind)
-    if not name:
+    if not name and spec.job_type != "metrics":  # a metrics job without: the built-in evaluator
         raise JobError(f"the model has no {kind} function (tag '# modelop.{kind}')")
     source = Path(spec.source).read_text(encoding="utf-8")
-    pyspark = is_pyspark(function_parameters(source, name))
+    pyspark = bool(name) and is_pyspark(function_parameters(source, name))
     if not pyspark and (refused := spark_refusal(source=source, functions=tags.functions,
                                                   job_type=spec.job_type,
                                                   recordsets=tags.recordsets_in)):  # fmt: skip
@@ -61,10 +62,7 @@ def spark_run(*, spec: JobSpec, events: Events, secrets: dict) -> Counts:
             return _pyspark(spark, spec, tags, events)
         return _pandas(spark, spec, tags, events, secrets)
     finally:
-        try:
-            spark.stop()
-        except Exception:  # the JVM is gone already: the application ended with it
-            pass
+        session_end(spark)
 
 
 def _unpack_spark_models() -> None:
@@ -164,9 +162,9 @@ def _join(folder: Path, spec: JobSpec, *, columns: list[str], what: str) -> int:
 # --- Our pandas contract, distributed -------------------------------------------------------
 
 
-def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict) -> Counts:
-    from jobs.spark.executor import BlocksParam, RejectsParam, partitions_scorer
-
+def _setup(spark, spec: JobSpec, tags: SmartTags) -> dict:
+    """The session made ready for the model on the Python workers (our runner code, the
+    model's files for a cluster); what every Python worker needs to load the model."""
     sc = spark.sparkContext
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(spec.chunk_rows))
     if Path(RUNTIME_ZIP).is_file():
@@ -184,6 +182,18 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
         "columns": [],
         "files_dir": os.getcwd() if local else FILES_FROM_SPARK,
     }
+    return setup
+
+
+def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict) -> Counts:
+    from jobs.spark.executor import BlocksParam, RejectsParam, partitions_scorer
+
+    setup = _setup(spark, spec, tags)
+    if spec.job_type == "metrics":
+        from jobs.spark.metrics import spark_metrics
+
+        return spark_metrics(spark, spec, tags, setup=setup, events=events, secrets=secrets)
+    sc = spark.sparkContext
     try:
         frame, setup["layouts"] = inputs_read(
             spark, spec.inputs, secrets, input_schema=spec.input_schema
@@ -191,19 +201,8 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
     except JobError:
         raise
     except Exception as exc:
-        raise JobError(f"Spark could not read the input: {_spark_reason(exc)}") from None
-    ddl = avro_ddl(spec.output_schema)
-    if ddl is not None:
-        schema = spark.createDataFrame([], ddl).schema
-    else:  # the model on a few records, in a Python worker: its output's columns and types
-        sample = _sample(frame, setup)
-        if not len(sample):
-            raise JobError(
-                f"the model gave no output for the first {SAMPLE_ROWS} records, so its output "
-                "schema is unknown; attach an output schema (.avsc) and choose it for the job"
-            )
-        schema = spark.createDataFrame(sample).schema
-        print(f"Spark: output schema from a sample: {schema.simpleString()}", flush=True)
+        raise JobError(f"Spark could not read the input: {spark_reason(exc)}") from None
+    schema = output_schema(spark, spec, frame, setup)
     setup["columns"] = schema.fieldNames()
     counts = Counts(bytes_total=sum(os.path.getsize(i.path) for i in spec.inputs if i.path))
     accumulators = {k: sc.accumulator(0) for k in ("read", "written", "rejected", "overflow")}
@@ -227,14 +226,14 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
               flush=True)  # fmt: skip
         rejects = Rejects(spec.rejects_path, counts, RejectLimits.of(spec))
         try:
-            _rejects_add(rejects, _rejects_of(frame, setup, accumulators),
-                         RecordNumbers(spec.inputs, accumulators["blocks"].value))  # fmt: skip
+            rejects_add(rejects, rejects_of(frame, setup, accumulators),
+                        RecordNumbers(spec.inputs, accumulators["blocks"].value))  # fmt: skip
         finally:
             rejects.close()
     except JobError:
         raise
     except Exception as exc:
-        raise JobError(f"the Spark job failed: {_spark_reason(exc)}") from None
+        raise JobError(f"the Spark job failed: {spark_reason(exc)}") from None
     finally:
         progress.stop()
     progress.send(running=False)
@@ -252,7 +251,25 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
     return counts
 
 
-def _rejects_of(frame, setup: dict, accumulators: dict):
+def output_schema(spark, spec: JobSpec, frame, setup: dict):
+    """The Spark schema of the score function's output: the job's output .avsc, otherwise
+    the model's output for the first SAMPLE_ROWS records of FRAME."""
+    ddl = avro_ddl(spec.output_schema)
+    if ddl is not None:
+        return spark.createDataFrame([], ddl).schema
+    # the model on a few records, in a Python worker: its output's columns and types
+    sample = _sample(frame, setup)
+    if not len(sample):
+        raise JobError(
+            f"the model gave no output for the first {SAMPLE_ROWS} records, so its output "
+            "schema is unknown; attach an output schema (.avsc) and choose it for the job"
+        )
+    schema = spark.createDataFrame(sample).schema
+    print(f"Spark: output schema from a sample: {schema.simpleString()}", flush=True)
+    return schema
+
+
+def rejects_of(frame, setup: dict, accumulators: dict):
     """Every reject's (key, JSON), in input order: from the accumulator, or when a task had
     more than it sends there, from a second pass of the model over the input."""
     from pyspark.sql.types import StringType, StructField, StructType
@@ -271,7 +288,7 @@ def _rejects_of(frame, setup: dict, accumulators: dict):
     return [(k, found[k]) for k in sorted(found, key=reject_order)]
 
 
-def _rejects_add(rejects: Rejects, entries, numbers: RecordNumbers) -> None:
+def rejects_add(rejects: Rejects, entries, numbers: RecordNumbers) -> None:
     for number, (_, text) in enumerate(entries, start=1):
         entry = orjson.loads(text)
         if at := entry.pop("at", None):
@@ -295,13 +312,13 @@ def _sample(frame, setup: dict):
     try:
         rows = frame.limit(SAMPLE_ROWS).mapInPandas(sample_scorer(setup), schema).collect()
     except Exception as exc:
-        raise JobError(f"the model failed on a sample of its input: {_spark_reason(exc)}") from None
+        raise JobError(f"the model failed on a sample of its input: {spark_reason(exc)}") from None
     frames = [pa.ipc.open_stream(bytes(row[0])).read_pandas() for row in rows]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _spark_reason(exc: Exception) -> str:
+def spark_reason(exc: Exception) -> str:
     """The first line of a Python error from the executors, else Spark's own first line."""
     text = str(exc)
     for line in text.splitlines():

@@ -5,7 +5,12 @@ one pass. A reject (a record that cannot be decoded, a score that raised, an out
 be encoded) is JSON, the same entry the process runtime writes to rejects.jsonl, sent to the
 driver in an accumulator (RejectsParam), up to REJECTS_PER_TASK of them per task; a task with
 more counts the rest in the "overflow" accumulator, and the driver then gathers every reject
-in a second pass (rejects_scorer), which a mostly good input never needs."""
+in a second pass (rejects_scorer), which a mostly good input never needs.
+
+A metrics job's executors (metrics_scorer) pass on the input columns the driver's evaluator
+or metrics function reads and, where the evaluator needs scores, the score function's output
+paired with each record, as the process runtime scores labeled data (jobs/runner/backtest.py);
+the driver evaluates them (jobs/spark/metrics.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ REJECTS_PER_TASK = 2000  # rejects a task sends in the accumulator; more: a seco
 CORRUPT_COLUMN = "_corrupt_record"  # Spark's column for an input line it cannot parse
 FILE_COLUMN = "_moc_file"  # the input file a row came from (input_file_name())
 BLOCK_COLUMN = "_moc_block"  # the start of its split in that file (input_file_block_start())
+OUTPUT_PREFIX = "_moc_out_"  # a metrics job's score output columns, beside the input's own
 # A CSV row's layout (its index in setup["layouts"]: schemas.py), and for a row Spark could not
 # read whole, the positions of the columns it read as null ("0,3").
 LAYOUT_COLUMN = "_moc_layout"
@@ -97,10 +103,7 @@ def score_frame(
     row is in its input."""
     from jobs.runner.scoring import non_finite
 
-    rejects: list[str] = []
-    where = where if where is not None else Places()
-    if CORRUPT_COLUMN in frame.columns:
-        frame, where = _undecodable(model, frame, where, rejects)
+    frame, where, rejects = decoded(frame, where if where is not None else Places(), model.layouts)
     outputs: list[Any] = []
     if model.batch:
         if len(frame):
@@ -152,23 +155,26 @@ def score_frame(
     return out, rejects
 
 
-def _undecodable(
-    model: _Model, frame: pd.DataFrame, where: Places, rejects: list[str]
-) -> tuple[pd.DataFrame, Places]:
-    """FRAME without the rows Spark could not read whole (their text in CORRUPT_COLUMN),
-    each one's reject added to REJECTS; but a CSV row that only lacks trailing fields is
-    kept, those values null."""
+def decoded(
+    frame: pd.DataFrame, where: Places, layouts: list[dict]
+) -> tuple[pd.DataFrame, Places, list[str]]:
+    """FRAME without the rows Spark could not read whole (their text in CORRUPT_COLUMN), where
+    its rows are, and those rows as rejects; but a CSV row that only lacks trailing fields is
+    kept, those values null. LAYOUTS: the CSV files' (setup["layouts"], schemas.py)."""
+    rejects: list[str] = []
+    if CORRUPT_COLUMN not in frame.columns:
+        return frame, where, rejects
     texts = frame[CORRUPT_COLUMN]
     bad = texts.notna().to_numpy(copy=True)
     marks = [c for c in (CORRUPT_COLUMN, LAYOUT_COLUMN, NULLS_COLUMN) if c in frame.columns]
     if not bad.any():  # the usual batch: nothing to take out, nothing copied
-        return frame.drop(columns=marks), where
-    layouts = frame[LAYOUT_COLUMN] if LAYOUT_COLUMN in frame.columns else None
+        return frame.drop(columns=marks), where, rejects
+    layout_of = frame[LAYOUT_COLUMN] if LAYOUT_COLUMN in frame.columns else None
     kept: list[tuple[int, list[str]]] = []
     for i in np.flatnonzero(bad):
         reason = "cannot be decoded as a record"
-        if layouts is not None and pd.notna(layouts.iat[i]):
-            layout = model.layouts[int(layouts.iat[i])]
+        if layout_of is not None and pd.notna(layout_of.iat[i]):
+            layout = layouts[int(layout_of.iat[i])]
             nulls = frame[NULLS_COLUMN].iat[i] or ""
             reason = csv_misfit(texts.iat[i], nulls, layout)
             if reason is None:
@@ -185,7 +191,7 @@ def _undecodable(
                 frame[name] = frame[name].astype("float64")
             frame.loc[i, name] = None
     where = where.subset(~bad)
-    return frame.loc[~bad].drop(columns=marks).reset_index(drop=True), where
+    return frame.loc[~bad].drop(columns=marks).reset_index(drop=True), where, rejects
 
 
 def csv_misfit(text: str, nulls: str, layout: dict) -> str | None:
@@ -322,21 +328,67 @@ def partitions_scorer(setup: dict, accumulators: dict):
             frame, where = places(frame, seen)
             out, rejects = score_frame(model, frame, where)
             accumulators["written"].add(len(out))
-            accumulators["rejected"].add(len(rejects))
-            for n, text in enumerate(rejects):
-                if len(kept) < REJECTS_PER_TASK:
-                    kept[_reject_key(text, partition, batch, n)] = text
-                else:
-                    overflow += 1
+            overflow += _rejects_keep(rejects, kept, accumulators, partition, batch)
             yield out
-        if seen:
-            accumulators["blocks"].add(seen)
-        if kept:
-            accumulators["rejects"].add(kept)
-        if overflow:
-            accumulators["overflow"].add(overflow)
+        _rejects_send(seen, kept, overflow, accumulators)
 
     return run
+
+
+def metrics_scorer(setup: dict, accumulators: dict):
+    """mapInPandas's function for a metrics job: each batch's input columns setup["keep"]
+    and, with setup["score"], the score function's output for them (its columns
+    setup["columns"], named OUTPUT_PREFIX + name, as an output column may be named as an
+    input one), one row per decodable input record. A score that raises, or an output that
+    cannot be paired with its records, fails the job, as on the process runtime."""
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from jobs.runner.backtest import scores_paired
+
+        model = model_for(setup) if setup["score"] else None
+        partition = _partition()
+        seen: dict = {}
+        kept: dict = {}
+        overflow = 0
+        for batch, frame in enumerate(batches):
+            accumulators["read"].add(len(frame))
+            frame, where = places(frame, seen)
+            frame, _, rejects = decoded(frame, where, setup.get("layouts") or [])
+            overflow += _rejects_keep(rejects, kept, accumulators, partition, batch)
+            out = frame.reindex(columns=setup["keep"])
+            if model is not None:
+                where = f"on a batch of {len(frame)} records of '{setup['input']}'"
+                scored = scores_paired(model.code, frame, where) if len(frame) else None
+                for column in setup["columns"]:
+                    values = scored[column] if scored is not None and column in scored else None
+                    out[OUTPUT_PREFIX + column] = values
+            accumulators["written"].add(len(out))
+            yield out
+        _rejects_send(seen, kept, overflow, accumulators)
+
+    return run
+
+
+def _rejects_keep(rejects: list[str], kept: dict, accumulators: dict, partition: int,
+                  batch: int) -> int:  # fmt: skip
+    """Keep a batch's REJECTS for the accumulator, up to REJECTS_PER_TASK; those left over."""
+    accumulators["rejected"].add(len(rejects))
+    overflow = 0
+    for n, text in enumerate(rejects):
+        if len(kept) < REJECTS_PER_TASK:
+            kept[_reject_key(text, partition, batch, n)] = text
+        else:
+            overflow += 1
+    return overflow
+
+
+def _rejects_send(seen: dict, kept: dict, overflow: int, accumulators: dict) -> None:
+    if seen:
+        accumulators["blocks"].add(seen)
+    if kept:
+        accumulators["rejects"].add(kept)
+    if overflow:
+        accumulators["overflow"].add(overflow)
 
 
 def rejects_scorer(setup: dict):
@@ -344,12 +396,16 @@ def rejects_scorer(setup: dict):
     REJECT_COLUMN (its sort key first, as JSON), no output."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        model = model_for(setup)
+        metrics = "keep" in setup  # a metrics job's: only input records that cannot be decoded
+        model = None if metrics else model_for(setup)
         partition = _partition()
         seen: dict = {}
         for batch, frame in enumerate(batches):
             frame, where = places(frame, seen)
-            _, rejects = score_frame(model, frame, where)
+            if metrics:
+                _, _, rejects = decoded(frame, where, setup.get("layouts") or [])
+            else:
+                _, rejects = score_frame(model, frame, where)
             if rejects:
                 keys = [_reject_key(t, partition, batch, n) for n, t in enumerate(rejects)]
                 yield pd.DataFrame({"key": [orjson.dumps(k).decode() for k in keys],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -81,3 +82,32 @@ def session_start(engine: dict, secrets: dict, *, tmp: str):
                 "worker's machine; the job log has Java's own message)"
             ) from None
         raise JobError(f"Spark session could not start on master {master!r}: {text}") from None
+
+
+def session_end(spark) -> None:
+    """Stop SPARK's session and end its JVM (the gateway's process), so that code running in
+    this process afterwards has no handle on the session, its configuration or the cluster.
+    Again, or with the JVM gone already: nothing."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    try:
+        spark.stop()
+    except Exception:  # the JVM is gone already: the application ended with it
+        pass
+    try:
+        gateway.shutdown()
+    except Exception:
+        pass
+    proc = getattr(gateway, "proc", None)
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    SparkContext._gateway = None
+    SparkContext._jvm = None

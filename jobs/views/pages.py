@@ -25,6 +25,7 @@ from django.views.decorators.http import condition, require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from commandcenter.lib import numbers
+from commandcenter.lib.oneatatime import one_at_a_time
 from commandcenter.lib.prepared import PreparedQuery
 from jobs.models import TERMINAL_STATUSES, Job, JobAsset, JobStatus, JobType
 from jobs.preview import REJECTS_SHOWN, asset_preview, rejects_head
@@ -223,8 +224,18 @@ def _status_cached(request: HttpRequest, job_uuid: UUID) -> tuple[str, bool]:
     viewer's render), else a new render, kept under the state it shows. An ended job's copy
     too (for its viewer): a script or a reloaded tab may ask again and again."""
     state = request.status_state
-    if (kept := cache.get(_status_key(request, state))) is not None:
-        return kept.replace(_CSRF_SLOT, get_token(request)), state[_STATUS_AT] in TERMINAL_STATUSES
+    key = _status_key(request, state)
+    kept = cache.get(key)
+    if kept is None:
+        with one_at_a_time(key) as first:
+            if not first:  # another thread rendered this state meanwhile
+                kept = cache.get(key)
+            if kept is None:
+                return _status_fresh(request, job_uuid)
+    return kept.replace(_CSRF_SLOT, get_token(request)), state[_STATUS_AT] in TERMINAL_STATUSES
+
+
+def _status_fresh(request: HttpRequest, job_uuid: UUID) -> tuple[str, bool]:
     job = _status_job(request, job_uuid)
     content = _status_render(request, job)
     shown = tuple(getattr(job, name) for name in ETAG_FIELDS)  # newer than STATE, if it moved

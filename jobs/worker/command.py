@@ -10,9 +10,10 @@ def celery_worker_argv(
     *, queues: str, hostname: str, concurrency: int = 2, loglevel: str = "INFO"
 ) -> list[str]:
     """`celery worker` on QUEUES as HOSTNAME (name@%h). Threads are enough: a task only
-    supervises the model's own child process."""
+    supervises the model's own child process. Without Django's checks: `runworker` ran them
+    before it became this, and URL checks import every view (33 MB the worker never used)."""
     return [
-        sys.executable, "-m", "celery", "-A", "commandcenter", "worker",
+        sys.executable, "-m", "celery", "--skip-checks", "-A", "commandcenter", "worker",
         "--queues", queues, "--concurrency", str(concurrency), "--pool", "threads",
         "--hostname", hostname, "--loglevel", loglevel, "--without-mingle", "--without-gossip",
     ]  # fmt: skip

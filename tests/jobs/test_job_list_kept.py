@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import Job, JobStatus
-from jobs.views.lists import STATE_FIELDS, _valid_until
+from jobs.views.lists import JOBS_COUNTED, STATE_FIELDS, _valid_until
 from tests.jobs.test_job_list_rows import _row, make_job
 
 HTMX = {"HX-Request": "true"}
@@ -126,3 +128,34 @@ def test_a_kept_page_lasts_until_a_row_would_read_otherwise():
     rows = [_state("COMPLETE", ago(10_000)), _state("CANCELLED", ago(330))]
     assert _valid_until(rows, now) == pytest.approx(now + 30)
     assert _valid_until([], now) == now + 60
+
+
+def _counts(client, url) -> tuple[str, int]:
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(url).text
+    return page, sum(q["sql"].startswith("SELECT COUNT(*)") for q in captured)
+
+
+def test_more_than_1000_jobs_is_kept_a_while_a_smaller_count_never(
+    alice_client, alice, alice_snapshot, charlie, two_hours_old
+):
+    (first,) = two_hours_old()
+    Job.objects.bulk_create(
+        Job(snapshot=alice_snapshot, created_by=alice, status=JobStatus.COMPLETE)
+        for _ in range(JOBS_COUNTED)
+    )
+    page, counted = _counts(alice_client, reverse("jobs-list"))
+    assert "more than 1,000 jobs" in page and counted == 1
+    page, counted = _counts(alice_client, reverse("jobs-list"))
+    assert "more than 1,000 jobs" in page and counted == 0  # kept
+    # A status jobs leave is counted each time; so is a count of 1,000 or fewer.
+    Job.objects.filter(pk__in=Job.objects.values("pk")[:5]).update(status=JobStatus.RUNNING)
+    for url, shown in [("?status=RUNNING", "5 jobs"), ("?q=nothing-matches", "No jobs match")]:
+        for _ in range(2):
+            page, counted = _counts(alice_client, reverse("jobs-list") + url)
+            assert shown in page and counted == 1, url
+    # Kept for each user: another team's member counts their own.
+    outsider = Client()
+    outsider.force_login(charlie)
+    page, counted = _counts(outsider, reverse("jobs-list"))
+    assert "No jobs yet" in page and counted == 1

@@ -1,8 +1,8 @@
 """A worker (and a web process) starts without numpy, pandas or pyarrow: the model process
 reads and writes data, the worker only supervises it, and those libraries would hold over
 100 MB in every worker for nothing. Run in a fresh interpreter, as a worker starts: Django's
-setup, the supervisor and the tasks, and the system checks Celery runs at a worker's start
-(which import the URLconf and so every view)."""
+setup, the supervisor and the tasks, and the system checks `runworker` runs before it becomes
+the Celery worker (they import the URLconf and so every view; the worker itself skips them)."""
 
 from __future__ import annotations
 

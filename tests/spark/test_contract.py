@@ -27,20 +27,28 @@ def test_a_pyspark_training_function_is_not_refused():
                          recordsets=False) is None  # fmt: skip
 
 
-def test_recordsets_and_pandas_training_and_metrics_are_refused_with_a_reason():
+def test_recordsets_and_pandas_training_are_refused_with_a_reason():
     source = "def score(frame):\n    pass\ndef train(frame):\n    pass\n"
     functions = {"score": "score", "train": "train"}
-    recordsets = spark_refusal(source=source, functions=functions, job_type="scoring",
-                               recordsets=True)  # fmt: skip
-    assert "use batch mode" in recordsets
+    for job_type in ("scoring", "metrics"):  # a metrics job's evaluator may score with it
+        refused = spark_refusal(source=source, functions=functions, job_type=job_type,
+                                recordsets=True)  # fmt: skip
+        assert "use batch mode" in refused
     assert "pandas training" in spark_refusal(
         source=source, functions=functions, job_type="training", recordsets=False
     )
-    assert "built-in evaluator" in spark_refusal(
-        source=source, functions=functions, job_type="metrics", recordsets=False
-    )
     assert spark_refusal(source=source, functions=functions, job_type="scoring",
                          recordsets=False) is None  # fmt: skip
+
+
+def test_pandas_metrics_functions_and_the_built_in_evaluator_are_not_refused():
+    source = "def score(record):\n    pass\ndef metrics(frame):\n    pass\n"
+    for functions in ({"score": "score"}, {"score": "score", "metrics": "metrics"}, {}):
+        assert spark_refusal(source=source, functions=functions, job_type="metrics",
+                             recordsets=False) is None  # fmt: skip
+    # Without a score function recordsets mode changes nothing a metrics job runs.
+    assert spark_refusal(source=source, functions={"metrics": "metrics"}, job_type="metrics",
+                         recordsets=True) is None  # fmt: skip
 
 
 def test_a_slotted_score_function_is_refused():
