@@ -92,6 +92,7 @@ def main() -> None:
     django.setup()
     user, snapshot = _user_and_demo()
     load = _load_model(user)
+    _leftovers_cancel(user, load)
     _jobs_make(user=user, snapshot=snapshot, n=args.jobs)
     input_path = _input_file(data_dir, args.rows)
 
@@ -197,6 +198,19 @@ def _load_model(user):
                              name="Benchmark load (per record)", source_name="load.py",
                              source=LOAD_MODEL)  # fmt: skip
     return model.latest_snapshot()
+
+
+def _leftovers_cancel(user, snapshot) -> None:
+    """Jobs of the load model an earlier run left running (it was stopped mid-page): cancelled,
+    or they would take the worker's slots from this run's jobs."""
+    from jobs.models import ACTIVE_STATUSES, Job
+    from jobs.services import job_cancel
+
+    left = Job.objects.filter(snapshot__model=snapshot.model, status__in=ACTIVE_STATUSES)
+    for job in left:
+        job_cancel(job=job, by=user)
+    if left:
+        print(f"cancelled {len(left)} job(s) an earlier run left running")
 
 
 def _jobs_make(*, user, snapshot, n: int) -> None:
