@@ -20,7 +20,7 @@ from tests.demo import sample_upload
 from tests.isolation import import_in_fresh_interpreter
 from tests.jobs.test_executor_supervisor import embedded, snapshot_of, submit
 from tests.sandbox_probe import PROBE_SOURCE, probe_params
-from tests.workers import process_gone
+from tests.workers import process_gone, process_of
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -44,9 +44,10 @@ def _probe(job) -> tuple[list[dict], int]:
 
 
 def _gone(pid: int, timeout: float = 5) -> bool:
+    process = process_of(pid)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process_gone(pid):
+        if process_gone(process):
             return True
         time.sleep(0.05)
     return False

@@ -112,10 +112,24 @@ def submit(user, snapshot, runtime: Runtime, data: str, **options) -> Job:
     )
 
 
-def process_gone(pid: int) -> bool:
-    """PID has ended: no such process, or one that ended and is not reaped yet (a zombie)."""
+def process_of(pid: int) -> psutil.Process | int:
+    """PID's process, known by its start time too; the PID alone when it has ended already."""
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return pid
+
+
+def process_gone(process: psutil.Process | int) -> bool:
+    """PROCESS has ended: no such process, one that ended and is not reaped yet (a zombie), or,
+    given a psutil.Process, another process under its PID (the suite starts thousands: PIDs
+    wrap around at 32,768 within minutes)."""
+    try:
+        if isinstance(process, psutil.Process):
+            if not process.is_running():  # compares the start time: a reused PID is not it
+                return True
+            return process.status() == psutil.STATUS_ZOMBIE
+        return psutil.Process(process).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
 

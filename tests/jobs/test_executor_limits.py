@@ -40,7 +40,7 @@ from tests.jobs.test_executor_supervisor import (
     submit,
     wait_until,
 )
-from tests.workers import process_gone
+from tests.workers import process_gone, process_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -332,14 +332,14 @@ def test_the_model_child_does_not_outlive_a_killed_supervisor(
         stdout=subprocess.PIPE,
         cwd=settings.BASE_DIR,
     )
-    child_pid = int(stand_in.stdout.readline())
+    child = process_of(int(stand_in.stdout.readline()))
     wait_until(job.pid_file.exists, message="the model to start")
 
     stand_in.kill()  # SIGKILL: no clean-up of its own
     stand_in.wait()
     killed_at = time.monotonic()
 
-    wait_until(lambda: process_gone(child_pid), timeout=5, message="the orphaned child to end")
+    wait_until(lambda: process_gone(child), timeout=5, message="the orphaned child to end")
     assert time.monotonic() - killed_at < 2
 
 

@@ -19,7 +19,7 @@ from tests.jobs.test_executor_supervisor import (
     submit,
     wait_until,
 )
-from tests.workers import process_gone
+from tests.workers import process_gone, process_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,9 +40,9 @@ def test_a_model_whose_lease_is_not_renewed_is_ended_by_its_keeper_and_the_job_g
     thread = run_in_thread(job)
     wait_until(pid_file.exists, message="the child to start")
     started = time.monotonic()
-    pid = int(pid_file.read_text())
+    model = process_of(int(pid_file.read_text()))
 
-    wait_until(lambda: process_gone(pid), timeout=60, message="the model to end")
+    wait_until(lambda: process_gone(model), timeout=60, message="the model to end")
     ended = time.monotonic() - started
     thread.join(timeout=60)
 
