@@ -15,6 +15,7 @@ from jobs.runner.errors import JobError
 
 SECRET_FILE = "spark-secret.json"  # beside spec.json, outside the model's reach
 RUNTIME_ZIP = ".moc/moc-runtime.zip"  # our runner code for the Python workers (addPyFile)
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 
 
 def secrets_take(spec_path: str) -> dict:
@@ -54,9 +55,15 @@ def session_start(engine: dict, secrets: dict, *, tmp: str):
     if engine.get("hadoop_user"):  # the HDFS connection's user, as the worker's client is
         os.environ["HADOOP_USER_NAME"] = engine["hadoop_user"]
     builder = SparkSession.builder.master(master).appName(engine.get("app_name") or "moc job")
+    configured = {str(k): str(v) for k, v in (engine.get("conf") or {}).items()}
+    # The runtime's own Java options (GC, JIT, memory) come first; the driver's temporary
+    # files go in the job's folder whatever they say.
+    java_options = f"{configured.pop(JAVA_OPTIONS, '')} -Djava.io.tmpdir={tmp}".strip()
+    if engine.get("class_archive"):  # the classes of a Spark driver, made by the worker
+        java_options += f" -XX:SharedArchiveFile={engine['class_archive']}"
     conf = {
         "spark.local.dir": tmp,
-        "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={tmp}",
+        JAVA_OPTIONS: java_options,
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # Spark's Python daemon forks the workers, and the JVM then looks the worker up in
@@ -67,7 +74,7 @@ def session_start(engine: dict, secrets: dict, *, tmp: str):
         # A Python worker per task imports pandas, pyarrow and the model: on a busy machine
         # that can outlast Spark's 15 s wait for it to connect back, failing the job.
         "spark.python.authenticate.socketTimeout": "180s",
-        **{str(k): str(v) for k, v in (engine.get("conf") or {}).items()},
+        **configured,
         **{k: v for k, v in secrets.items() if not k.startswith("moc.")},
     }
     for key, value in conf.items():

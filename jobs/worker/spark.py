@@ -19,6 +19,7 @@ from jobs.runner.errors import JobError
 from jobs.runner.smarttags import SmartTags
 from jobs.spark.contract import function_parameters, is_pyspark
 from jobs.spark.session import RUNTIME_ZIP, SECRET_FILE
+from jobs.worker.sparkclasses import class_archive
 from jobs.worker.sparkdata import Plan
 
 # A JVM's threads count against RLIMIT_NPROC; a local[*] driver runs a few hundred.
@@ -66,8 +67,8 @@ def spark_environment() -> dict[str, str]:
 def spark_read_only() -> list[str]:
     """Beside the Java installation: the cluster configuration folders the environment names."""
     folders = [value for name, value in spark_environment().items() if name != "JAVA_HOME"]
-    jars = [jar for jar in [postgres_jar_file()] if jar]
-    return [*java_read_only(), *_NAME_FILES, *folders, *jars]
+    files = [f for f in [postgres_jar_file(), class_archive(build=False)] if f]
+    return [*java_read_only(), *_NAME_FILES, *folders, *files]
 
 
 def postgres_jar_file() -> str:
@@ -175,6 +176,7 @@ def spark_engine(*, job: Job, base: Path, work: Path, data: SparkData | None = N
         "master": runtime.spark_master or "local[*]",
         "conf": conf,
         "hadoop_user": data.hadoop_user,
+        "class_archive": class_archive(),  # "" until this machine has made it
         "data_notes": data.notes,
         "app_name": f"moc {job.get_job_type_display().lower()} job {job.uuid} ({model} "
         f"v{job.snapshot.version})",

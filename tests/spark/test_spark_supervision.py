@@ -12,6 +12,7 @@ import pytest
 
 from jobs.models import Job, JobStatus
 from jobs.services import job_cancel
+from jobs.worker.sparkclasses import class_archive
 from tests.conftest import wait_for_job
 from tests.spark.conftest import spark_runtime_row
 from tests.workers import output_ids, records, runworker_start, snapshot_of, submit, wait
@@ -61,7 +62,9 @@ def test_cancel_ends_the_spark_application_within_seconds(
     job = submit(alice, snapshot, spark_runtime, records(20_000), output=output)
     wait(lambda: _spark_running(job), timeout=300, what="the Spark job's first stage")
     assert job.engine_progress["ui_url"].startswith("http://")
-    assert any("java" in (p.info["cmdline"] or [""])[0] for p in _processes_of(job))
+    jvm = next(p for p in _processes_of(job) if "java" in (p.info["cmdline"] or [""])[0])
+    # The sandboxed driver's JVM maps the classes the worker archived (the fixture made it).
+    assert class_archive() and any(m.path == class_archive() for m in jvm.memory_maps())
     client.force_login(alice)
     page = client.get(job.get_absolute_url()).text
     assert "Spark UI" in page and f'href="{job.engine_progress["ui_url"]}"' in page
