@@ -15,7 +15,9 @@ spark.sql.files.maxPartitionBytes instead. Needs the spark extra and Java 17.
 row), so Spark's own work shows: reading, Arrow, writing. --model demo scores with a model
 whose work dominates (a loop of numpy transcendental functions: about 6 us a row, more
 than Spark's own work a row), to show how local[2] scales over local[1] when it is the model
-that takes the time. The model's cost a row in one process is printed first.
+that takes the time; --model heavy (32 times the demo's loop, tens of us a row) and
+--rounds N (the demo's loop N times) show where local[2] nears twice local[1]. The model's
+cost a row in one process is printed first.
 """
 
 from __future__ import annotations
@@ -57,11 +59,20 @@ def score(frame):
     yield frame.assign(score=np.round(np.tanh(y / 128) + np.sqrt(np.abs(x)), 6))
 """,
 }
-# Eight times the demo's work a row (about 50 us): what a large tree ensemble or a model that
-# is not vectorised costs, and what jobs that go to Spark for their CPU usually run.
-MODELS["heavy"] = (
-    MODELS["demo"].replace("range(1, 129)", "range(1, 1025)").replace("y / 128", "y / 1024")
-)
+
+
+def looped(rounds: int) -> str:
+    """The demo model with ROUNDS rounds of its loop a row instead of 128."""
+    return (
+        MODELS["demo"]
+        .replace("range(1, 129)", f"range(1, {rounds + 1})")
+        .replace("y / 128", f"y / {rounds}")
+    )
+
+
+# 32 times the demo's work a row (tens of microseconds): what a large tree ensemble, or a model
+# that is not vectorised, costs; the jobs that go to Spark for its cores.
+MODELS["heavy"] = looped(4096)
 
 
 def model_cost(source: str, rows: int = 100_000) -> float:
@@ -86,11 +97,12 @@ def main() -> None:
     parser.add_argument("--data-dir", help="defaults to a new temporary folder")
     parser.add_argument(
         "--model", choices=sorted(MODELS), default="cheap",
-        help="cheap: Spark's own work shows; demo: the model's work dominates; heavy: 8 x demo",
+        help="cheap: Spark's own work shows; demo: the model's work dominates; heavy: 32 x demo",
     )  # fmt: skip
     parser.add_argument("--output", choices=["jsonl", "csv", "parquet"], default="jsonl")
+    parser.add_argument("--rounds", type=int, help="the demo's loop this many times a row")
     args = parser.parse_args()
-    source = MODELS[args.model]
+    source = looped(args.rounds) if args.rounds else MODELS[args.model]
     print(f"model: {args.model}, {model_cost(source) * 1e9:,.0f} ns a row in one process")
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="cc-bench-spark-"))
