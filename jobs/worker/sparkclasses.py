@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -28,7 +29,11 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 BUILD_TIMEOUT_SECONDS = 600
+_MAKING = "making-"  # the folder an archive is made in, beside the archives
+_BUILD_ENVIRONMENT = ("PATH", "LANG", "JAVA_HOME", "SPARK_HOME", "SPARK_CONF_DIR")
+RETRY_SECONDS = 3600
 _building = threading.Lock()
+_retry_at = [0.0]  # monotonic time before which a failed archive is not made again
 
 
 def _folder() -> Path:
@@ -68,17 +73,20 @@ def class_archive(*, build: bool = True) -> str:
         return ""
     if path.is_file():
         return str(path)
-    if build and _building.acquire(blocking=False):
+    if build and time.monotonic() >= _retry_at[0] and _building.acquire(blocking=False):
         threading.Thread(target=_build_then_release, args=(path,), daemon=True).start()
     return ""
 
 
 def _build_then_release(path: Path) -> None:
+    made = ""
     try:
-        class_archive_build(path)
+        made = class_archive_build(path)
     except Exception:  # a job's start must never fail for its archive
         log.exception("The Spark class archive could not be made")
     finally:
+        if not made:  # not again for every job: an hour on, it may work (Java installed)
+            _retry_at[0] = time.monotonic() + RETRY_SECONDS
         _building.release()
 
 
@@ -94,9 +102,13 @@ def class_archive_build(path: Path | None = None) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another worker making it: wait for its archive
         if path.is_file():
             return str(path)
-        with tempfile.TemporaryDirectory(dir=folder) as work:
+        for left in folder.glob(f"{_MAKING}*"):  # of a worker that ended while making one
+            shutil.rmtree(left, ignore_errors=True)
+        with tempfile.TemporaryDirectory(dir=folder, prefix=_MAKING) as work:
             made = Path(work) / path.name
-            env = {**os.environ, "PYTHONPATH": str(settings.BASE_DIR)}
+            # Our code only, and none of the worker's settings or secrets.
+            env = {name: os.environ[name] for name in _BUILD_ENVIRONMENT if name in os.environ}
+            env.update(PYTHONPATH=str(settings.BASE_DIR), HOME=work, TMPDIR=work)
             done = subprocess.run(
                 [sys.executable, "-m", "jobs.spark.classes", str(made), work],
                 env=env, cwd=work, capture_output=True, text=True,
