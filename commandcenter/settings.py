@@ -355,6 +355,8 @@ DRY_RUN_KEEP_SECONDS = env_int("DRY_RUN_KEEP_SECONDS", 3600, minimum=60)
 # environment built for it with uv under MODEL_ENV_DIR, once per machine, keyed by the
 # requirements' hash; a build that takes longer than ENV_BUILD_TIMEOUT_SECONDS fails its job.
 MODEL_ENV_DIR = Path(env_str("MODEL_ENV_DIR", str(DATA_DIR / "envs")))
+# The Spark drivers' class archive, made once per machine (jobs/worker/sparkclasses.py).
+SPARK_CLASS_ARCHIVE_DIR = Path(env_str("SPARK_CLASS_ARCHIVE_DIR", str(DATA_DIR / "spark-classes")))
 ENV_BUILD_TIMEOUT_SECONDS = env_float("ENV_BUILD_TIMEOUT_SECONDS", 900.0)
 # The model process sandbox (jobs/runner/sandbox.py): "auto" sandboxes where the kernel has
 # Landlock and warns where it has not; "required" makes a worker that cannot sandbox refuse to

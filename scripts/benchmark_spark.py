@@ -4,8 +4,8 @@ local[1] and on Spark local[2], each behind a real worker on a fresh embedded de
     .venv/bin/python scripts/benchmark_spark.py --rows 4000000
 
 The worker's class archive for Spark drivers is made first (as a worker makes it for the
-jobs after its first). Prints each runtime's wall time (submit to COMPLETE) and rows/s, the time Spark spent scoring
-and writing (the distributed part, from the job log) and the ratios local[2] / local[1] and
+jobs after its first). Prints each runtime's wall time (submit to COMPLETE) and rows/s, the
+time Spark spent scoring and writing (the distributed part, from the job log) and the ratios local[2] / local[1] and
 Spark / the model process, with the CPU seconds the worker and its children used. Spark sizes
 the splits of the uploaded CSV itself (the input's bytes / cores, at most 128 MB: one task per
 core, since each task starts a Python worker); --split-kb sets
@@ -103,7 +103,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="the demo's loop this many times a row")
     args = parser.parse_args()
     source = looped(args.rounds) if args.rounds else MODELS[args.model]
-    print(f"model: {args.model}, {model_cost(source) * 1e9:,.0f} ns a row in one process")
+    name = f"demo's loop x {args.rounds}" if args.rounds else args.model
+    print(f"model: {name}, {model_cost(source) * 1e9:,.0f} ns a row in one process")
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="cc-bench-spark-"))
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "BROKER_URL"}}

@@ -36,6 +36,10 @@ def worker_environment(env: dict[str, str], *, worker: str, base_dir: Path) -> d
     """The variables to change in ENV for pytest-xdist worker WORKER ("gw0", "gw1", ...)."""
     changes = {"DATA_DIR": str(Path(env.get("DATA_DIR") or base_dir / ".data") / worker)}
     changes |= {name: str(Path(env[name]) / worker) for name in _FOLDERS if env.get(name)}
+    # One Spark class archive for all workers (read only; the first makes it, the rest wait).
+    changes["SPARK_CLASS_ARCHIVE_DIR"] = env.get("SPARK_CLASS_ARCHIVE_DIR") or str(
+        Path(env.get("DATA_DIR") or base_dir / ".data") / "spark-classes"
+    )
     broker = env.get("BROKER_URL", "")
     if broker.startswith(("redis://", "rediss://")):
         changes["BROKER_URL"] = redis_url_for_worker(broker, int(worker.removeprefix("gw")))

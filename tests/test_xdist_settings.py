@@ -21,13 +21,15 @@ def test_sixteen_workers_are_refused_as_redis_has_no_database_left_for_them():
         redis_url_for_worker("redis://h:6379/0", 15)
 
 
-def test_a_worker_gets_folders_of_its_own_under_those_given():
+def test_a_worker_gets_folders_of_its_own_under_those_given_but_shares_the_spark_archive():
     env = {"DATA_DIR": "/d", "MEDIA_ROOT": "/m", "BROKER_URL": "redis://h/3"}
     assert worker_environment(env, worker="gw1", base_dir=Path("/app")) == {
         "DATA_DIR": "/d/gw1",
         "MEDIA_ROOT": "/m/gw1",
         "BROKER_URL": "redis://h/5",
+        "SPARK_CLASS_ARCHIVE_DIR": "/d/spark-classes",
     }
     assert worker_environment({}, worker="gw0", base_dir=Path("/app")) == {
-        "DATA_DIR": "/app/.data/gw0"
+        "DATA_DIR": "/app/.data/gw0",
+        "SPARK_CLASS_ARCHIVE_DIR": "/app/.data/spark-classes",
     }

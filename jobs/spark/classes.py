@@ -9,7 +9,6 @@ with mapInPandas), in a JVM that writes the classes it loaded to an archive as i
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -22,7 +21,7 @@ def main(archive: str, work: str) -> None:
 
     from jobs.spark.session import JAVA_OPTIONS, session_end, session_start
 
-    folder = Path(tempfile.mkdtemp(dir=work))
+    folder = Path(work)  # the worker's new folder for this archive
     spark = session_start(
         {"master": "local[1]", "app_name": "moc class archive",
          "conf": {JAVA_OPTIONS: f"-XX:ArchiveClassesAtExit={archive}",

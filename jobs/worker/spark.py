@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from jobs.runner.errors import JobError
 from jobs.runner.smarttags import SmartTags
 from jobs.spark.contract import function_parameters, is_pyspark
 from jobs.spark.session import RUNTIME_ZIP, SECRET_FILE
-from jobs.worker.sparkclasses import class_archive
+from jobs.worker.sparkclasses import class_archive, java_home
 from jobs.worker.sparkdata import Plan
 
 # A JVM's threads count against RLIMIT_NPROC; a local[*] driver runs a few hundred.
@@ -37,10 +36,7 @@ def is_spark(runtime: Runtime | None) -> bool:
 def java_read_only() -> list[str]:
     """The Java installation and what its links point to outside it (Debian keeps the JVM's
     configuration, java.security included, under /etc/java-17-openjdk)."""
-    java = shutil.which("java")
-    home = os.environ.get("JAVA_HOME") or (
-        str(Path(os.path.realpath(java)).parent.parent) if java else ""
-    )
+    home = java_home()
     if not home or not os.path.isdir(home):
         return []
     found = {os.path.realpath(home)}

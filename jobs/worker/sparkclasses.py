@@ -37,16 +37,21 @@ _retry_at = [0.0]  # monotonic time before which a failed archive is not made ag
 
 
 def _folder() -> Path:
-    return Path(settings.DATA_DIR) / "spark-classes"
+    return Path(settings.SPARK_CLASS_ARCHIVE_DIR)
+
+
+def java_home() -> str:
+    """The Java installation Spark starts: JAVA_HOME, else the one `java` on PATH is in."""
+    java = shutil.which("java")
+    return os.environ.get("JAVA_HOME") or (
+        str(Path(os.path.realpath(java)).parent.parent) if java else ""
+    )
 
 
 def _key() -> str | None:
     """What the archive depends on: the Java build, pyspark and its jars. None without
     Java or pyspark (no Spark job can run; nothing to make)."""
-    java = shutil.which("java")
-    home = os.environ.get("JAVA_HOME") or (
-        str(Path(os.path.realpath(java)).parent.parent) if java else ""
-    )
+    home = java_home()
     try:
         import pyspark
     except ImportError:

@@ -11,7 +11,7 @@ from jobs.worker.spark import spark_read_only
 
 
 def test_without_java_no_archive_is_made_or_named(monkeypatch, tmp_path, settings):
-    settings.DATA_DIR = tmp_path
+    settings.SPARK_CLASS_ARCHIVE_DIR = tmp_path / "spark-classes"
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-java"))
     threads = threading.active_count()
 

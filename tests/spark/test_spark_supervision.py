@@ -64,7 +64,8 @@ def test_cancel_ends_the_spark_application_within_seconds(
     assert job.engine_progress["ui_url"].startswith("http://")
     jvm = next(p for p in _processes_of(job) if "java" in (p.info["cmdline"] or [""])[0])
     # The sandboxed driver's JVM maps the classes the worker archived (the fixture made it).
-    assert class_archive() and any(m.path == class_archive() for m in jvm.memory_maps())
+    archive = class_archive(build=False)
+    assert archive and any(m.path == archive for m in jvm.memory_maps())
     client.force_login(alice)
     page = client.get(job.get_absolute_url()).text
     assert "Spark UI" in page and f'href="{job.engine_progress["ui_url"]}"' in page
