@@ -11,6 +11,8 @@ import os
 import shutil
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -194,14 +196,10 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
 
         return spark_metrics(spark, spec, tags, setup=setup, events=events, secrets=secrets)
     sc = spark.sparkContext
-    try:
+    with spark_failures("Spark could not read the input"):
         frame, setup["layouts"] = inputs_read(
             spark, spec.inputs, secrets, input_schema=spec.input_schema
         )
-    except JobError:
-        raise
-    except Exception as exc:
-        raise JobError(f"Spark could not read the input: {spark_reason(exc)}") from None
     schema = output_schema(spark, spec, frame, setup)
     setup["columns"] = schema.fieldNames()
     counts = Counts(bytes_total=sum(os.path.getsize(i.path) for i in spec.inputs if i.path))
@@ -212,9 +210,8 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
     staging = Path(spec.output_path).parent
     parts = bool(spec.engine.get("output_parts"))
     progress = Progress(sc=sc, events=events, counts=counts, accumulators=accumulators)
-    progress.start()
     started = time.monotonic()
-    try:
+    with spark_running(progress):
         writer = scored.write.mode("overwrite")
         fmt = spark_format(spec.output_format)
         if fmt == "json":
@@ -230,13 +227,6 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
                         RecordNumbers(spec.inputs, accumulators["blocks"].value))  # fmt: skip
         finally:
             rejects.close()
-    except JobError:
-        raise
-    except Exception as exc:
-        raise JobError(f"the Spark job failed: {spark_reason(exc)}") from None
-    finally:
-        progress.stop()
-    progress.send(running=False)
     if parts:
         counts.records_written = parts_rows(
             staging / PARTS_FOLDER, fmt=spec.output_format, header=True, what="the job's output"
@@ -309,13 +299,36 @@ def _sample(frame, setup: dict):
     from jobs.spark.executor import sample_scorer
 
     schema = StructType([StructField("arrow", BinaryType(), False)])
-    try:
+    with spark_failures("the model failed on a sample of its input"):
         rows = frame.limit(SAMPLE_ROWS).mapInPandas(sample_scorer(setup), schema).collect()
-    except Exception as exc:
-        raise JobError(f"the model failed on a sample of its input: {spark_reason(exc)}") from None
     frames = [pa.ipc.open_stream(bytes(row[0])).read_pandas() for row in rows]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+@contextmanager
+def spark_failures(what: str) -> Iterator[None]:
+    """A failure of Spark's (or of model code on the executors) as a JobError: WHAT, then
+    its reason (spark_reason); a JobError of ours as it is."""
+    try:
+        yield
+    except JobError:
+        raise
+    except Exception as exc:
+        raise JobError(f"{what}: {spark_reason(exc)}") from None
+
+
+@contextmanager
+def spark_running(progress: Progress) -> Iterator[None]:
+    """Around a job's Spark actions: PROGRESS sent while they run and once more when they
+    have succeeded; a failure in words, as the Spark job's (spark_failures)."""
+    progress.start()
+    try:
+        with spark_failures("the Spark job failed"):
+            yield
+    finally:
+        progress.stop()
+    progress.send(running=False)
 
 
 def spark_reason(exc: Exception) -> str:

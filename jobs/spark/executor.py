@@ -314,23 +314,32 @@ def _reject_key(text: str, partition: int, batch: int, n: int) -> tuple:
     return tuple(at) if at else ("~", partition, batch, n)
 
 
+def _partition_run(batches: Iterator[pd.DataFrame], accumulators: dict, step):
+    """The loop over a partition's batches that scoring and metrics share: each batch
+    counted and given its records' places, turned by STEP(frame, where) into (output,
+    rejects), its rejects kept for the accumulator; the places and rejects sent at the end."""
+    partition = _partition()
+    seen: dict = {}
+    kept: dict = {}
+    overflow = 0
+    for batch, frame in enumerate(batches):
+        accumulators["read"].add(len(frame))
+        frame, where = places(frame, seen)
+        out, rejects = step(frame, where)
+        accumulators["written"].add(len(out))
+        overflow += _rejects_keep(rejects, kept, accumulators, partition, batch)
+        yield out
+    _rejects_send(seen, kept, overflow, accumulators)
+
+
 def partitions_scorer(setup: dict, accumulators: dict):
     """The function mapInPandas calls once per partition (its batches), on a Python worker."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model = model_for(setup)
-        partition = _partition()
-        seen: dict = {}
-        kept: dict = {}
-        overflow = 0
-        for batch, frame in enumerate(batches):
-            accumulators["read"].add(len(frame))
-            frame, where = places(frame, seen)
-            out, rejects = score_frame(model, frame, where)
-            accumulators["written"].add(len(out))
-            overflow += _rejects_keep(rejects, kept, accumulators, partition, batch)
-            yield out
-        _rejects_send(seen, kept, overflow, accumulators)
+        yield from _partition_run(
+            batches, accumulators, lambda frame, where: score_frame(model, frame, where)
+        )
 
     return run
 
@@ -346,25 +355,19 @@ def metrics_scorer(setup: dict, accumulators: dict):
         from jobs.runner.backtest import scores_paired
 
         model = model_for(setup) if setup["score"] else None
-        partition = _partition()
-        seen: dict = {}
-        kept: dict = {}
-        overflow = 0
-        for batch, frame in enumerate(batches):
-            accumulators["read"].add(len(frame))
-            frame, where = places(frame, seen)
+
+        def step(frame: pd.DataFrame, where: Places) -> tuple[pd.DataFrame, list[str]]:
             frame, _, rejects = decoded(frame, where, setup.get("layouts") or [])
-            overflow += _rejects_keep(rejects, kept, accumulators, partition, batch)
             out = frame.reindex(columns=setup["keep"])
             if model is not None:
-                where = f"on a batch of {len(frame)} records of '{setup['input']}'"
-                scored = scores_paired(model.code, frame, where) if len(frame) else None
+                at = f"on a batch of {len(frame)} records of '{setup['input']}'"
+                scored = scores_paired(model.code, frame, at) if len(frame) else None
                 for column in setup["columns"]:
                     values = scored[column] if scored is not None and column in scored else None
                     out[OUTPUT_PREFIX + column] = values
-            accumulators["written"].add(len(out))
-            yield out
-        _rejects_send(seen, kept, overflow, accumulators)
+            return out, rejects
+
+        yield from _partition_run(batches, accumulators, step)
 
     return run
 

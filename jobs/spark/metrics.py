@@ -23,7 +23,13 @@ from jobs.runner.rejects import RejectLimits, Rejects
 from jobs.runner.smarttags import SmartTags
 from jobs.runner.spec import InputFile, JobSpec
 from jobs.spark.contract import function_parameters, is_pyspark
-from jobs.spark.driver import output_schema, rejects_add, rejects_of, spark_reason
+from jobs.spark.driver import (
+    output_schema,
+    rejects_add,
+    rejects_of,
+    spark_failures,
+    spark_running,
+)
 from jobs.spark.executor import (
     BLOCK_COLUMN,
     CORRUPT_COLUMN,
@@ -121,20 +127,14 @@ def spark_metrics(
     shared = {k: sc.accumulator(0) for k in ("read", "written", "rejected")}
     rejects = Rejects(spec.rejects_path, counts, RejectLimits.of(spec))
     progress = Progress(sc=sc, events=events, counts=counts, accumulators=shared)
-    progress.start()
     scored: list[_Scored] = []
     try:
-        for index, item in enumerate(spec.inputs):
-            scored.append(_input_scored(spark, spec, item, index, needs=needs, setup=setup,
-                                        shared=shared, rejects=rejects, secrets=secrets))  # fmt: skip
-    except JobError:
-        raise
-    except Exception as exc:
-        raise JobError(f"the Spark job failed: {spark_reason(exc)}") from None
+        with spark_running(progress):
+            for index, item in enumerate(spec.inputs):
+                scored.append(_input_scored(spark, spec, item, index, needs=needs, setup=setup,
+                                            shared=shared, rejects=rejects, secrets=secrets))  # fmt: skip
     finally:
-        progress.stop()
         rejects.close()
-    progress.send(running=False)
     counts.bytes_read = counts.bytes_total
     # Model code may run here from now on: without the session, its JVM or the secrets.
     session_end(spark)
@@ -157,16 +157,10 @@ def _input_scored(
     from jobs.spark.executor import BlocksParam, RejectsParam, metrics_scorer
 
     sc = spark.sparkContext
-    try:
+    with spark_failures(f"Spark could not read the input '{item.name}'"):
         frame, setup["layouts"] = inputs_read(
             spark, [item], secrets, input_schema=spec.input_schema
         )
-    except JobError:
-        raise
-    except Exception as exc:
-        raise JobError(
-            f"Spark could not read the input '{item.name}': {spark_reason(exc)}"
-        ) from None
     columns = [c for c in frame.columns if c not in _OURS]
     keep = needs.keep(columns, index)
     fields = [f for f in frame.schema.fields if f.name in keep]

@@ -44,11 +44,16 @@ def process_runtime(process_worker, db):
     return _process_runtime_row(process_worker.queue)
 
 
-def _both(submit_on, process_runtime, spark_runtime):
-    """The same job on the process runtime and on Spark, both ended."""
-    on_process = submit_on(process_runtime)
-    on_spark = submit_on(spark_runtime)
-    return wait_for_job(on_process, timeout=300), wait_for_job(on_spark, timeout=300)
+def _both(process_runtime, spark_runtime, *, user, snapshot, inputs, params):
+    """The same metrics job (loan.avsc's inputs) on the process runtime and on Spark, both
+    COMPLETE."""
+    asked = dict(user=user, snapshot=snapshot, job_type="metrics", inputs=inputs,
+                 input_schema="loan.avsc", params=params)  # fmt: skip
+    submitted = [job_submit(runtime=r, **asked) for r in (process_runtime, spark_runtime)]
+    on_process, on_spark = (wait_for_job(job, timeout=300) for job in submitted)
+    assert on_process.status == JobStatus.COMPLETE, on_process.log[-3000:]
+    assert on_spark.status == JobStatus.COMPLETE, on_spark.log[-3000:]
+    return on_process, on_spark
 
 
 def _without_timings(value):
@@ -77,18 +82,12 @@ def test_the_built_in_evaluator_on_spark_gives_the_process_runtimes_metrics(
     snapshot = _snapshot(alice, team_alpha)
     upload = _upload(alice, frame)
 
-    def submit_on(runtime):
-        return job_submit(
-            user=alice, snapshot=snapshot, job_type="metrics", runtime=runtime,
-            inputs=[InputSpec(kind=JobAsset.Kind.UPLOAD, upload=upload)],
-            input_schema="loan.avsc",
-            params={"evaluator": True, "probability_column": "probability"},
-        )  # fmt: skip
+    on_process, on_spark = _both(
+        process_runtime, spark_runtime, user=alice, snapshot=snapshot,
+        inputs=[InputSpec(kind=JobAsset.Kind.UPLOAD, upload=upload)],
+        params={"evaluator": True, "probability_column": "probability"},
+    )  # fmt: skip
 
-    on_process, on_spark = _both(submit_on, process_runtime, spark_runtime)
-
-    assert on_process.status == JobStatus.COMPLETE, on_process.log[-3000:]
-    assert on_spark.status == JobStatus.COMPLETE, on_spark.log[-3000:]
     assert "'labeled.csv' read and scored" in on_spark.log
     assert on_spark.engine_progress["engine"] == "spark"
     metrics = on_spark.metrics
@@ -113,20 +112,14 @@ def test_scored_json_lines_are_evaluated_on_spark_without_running_model_code(
     source = "# modelop.init\ndef begin():\n    print('init ran')\n\n" + SOURCE
     snapshot = _snapshot(alice, team_alpha, source)
 
-    def submit_on(runtime):
-        return job_submit(
-            user=alice, snapshot=snapshot, job_type="metrics", runtime=runtime,
-            inputs=[InputSpec(kind=JobAsset.Kind.EMBEDDED, data="\n".join(lines) + "\n",
-                              format="jsonl")],
-            input_schema="loan.avsc",
-            params={"evaluator": True, "probability_column": "probability",
-                    "interpretability": False},
-        )  # fmt: skip
+    on_process, on_spark = _both(
+        process_runtime, spark_runtime, user=alice, snapshot=snapshot,
+        inputs=[InputSpec(kind=JobAsset.Kind.EMBEDDED, data="\n".join(lines) + "\n",
+                          format="jsonl")],
+        params={"evaluator": True, "probability_column": "probability",
+                "interpretability": False},
+    )  # fmt: skip
 
-    on_process, on_spark = _both(submit_on, process_runtime, spark_runtime)
-
-    assert on_process.status == JobStatus.COMPLETE, on_process.log[-3000:]
-    assert on_spark.status == JobStatus.COMPLETE, on_spark.log[-3000:]
     assert "init ran" in on_process.log and "init ran" not in on_spark.log
     assert "read, 5 of its 6 columns kept" in on_spark.log  # the columns with a role
     result = on_spark.metrics
@@ -218,19 +211,13 @@ def test_data_drift_between_two_inputs_on_spark_is_the_process_runtimes(
     snapshot = _snapshot(alice, team_alpha)
     uploads = [_csv(alice, baseline, "baseline.csv"), _csv(alice, sample, "sample.csv")]
 
-    def submit_on(runtime):
-        return job_submit(
-            user=alice, snapshot=snapshot, job_type="metrics", runtime=runtime,
-            inputs=[InputSpec(kind=JobAsset.Kind.UPLOAD, upload=u) for u in uploads],
-            input_schema="loan.avsc",
-            params={"evaluator": True, "probability_column": "probability",
-                    "interpretability": False},
-        )  # fmt: skip
+    on_process, on_spark = _both(
+        process_runtime, spark_runtime, user=alice, snapshot=snapshot,
+        inputs=[InputSpec(kind=JobAsset.Kind.UPLOAD, upload=u) for u in uploads],
+        params={"evaluator": True, "probability_column": "probability",
+                "interpretability": False},
+    )  # fmt: skip
 
-    on_process, on_spark = _both(submit_on, process_runtime, spark_runtime)
-
-    assert on_process.status == JobStatus.COMPLETE, on_process.log[-3000:]
-    assert on_spark.status == JobStatus.COMPLETE, on_spark.log[-3000:]
     first, second = on_spark.metrics
     assert "data_drift" in second and "data_drift" not in first
     assert second["x_drift"] is True
