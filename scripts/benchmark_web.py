@@ -16,8 +16,9 @@ marked in the table, since a finished job's partial is another page); then it ru
     /jobs/?after=...               an older page (keyset), logged in
     the jobs list's live-rows poll of the running job's row, logged in
 
-and prints requests/s and each one's ratio to /healthz. Logged-in requests carry the session
-and CSRF cookies as a header, as a browser sends them. The embedded default (SQLite, embedded
+and prints requests/s and each one's ratio to /healthz (with --repeat N, each page's median
+of N rounds over the pages, and its range; --pages picks pages by number). Logged-in requests
+carry the session and CSRF cookies as a header, as a browser sends them. The embedded default (SQLite, embedded
 broker) in a new DATA_DIR:
 
     .venv/bin/python scripts/benchmark_web.py --jobs 100000
@@ -38,6 +39,7 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,6 +75,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="defaults to a free port")
     parser.add_argument("--rows", type=int, default=1_000_000, help="each running job's input")
     parser.add_argument("--data-dir", help="defaults to a new temporary folder")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds over the pages; each page's median is printed")  # fmt: skip
+    parser.add_argument("--pages", default="",
+                        help="only these pages, by number: 1 is /healthz (always run), "
+                        "2 login, 3 status partial, 4 with If-None-Match, 5 jobs list, "
+                        "6 older page, 7 rows poll; e.g. 3,4,5")  # fmt: skip
     args = parser.parse_args()
 
     wrk = shutil.which("wrk")
@@ -106,7 +114,6 @@ def main() -> None:
     try:
         _wait_up(base, server)
         cookie = _login(base)
-        results = []
         pages = [
             ("/healthz", lambda job: "/healthz", False, None),
             ("login page", lambda job: "/login/", False, None),
@@ -121,33 +128,51 @@ def main() -> None:
             ("jobs list, older page", lambda job: _older_page(base, cookie), True, None),
             ("jobs list rows poll", lambda job: f"/jobs/rows/?ids={job.uuid}", True, None),
         ]
-        for label, path_of, logged_in, lua in pages:
-            job = _running_job(user=user, snapshot=load, input_path=input_path)
-            path = path_of(job)
-            headers = {"Cookie": cookie} if logged_in else {}
-            _check(base + path, headers, label)
-            rate, errors = _wrk(wrk, base + path, headers, args, lua, data_dir)
-            job.refresh_from_db()
-            if job.is_terminal:
-                label += " (job ended)"
-                print(f"    the job ended while wrk ran ({job.status}): use more --rows")
-            results.append((label, rate, errors))
-            print(f"  {label}: {rate:,.0f} requests/s", flush=True)
+        chosen = {1, *(int(n) for n in args.pages.split(",") if n.strip())}
+        pages = [p for n, p in enumerate(pages, 1) if not args.pages or n in chosen]
+        # Round after round over every page, so that what drifts meanwhile (the machine, the
+        # database's caches) drifts for all of them alike.
+        measured: dict[str, list] = {label: [] for label, *_ in pages}
+        ended: set[str] = set()
+        for round_ in range(args.repeat):
+            if args.repeat > 1:
+                print(f"round {round_ + 1} of {args.repeat}", flush=True)
+            for label, path_of, logged_in, lua in pages:
+                job = _running_job(user=user, snapshot=load, input_path=input_path)
+                path = path_of(job)
+                headers = {"Cookie": cookie} if logged_in else {}
+                _check(base + path, headers, label)
+                rate, errors = _wrk(wrk, base + path, headers, args, lua, data_dir)
+                job.refresh_from_db()
+                if job.is_terminal:
+                    ended.add(label)
+                    print(f"    the job ended while wrk ran ({job.status}): use more --rows")
+                measured[label].append((rate, errors))
+                print(f"  {label}: {rate:,.0f} requests/s", flush=True)
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
         log.close()
 
+    results = []
+    for label, runs in measured.items():
+        rates = sorted(rate for rate, _ in runs)
+        spread = f"{rates[0]:,.0f}-{rates[-1]:,.0f}" if len(rates) > 1 else ""
+        label += " (job ended)" if label in ended else ""
+        results.append((label, statistics.median(rates), spread, sum(e for _, e in runs)))
     healthz = results[0][1] or 1
     cores = os.cpu_count()
+    rounds = f", median of {args.repeat} rounds" if args.repeat > 1 else ""
     print(
         f"\n{database}, {args.jobs:,} jobs, wrk -c{args.connections} -t{args.threads} "
-        f"-d{args.duration}s, {cores} cores, a job running throughout\n"
+        f"-d{args.duration}s, {cores} cores, a job running throughout{rounds}\n"
     )
-    print(f"| {'page':<34} | {'requests/s':>10} | {'vs /healthz':>11} | {'errors':>6} |")
-    print(f"|{'-' * 36}|{'-' * 11}:|{'-' * 12}:|{'-' * 7}:|")
-    for label, rate, errors in results:
-        print(f"| {label:<34} | {rate:>10,.0f} | {rate / healthz:>10.2f}x | {errors:>6} |")
+    print(f"| {'page':<34} | {'requests/s':>10} | {'range':>11} | {'vs /healthz':>11} "
+          f"| {'errors':>6} |")  # fmt: skip
+    print(f"|{'-' * 36}|{'-' * 11}:|{'-' * 12}:|{'-' * 12}:|{'-' * 7}:|")
+    for label, rate, spread, errors in results:
+        print(f"| {label:<34} | {rate:>10,.0f} | {spread:>11} | {rate / healthz:>10.2f}x "
+              f"| {errors:>6} |")  # fmt: skip
 
 
 def _user_and_demo():

@@ -256,6 +256,17 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _cache_cleared():
+    """Each test starts with an empty cache. On SQLite a rolled-back test's ids are given
+    again, so a copy the pages keep by a user's or a job's id (a count, a region) could be an
+    earlier test's."""
+    yield
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _celery_worker_heartbeat(request):
     """A transactional test's flush deletes the Worker row the real worker wrote; the worker
     writes it again at its next beat (HEARTBEAT_SECONDS). Writing its last beat again now lets

@@ -19,6 +19,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views import defaults
 
+from commandcenter.lib.sessions import along_ask
+
 logger = logging.getLogger(__name__)
 
 MESSAGE = "The database is not answering; try again in a moment."
@@ -116,6 +118,7 @@ class DatabaseOutageMiddleware:
         # view runs; read them here first, where a database away is answered as one.
         if not getattr(view_func, "login_required", True):
             return None
+        along_ask(request, view_func, view_kwargs)  # what the view reads with the session
         try:
             request.user.is_authenticated  # noqa: B018 - evaluates the lazy user
         except (OperationalError, InterfaceError) as exc:

@@ -7,12 +7,18 @@ the user it is logged in as (audit.UserSession), so one prepared query
 takes the user from it instead of asking again (audit.backends.UserBackend). Both are still
 read from the database on every request, so a log-out (the row deleted), a password change or
 a deactivation counts at once on every web process, as with Django's own engine.
+
+A view polled every second may read what it needs in that same query (ReadAlong): a running
+job's status partial reads the job's state there, one round trip instead of two.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import auth
 from django.contrib.auth import SESSION_KEY
@@ -28,19 +34,84 @@ USER_FIELDS = [field.attname for field in auth.get_user_model()._meta.concrete_f
 _PK = USER_FIELDS.index(auth.get_user_model()._meta.pk.attname)
 
 
-def _session_query(*, session_key, now):
+_COLUMNS = ("session_data", "expire_date", *(f"user__{name}" for name in USER_FIELDS))
+
+
+def _sessions(*, session_key, now):
     from audit.models import UserSession
 
-    return UserSession.objects.filter(session_key=session_key, expire_date__gt=now).values_list(
-        "session_data", "expire_date", *(f"user__{name}" for name in USER_FIELDS)
-    )[:1]
+    return UserSession.objects.filter(session_key=session_key, expire_date__gt=now)
+
+
+def _session_query(*, session_key, now):
+    return _sessions(session_key=session_key, now=now).values_list(*_COLUMNS)[:1]
 
 
 _session = PreparedQuery(_session_query)
 
 
+@dataclass(eq=False)
+class ReadAlong:
+    """A value a view reads in its request's session query. BUILD(**the view's URL
+    arguments) is an expression on the session's row, whose user is OuterRef("user_id")
+    and OuterRef("user__is_staff") in a subquery (None where the session has no user);
+    LOAD(what the database gave) is the value. A view names it with read_with_session()."""
+
+    build: Callable[..., Any]
+    load: Callable[[Any], Any]
+
+    def __post_init__(self) -> None:
+        def query(*, session_key, now, **values):
+            sessions = _sessions(session_key=session_key, now=now)
+            along = sessions.annotate(_read_along=self.build(**values))
+            return along.values_list(*_COLUMNS, "_read_along")[:1]
+
+        self.query = PreparedQuery(query)
+
+
+def read_with_session(along: ReadAlong):
+    """A view's decorator (the outermost): its request's session query also reads ALONG,
+    which along_read() then gives."""
+
+    def decorator(view):
+        view.read_with_session = along
+        return view
+
+    return decorator
+
+
+def along_ask(request, view_func, view_kwargs: dict) -> None:
+    """What VIEW_FUNC reads with the session (read_with_session), asked of REQUEST's session
+    before it is read: by the first middleware that reads it once the view is known
+    (commandcenter.lib.outage.DatabaseOutageMiddleware.process_view)."""
+    along = getattr(view_func, "read_with_session", None)
+    session = getattr(request, "session", None)
+    if along is None or not isinstance(session, SessionStore) or not session.session_key:
+        return
+    if not hasattr(session, "_session_cache"):  # not read yet
+        session.read_along = (along, view_kwargs)
+
+
+NOT_READ = object()
+
+
+def along_read(request, along: ReadAlong) -> Any:
+    """What REQUEST's session query read of ALONG for its user, or NOT_READ (the session
+    was read before the view was known, or another user's is logged in now)."""
+    session = getattr(request, "session", None)
+    kept = getattr(session, "along", None)
+    if kept is None or kept[0] is not along:
+        return NOT_READ
+    row = session.user_row
+    if row is None or row[_PK] != request.user.pk:
+        return NOT_READ
+    return kept[1]
+
+
 class SessionStore(db.SessionStore):
     user_row: tuple | None = None  # the logged-in user's fields as loaded, USER_FIELDS' order
+    read_along: tuple[ReadAlong, dict] | None = None  # to read with the session: and its values
+    along: tuple[ReadAlong, Any] | None = None  # what was read with it
 
     @classmethod
     def get_model_class(cls):
@@ -49,11 +120,18 @@ class SessionStore(db.SessionStore):
         return UserSession
 
     def _get_session_from_db(self):
-        found = _session.rows(session_key=self.session_key, now=timezone.now())
+        asked = self.read_along
+        if asked is None:
+            found = _session.rows(session_key=self.session_key, now=timezone.now())
+        else:
+            along, values = asked
+            found = along.query.rows(session_key=self.session_key, now=timezone.now(), **values)
         if not found:
             self._session_key = None
             return None
         data, expire_date, *user = found[0]
+        if asked is not None:
+            self.along = (asked[0], asked[0].load(user.pop()))
         self.user_row = tuple(user) if user[_PK] is not None else None  # a user's session
         return self.model(session_key=self.session_key, session_data=data, expire_date=expire_date)
 

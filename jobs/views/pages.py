@@ -7,15 +7,16 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from uuid import UUID
 
+import orjson
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import DateTimeField, JSONField, OuterRef, Q, Subquery, UUIDField
+from django.db.models.functions import JSONObject
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
@@ -25,11 +26,13 @@ from django.views.decorators.http import condition, require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from commandcenter.lib import numbers
+from commandcenter.lib.csrf import polled_token
 from commandcenter.lib.oneatatime import one_at_a_time
 from commandcenter.lib.prepared import PreparedQuery
+from commandcenter.lib.sessions import NOT_READ, ReadAlong, along_read, read_with_session
 from jobs.models import TERMINAL_STATUSES, Job, JobAsset, JobStatus, JobType
 from jobs.preview import REJECTS_SHOWN, asset_preview, rejects_head
-from jobs.selectors import job_list, output_download_link
+from jobs.selectors import job_list, job_visible, output_download_link
 from jobs.services import job_cancel, job_rerun
 from jobs.views._common import ETAG_FIELDS, ETAG_VERSION, etag, get_job_for_user, wants_partial
 from jobs.views.metrics import metrics_context
@@ -181,13 +184,52 @@ def _status_state_query(is_staff: bool, *, user_id: int, job_uuid: UUID):
 _status_state = PreparedQuery(_status_state_query)
 
 
+def _status_along(*, job_uuid: UUID):
+    """The same state, read in the request's session query: one JSON object, or NULL."""
+    visible = job_visible(user_id=OuterRef(OuterRef("user_id")),
+                          is_staff=OuterRef("user__is_staff"))  # fmt: skip
+    state = JSONObject(**{name: name for name in ETAG_FIELDS})
+    return Subquery(
+        Job.objects.filter(visible, uuid=job_uuid).order_by().values(state=state)[:1],
+        output_field=JSONField(),
+    )
+
+
+_STATE_FIELDS = [Job._meta.get_field(name) for name in ETAG_FIELDS]
+
+
+def _state_loaded(value) -> tuple | None:
+    """The state tuple _status_state gives, from its JSON object: the same values, types
+    included, as the live region's cache key is made of them."""
+    if value is None:
+        return None
+    if isinstance(value, str | bytes):  # a backend that gives the JSON as text
+        value = orjson.loads(value)
+    state = []
+    for field in _STATE_FIELDS:
+        item = value[field.attname]
+        if item is not None and isinstance(field, DateTimeField):
+            item = datetime.fromisoformat(item)
+            item = item if item.tzinfo else item.replace(tzinfo=UTC)  # SQLite's: UTC
+        elif item is not None and isinstance(field, UUIDField):
+            item = UUID(item)
+        state.append(item)
+    return tuple(state)
+
+
+_STATUS_ALONG = ReadAlong(build=_status_along, load=_state_loaded)
+
+
 def _status_etag(request: HttpRequest, job_uuid: UUID) -> str | None:
     """The live region's validator: the job's state (progress and log come with updated_at),
-    read as plain values with the visibility check in the same query; a job that has ended
-    gets none (its 286 ends the polling)."""
-    user = request.user
-    found = _status_state.rows(bool(user.is_staff), user_id=user.pk, job_uuid=job_uuid)
-    state = request.status_state = found[0] if found else None
+    read as plain values with the visibility check in the session's query (or a query of
+    its own); a job that has ended gets none (its 286 ends the polling)."""
+    state = along_read(request, _STATUS_ALONG)
+    if state is NOT_READ:
+        user = request.user
+        found = _status_state.rows(bool(user.is_staff), user_id=user.pk, job_uuid=job_uuid)
+        state = found[0] if found else None
+    request.status_state = state
     if state is None or state[_STATUS_AT] in TERMINAL_STATUSES:
         return None
     request.status_etag = etag(request, "status", *state)
@@ -232,7 +274,7 @@ def _status_cached(request: HttpRequest, job_uuid: UUID) -> tuple[str, bool]:
                 kept = cache.get(key)
             if kept is None:
                 return _status_fresh(request, job_uuid)
-    return kept.replace(_CSRF_SLOT, get_token(request)), state[_STATUS_AT] in TERMINAL_STATUSES
+    return kept.replace(_CSRF_SLOT, polled_token(request)), state[_STATUS_AT] in TERMINAL_STATUSES
 
 
 def _status_fresh(request: HttpRequest, job_uuid: UUID) -> tuple[str, bool]:
@@ -251,6 +293,7 @@ def _status_job(request: HttpRequest, job_uuid: UUID) -> Job:
     return job
 
 
+@read_with_session(_STATUS_ALONG)
 @login_required
 @require_GET
 @condition(etag_func=_status_etag)

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import Job, JobStatus
+from jobs.views._common import ETAG_FIELDS
 from tests.factories import ModelFactory, SnapshotFactory
 from tests.jobs.test_job_list_rows import make_job
 
@@ -106,6 +107,49 @@ def test_the_list_the_status_partial_and_the_rows_poll_make_few_queries(
     every = "&".join(f"ids={j.uuid}" for j in jobs[:25])
     with django_assert_max_num_queries(9):
         alice_client.get(f"{reverse('jobs-list-rows')}?{every}", headers=HTMX)
+
+
+def test_a_kept_status_partial_is_one_query_its_session_user_and_job_state_together(
+    alice_client, alice, alice_snapshot
+):
+    # Every second, for each viewer of a running job: the session, its user and the job's
+    # state (with the visibility rule) are one query; the region itself is the kept copy.
+    job = make_job(alice_snapshot, alice, status=JobStatus.RUNNING, records_read=7,
+                   started_at=timezone.now().replace(microsecond=0))  # fmt: skip
+    url = reverse("jobs-status", args=[job.uuid])
+    first = alice_client.get(url, headers=HTMX)
+    with CaptureQueriesContext(connection) as queries:
+        kept = alice_client.get(url, headers=HTMX)
+    assert kept.status_code == 200 and kept.content == first.content.replace(
+        _token(first).encode(), _token(kept).encode()
+    )
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert "audit_usersession" in queries[0]["sql"] and "jobs_job" in queries[0]["sql"]
+    # The state as the ORM reads it, types included (the kept copy's key is made of it).
+    state = Job.objects.filter(pk=job.pk).values_list(*ETAG_FIELDS).get()
+    assert kept.wsgi_request.status_state == state
+    assert [type(v) for v in kept.wsgi_request.status_state] == [type(v) for v in state]
+
+
+def _token(response) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.text)[1]
+
+
+def test_the_status_partial_read_with_the_session_keeps_to_the_visibility_rule(
+    client, alice, charlie, staff, alice_snapshot
+):
+    job = make_job(alice_snapshot, alice, status=JobStatus.RUNNING, started_at=timezone.now())
+    url = reverse("jobs-status", args=[job.uuid])
+    assert client.get(url, headers=HTMX).status_code == 302  # no session: the login page
+    client.force_login(charlie)  # of another team
+    assert client.get(url, headers=HTMX).status_code == 404
+    client.force_login(staff)  # every job
+    assert client.get(url, headers=HTMX).status_code == 200
+    client.force_login(alice)
+    assert client.get(url, headers=HTMX).status_code == 200
+    alice.is_active = False  # the session's user may no longer log in: the login page
+    alice.save()
+    assert client.get(url, headers=HTMX).status_code == 302
 
 
 # --- ETag / 304 -------------------------------------------------------------------------------
