@@ -18,8 +18,8 @@ marked in the table, since a finished job's partial is another page); then it ru
 
 and prints requests/s and each one's ratio to /healthz (with --repeat N, each page's median
 of N rounds over the pages, and its range; --pages picks pages by number). Logged-in requests
-carry the session and CSRF cookies as a header, as a browser sends them. The embedded default (SQLite, embedded
-broker) in a new DATA_DIR:
+carry the session and CSRF cookies as a header, as a browser sends them. The embedded default
+(SQLite, embedded broker) in a new DATA_DIR:
 
     .venv/bin/python scripts/benchmark_web.py --jobs 100000
 
@@ -408,11 +408,14 @@ def _wrk(wrk: str, url: str, headers: dict, args, lua: str | None, data_dir: Pat
         command += ["-s", str(script)]
     out = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+    # Errors: answers that were not 2xx or 3xx, and requests that got no answer (wrk's
+    # socket errors: a connect, read or write that failed, a timeout).
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     socket_errors = re.search(r"Socket errors:.*", out)
     if socket_errors:
         print(f"    {socket_errors[0]}")
-    return rate, int(errors[1]) if errors else 0
+    unanswered = sum(int(n) for n in re.findall(r"\d+", socket_errors[0])) if socket_errors else 0
+    return rate, (int(errors[1]) if errors else 0) + unanswered
 
 
 if __name__ == "__main__":

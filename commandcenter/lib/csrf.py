@@ -1,4 +1,4 @@
-"""The CSRF token of a page polled every second: Django's token, made at a tenth of the cost.
+"""The CSRF token of a page polled every second: Django's token, made at a fifth of the cost.
 
 Django's get_token masks the cookie's secret with 32 characters drawn one at a time
 (secrets.choice: 32 reads of the system's random source, 35-48 µs on a 2-core test machine,
@@ -10,7 +10,8 @@ second: the cookie lasts CSRF_COOKIE_AGE, and every full page renews it.
 So: the same mask and cipher as Django's (django.middleware.csrf._mask_cipher_secret, which
 CsrfViewMiddleware unmasks), the mask drawn from one read of os.urandom, each byte below the
 largest multiple of the alphabet's length taken (no character more likely than another).
-Without a cookie, or with one Django means to replace, Django's own get_token.
+Without a cookie, or with one Django means to replace, Django's own get_token. On the same
+2-core machine: 9 µs a token, against get_token's 41 µs.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def polled_token(request: HttpRequest) -> str:
         not secret  # no cookie: get_token makes one
         or request.META.get("CSRF_COOKIE_NEEDS_UPDATE")  # one Django replaces or renews anyway
         or len(secret) != CSRF_SECRET_LENGTH
-        or not all(c in _INDEX for c in secret)  # CsrfViewMiddleware let none such through
+        or not all(c in _INDEX for c in secret)  # never after CsrfViewMiddleware's check
     ):
         return get_token(request)
     mask = _mask()

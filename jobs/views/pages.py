@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from uuid import UUID
 
-import orjson
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -195,26 +194,30 @@ def _status_along(*, job_uuid: UUID):
     )
 
 
-_STATE_FIELDS = [Job._meta.get_field(name) for name in ETAG_FIELDS]
+def _datetime(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite's: UTC
 
 
-def _state_loaded(value) -> tuple | None:
+def _loader(field):
+    if isinstance(field, DateTimeField):
+        return _datetime
+    return UUID if isinstance(field, UUIDField) else None
+
+
+# What turns each of the JSON object's values back into the ORM's (the others are as JSON has them).
+_STATE_LOADERS = [(name, _loader(Job._meta.get_field(name))) for name in ETAG_FIELDS]
+
+
+def _state_loaded(value: dict | None) -> tuple | None:
     """The state tuple _status_state gives, from its JSON object: the same values, types
     included, as the live region's cache key is made of them."""
     if value is None:
         return None
-    if isinstance(value, str | bytes):  # a backend that gives the JSON as text
-        value = orjson.loads(value)
-    state = []
-    for field in _STATE_FIELDS:
-        item = value[field.attname]
-        if item is not None and isinstance(field, DateTimeField):
-            item = datetime.fromisoformat(item)
-            item = item if item.tzinfo else item.replace(tzinfo=UTC)  # SQLite's: UTC
-        elif item is not None and isinstance(field, UUIDField):
-            item = UUID(item)
-        state.append(item)
-    return tuple(state)
+    return tuple(
+        load(value[name]) if load is not None and value[name] is not None else value[name]
+        for name, load in _STATE_LOADERS
+    )
 
 
 _STATUS_ALONG = ReadAlong(build=_status_along, load=_state_loaded)
