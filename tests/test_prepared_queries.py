@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -104,3 +108,43 @@ def test_a_prepared_count_counts_what_the_query_set_counts(alice, charlie, alice
     )
     assert visible.count(False, user_id=alice.pk) == 2  # its LIMIT counts
     assert visible.count(False, user_id=charlie.pk) == 0
+
+
+def test_on_sqlite_the_sql_is_converted_once_and_a_counted_query_is_seen(alice, alice_snapshot):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    job = make_job(alice_snapshot, alice, status=JobStatus.RUNNING)
+    user = dict(user_id=alice.pk, job_uuid=job.uuid)
+    assert visible_state.rows(False, **user)  # compiled for this thread
+    compiled = visible_state._local.compiled
+    qmarks = [c.qmark for c in compiled.values()]
+    if connection.vendor == "sqlite":
+        assert all(q and "%s" not in q and "?" in q for q in qmarks)
+    else:
+        assert qmarks == [None]  # psycopg takes Django's SQL as it is
+    with CaptureQueriesContext(connection) as asked:
+        found = visible_state.rows(False, **user)
+    assert found == list(_visible_state(False, **user)) and len(asked) == 1
+
+
+def test_the_prepared_query_and_session_tests_pass_on_sqlite_too(tmp_path):
+    """The suite runs on PostgreSQL in CI; on SQLite (the embedded default) a prepared query
+    runs on the sqlite3 cursor itself: these tests again, there."""
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip("this run is on SQLite: these tests ran there already")
+    gone = {"DATABASE_URL", "BROKER_URL", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT",
+            "PYTEST_XDIST_TESTRUNUID", "MOC_TEST_WORKER", "DJANGO_SETTINGS_MODULE"}  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in gone}
+    env["DATA_DIR"] = str(tmp_path / "data")
+    modules = [__file__, str(Path(__file__).parent / "test_sessions.py")]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
+         "--reuse-db", "-k", "not pass_on_sqlite_too", *modules],
+        env=env, cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and "failed" not in run.stdout, run.stdout[-2000:]
+    assert (tmp_path / "data" / "test-db.sqlite3").is_file()  # kept (--reuse-db): SQLite's

@@ -109,3 +109,42 @@ def test_a_session_without_a_login_has_no_user(alice):
     assert UserSession.objects.get(pk=session.session_key).user is None
     answer = client.get(reverse("jobs-list"))
     assert answer.status_code == 302 and answer["Location"].startswith("/login/")
+
+
+def test_a_sessions_text_is_decoded_once_and_each_request_gets_its_own_copy(alice):
+    from commandcenter.lib import sessions
+
+    store = sessions.SessionStore()
+    store["seen"], store["count"] = "yes", 3
+    text = store.encode(dict(store.items()))
+    sessions._decoded.clear()
+    first = sessions.SessionStore().decode(text)
+    assert first == {"seen": "yes", "count": 3} and sessions._decoded[text] == first
+    first["seen"] = "changed by one request"  # a request's session is its own to change
+    second = sessions.SessionStore().decode(text)
+    assert second == {"seen": "yes", "count": 3} and second is not first
+
+
+def test_a_session_holding_a_list_or_a_bad_signature_is_decoded_each_time(alice):
+    from commandcenter.lib import sessions
+
+    store = sessions.SessionStore()
+    listed = store.encode({"choices": ["a", "b"]})
+    sessions._decoded.clear()
+    decoded = sessions.SessionStore().decode(listed)
+    decoded["choices"].append("c")  # a copy of the kept dict would share this list
+    assert sessions.SessionStore().decode(listed) == {"choices": ["a", "b"]}
+    forged = listed[:-3] + ("AAA" if not listed.endswith("AAA") else "BBB")
+    assert sessions.SessionStore().decode(forged) == {}
+    assert sessions._decoded == {}
+
+
+def test_a_changed_session_is_read_as_changed_on_the_next_request(alice):
+    client = _logged_in(alice)
+    session = client.session
+    session["seen"] = "first"
+    session.save()
+    assert client.get(reverse("jobs-list")).wsgi_request.session["seen"] == "first"
+    session["seen"] = "second"
+    session.save()
+    assert client.get(reverse("jobs-list")).wsgi_request.session["seen"] == "second"

@@ -65,6 +65,7 @@ class _Compiled:
     params: list
     slots: list[tuple[int, str, Callable[[Any], Any]]]  # (position, value's name, its form)
     converters: list[tuple[int, list, Any]]  # (column, converters, expression)
+    qmark: str | None = None  # SQLite: the SQL with sqlite3's placeholders
 
 
 class PreparedQuery:
@@ -116,7 +117,10 @@ class PreparedQuery:
         params = list(compiled.params)
         for position, name, form in compiled.slots:
             params[position] = form(values[name])
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        connection = connections[DEFAULT_DB_ALIAS]
+        if compiled.qmark is not None and not _looked_at(connection):
+            return _sqlite_rows(connection, compiled.qmark, params)
+        with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             return cursor.fetchall()
 
@@ -143,13 +147,41 @@ class PreparedQuery:
                     return None  # changed on its way (in a pattern, a list): built each time
         if count:
             sql = f"SELECT COUNT(*) FROM ({sql}) subquery"
-            return _Compiled(sql=sql, params=params, slots=slots, converters=[])
+            return _Compiled(sql=sql, params=params, slots=slots, converters=[],
+                             qmark=_qmark_of(sql, connection))  # fmt: skip
         expressions = [column[0] for column in compiler.select]
         converters = [
             (column, found[0], found[1])
             for column, found in compiler.get_converters(expressions).items()
         ]
-        return _Compiled(sql=sql, params=params, slots=slots, converters=converters)
+        return _Compiled(sql=sql, params=params, slots=slots, converters=converters,
+                         qmark=_qmark_of(sql, connection))  # fmt: skip
+
+
+def _qmark_of(sql: str, connection) -> str | None:
+    """SQL as Django's SQLite cursor would give it to sqlite3 (its own conversion, made once);
+    None on another database."""
+    if connection.vendor != "sqlite":
+        return None
+    with connection.cursor() as cursor:
+        return cursor.cursor.convert_query(sql)
+
+
+def _looked_at(connection) -> bool:
+    """Whether CONNECTION's queries are logged or wrapped (DEBUG, assertNumQueries, an
+    execute_wrapper): then they go through Django's cursor, to be seen."""
+    return connection.queries_logged or bool(connection.execute_wrappers)
+
+
+def _sqlite_rows(connection, sql: str, params: list) -> list:
+    """What Django's cursor does around a query (BaseDatabaseWrapper._cursor and
+    CursorWrapper._execute), then SQL as it is, on the connection's sqlite3 cursor."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
+        return connection.connection.execute(sql, params).fetchall()
 
 
 def _holds(param, stand_in) -> bool:
