@@ -26,7 +26,7 @@ from jobs.runner.spec import JobSpec
 from jobs.runner.training import OUTPUT_DIR, artifact_names, fingerprint, manifest_path
 from jobs.spark.contract import function_parameters, is_pyspark, spark_refusal
 from jobs.spark.executor import FILES_FROM_SPARK
-from jobs.spark.outputs import PARTS_FOLDER, parts_join, parts_rows, spark_format
+from jobs.spark.outputs import PARTS_FOLDER, parts_join, parts_rows, parts_written, spark_format
 from jobs.spark.progress import Progress
 from jobs.spark.schemas import avro_ddl
 from jobs.spark.session import RUNTIME_ZIP, session_end, session_start
@@ -227,14 +227,14 @@ def _pandas(spark, spec: JobSpec, tags: SmartTags, events: Events, secrets: dict
                         RecordNumbers(spec.inputs, accumulators["blocks"].value))  # fmt: skip
         finally:
             rejects.close()
-    if parts:
-        counts.records_written = parts_rows(
-            staging / PARTS_FOLDER, fmt=spec.output_format, header=True, what="the job's output"
-        )
-    else:
-        counts.records_written = _join(
-            staging / PARTS_FOLDER, spec, columns=setup["columns"], what="the job's output"
-        )
+    written = accumulators["written"].value
+    counts.records_written = parts_written(
+        staging / PARTS_FOLDER, fmt=spec.output_format, header=parts, written=written,
+        what="the job's output",
+    )  # fmt: skip
+    if not parts:
+        parts_join(staging / PARTS_FOLDER, Path(spec.output_path), fmt=spec.output_format,
+                   columns=setup["columns"], what="the job's output")  # fmt: skip
     counts.records_read = accumulators["read"].value
     counts.bytes_read = counts.bytes_total
     rejects.finish()

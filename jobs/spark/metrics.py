@@ -38,7 +38,7 @@ from jobs.spark.executor import (
     NULLS_COLUMN,
     OUTPUT_PREFIX,
 )
-from jobs.spark.outputs import parts_of
+from jobs.spark.outputs import parts_of, parts_written
 from jobs.spark.progress import Progress
 from jobs.spark.session import session_end
 from jobs.spark.sources import RecordNumbers, inputs_read
@@ -186,9 +186,12 @@ def _input_scored(
     job = {k: v for k, v in setup.items() if k != "output_fields"}
     job.update(keep=keep, score=bool(outputs), input=item.name)
     folder = Path(spec.output_path).parent / METRICS_FOLDER / str(index)
+    before = shared["written"].value
     frame.mapInPandas(metrics_scorer(job, accumulators), StructType(fields)).write.mode(
         "overwrite"
     ).parquet(str(folder))
+    parts_written(folder, fmt="parquet", header=False, written=shared["written"].value - before,
+                  what=f"the records of '{item.name}' the executors gave")  # fmt: skip
     what = f"'{item.name}'" + (" read and scored" if outputs else " read")
     print(f"Spark: {what}, {len(keep)} of its {len(columns)} columns kept", flush=True)
     rejects_add(rejects, rejects_of(frame, job, accumulators),

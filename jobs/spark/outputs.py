@@ -74,3 +74,20 @@ def parts_rows(folder: Path, *, fmt: str, header: bool, what: str) -> int:
             lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
         total += max(lines - 1, 0) if header and spark_format(fmt) == "csv" else lines
     return total
+
+
+def parts_written(folder: Path, *, fmt: str, header: bool, written: int, what: str) -> int:
+    """The records in the committed part files of FOLDER (parts_rows), checked against
+    WRITTEN, the records the executors' tasks gave (an accumulator: Spark counts a result
+    task's updates once, however often it ran). Fewer: parts committed where the driver does
+    not see them, as on a cluster whose executors write to their own disks, where Spark's
+    committer still writes _SUCCESS. (More is a CSV value with a line break in it: its
+    record takes two lines.)"""
+    found = parts_rows(folder, fmt=fmt, header=header, what=what)
+    if found < written:
+        raise JobError(
+            f"{what}: the executors wrote {written:,} records but the committed part files in "
+            f"the job's work dir hold {found:,}. On a cluster, the work dir (JOB_WORK_DIR) must "
+            "be storage every executor and the worker share; the job's output was not kept"
+        )
+    return found
