@@ -4,13 +4,16 @@ the first page of the newest-first list, jobs newer than its top row)."""
 from __future__ import annotations
 
 import hashlib
+import operator
 import time
+from functools import reduce
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.cache import cache
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.defaultfilters import pluralize
@@ -272,10 +275,25 @@ def _rows_newer(request: HttpRequest):
     )
 
 
+def _rows_state_query(is_staff: bool, n: int, **values):
+    """The state of the N jobs id0 ... id<N-1> that the user may see: one value each, not
+    a list (uuid IN (...)), so that the query is prepared, for each number of ids."""
+    user = get_user_model()(pk=values.pop("user_id"), is_staff=is_staff)
+    wanted = reduce(operator.or_, (Q(uuid=values[f"id{i}"]) for i in range(n)))
+    return job_list(user=user).filter(wanted).order_by().values_list(*ETAG_FIELDS)
+
+
+_rows_state = PreparedQuery(_rows_state_query)
+
+
 def _rows_etag(request: HttpRequest) -> str | None:
     """The rows poll's validator: its rows' state and the newest job past ?newer=."""
-    seen = job_list(user=request.user).filter(uuid__in=_rows_ids(request))
-    rows = sorted(seen.values_list(*ETAG_FIELDS), key=str)
+    user, ids = request.user, _rows_ids(request)
+    rows = []
+    if ids:
+        values = {f"id{i}": value for i, value in enumerate(ids)}
+        rows = _rows_state.rows(bool(user.is_staff), len(ids), user_id=user.pk, **values)
+    rows = sorted(rows, key=str)
     newer = _rows_newer(request)
     newest = newer.values_list("pk", flat=True).first() if newer is not None else None
     return etag(request, "rows", rows, newest)

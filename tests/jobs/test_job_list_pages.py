@@ -252,6 +252,30 @@ def test_the_rows_poll_answers_304_until_a_row_changes(alice_client, alice, alic
     assert alice_client.get(url, headers={"If-None-Match": first["ETag"]}).status_code == 200
 
 
+def test_the_rows_polls_etag_follows_each_of_its_jobs_and_only_those_the_user_sees(
+    alice_client, alice, charlie, alice_snapshot
+):
+    mine = [make_job(alice_snapshot, alice, status=JobStatus.RUNNING) for _ in range(3)]
+    theirs_snapshot = SnapshotFactory(
+        model=ModelFactory(owner=charlie, team=charlie.groups.first())
+    )
+    theirs = make_job(theirs_snapshot, charlie, status=JobStatus.RUNNING)
+    ids = "&".join(f"ids={job.uuid}" for job in [*mine, theirs])
+    url = f"{reverse('jobs-list-rows')}?{ids}"
+    first = alice_client.get(url, headers=HTMX)
+    assert first.status_code == 200 and str(theirs.uuid) not in first.content.decode()
+    unchanged = {**HTMX, "If-None-Match": first["ETag"]}
+    assert alice_client.get(url, headers=unchanged).status_code == 304
+    Job.objects.filter(pk=theirs.pk).update(records_read=9, updated_at=timezone.now())
+    assert alice_client.get(url, headers=unchanged).status_code == 304  # not alice's to see
+    Job.objects.filter(pk=mine[2].pk).update(records_read=9, updated_at=timezone.now())
+    again = alice_client.get(url, headers=unchanged)
+    assert again.status_code == 200 and again["ETag"] != first["ETag"]
+    # Another number of ids is another prepared shape: it too sees what it should.
+    two = f"{reverse('jobs-list-rows')}?ids={mine[0].uuid}&ids={theirs.uuid}"
+    assert alice_client.get(two, headers=HTMX).status_code == 200
+
+
 # --- New jobs at the top ----------------------------------------------------------------------
 
 
