@@ -148,3 +148,21 @@ def test_the_prepared_query_and_session_tests_pass_on_sqlite_too(tmp_path):
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and "failed" not in run.stdout, run.stdout[-2000:]
     assert (tmp_path / "data" / "test-db.sqlite3").is_file()  # kept (--reuse-db): SQLite's
+
+
+def test_raw_rows_are_the_rows_before_their_fields_converters(alice, alice_snapshot):
+    from datetime import UTC
+
+    from django.db import connection
+
+    job = make_job(alice_snapshot, alice, status=JobStatus.RUNNING)
+    user = dict(user_id=alice.pk, job_uuid=job.uuid)
+    raw, rows = visible_state.raw_rows(False, **user), visible_state.rows(False, **user)
+    assert len(raw) == len(rows) == 1
+    updated = ETAG_FIELDS.index("updated_at")
+    if connection.vendor == "sqlite":  # sqlite3 parses a timestamp column: naive, in UTC
+        assert raw[0][updated].tzinfo is None and rows[0][updated].tzinfo is not None
+        assert raw[0][updated].replace(tzinfo=UTC) == rows[0][updated]
+        assert isinstance(raw[0][ETAG_FIELDS.index("uuid")], str)  # a UUID as SQLite keeps it
+    else:  # psycopg gives the Python types itself
+        assert raw == rows

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import operator
 import time
+from datetime import UTC, datetime
 from functools import reduce
 from uuid import UUID
 
@@ -101,7 +102,7 @@ def _results(request: HttpRequest, filters: dict, sort: str) -> tuple[str, list[
     total = _total(_counted(bool(user.is_staff), present, values))
     if any(request.GET.get(name) for name in ("after", "before", "page")):
         return _results_render(request, filters, sort, total)
-    state = _first_page_state.rows(bool(user.is_staff), sort, present, **values)
+    state = _first_page_state.raw_rows(bool(user.is_staff), sort, present, **values)
     text = repr((RESULTS_VERSION, user.pk, user.is_staff, request.get_full_path(), total, state))
     key = "jobs-list-results:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
     kept = _kept(key)
@@ -144,6 +145,12 @@ def _counted(is_staff: bool, present: tuple, values: dict) -> int:
     return found
 
 
+def _timestamp(value: datetime) -> float:
+    """A datetime as the database driver gives it (SQLite's: naive, in UTC), as a POSIX
+    timestamp."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
 def _valid_until(state: list[tuple], now: float) -> float:
     """When the first of these rows shows something else with no change of its own: the next
     second while one has not ended (its duration and rate), else the next change of a job's
@@ -153,7 +160,7 @@ def _valid_until(state: list[tuple], now: float) -> float:
     for row in state[:JOBS_PER_PAGE]:
         if row[_STATE_STATUS] not in TERMINAL_STATUSES:
             return min(until, now + 1)
-        age = now - row[_STATE_CREATED].timestamp()
+        age = now - _timestamp(row[_STATE_CREATED])
         step = 1 if age < 60 else 60 if age < 3600 else 3600
         until = min(until, now + step - age % step)
     return until
