@@ -112,18 +112,26 @@ def submit(user, snapshot, runtime: Runtime, data: str, **options) -> Job:
     )
 
 
-def process_of(pid: int) -> psutil.Process | int:
-    """PID's process, known by its start time too; the PID alone when it has ended already."""
+def process_of(pid: int, *, told_at: float | None = None) -> psutil.Process | int | None:
+    """PID's process, known by its start time too; the PID alone when it has ended already.
+    TOLD_AT: when the process gave its PID (a file's mtime); a process under that PID started
+    later is another one (the PID reused: the suite starts thousands), and None is returned:
+    the one that was told of has ended."""
     try:
-        return psutil.Process(pid)
+        process = psutil.Process(pid)
     except psutil.NoSuchProcess:
         return pid
+    if told_at is not None and process.create_time() > told_at + 0.05:
+        return None
+    return process
 
 
-def process_gone(process: psutil.Process | int) -> bool:
+def process_gone(process: psutil.Process | int | None) -> bool:
     """PROCESS has ended: no such process, one that ended and is not reaped yet (a zombie), or,
     given a psutil.Process, another process under its PID (the suite starts thousands: PIDs
     wrap around at 32,768 within minutes)."""
+    if process is None:  # process_of found another under its PID
+        return True
     try:
         if isinstance(process, psutil.Process):
             if not process.is_running():  # compares the start time: a reused PID is not it

@@ -40,7 +40,7 @@ def test_a_model_whose_lease_is_not_renewed_is_ended_by_its_keeper_and_the_job_g
     thread = run_in_thread(job)
     wait_until(pid_file.exists, message="the child to start")
     started = time.monotonic()
-    model = process_of(int(pid_file.read_text()))
+    model = process_of(int(pid_file.read_text()), told_at=pid_file.stat().st_mtime)
 
     wait_until(lambda: process_gone(model), timeout=60, message="the model to end")
     ended = time.monotonic() - started
