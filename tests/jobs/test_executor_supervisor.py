@@ -92,9 +92,10 @@ SLOW_SOURCE = """\
 import os, time
 
 # modelop.init
-def begin():
-    with open({pid_file!r}, "w") as f:
+def begin():  # written whole, then renamed: the file never shows empty
+    with open({pid_file!r} + ".tmp", "w") as f:
         f.write(str(os.getpid()))
+    os.rename({pid_file!r} + ".tmp", {pid_file!r})
 
 # modelop.score
 def action(datum):
