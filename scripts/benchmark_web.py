@@ -19,8 +19,7 @@ marked in the table, since a finished job's partial is another page); then it ru
 and prints requests/s and each one's ratio to /healthz of the same round (with --repeat N,
 the medians of N rounds over the pages, and the range of the ratios; --pages picks pages by
 number). Logged-in requests carry the session and CSRF cookies as a header, as a browser
-sends them. The embedded default
-(SQLite, embedded broker) in a new DATA_DIR:
+sends them. The embedded default (SQLite, embedded broker) in a new DATA_DIR:
 
     .venv/bin/python scripts/benchmark_web.py --jobs 100000
 
@@ -160,11 +159,11 @@ def main() -> None:
     healthz_runs = [rate or 1 for rate, _ in measured[pages[0][0]]]
     results = []
     for label, runs in measured.items():
-        rates = sorted(rate for rate, _ in runs)
         ratios = sorted(rate / h for (rate, _), h in zip(runs, healthz_runs, strict=True))
         spread = f"{ratios[0]:.2f}-{ratios[-1]:.2f}" if len(ratios) > 1 else ""
         label += " (job ended)" if label in ended else ""
-        results.append((label, statistics.median(rates), statistics.median(ratios), spread,
+        rate = statistics.median(rate for rate, _ in runs)
+        results.append((label, rate, statistics.median(ratios), spread,
                         sum(e for _, e in runs)))  # fmt: skip
     cores = os.cpu_count()
     rounds = f", median of {args.repeat} rounds" if args.repeat > 1 else ""

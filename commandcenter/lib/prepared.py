@@ -77,13 +77,24 @@ class PreparedQuery:
         self._local = threading.local()
 
     def rows(self, *shape, **values) -> list[tuple]:
+        return self._rows(shape, values, convert=True)
+
+    def raw_rows(self, *shape, **values) -> list[tuple]:
+        """The rows as the database driver gives them, without the fields' converters (on
+        SQLite: datetimes naive in UTC, UUIDs as text): for a cache key or a comparison,
+        where making every value the ORM's costs more than the query (26 rows of 6 datetimes
+        made aware: 0.3 ms on SQLite). Built each time (see _compiled), a query set's rows
+        are the ORM's."""
+        return self._rows(shape, values, convert=False)
+
+    def _rows(self, shape: tuple, values: dict, *, convert: bool) -> list[tuple]:
         compiled = self._compiled(shape, values, count=False)
         if compiled is None:
             return list(self._build(*shape, **values))
-        connection = connections[DEFAULT_DB_ALIAS]
         rows = self._run(compiled, values)
-        if not compiled.converters:
+        if not convert or not compiled.converters:
             return [tuple(row) for row in rows]
+        connection = connections[DEFAULT_DB_ALIAS]
         converted = []
         for row in rows:
             row = list(row)
@@ -94,17 +105,6 @@ class PreparedQuery:
                 row[column] = value
             converted.append(tuple(row))
         return converted
-
-    def raw_rows(self, *shape, **values) -> list[tuple]:
-        """The rows as the database driver gives them, without the fields' converters (on
-        SQLite: datetimes naive in UTC, UUIDs as text): for a cache key or a comparison,
-        where making every value the ORM's costs more than the query (26 rows of 6 datetimes
-        made aware: 0.3 ms on SQLite). Built each time (see _compiled), a query set's rows
-        are the ORM's."""
-        compiled = self._compiled(shape, values, count=False)
-        if compiled is None:
-            return list(self._build(*shape, **values))
-        return [tuple(row) for row in self._run(compiled, values)]
 
     def count(self, *shape, **values) -> int:
         """How many rows rows() would give, counted by the database."""
